@@ -1,0 +1,25 @@
+/* cl_cli: the clade command line. Each subcommand lives in cmd_<name>.c and is listed in
+ * the table in main.c. Owns: argument parsing helpers shared by subcommands.
+ * Discipline: data to stdout only; notices, progress and errors to stderr; exit 0 on
+ * success, non-zero on failure. */
+#ifndef CL_CLI_H
+#define CL_CLI_H
+
+typedef struct cl_cmd {
+  const char *name;
+  const char *summary;
+  const char *usage; /* full help text */
+  int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} cl_cmd;
+
+extern const cl_cmd cl_cmds[];
+
+/* "clade: <msg>" to stderr. */
+void cl_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the usage of a command to stderr and return 2. */
+int cl_cli_usage(const char *cmd);
+
+int cl_cmd_version(int argc, char **argv);
+int cl_cmd_help(int argc, char **argv);
+
+#endif

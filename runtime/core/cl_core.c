@@ -1,0 +1,130 @@
+/* cl_core: errors, files, resources. */
+#define _GNU_SOURCE
+#include "cl_core.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cl_err(cl_error *e, int code, const char *fmt, ...) {
+  if (e) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    e->code = code;
+  }
+  return code;
+}
+
+int cl_err_wrap(cl_error *e, const char *fmt, ...) {
+  if (!e) return CL_EINVAL;
+  char pre[512], old[sizeof e->msg];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(pre, sizeof pre, fmt, ap);
+  va_end(ap);
+  memcpy(old, e->msg, sizeof old);
+  snprintf(e->msg, sizeof e->msg, "%s: %s", pre, old);
+  return e->code;
+}
+
+const char *cl_strcode(int code) {
+  switch (code) {
+  case CL_OK: return "ok";
+  case CL_EIO: return "i/o error";
+  case CL_EFORMAT: return "bad format";
+  case CL_EINVAL: return "invalid argument";
+  case CL_ENOMEM: return "out of memory";
+  case CL_ESHAPE: return "shape mismatch";
+  case CL_EUNSUP: return "unsupported";
+  case CL_ELUA: return "lua error";
+  case CL_EDB: return "database error";
+  case CL_EDEVICE: return "device error";
+  }
+  return "unknown error";
+}
+
+void *cl_xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) { fprintf(stderr, "clade: out of memory (%zu bytes)\n", n); abort(); }
+  return p;
+}
+
+void *cl_xcalloc(size_t n, size_t sz) {
+  void *p = calloc(n ? n : 1, sz ? sz : 1);
+  if (!p) { fprintf(stderr, "clade: out of memory (%zu x %zu bytes)\n", n, sz); abort(); }
+  return p;
+}
+
+char *cl_strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = cl_xmalloc(n);
+  memcpy(d, s, n);
+  return d;
+}
+
+int cl_read_file(const char *path, char **out, size_t *len, cl_error *e) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
+  if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return cl_err(e, CL_EIO, "%s: cannot seek", path); }
+  long n = ftell(f);
+  if (n < 0) { fclose(f); return cl_err(e, CL_EIO, "%s: not a regular file", path); }
+  rewind(f);
+  char *buf = cl_xmalloc((size_t)n + 1);
+  if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    fclose(f);
+    return cl_err(e, CL_EIO, "%s: short read", path);
+  }
+  fclose(f);
+  buf[n] = 0;
+  *out = buf;
+  if (len) *len = (size_t)n;
+  return CL_OK;
+}
+
+int cl_write_file(const char *path, const void *data, size_t len, cl_error *e) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
+  if (fwrite(data, 1, len, f) != len || fclose(f) != 0)
+    return cl_err(e, CL_EIO, "%s: write failed: %s", path, strerror(errno));
+  return CL_OK;
+}
+
+static int is_dir(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *cl_resource_dir(void) {
+  static char dir[PATH_MAX]; /* computed once; read-only afterwards */
+  if (dir[0]) return dir;
+  const char *env = getenv("CLADE_HOME");
+  if (env && *env && is_dir(env)) {
+    snprintf(dir, sizeof dir, "%s", env);
+    return dir;
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    char cand[PATH_MAX + 32];
+    snprintf(cand, sizeof cand, "%s/../share/clade", exe);
+    if (is_dir(cand) && realpath(cand, dir)) return dir;
+  }
+  snprintf(dir, sizeof dir, "%s", CLADE_SOURCE_DIR);
+  return dir;
+}
+
+char *cl_resource_path(char *buf, size_t n, const char *rel) {
+  snprintf(buf, n, "%s/%s", cl_resource_dir(), rel);
+  return buf;
+}

@@ -1,0 +1,48 @@
+/* cl_core: errors with context, small file helpers, resource lookup.
+ * Owns: the cl_error type and the status codes every fallible function returns. */
+#ifndef CL_CORE_H
+#define CL_CORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+  CL_OK = 0,
+  CL_EIO,       /* file missing, unreadable, short read */
+  CL_EFORMAT,   /* malformed file contents */
+  CL_EINVAL,    /* bad argument or config value */
+  CL_ENOMEM,
+  CL_ESHAPE,    /* tensor shape or key mismatch */
+  CL_EUNSUP,    /* valid but unsupported input */
+  CL_ELUA,
+  CL_EDB,
+  CL_EDEVICE
+};
+
+/* An error says what failed, where and why, in one line. */
+typedef struct cl_error {
+  int code;
+  char msg[1024];
+} cl_error;
+
+/* Set e (if non-NULL) and return code, so callers write `return cl_err(e, CL_EIO, ...)`. */
+int cl_err(cl_error *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prefix the existing message with more context ("while loading X: ..."). */
+int cl_err_wrap(cl_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *cl_strcode(int code);
+
+/* Read a whole file into a malloc'd buffer (NUL-terminated; *len excludes the NUL). */
+int cl_read_file(const char *path, char **out, size_t *len, cl_error *e);
+int cl_write_file(const char *path, const void *data, size_t len, cl_error *e);
+
+/* Directory holding clade's resources (lua/, vocab, templates): $CLADE_HOME, then
+ * <exe>/../share/clade, then the source tree the binary was built from. */
+const char *cl_resource_dir(void);
+/* Join the resource dir and a relative path into buf; returns buf. */
+char *cl_resource_path(char *buf, size_t n, const char *rel);
+
+void *cl_xmalloc(size_t n);
+void *cl_xcalloc(size_t n, size_t sz);
+char *cl_strdup(const char *s);
+
+#endif

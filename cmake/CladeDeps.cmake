@@ -33,6 +33,19 @@ clade_dep(UTF8PROC libutf8proc  libutf8proc-dev)
 clade_dep(ZLIB     zlib         zlib1g-dev)
 clade_dep(GSL      gsl          libgsl-dev)
 
+# libcsv ships no pkg-config file: find its header and library directly.
+find_path(CSV_INCLUDE_DIR csv.h)
+find_library(CSV_LIBRARY csv)
+if(CSV_INCLUDE_DIR AND CSV_LIBRARY)
+  add_library(clade_libcsv UNKNOWN IMPORTED)
+  set_target_properties(clade_libcsv PROPERTIES IMPORTED_LOCATION ${CSV_LIBRARY}
+                        INTERFACE_INCLUDE_DIRECTORIES ${CSV_INCLUDE_DIR})
+  list(APPEND CLADE_DEP_TARGETS clade_libcsv)
+  message(STATUS "clade: libcsv ${CSV_LIBRARY}")
+else()
+  list(APPEND CLADE_MISSING "libcsv (apt-get install -y libcsv-dev)")
+endif()
+
 find_package(OpenMP COMPONENTS C)
 if(NOT OpenMP_C_FOUND)
   list(APPEND CLADE_MISSING "OpenMP (apt-get install -y libgomp1 / a compiler with OpenMP)")

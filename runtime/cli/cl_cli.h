@@ -21,5 +21,15 @@ int cl_cli_usage(const char *cmd);
 
 int cl_cmd_version(int argc, char **argv);
 int cl_cmd_help(int argc, char **argv);
+int cl_cmd_results(int argc, char **argv);
+int cl_cmd_predictions(int argc, char **argv);
+int cl_cmd_log(int argc, char **argv);
+int cl_cmd_run(int argc, char **argv);
+int cl_cmd_check(int argc, char **argv);
+int cl_cmd_classes(int argc, char **argv);
+int cl_cmd_embed(int argc, char **argv);
+int cl_cmd_tokenize(int argc, char **argv);
+int cl_cmd_synth(int argc, char **argv);
+int cl_cmd_preprocess(int argc, char **argv);
 
 #endif

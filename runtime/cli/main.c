@@ -9,6 +9,60 @@ const cl_cmd cl_cmds[] = {
   {"version", "print clade's version and every linked library's", "clade --version | clade version",
    cl_cmd_version},
   {"help", "show help for clade or one command", "clade help [COMMAND]", cl_cmd_help},
+  {"run", "run every experiment of a Lua file and store the results",
+   "clade run FILE.lua [--db PATH] [--backend cpu|cuda|auto] [--precision fp32] [--quiet]\n"
+   "  Results go to PATH (default results/clade.db, relative to the current folder), one\n"
+   "  transaction per finished evaluation, with provenance (git commit, file and model hashes).",
+   cl_cmd_run},
+  {"check", "check a file's datasets: images found, missing, unreadable (runs no model)",
+   "clade check FILE.lua\n  One line per dataset on stdout; exit 1 when any image is missing or unreadable.",
+   cl_cmd_check},
+  {"classes", "the class names a text type gives a dataset",
+   "clade classes FILE.lua --dataset NAME --text-type TYPE\n"
+   "  One line per class, in class order: the label, a tab, the text. Reads only the manifest.",
+   cl_cmd_classes},
+  {"embed", "embed images and texts with an open_clip checkpoint",
+   "clade embed --model PATH [--config JSON|NAME] [--gelu exact|quick] [--images IMAGE...] [--texts FILE]\n"
+   "            [--backend cpu|cuda|auto] --out F.safetensors\n"
+   "  PATH: a hub folder (open_clip_config.json + .bin/.safetensors) or a checkpoint file; the\n"
+   "  config is a JSON file (bare model_cfg or hub wrapper) or a built-in name (ViT-B-16,\n"
+   "  ViT-B-16-quickgelu, ViT-L-14). Writes image_embeddings F32 [N,D], text_embeddings F32 [M,D]\n"
+   "  (raw), text_tokens I32 [M,77], logit_scale F32 [] (the stored log). FILE: one text a line.",
+   cl_cmd_embed},
+  {"synth", "write the embedded sample suite: a random-weight model and small generated datasets",
+   "clade synth --out DIR [--seed N] [--classes K] [--per-class M]\n"
+   "  Writes DIR/model (open_clip hub folder, RANDOM weights), DIR/data/rare_sample (K Rare\n"
+   "  Species classes, default 8, M JPEGs each, default 6) and DIR/data/plankton_sample (5\n"
+   "  PLK_Mini classes, M PNGs each). Same seed (default 0), same bytes.",
+   cl_cmd_synth},
+  {"tokenize", "print the CLIP token ids of texts", "clade tokenize [--file F] [TEXT...]\n"
+   "  prints one line per text: its ids from <start_of_text> to <end_of_text>, space separated\n"
+   "  --file F  one text per line (F = - reads standard input)", cl_cmd_tokenize},
+  {"results", "print a run's results (the latest run by default)",
+   "clade results [--db PATH] [--run ID] [--format table|csv|json]\n"
+   "  --db PATH   the results database (default results/clade.db); never created by reading\n"
+   "  --run ID    a run id from `clade log` (default: the latest run)\n"
+   "  --format    table (rounded, accuracies in %), csv or json (fractions, %.17g). Columns:\n"
+   "              run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n\n"
+   "              with trial 0..n-1 per trial and `all` for the aggregate",
+   cl_cmd_results},
+  {"predictions", "print a run's per-example predictions",
+   "clade predictions [--db PATH] [--run ID] [--format csv|json]\n"
+   "  csv columns: model,dataset,protocol,text_type,shots,trial,filepath,label,prediction\n"
+   "  (trial `all` when the protocol has no trials); json adds experiment, example, correct",
+   cl_cmd_predictions},
+  {"log", "list the recorded runs with their provenance",
+   "clade log [--db PATH] [--run ID] [-n N] [--format table|json]\n"
+   "  table: one line per run, oldest first: id, file, commit, dirty|clean, status, started,\n"
+   "  wall time, evaluations (`-` where unknown). -n N: the last N runs only.\n"
+   "  json: a list of objects (id, file, commit, dirty, status, wall_seconds, images_encoded,\n"
+   "  texts_encoded, images_cached, texts_cached, ...)",
+   cl_cmd_log},
+  {"preprocess", "open_clip's exact image preprocessing into a safetensors file",
+   "clade preprocess --out F.safetensors [--size S] [--mean M,M,M] [--std S,S,S] IMAGE...\n"
+   "  Writes tensor `pixels`, F32 [N,3,S,S] (S = 224 by default), normalised as open_clip's\n"
+   "  preprocess_val (OpenAI mean/std unless given). JPEG and PNG, told apart by content.",
+   cl_cmd_preprocess},
   {NULL, NULL, NULL, NULL},
 };
 

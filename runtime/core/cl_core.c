@@ -30,7 +30,9 @@ int cl_err_wrap(cl_error *e, const char *fmt, ...) {
   vsnprintf(pre, sizeof pre, fmt, ap);
   va_end(ap);
   memcpy(old, e->msg, sizeof old);
-  snprintf(e->msg, sizeof e->msg, "%s: %s", pre, old);
+  /* the combined message is cut to fit; the prefix (where) matters most */
+  int k = snprintf(e->msg, sizeof e->msg, "%.500s: ", pre);
+  snprintf(e->msg + k, sizeof e->msg - (size_t)k, "%.*s", (int)(sizeof e->msg) - k - 1, old);
   return e->code;
 }
 

@@ -1,0 +1,30 @@
+-- The BioCLIP paper's zero-shot table (top-1 over the ten datasets), BioCLIP beside the
+-- CLIP and OpenCLIP baselines. Set CLADE_DATA to the folder holding the datasets and
+-- CLADE_MODELS to the folder holding the checkpoints:
+--   bioclip/   the hub folder of imageomics/bioclip (open_clip_config.json +
+--              open_clip_pytorch_model.bin)
+--   clip-vit-b-16/open_clip_pytorch_model.bin  OpenAI CLIP ViT-B/16 as open_clip ships it
+--              (the `openai` pretrained tag of ViT-B-16; QuickGELU)
+--   openclip-vit-b-16-laion2b/open_clip_pytorch_model.bin  open_clip ViT-B-16
+--              `laion2b_s34b_b88k` (exact GELU)
+local suites = require "clade.suites"
+local models = getenv("CLADE_MODELS") or "models"
+
+model "bioclip" { path = models .. "/bioclip" }
+model "clip" { path = models .. "/clip-vit-b-16", config = "ViT-B-16", gelu = "quick",
+               baseline = "OpenAI CLIP ViT-B/16" }
+model "openclip" { path = models .. "/openclip-vit-b-16-laion2b", config = "ViT-B-16",
+                   baseline = "OpenCLIP ViT-B/16 LAION-2B" }
+
+-- BioCLIP reads taxonomic+common names where a dataset has them; the baselines common names.
+for _, name in ipairs(suites.all) do
+  local tt = suites.zero_shot_text[name]
+  experiment("zero-shot/bioclip/" .. name) {
+    models = { "bioclip" }, datasets = { name },
+    protocol = zero_shot { text_types = { tt }, templates = "bioclip81" },
+  }
+  experiment("zero-shot/baselines/" .. name) {
+    models = { "clip", "openclip" }, datasets = { name },
+    protocol = zero_shot { text_types = { tt == "asis" and "asis" or "common" }, templates = "openai80" },
+  }
+end

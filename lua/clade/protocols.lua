@@ -1,0 +1,55 @@
+-- Protocols: how an evaluation turns image (and text) embeddings into numbers. Each is Lua
+-- on clade.tensor; define your own with protocol "name" { fields = {...}, run = function(ctx, opts) }.
+--
+-- run(ctx, opts) gets ctx = { dataset, model, features (tensor [N,D], raw image embeddings in
+-- manifest order), labels ({class index per row}), classes (manifest class records), filepaths,
+-- has_taxonomy, embed_texts(list) -> tensor [M,D] raw } and calls ctx.emit{...} once per
+-- finished evaluation: { text_type, shots, params, results = {{trial, metric, value}},
+-- predictions = {{trial, example, prediction}}, support = {{trial, class, example}} }.
+local M = { protocols = {} }
+
+local function make(name, def)
+  local fields = def.fields or {}
+  local function ctor(opts)
+    opts = opts or {}
+    if type(opts) ~= "table" then error(name .. ": expected { ... }", 2) end
+    for k in pairs(opts) do
+      if fields[k] == nil then
+        local known = {}
+        for f in pairs(fields) do known[#known + 1] = f end
+        table.sort(known)
+        local file, line = require("clade.core").caller_file(2)
+        error(string.format("%s:%d: %s: unknown field '%s' (known: %s)", file or "?", line or 0, name,
+                            tostring(k), table.concat(known, ", ")), 0)
+      end
+    end
+    if def.check then def.check(opts) end
+    return { protocol = name, opts = opts }
+  end
+  M.protocols[name] = { name = name, run = def.run, ctor = ctor, needs_text = def.needs_text }
+  return ctor
+end
+
+function M.define(name)
+  return function(def)
+    if type(def) ~= "table" or type(def.run) ~= "function" then
+      error("protocol '" .. tostring(name) .. "': expected { run = function(ctx, opts) ... end }", 2)
+    end
+    return make(name, def)
+  end
+end
+
+function M.get(name)
+  local p = M.protocols[name]
+  if p then return p.ctor end
+  local def = require("clade.protocols." .. name)
+  return make(name, def)
+end
+
+function M.lookup(name)
+  local p = M.protocols[name]
+  if not p then error("unknown protocol '" .. tostring(name) .. "'", 0) end
+  return p
+end
+
+return M

@@ -1,0 +1,92 @@
+-- Shared pieces of the built-in protocols: class embeddings from text types and templates,
+-- the few-shot samplers, and summary statistics.
+local core = require "clade.core"
+local T = core.tensor
+local text_types = require "clade.text_types"
+local templates = require "clade.templates"
+local M = {}
+
+-- BioCLIP's zero-shot classifier for one text type: per class, the mean over templates of
+-- L2-normalised text embeddings, renormalised. Returns tensor [C, D].
+function M.class_embeddings(ctx, type_name, tmpl)
+  local names = text_types.class_texts(type_name, ctx.classes, ctx.dataset, ctx.has_taxonomy)
+  local prompts = {}
+  for _, n in ipairs(names) do
+    for _, t in ipairs(tmpl) do prompts[#prompts + 1] = templates.format(t, n) end
+  end
+  local emb = ctx.embed_texts(prompts):normalize()
+  local out = emb:block_mean(#tmpl):normalize()
+  return out, names
+end
+
+-- A text spec (a type name or a mixture) -> class embeddings and its stored name.
+function M.text_spec_embeddings(ctx, spec, tmpl)
+  if type(spec) == "string" then
+    return (M.class_embeddings(ctx, spec, tmpl)), spec
+  end
+  local sum
+  for _, p in ipairs(spec.mixture) do
+    local e = M.class_embeddings(ctx, p.type, tmpl):mul(p.weight)
+    sum = sum and sum:add(e) or e
+  end
+  return sum:normalize(), spec.name
+end
+
+-- Per-class lists of example indices (1-based rows), classes in order of first appearance,
+-- each list in manifest order.
+function M.class_lists(ctx)
+  local lists = {}
+  for c = 1, #ctx.classes do lists[c] = {} end
+  for i, c in ipairs(ctx.labels) do table.insert(lists[c], i) end
+  return lists
+end
+
+-- The samplers. "bioclip": per trial n, random.seed(n) then random.shuffle of each class's
+-- list in place, cumulative across trials and shot counts (as BioCLIP's evaluation does).
+-- "fresh": each trial starts from manifest order, seeded seed + n.
+function M.sampler(ctx, kind, seed)
+  local lists = M.class_lists(ctx)
+  return function(trial)
+    local cur = lists
+    if kind == "fresh" then
+      cur = M.class_lists(ctx)
+      local rng = core.pyrandom((seed or 0) + trial)
+      for _, l in ipairs(cur) do rng:shuffle(l) end
+    else
+      local rng = core.pyrandom(trial)
+      for _, l in ipairs(cur) do rng:shuffle(l) end
+    end
+    return cur
+  end
+end
+
+function M.split(lists, k)
+  local support, queries = {}, {}
+  for c, l in ipairs(lists) do
+    for i, ex in ipairs(l) do
+      if i <= k then support[#support + 1] = { ex, c } else queries[#queries + 1] = { ex, c } end
+    end
+  end
+  return support, queries
+end
+
+-- mean and population standard deviation (ddof = 0, numpy's default)
+function M.mean_std(xs)
+  local n, s = #xs, 0
+  for _, x in ipairs(xs) do s = s + x end
+  local mean = s / n
+  local v = 0
+  for _, x in ipairs(xs) do v = v + (x - mean) ^ 2 end
+  return mean, math.sqrt(v / n)
+end
+
+function M.check_list(name, field, v, elem)
+  if v ~= nil and (type(v) ~= "table" or #v == 0) then
+    error(string.format("%s: %s must be a non-empty list", name, field), 0)
+  end
+  for i, x in ipairs(v or {}) do
+    if type(x) ~= elem then error(string.format("%s: %s[%d] must be a %s", name, field, i, elem), 0) end
+  end
+end
+
+return M

@@ -1,0 +1,59 @@
+-- few_shot: SimpleShot as BioCLIP evaluates it. L2-normalise, CL2N (subtract the support
+-- mean, L2-normalise support and queries), nearest class centroid by Euclidean distance.
+-- Accuracy per trial is over all queries; the aggregate std is the population std.
+local common = require "clade.protocols.common"
+
+return {
+  needs_text = false,
+  fields = { shots = "table", trials = "number", sampler = "string", seed = "number" },
+  check = function(opts)
+    common.check_list("few_shot", "shots", opts.shots, "number")
+    local s = opts.sampler
+    if s ~= nil and s ~= "bioclip" and s ~= "fresh" then
+      error("few_shot: sampler must be \"bioclip\" or \"fresh\", not \"" .. tostring(s) .. "\"", 0)
+    end
+  end,
+  run = function(ctx, opts)
+    local shots, trials = opts.shots or { 1, 5 }, opts.trials or 5
+    local kind = opts.sampler or "bioclip"
+    local sample = common.sampler(ctx, kind, opts.seed)
+    local feats = ctx.features:normalize()
+    for _, k in ipairs(shots) do
+      local accs, results, preds, support_rec = {}, {}, {}, {}
+      for trial = 0, trials - 1 do
+        local support, queries = common.split(sample(trial), k)
+        local sidx, qidx = {}, {}
+        for i, s in ipairs(support) do sidx[i] = s[1]; support_rec[#support_rec + 1] = { trial = trial, class = s[2], example = s[1] } end
+        for i, q in ipairs(queries) do qidx[i] = q[1] end
+        local S, Q = feats:rows(sidx), feats:rows(qidx)
+        local mu = S:mean()
+        S, Q = S:sub(mu):normalize(), Q:sub(mu):normalize()
+        -- centroids: mean of each class's k support features (classes in order)
+        local cent, members = {}, {}
+        for i, s in ipairs(support) do
+          members[s[2]] = members[s[2]] or {}
+          table.insert(members[s[2]], i)
+        end
+        local cls_of = {}
+        for c = 1, #ctx.classes do
+          if members[c] then cent[#cent + 1] = S:rows(members[c]):mean(); cls_of[#cent] = c end
+        end
+        local pred = Q:cdist(ctx.tensor.cat(cent)):argmin()
+        local right = 0
+        for i, q in ipairs(queries) do
+          local p = cls_of[pred[i]]
+          if p == q[2] then right = right + 1 end
+          preds[#preds + 1] = { trial = trial, example = q[1], prediction = p }
+        end
+        local acc = #queries > 0 and right / #queries or 0
+        accs[#accs + 1] = acc
+        results[#results + 1] = { trial = trial, metric = "top1", value = acc }
+      end
+      local mean, std = common.mean_std(accs)
+      results[#results + 1] = { metric = "top1", value = mean }
+      results[#results + 1] = { metric = "top1_std", value = std }
+      ctx.emit { text_type = "", shots = k, params = { trials = trials, sampler = kind, seed = opts.seed },
+                 results = results, predictions = preds, support = support_rec }
+    end
+  end,
+}

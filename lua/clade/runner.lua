@@ -1,0 +1,147 @@
+-- The runner: evaluates every experiment of a file, model by model and dataset by dataset,
+-- and hands each finished evaluation to the store (one transaction each). It also serves
+-- `clade check` and `clade classes`.
+local core = require "clade.core"
+local text_types = require "clade.text_types"
+local protocols = require "clade.protocols"
+local M = {}
+
+local function registry() return require("clade").registry end
+
+local function get_dataset(name, where)
+  local d = registry().datasets[name]
+  if not d then error(string.format("%s: unknown dataset '%s'", where, tostring(name)), 0) end
+  return d
+end
+
+local function get_model(name, where)
+  local m = registry().models[name]
+  if not m then error(string.format("%s: unknown model '%s'", where, tostring(name)), 0) end
+  return m
+end
+
+local manifests = {}
+local function manifest(name, d)
+  if not manifests[name] then manifests[name] = core.manifest(d.manifest) end
+  return manifests[name]
+end
+
+local handles = {}
+local function model_handle(name, m)
+  if not handles[name] then
+    handles[name] = core.open_model { name = name, path = m.path, config = m.config, gelu = m.gelu,
+                                      precision = m.precision }
+  end
+  return handles[name]
+end
+
+local function image_paths(d, man)
+  local out = {}
+  for i, r in ipairs(man.rows) do out[i] = core.join(d.root, r.filepath) end
+  return out
+end
+
+local feature_cache = {}
+local function image_features(mname, m, dname, d, man)
+  local key = mname .. "\0" .. dname
+  if feature_cache[key] then return table.unpack(feature_cache[key]) end
+  local f, hash
+  if m.kind == "features" then
+    local path = m.features:gsub("{dataset}", dname)
+    f, hash = core.load_features(path, #man.rows)
+  else
+    local h = model_handle(mname, m)
+    f, hash = h:embed_images(image_paths(d, man)), h:hash()
+  end
+  feature_cache[key] = { f, hash }
+  return f, hash
+end
+
+function M.run()
+  local reg = registry()
+  if #reg.order == 0 then error("the file declares no experiment", 0) end
+  local total = 0
+  for _, ename in ipairs(reg.order) do
+    local e = reg.experiments[ename]
+    for _, mname in ipairs(e.models) do
+      local m = get_model(mname, "experiment '" .. ename .. "'")
+      for _, dname in ipairs(e.datasets) do
+        local d = get_dataset(dname, "experiment '" .. ename .. "'")
+        local man = manifest(dname, d)
+        local feats, mhash = image_features(mname, m, dname, d, man)
+        for _, p in ipairs(e.protocols) do
+          local proto = protocols.lookup(p.protocol)
+          if proto.needs_text and m.kind == "features" then
+            error(string.format("experiment '%s': protocol %s needs a text encoder, but model '%s' is precomputed features",
+                                ename, p.protocol, mname), 0)
+          end
+          local labels = {}
+          for i, r in ipairs(man.rows) do labels[i] = r.class end
+          local ctx = {
+            experiment = ename, dataset = dname, model = mname, tensor = core.tensor,
+            features = feats, labels = labels, classes = man.classes, has_taxonomy = man.has_taxonomy,
+            filepaths = man.filepaths,
+            embed_texts = function(list) return model_handle(mname, m):embed_texts(list) end,
+          }
+          ctx.emit = function(ev)
+            core.store_eval {
+              experiment = ename, model = mname, model_hash = mhash, dataset = dname,
+              protocol = p.protocol, text_type = ev.text_type or "", shots = ev.shots or 0,
+              params = ev.params or {}, n_examples = #man.rows, results = ev.results,
+              predictions = ev.predictions, support = ev.support, filepaths = man.filepaths,
+              labels = man.labels, truth = labels,
+            }
+            total = total + 1
+          end
+          core.notice(string.format("%s: %s on %s, %s", ename, mname, dname, p.protocol))
+          proto.run(ctx, p.opts)
+        end
+      end
+    end
+  end
+  core.notice(string.format("%d evaluations stored", total))
+end
+
+-- clade check: per dataset used by the file's experiments, images found / missing / unreadable.
+function M.check()
+  local reg = registry()
+  local used, order = {}, {}
+  for _, ename in ipairs(reg.order) do
+    for _, dname in ipairs(reg.experiments[ename].datasets) do
+      if not used[dname] then used[dname] = true; order[#order + 1] = dname end
+    end
+  end
+  local bad = 0
+  for _, dname in ipairs(order) do
+    local d = get_dataset(dname, "check")
+    local ok, man = pcall(core.manifest, d.manifest)
+    if not ok then
+      core.emit_line(string.format("%s\terror\t%s", dname, man))
+      bad = bad + 1
+    else
+      local found, missing, unreadable, examples = 0, 0, 0, {}
+      for _, r in ipairs(man.rows) do
+        local p = core.join(d.root, r.filepath)
+        local st, why = core.check_image(p)
+        if st == "ok" then found = found + 1
+        elseif st == "missing" then missing = missing + 1; if #examples < 3 then examples[#examples + 1] = "missing " .. p end
+        else unreadable = unreadable + 1; if #examples < 3 then examples[#examples + 1] = why end end
+      end
+      core.emit_line(string.format("%s\t%d images\t%d found\t%d missing\t%d unreadable\t%d classes",
+                                   dname, #man.rows, found, missing, unreadable, #man.classes))
+      for _, x in ipairs(examples) do core.notice("  " .. dname .. ": " .. x) end
+      if missing + unreadable > 0 then bad = bad + 1 end
+    end
+  end
+  return bad
+end
+
+-- clade classes: the label and text of every class for one text type.
+function M.classes(dname, tname)
+  local d = get_dataset(dname, "classes")
+  local man = core.manifest(d.manifest)
+  local texts = text_types.class_texts(tname, man.classes, dname, man.has_taxonomy)
+  for i, c in ipairs(man.classes) do core.emit_line(c.label .. "\t" .. texts[i]) end
+end
+
+return M

@@ -1,0 +1,78 @@
+/* cl_ops: the backend interface every model runs on, a vtable of batch-level kernels.
+ * Owns: the cl_backend contract. A backend owns its buffers (which may be device memory:
+ * never dereference them on the host unless host_memory is set), its workspace and its
+ * threads. Model code calls only these entry points and never a BLAS directly.
+ *
+ * Conventions: every matrix is row-major and densely packed; m, k, n are row/inner/column
+ * counts; "rows" are tokens. Index arrays (idx, seq_off) are HOST arrays: they are small and
+ * the CPU needs them anyway; a device backend copies them into its workspace.
+ * Every compute entry may run asynchronously; errors surface through its return code or at
+ * the next download/sync. A backend is used by one thread at a time. */
+#ifndef CL_OPS_H
+#define CL_OPS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/cl_core.h"
+
+typedef enum {
+  CL_ACT_NONE = 0,
+  CL_ACT_GELU,      /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+  CL_ACT_QUICKGELU  /* x * sigmoid(1.702 x) */
+} cl_act;
+
+typedef struct cl_backend cl_backend;
+struct cl_backend {
+  const char *name;  /* "cpu", "cuda" */
+  int host_memory;   /* 1: alloc returns plain host memory, so callers may write it directly */
+
+  /* --- memory --- */
+  int (*alloc)(cl_backend *be, size_t nbytes, void **out, cl_error *e);
+  void (*free)(cl_backend *be, void *p); /* NULL is fine */
+  int (*upload)(cl_backend *be, void *dst, const void *src_host, size_t nbytes, cl_error *e);
+  int (*download)(cl_backend *be, void *dst_host, const void *src, size_t nbytes, cl_error *e);
+  /* Wait for all queued work; reports any error a queued kernel hit. */
+  int (*sync)(cl_backend *be, cl_error *e);
+  void (*destroy)(cl_backend *be); /* frees the workspace and the backend itself */
+
+  /* --- compute --- */
+  /* nn.Linear: y[m,n] (+)= x[m,k] w[n,k]^T + b[n] (b may be NULL), then act. With
+   * accumulate the result is added to y (residual connections; use act NONE then). */
+  int (*linear)(cl_backend *be, float *y, const float *x, const float *w, const float *b,
+                int m, int k, int n, cl_act act, int accumulate, cl_error *e);
+  /* y[m,n] = x[m,k] p[k,n] (open_clip's `x @ proj`). */
+  int (*matmul)(cl_backend *be, float *y, const float *x, const float *p, int m, int k, int n,
+                cl_error *e);
+  /* Row-wise LayerNorm of x[m,n] with biased variance; y may equal x. */
+  int (*layernorm)(cl_backend *be, float *y, const float *x, const float *g, const float *b,
+                   int m, int n, float eps, cl_error *e);
+  /* x[n] = act(x[n]) in place. */
+  int (*activate)(cl_backend *be, float *x, size_t n, cl_act act, cl_error *e);
+  /* y[n] += x[n]. */
+  int (*add)(cl_backend *be, float *y, const float *x, size_t n, cl_error *e);
+  /* y[i,:] (+)= table[idx[i],:] for i < n; table has table_rows rows of width floats.
+   * Token embeddings, positional embeddings, pooling a token per sequence. */
+  int (*gather_rows)(cl_backend *be, float *y, const float *table, int table_rows,
+                     const int32_t *idx, int n, int width, int accumulate, cl_error *e);
+  /* Multi-head self-attention over packed sequences: sequence s holds rows
+   * [seq_off[s], seq_off[s+1]) of qkv [rows, 3*width] (q | k | v, heads of width/heads
+   * columns each) and of out [rows, width]. Per head softmax(q k^T / sqrt(dh)) v, with keys
+   * j > i masked when causal. out must not overlap qkv. */
+  int (*attention)(cl_backend *be, float *out, const float *qkv, const int32_t *seq_off, int nseq,
+                   int width, int heads, int causal, cl_error *e);
+  /* ViT stem: pixels [n,channels,image,image] -> x [n, 1+g*g, width] with g = image/patch:
+   * row 0 of each image = cls + pos[0]; row 1+(py*g+px) = conv(patch, w [width,channels,
+   * patch,patch], no bias) + pos[1+...]. Done as im2col + one GEMM over the batch. */
+  int (*patch_embed)(cl_backend *be, float *x, const float *pixels, const float *w,
+                     const float *cls, const float *pos, int n, int channels, int image,
+                     int patch, int width, cl_error *e);
+};
+
+/* The CPU backend: OpenBLAS GEMMs, OpenMP threads for everything else. */
+int cl_backend_cpu_create(cl_backend **out, cl_error *e);
+
+static inline void cl_backend_destroy(cl_backend *be) {
+  if (be) be->destroy(be);
+}
+
+#endif

@@ -1,0 +1,251 @@
+/* cl_ops_cpu: the CPU backend. GEMMs go through CBLAS (OpenBLAS, which threads itself);
+ * the memory-bound kernels are flat loops threaded with OpenMP. Everything is plain fp32:
+ * no fast-math, no approximations, so results match PyTorch's to rounding. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_ops_cpu_impl.h"
+
+/* below this many elements a parallel region costs more than it saves */
+#define PAR_MIN 32768
+
+float *cl_cpu_workspace(cl_cpu *c, size_t n, cl_error *e) {
+  if (n <= c->ws_cap) return c->ws;
+  free(c->ws);
+  c->ws = NULL;
+  c->ws_cap = 0;
+  void *p = NULL;
+  if (posix_memalign(&p, 64, n * sizeof(float)) != 0) {
+    cl_err(e, CL_ENOMEM, "cpu backend: cannot allocate a %zu MB workspace", n * 4 >> 20);
+    return NULL;
+  }
+  c->ws = p;
+  c->ws_cap = n;
+  return c->ws;
+}
+
+/* --- memory: buffers are host memory, 64-byte aligned for the SIMD kernels --- */
+
+static int cpu_alloc(cl_backend *be, size_t nbytes, void **out, cl_error *e) {
+  (void)be;
+  void *p = NULL;
+  if (posix_memalign(&p, 64, nbytes ? nbytes : 64) != 0)
+    return cl_err(e, CL_ENOMEM, "cpu backend: cannot allocate %zu bytes", nbytes);
+  *out = p;
+  return CL_OK;
+}
+
+static void cpu_free(cl_backend *be, void *p) {
+  (void)be;
+  free(p);
+}
+
+static int cpu_copy(cl_backend *be, void *dst, const void *src, size_t nbytes, cl_error *e) {
+  (void)be, (void)e;
+  if (dst != src && nbytes) memcpy(dst, src, nbytes);
+  return CL_OK;
+}
+
+static int cpu_sync(cl_backend *be, cl_error *e) {
+  (void)be, (void)e;
+  return CL_OK;
+}
+
+static void cpu_destroy(cl_backend *be) {
+  cl_cpu *c = (cl_cpu *)be;
+  if (!c) return;
+  free(c->ws);
+  free(c);
+}
+
+/* --- element-wise --- */
+
+static inline float gelu(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)); }
+static inline float quickgelu(float x) { return x * (1.0f / (1.0f + expf(-1.702f * x))); }
+
+static void act_inplace(float *x, size_t n, cl_act act) {
+  if (act == CL_ACT_GELU) {
+#pragma omp parallel for if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] = gelu(x[i]);
+  } else if (act == CL_ACT_QUICKGELU) {
+#pragma omp parallel for if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] = quickgelu(x[i]);
+  }
+}
+
+static int check_act(cl_act act, cl_error *e) {
+  if (act != CL_ACT_NONE && act != CL_ACT_GELU && act != CL_ACT_QUICKGELU)
+    return cl_err(e, CL_EINVAL, "cpu backend: unknown activation %d", (int)act);
+  return CL_OK;
+}
+
+static int cpu_activate(cl_backend *be, float *x, size_t n, cl_act act, cl_error *e) {
+  (void)be;
+  if (check_act(act, e)) return CL_EINVAL;
+  act_inplace(x, n, act);
+  return CL_OK;
+}
+
+static int cpu_add(cl_backend *be, float *y, const float *x, size_t n, cl_error *e) {
+  (void)be, (void)e;
+#pragma omp parallel for if (n > PAR_MIN)
+  for (size_t i = 0; i < n; i++) y[i] += x[i];
+  return CL_OK;
+}
+
+/* --- GEMMs --- */
+
+static int dims_ok(const char *op, int m, int k, int n, cl_error *e) {
+  if (m < 0 || k <= 0 || n <= 0)
+    return cl_err(e, CL_EINVAL, "cpu backend: %s with bad dims m=%d k=%d n=%d", op, m, k, n);
+  return CL_OK;
+}
+
+static int cpu_linear(cl_backend *be, float *y, const float *x, const float *w, const float *b,
+                      int m, int k, int n, cl_act act, int accumulate, cl_error *e) {
+  (void)be;
+  if (dims_ok("linear", m, k, n, e) || check_act(act, e)) return CL_EINVAL;
+  if (m == 0) return CL_OK;
+  float beta = accumulate ? 1.0f : 0.0f;
+  if (b) { /* seed y with the bias and let the GEMM add to it, as torch's addmm does */
+#pragma omp parallel for if ((size_t)m * n > PAR_MIN)
+    for (int i = 0; i < m; i++) {
+      float *yi = y + (size_t)i * n;
+      if (accumulate)
+        for (int j = 0; j < n; j++) yi[j] += b[j];
+      else
+        memcpy(yi, b, (size_t)n * sizeof(float));
+    }
+    beta = 1.0f;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w, k, beta, y, n);
+  act_inplace(y, (size_t)m * n, act);
+  return CL_OK;
+}
+
+static int cpu_matmul(cl_backend *be, float *y, const float *x, const float *p, int m, int k,
+                      int n, cl_error *e) {
+  (void)be;
+  if (dims_ok("matmul", m, k, n, e)) return CL_EINVAL;
+  if (m == 0) return CL_OK;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, x, k, p, n, 0.0f, y, n);
+  return CL_OK;
+}
+
+/* --- rows --- */
+
+static int cpu_layernorm(cl_backend *be, float *y, const float *x, const float *g,
+                         const float *b, int m, int n, float eps, cl_error *e) {
+  (void)be;
+  if (m < 0 || n <= 0) return cl_err(e, CL_EINVAL, "cpu backend: layernorm of [%d,%d]", m, n);
+#pragma omp parallel for if ((size_t)m * n > PAR_MIN)
+  for (int i = 0; i < m; i++) {
+    const float *xi = x + (size_t)i * n;
+    float *yi = y + (size_t)i * n;
+    /* two passes in double: the mean and the biased variance to full fp32 accuracy */
+    double s = 0;
+    for (int j = 0; j < n; j++) s += xi[j];
+    double mean = s / n, v = 0;
+    for (int j = 0; j < n; j++) {
+      double d = xi[j] - mean;
+      v += d * d;
+    }
+    float rstd = (float)(1.0 / sqrt(v / n + eps)), meanf = (float)mean;
+    for (int j = 0; j < n; j++) yi[j] = (xi[j] - meanf) * rstd * g[j] + b[j];
+  }
+  return CL_OK;
+}
+
+static int cpu_gather_rows(cl_backend *be, float *y, const float *table, int table_rows,
+                           const int32_t *idx, int n, int width, int accumulate, cl_error *e) {
+  (void)be;
+  for (int i = 0; i < n; i++)
+    if (idx[i] < 0 || idx[i] >= table_rows)
+      return cl_err(e, CL_EINVAL, "cpu backend: gather index %d (item %d) outside [0,%d)",
+                    idx[i], i, table_rows);
+#pragma omp parallel for if ((size_t)n * width > PAR_MIN)
+  for (int i = 0; i < n; i++) {
+    const float *src = table + (size_t)idx[i] * width;
+    float *dst = y + (size_t)i * width;
+    if (accumulate)
+      for (int j = 0; j < width; j++) dst[j] += src[j];
+    else
+      memcpy(dst, src, (size_t)width * sizeof(float));
+  }
+  return CL_OK;
+}
+
+/* --- ViT stem --- */
+
+static int cpu_patch_embed(cl_backend *be, float *x, const float *pixels, const float *w,
+                           const float *cls, const float *pos, int n, int channels, int image,
+                           int patch, int width, cl_error *e) {
+  cl_cpu *c = (cl_cpu *)be;
+  if (n < 0 || channels <= 0 || patch <= 0 || image < patch || width <= 0)
+    return cl_err(e, CL_EINVAL, "cpu backend: patch_embed n=%d channels=%d image=%d patch=%d",
+                  n, channels, image, patch);
+  if (n == 0) return CL_OK;
+  const int g = image / patch, seq = 1 + g * g, kk = channels * patch * patch;
+  const size_t rows = (size_t)n * seq;
+  float *cols = cl_cpu_workspace(c, rows * kk, e);
+  if (!cols) return CL_ENOMEM;
+  /* im2col: one row per token, columns in conv1.weight's (c, ky, kx) order; each image's
+   * row 0 is zero so that one GEMM writes the whole [n, seq, width] block in place */
+#pragma omp parallel for
+  for (size_t row = 0; row < rows; row++) {
+    float *dst = cols + row * kk;
+    int i = (int)(row / seq), r = (int)(row % seq);
+    if (r == 0) {
+      memset(dst, 0, (size_t)kk * sizeof(float));
+      continue;
+    }
+    int py = (r - 1) / g, px = (r - 1) % g;
+    for (int ch = 0; ch < channels; ch++)
+      for (int ky = 0; ky < patch; ky++) {
+        const float *src = pixels + (((size_t)i * channels + ch) * image + (size_t)py * patch + ky) * image
+                           + (size_t)px * patch;
+        memcpy(dst + (ch * patch + ky) * patch, src, (size_t)patch * sizeof(float));
+      }
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, width, kk, 1.0f, cols, kk, w,
+              kk, 0.0f, x, width);
+  /* torch: cat([cls + 0, conv]) + pos */
+#pragma omp parallel for
+  for (size_t row = 0; row < rows; row++) {
+    int r = (int)(row % seq);
+    float *xr = x + row * width;
+    const float *pr = pos + (size_t)r * width;
+    if (r == 0)
+      for (int j = 0; j < width; j++) xr[j] = cls[j] + pr[j];
+    else
+      for (int j = 0; j < width; j++) xr[j] += pr[j];
+  }
+  return CL_OK;
+}
+
+int cl_backend_cpu_create(cl_backend **out, cl_error *e) {
+  cl_cpu *c = calloc(1, sizeof *c);
+  if (!c) return cl_err(e, CL_ENOMEM, "cpu backend: out of memory");
+  cl_backend *be = &c->be;
+  be->name = "cpu";
+  be->host_memory = 1;
+  be->alloc = cpu_alloc;
+  be->free = cpu_free;
+  be->upload = cpu_copy;
+  be->download = cpu_copy;
+  be->sync = cpu_sync;
+  be->destroy = cpu_destroy;
+  be->linear = cpu_linear;
+  be->matmul = cpu_matmul;
+  be->layernorm = cpu_layernorm;
+  be->activate = cpu_activate;
+  be->add = cpu_add;
+  be->gather_rows = cpu_gather_rows;
+  be->attention = cl_cpu_attention;
+  be->patch_embed = cpu_patch_embed;
+  *out = be;
+  return CL_OK;
+}

@@ -1,0 +1,19 @@
+/* cl_ops_cpu_impl: what the CPU backend's source files share (not a public header).
+ * Owns: the CPU backend struct and its workspace, grown on demand and reused. */
+#ifndef CL_OPS_CPU_IMPL_H
+#define CL_OPS_CPU_IMPL_H
+#include "cl_ops.h"
+
+typedef struct cl_cpu {
+  cl_backend be; /* first, so a cl_backend * is a cl_cpu * */
+  float *ws;     /* workspace: im2col columns, attention scratch */
+  size_t ws_cap; /* in floats */
+} cl_cpu;
+
+/* The workspace with room for n floats (contents not kept when it grows). */
+float *cl_cpu_workspace(cl_cpu *c, size_t n, cl_error *e);
+
+int cl_cpu_attention(cl_backend *be, float *out, const float *qkv, const int32_t *seq_off,
+                     int nseq, int width, int heads, int causal, cl_error *e);
+
+#endif

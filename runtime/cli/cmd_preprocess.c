@@ -1,0 +1,153 @@
+/* clade preprocess: open_clip's preprocess_val on image files, into a safetensors file
+ * (tensor `pixels`, F32 [N,3,S,S]). Nothing is written unless every image succeeds, and
+ * the output appears whole (written to a temporary name, then renamed). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cl_cli.h"
+#include "image/cl_image.h"
+#include "io/cl_safetensors.h"
+
+/* "a,b,c" -> three floats. */
+static int parse3(const char *s, float v[3]) {
+  char *end;
+  for (int i = 0; i < 3; i++) {
+    errno = 0;
+    v[i] = strtof(s, &end);
+    if (end == s || errno) return -1;
+    s = end;
+    if (i < 2) {
+      if (*s != ',') return -1;
+      s++;
+    }
+  }
+  return *s ? -1 : 0;
+}
+
+static char *metadata(char **paths, int n, int size, const float mean[3], const float std[3]) {
+  cJSON *md = cJSON_CreateObject(), *list = cJSON_CreateArray();
+  for (int i = 0; i < n; i++) cJSON_AddItemToArray(list, cJSON_CreateString(paths[i]));
+  char *imgs = cJSON_PrintUnformatted(list), buf[256];
+  cJSON_Delete(list);
+  cJSON_AddStringToObject(md, "images", imgs);
+  free(imgs);
+  snprintf(buf, sizeof buf, "Resize(%d, bicubic) CenterCrop(%d) RGB ToTensor Normalize", size,
+           size);
+  cJSON_AddStringToObject(md, "transform", buf);
+  snprintf(buf, sizeof buf, "[%.9g, %.9g, %.9g]", mean[0], mean[1], mean[2]);
+  cJSON_AddStringToObject(md, "mean", buf);
+  snprintf(buf, sizeof buf, "[%.9g, %.9g, %.9g]", std[0], std[1], std[2]);
+  cJSON_AddStringToObject(md, "std", buf);
+  char *s = cJSON_PrintUnformatted(md);
+  cJSON_Delete(md);
+  return s;
+}
+
+int cl_cmd_preprocess(int argc, char **argv) {
+  const char *out = NULL;
+  float mean[3] = CL_IMG_OPENAI_MEAN, std[3] = CL_IMG_OPENAI_STD;
+  int size = 224, i;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (a[0] != '-' || a[1] == 0) break;
+    if (i + 1 >= argc) {
+      cl_cli_fail("preprocess: %s needs a value", a);
+      return cl_cli_usage("preprocess");
+    }
+    const char *v = argv[++i];
+    if (strcmp(a, "--out") == 0 || strcmp(a, "-o") == 0) {
+      out = v;
+    } else if (strcmp(a, "--mean") == 0 || strcmp(a, "--std") == 0) {
+      float *dst = a[2] == 'm' ? mean : std;
+      if (parse3(v, dst) != 0) {
+        cl_cli_fail("preprocess: %s wants three numbers like 0.5,0.5,0.5, not '%s'", a, v);
+        return 2;
+      }
+    } else if (strcmp(a, "--size") == 0) {
+      char *end;
+      long s = strtol(v, &end, 10);
+      if (*end || s < 1 || s > 4096) {
+        cl_cli_fail("preprocess: --size wants a number of pixels from 1 to 4096, not '%s'", v);
+        return 2;
+      }
+      size = (int)s;
+    } else {
+      cl_cli_fail("preprocess: unknown option %s", a);
+      return cl_cli_usage("preprocess");
+    }
+  }
+  for (int c = 0; c < 3; c++)
+    if (!(std[c] != 0)) {
+      cl_cli_fail("preprocess: --std values must be non-zero");
+      return 2;
+    }
+  char **paths = argv + i;
+  int n = argc - i;
+  if (!out || n < 1) {
+    cl_cli_fail("preprocess: %s", !out ? "--out F.safetensors is required" : "no images given");
+    return cl_cli_usage("preprocess");
+  }
+
+  const size_t per = (size_t)3 * size * size;
+  float *pix = malloc(sizeof(float) * per * (size_t)n);
+  cl_error *errs = calloc((size_t)n, sizeof(cl_error));
+  int *rcs = calloc((size_t)n, sizeof(int));
+  if (!pix || !errs || !rcs) {
+    cl_cli_fail("preprocess: out of memory for %d images of %dx%d", n, size, size);
+    free(pix);
+    free(errs);
+    free(rcs);
+    return 1;
+  }
+  /* Images are independent; the library keeps no shared state. */
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int k = 0; k < n; k++)
+    rcs[k] = cl_img_preprocess_file(paths[k], size, mean, std, pix + per * (size_t)k, &errs[k]);
+  int bad = 0, first = -1;
+  for (int k = 0; k < n; k++)
+    if (rcs[k] != CL_OK && !bad++) first = k;
+  int rc = 0;
+  if (bad) {
+    /* One line: the first failure (its message starts with the file), then how many more. */
+    if (bad > 1)
+      cl_cli_fail("%s (and %d more failing image%s; nothing written)", errs[first].msg, bad - 1,
+                  bad > 2 ? "s" : "");
+    else
+      cl_cli_fail("%s", errs[first].msg);
+    rc = 1;
+  } else {
+    cl_tmap m;
+    cl_tmap_init(&m);
+    cl_tensor t = {.dtype = CL_F32, .ndim = 4, .shape = {n, 3, size, size}, .data = pix};
+    cl_tmap_put(&m, "pixels", t);
+    char *md = metadata(paths, n, size, mean, std);
+    size_t tl = strlen(out) + 32;
+    char *tmp = malloc(tl);
+    snprintf(tmp, tl, "%s.tmp.%ld", out, (long)getpid());
+    cl_error e = {0};
+    if (cl_st_save(tmp, &m, md, &e) != CL_OK) {
+      cl_cli_fail("%s", e.msg);
+      unlink(tmp);
+      rc = 1;
+    } else if (rename(tmp, out) != 0) {
+      cl_cli_fail("%s: %s", out, strerror(errno));
+      unlink(tmp);
+      rc = 1;
+    }
+    free(tmp);
+    free(md);
+    cl_tmap_free(&m); /* pix is not the map's to free */
+  }
+  free(pix);
+  free(errs);
+  free(rcs);
+  return rc;
+}

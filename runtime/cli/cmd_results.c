@@ -1,0 +1,585 @@
+/* clade results | predictions | log: read the results database (never create it).
+ * Data goes to stdout as an aligned table (rounded for people), RFC 4180 CSV or JSON (full
+ * precision, %.17g); one error line to stderr. Exit 0, 1 on a runtime error, 2 on usage. */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cl_cli.h"
+#include "store/cl_store.h"
+
+typedef struct opts {
+  const char *db;
+  int64_t run; /* 0: the latest */
+  const char *format;
+  long limit; /* log: the last N runs; 0 all */
+} opts;
+
+/* Options shared by the three commands; `formats` lists the allowed ones, the first being
+ * the default. Returns 0, or 2 after printing the problem and the usage. */
+static int parse(int argc, char **argv, const char *const *formats, int allow_limit, opts *o) {
+  const char *cmd = argv[0];
+  o->db = CL_STORE_DEFAULT_PATH;
+  o->run = 0;
+  o->format = formats[0];
+  o->limit = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *val = NULL;
+    const char *names[] = {"--db", "--run", "--format", "-n"};
+    int which = -1;
+    for (int k = 0; k < 4 && which < 0; k++) {
+      size_t n = strlen(names[k]);
+      if (strncmp(a, names[k], n) != 0) continue;
+      if (a[n] == '=') val = a + n + 1, which = k;
+      else if (a[n] == 0) {
+        if (i + 1 >= argc) {
+          cl_cli_fail("%s: option %s needs a value", cmd, a);
+          return cl_cli_usage(cmd);
+        }
+        val = argv[++i], which = k;
+      }
+    }
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      char *hv[] = {"help", (char *)cmd};
+      cl_cmd_help(2, hv);
+      exit(0);
+    }
+    if (which < 0 || (which == 3 && !allow_limit)) {
+      cl_cli_fail("%s: unknown %s '%s'", cmd, a[0] == '-' ? "option" : "argument", a);
+      return cl_cli_usage(cmd);
+    }
+    if (which == 0) {
+      if (!*val) {
+        cl_cli_fail("%s: --db needs a path", cmd);
+        return cl_cli_usage(cmd);
+      }
+      o->db = val;
+    } else if (which == 1 || which == 3) {
+      char *end;
+      errno = 0;
+      long long v = strtoll(val, &end, 10);
+      if (errno || end == val || *end || v <= 0) {
+        cl_cli_fail("%s: %s: '%s' is not a positive integer", cmd, which == 1 ? "--run" : "-n",
+                    val);
+        return cl_cli_usage(cmd);
+      }
+      if (which == 1) o->run = v;
+      else o->limit = (long)v;
+    } else {
+      int ok = 0;
+      for (const char *const *f = formats; *f; f++) ok |= strcmp(*f, val) == 0;
+      if (!ok) {
+        cl_cli_fail("%s: unknown format '%s'", cmd, val);
+        return cl_cli_usage(cmd);
+      }
+      o->format = val;
+    }
+  }
+  return 0;
+}
+
+/* ---- output helpers ---- */
+
+/* RFC 4180: quote a field holding a comma, a quote, CR or LF; double inner quotes. */
+static void csv_str(FILE *f, const char *s) {
+  if (!s) s = "";
+  if (!strpbrk(s, ",\"\r\n")) {
+    fputs(s, f);
+    return;
+  }
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', f);
+    fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static void json_str(FILE *f, const char *s) {
+  if (!s) {
+    fputs("null", f);
+    return;
+  }
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    switch (*p) {
+    case '"': fputs("\\\"", f); break;
+    case '\\': fputs("\\\\", f); break;
+    case '\n': fputs("\\n", f); break;
+    case '\r': fputs("\\r", f); break;
+    case '\t': fputs("\\t", f); break;
+    default:
+      if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+      else fputc(*p, f);
+    }
+  }
+  fputc('"', f);
+}
+
+/* %.17g round-trips a double; JSON has no NaN, so a NULL value is null there. */
+static void json_num(FILE *f, double v, int has) {
+  if (has) fprintf(f, "%.17g", v);
+  else fputs("null", f);
+}
+
+/* Display width of UTF-8 text: code points (no wide-character tables). */
+static size_t width(const char *s) {
+  size_t n = 0;
+  for (; *s; s++) n += ((unsigned char)*s & 0xc0) != 0x80;
+  return n;
+}
+
+static void pad(FILE *f, const char *s, size_t w, int right) {
+  size_t n = width(s);
+  if (right)
+    for (size_t i = n; i < w; i++) fputc(' ', f);
+  fputs(s, f);
+  if (!right)
+    for (size_t i = n; i < w; i++) fputc(' ', f);
+}
+
+static int finish_output(void) {
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    cl_cli_fail("writing to stdout: %s", strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
+static cl_store *open_db(const opts *o) {
+  cl_store *s = NULL;
+  cl_error e = {0};
+  if (cl_store_open_existing(o->db, &s, &e) != CL_OK) {
+    cl_cli_fail("%s", e.msg);
+    return NULL;
+  }
+  if (cl_store_warning(s)) fprintf(stderr, "clade: warning: %s\n", cl_store_warning(s));
+  return s;
+}
+
+static int pick_run(cl_store *s, int64_t *run, cl_error *e) {
+  if (*run) return cl_store_check_run(s, *run, e);
+  return cl_store_latest_run(s, run, e);
+}
+
+/* A growable list of string rows (the table views need every row before printing). */
+typedef struct grid {
+  char **cells;
+  int ncols, nrows, cap;
+} grid;
+
+static char **grid_row(grid *g) {
+  if (g->nrows == g->cap) {
+    g->cap = g->cap ? 2 * g->cap : 64;
+    g->cells = realloc(g->cells, (size_t)g->cap * g->ncols * sizeof *g->cells);
+    if (!g->cells) {
+      fprintf(stderr, "clade: out of memory\n");
+      exit(1);
+    }
+  }
+  char **r = g->cells + (size_t)g->nrows++ * g->ncols;
+  for (int c = 0; c < g->ncols; c++) r[c] = NULL;
+  return r;
+}
+
+static void grid_free(grid *g) {
+  for (long i = 0; i < (long)g->nrows * g->ncols; i++) free(g->cells[i]);
+  free(g->cells);
+}
+
+/* Columns separated by two spaces, no trailing blanks; right_from: columns from this index on
+ * align right (numbers). */
+static void grid_print(FILE *f, const grid *g, const char *const *head, int right_from,
+                       int rule) {
+  size_t *w = cl_xcalloc((size_t)g->ncols, sizeof *w), total = 0;
+  for (int c = 0; c < g->ncols; c++) w[c] = head ? width(head[c]) : 0;
+  for (int r = 0; r < g->nrows; r++)
+    for (int c = 0; c < g->ncols; c++) {
+      const char *s = g->cells[(size_t)r * g->ncols + c];
+      size_t n = s ? width(s) : 0;
+      if (n > w[c]) w[c] = n;
+    }
+  for (int c = 0; c < g->ncols; c++) total += w[c] + (c ? 2 : 0);
+  char *line = NULL;
+  size_t len = 0;
+  for (int r = head ? -1 : 0; r < g->nrows; r++) {
+    FILE *m = open_memstream(&line, &len);
+    if (!m) break;
+    for (int c = 0; c < g->ncols; c++) {
+      const char *s = r < 0 ? head[c] : g->cells[(size_t)r * g->ncols + c];
+      if (c) fputs("  ", m);
+      pad(m, s ? s : "", w[c], c >= right_from);
+    }
+    fclose(m);
+    while (len && line[len - 1] == ' ') line[--len] = 0;
+    fprintf(f, "%s\n", line);
+    free(line);
+    line = NULL;
+    if (r < 0 && rule) {
+      for (size_t i = 0; i < total; i++) fputc('-', f);
+      fputc('\n', f);
+    }
+  }
+  free(w);
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return cl_strdup(buf);
+}
+
+/* ---- clade results ---- */
+
+typedef struct res_ctx {
+  FILE *out;
+  const char *format;
+  long n;
+  /* table: one line per (evaluation, trial), one column per metric */
+  grid g;
+  char *metrics[64];
+  int nmetrics;
+  int64_t last_eval;
+  int last_trial;
+  char **line;
+} res_ctx;
+
+/* top-k accuracies (and their std) are fractions shown as percentages in the table. */
+static int is_fraction(const char *metric) {
+  return (strncmp(metric, "top", 3) == 0 && metric[3] >= '0' && metric[3] <= '9') ||
+         strncmp(metric, "acc", 3) == 0;
+}
+
+static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
+  (void)e;
+  res_ctx *c = ud;
+  FILE *f = c->out;
+  if (strcmp(c->format, "csv") == 0) {
+    fprintf(f, "%lld,", (long long)r->run_id);
+    csv_str(f, r->experiment), fputc(',', f);
+    csv_str(f, r->model), fputc(',', f);
+    csv_str(f, r->dataset), fputc(',', f);
+    csv_str(f, r->protocol), fputc(',', f);
+    csv_str(f, r->text_type), fprintf(f, ",%d,", r->shots);
+    if (r->trial < 0) fputs("all,", f);
+    else fprintf(f, "%d,", r->trial);
+    csv_str(f, r->metric), fputc(',', f);
+    if (r->has_value) fprintf(f, "%.17g", r->value);
+    fprintf(f, ",%lld\n", (long long)r->n_examples);
+  } else if (strcmp(c->format, "json") == 0) {
+    fputs(c->n ? ",\n" : "\n", f);
+    fprintf(f, "{\"run\":%lld,\"experiment\":", (long long)r->run_id);
+    json_str(f, r->experiment), fputs(",\"model\":", f);
+    json_str(f, r->model), fputs(",\"dataset\":", f);
+    json_str(f, r->dataset), fputs(",\"protocol\":", f);
+    json_str(f, r->protocol), fputs(",\"text_type\":", f);
+    json_str(f, r->text_type), fprintf(f, ",\"shots\":%d,\"trial\":", r->shots);
+    if (r->trial < 0) fputs("\"all\"", f);
+    else fprintf(f, "%d", r->trial);
+    fputs(",\"metric\":", f);
+    json_str(f, r->metric), fputs(",\"value\":", f);
+    json_num(f, r->value, r->has_value);
+    fprintf(f, ",\"n\":%lld,\"eval\":%lld}", (long long)r->n_examples, (long long)r->eval_id);
+  } else {
+    int m = 0;
+    while (m < c->nmetrics && strcmp(c->metrics[m], r->metric) != 0) m++;
+    if (m == c->nmetrics) {
+      if (m == (int)(sizeof c->metrics / sizeof *c->metrics))
+        return cl_err(e, CL_EUNSUP, "more than %d metric names in one run", m);
+      c->metrics[c->nmetrics++] = cl_strdup(r->metric);
+    }
+    if (!c->line || r->eval_id != c->last_eval || r->trial != c->last_trial) {
+      c->line = grid_row(&c->g);
+      c->line[0] = cl_strdup(r->experiment);
+      c->line[1] = cl_strdup(r->model);
+      c->line[2] = cl_strdup(r->dataset);
+      c->line[3] = cl_strdup(r->protocol);
+      c->line[4] = cl_strdup(r->text_type && *r->text_type ? r->text_type : "-");
+      c->line[5] = fmt("%d", r->shots);
+      c->line[6] = r->trial < 0 ? cl_strdup("all") : fmt("%d", r->trial);
+      c->line[7] = fmt("%lld", (long long)r->n_examples);
+      c->last_eval = r->eval_id;
+      c->last_trial = r->trial;
+    }
+    char **cell = &c->line[8 + m];
+    free(*cell);
+    if (!r->has_value) *cell = cl_strdup("nan");
+    else if (is_fraction(r->metric)) *cell = fmt("%.2f", 100 * r->value);
+    else *cell = fmt("%.4g", r->value);
+  }
+  c->n++;
+  return 0;
+}
+
+typedef struct run_caption {
+  char text[2048];
+} run_caption;
+
+static int caption_row(const cl_run_row *r, void *ud, cl_error *e) {
+  (void)e;
+  run_caption *c = ud;
+  char commit[64] = "no git";
+  if (r->git_commit)
+    snprintf(commit, sizeof commit, "commit %.7s%s", r->git_commit,
+             r->git_dirty == 1 ? " (dirty)" : "");
+  snprintf(c->text, sizeof c->text, "run %lld: %s, %s, %s, %s", (long long)r->id, r->file,
+           commit, r->status, r->started_at ? r->started_at : "?");
+  return 0;
+}
+
+int cl_cmd_results(int argc, char **argv) {
+  static const char *const formats[] = {"table", "csv", "json", NULL};
+  opts o;
+  int rc = parse(argc, argv, formats, 0, &o);
+  if (rc) return rc;
+  cl_store *s = open_db(&o);
+  if (!s) return 1;
+  cl_error e = {0};
+  if (pick_run(s, &o.run, &e) != CL_OK) {
+    cl_cli_fail("%s", e.msg);
+    cl_store_close(s);
+    return 1;
+  }
+  /* Sized for every metric column the table may need (grid rows are fixed width). */
+  res_ctx c = {.out = stdout, .format = o.format, .g = {.ncols = 8 + 64}, .last_trial = -2};
+  if (strcmp(o.format, "csv") == 0)
+    fputs("run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n\n", stdout);
+  else if (strcmp(o.format, "json") == 0)
+    fputs("[", stdout);
+  rc = cl_store_each_result(s, o.run, res_row, &c, &e);
+  if (rc == CL_OK && strcmp(o.format, "json") == 0) fputs(c.n ? "\n]\n" : "]\n", stdout);
+  if (rc == CL_OK && strcmp(o.format, "table") == 0) {
+    run_caption cap = {""};
+    rc = cl_store_each_run(s, o.run, caption_row, &cap, &e);
+    if (rc == CL_OK) {
+      printf("%s\n", cap.text);
+      if (c.g.nrows == 0) {
+        printf("(no results)\n");
+      } else {
+        /* narrow the grid to the metric columns in use */
+        grid g = {.ncols = 8 + c.nmetrics};
+        for (int r = 0; r < c.g.nrows; r++) {
+          char **src = c.g.cells + (size_t)r * c.g.ncols, **dst = grid_row(&g);
+          for (int k = 0; k < g.ncols; k++) dst[k] = src[k], src[k] = NULL;
+        }
+        const char *head[8 + 64] = {"experiment", "model", "dataset", "protocol", "text_type",
+                                    "shots", "trial", "n"};
+        for (int m = 0; m < c.nmetrics; m++) head[8 + m] = c.metrics[m];
+        grid_print(stdout, &g, head, 5, 1);
+        grid_free(&g);
+        int any_pct = 0;
+        for (int m = 0; m < c.nmetrics; m++) any_pct |= is_fraction(c.metrics[m]);
+        if (any_pct) printf("(accuracies in %%; `--format csv` gives full precision)\n");
+      }
+    }
+  }
+  for (int m = 0; m < c.nmetrics; m++) free(c.metrics[m]);
+  grid_free(&c.g);
+  cl_store_close(s);
+  if (rc != CL_OK) {
+    fflush(stdout);
+    cl_cli_fail("%s", e.msg);
+    return 1;
+  }
+  return finish_output();
+}
+
+/* ---- clade predictions ---- */
+
+static int pred_row(const cl_prediction_row *r, void *ud, cl_error *e) {
+  (void)e;
+  res_ctx *c = ud;
+  FILE *f = c->out;
+  if (strcmp(c->format, "csv") == 0) {
+    csv_str(f, r->model), fputc(',', f);
+    csv_str(f, r->dataset), fputc(',', f);
+    csv_str(f, r->protocol), fputc(',', f);
+    csv_str(f, r->text_type), fprintf(f, ",%d,", r->shots);
+    if (r->trial < 0) fputs("all,", f);
+    else fprintf(f, "%d,", r->trial);
+    csv_str(f, r->filepath), fputc(',', f);
+    csv_str(f, r->label), fputc(',', f);
+    csv_str(f, r->prediction), fputc('\n', f);
+  } else {
+    fputs(c->n ? ",\n" : "\n", f);
+    fprintf(f, "{\"run\":%lld,\"experiment\":", (long long)r->run_id);
+    json_str(f, r->experiment), fputs(",\"model\":", f);
+    json_str(f, r->model), fputs(",\"dataset\":", f);
+    json_str(f, r->dataset), fputs(",\"protocol\":", f);
+    json_str(f, r->protocol), fputs(",\"text_type\":", f);
+    json_str(f, r->text_type), fprintf(f, ",\"shots\":%d,\"trial\":", r->shots);
+    if (r->trial < 0) fputs("\"all\"", f);
+    else fprintf(f, "%d", r->trial);
+    fprintf(f, ",\"example\":%d,\"filepath\":", r->example);
+    json_str(f, r->filepath), fputs(",\"label\":", f);
+    json_str(f, r->label), fputs(",\"prediction\":", f);
+    json_str(f, r->prediction);
+    fprintf(f, ",\"correct\":%s}", r->correct ? "true" : "false");
+  }
+  c->n++;
+  return 0;
+}
+
+int cl_cmd_predictions(int argc, char **argv) {
+  static const char *const formats[] = {"csv", "json", NULL};
+  opts o;
+  int rc = parse(argc, argv, formats, 0, &o);
+  if (rc) return rc;
+  cl_store *s = open_db(&o);
+  if (!s) return 1;
+  cl_error e = {0};
+  if (pick_run(s, &o.run, &e) != CL_OK) {
+    cl_cli_fail("%s", e.msg);
+    cl_store_close(s);
+    return 1;
+  }
+  res_ctx c = {.out = stdout, .format = o.format};
+  int csv = strcmp(o.format, "csv") == 0;
+  fputs(csv ? "model,dataset,protocol,text_type,shots,trial,filepath,label,prediction\n" : "[",
+        stdout);
+  rc = cl_store_each_prediction(s, o.run, pred_row, &c, &e);
+  if (rc == CL_OK && !csv) fputs(c.n ? "\n]\n" : "]\n", stdout);
+  cl_store_close(s);
+  if (rc != CL_OK) {
+    fflush(stdout);
+    cl_cli_fail("%s", e.msg);
+    return 1;
+  }
+  return finish_output();
+}
+
+/* ---- clade log ---- */
+
+typedef struct log_ctx {
+  const char *format;
+  grid g;
+  char **json; /* one object text per run */
+  long n, cap;
+} log_ctx;
+
+/* "2024-05-01T12:00:03.123Z" (UTC) as local "2024-05-01 14:00:03". */
+static char *local_time(const char *iso) {
+  struct tm tm = {0};
+  if (!iso || sscanf(iso, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+    return cl_strdup(iso ? iso : "-");
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  time_t t = timegm(&tm);
+  struct tm lt;
+  char buf[64];
+  localtime_r(&t, &lt);
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &lt);
+  return cl_strdup(buf);
+}
+
+static char *duration(double s) {
+  if (s < 60) return fmt("%.1fs", s);
+  long t = (long)(s + 0.5);
+  if (t < 3600) return fmt("%ldm%02lds", t / 60, t % 60);
+  return fmt("%ldh%02ldm", t / 3600, t / 60 % 60);
+}
+
+static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
+  (void)e;
+  log_ctx *c = ud;
+  if (strcmp(c->format, "table") == 0) {
+    char **l = grid_row(&c->g);
+    l[0] = fmt("%lld", (long long)r->id);
+    l[1] = cl_strdup(r->file ? r->file : "-");
+    l[2] = r->git_commit ? fmt("%.7s", r->git_commit) : cl_strdup("-");
+    l[3] = cl_strdup(r->git_dirty < 0 ? "-" : r->git_dirty ? "dirty" : "clean");
+    l[4] = cl_strdup(r->status ? r->status : "-");
+    l[5] = local_time(r->started_at);
+    l[6] = r->has_wall ? duration(r->wall_seconds) : cl_strdup("-");
+    l[7] = fmt("%lld eval%s", (long long)r->n_evaluations, r->n_evaluations == 1 ? "" : "s");
+  } else {
+    /* Built in memory so -n can keep the last N; runs are few. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return cl_err(e, CL_ENOMEM, "open_memstream: %s", strerror(errno));
+    fprintf(f, "{\"id\":%lld,\"file\":", (long long)r->id);
+    json_str(f, r->file), fputs(",\"file_hash\":", f);
+    json_str(f, r->file_hash), fputs(",\"commit\":", f);
+    json_str(f, r->git_commit), fputs(",\"branch\":", f);
+    json_str(f, r->git_branch);
+    fprintf(f, ",\"dirty\":%s,\"status\":",
+            r->git_dirty < 0 ? "null" : r->git_dirty ? "true" : "false");
+    json_str(f, r->status), fputs(",\"started_at\":", f);
+    json_str(f, r->started_at), fputs(",\"ended_at\":", f);
+    json_str(f, r->ended_at), fputs(",\"wall_seconds\":", f);
+    json_num(f, r->wall_seconds, r->has_wall);
+    fprintf(f, ",\"images_encoded\":%lld,\"texts_encoded\":%lld,\"images_cached\":%lld,"
+               "\"texts_cached\":%lld,\"evaluations\":%lld,\"clade_version\":",
+            (long long)r->images_encoded, (long long)r->texts_encoded,
+            (long long)r->images_cached, (long long)r->texts_cached,
+            (long long)r->n_evaluations);
+    json_str(f, r->clade_version), fputs(",\"backend\":", f);
+    json_str(f, r->backend), fputs(",\"device\":", f);
+    json_str(f, r->device), fputs(",\"precision\":", f);
+    json_str(f, r->precision), fputs(",\"host\":", f);
+    json_str(f, r->host);
+    fprintf(f, ",\"pid\":%lld,\"stats\":", (long long)r->pid);
+    /* stats_json is embedded as a JSON value when it parses, else as a string */
+    cJSON *stats = r->stats_json ? cJSON_Parse(r->stats_json) : NULL;
+    if (stats) fputs(r->stats_json, f);
+    else json_str(f, r->stats_json);
+    cJSON_Delete(stats);
+    fputc('}', f);
+    fclose(f);
+    if (c->n == c->cap) {
+      c->cap = c->cap ? 2 * c->cap : 64;
+      c->json = realloc(c->json, (size_t)c->cap * sizeof *c->json);
+      if (!c->json) return cl_err(e, CL_ENOMEM, "out of memory listing runs");
+    }
+    c->json[c->n] = buf;
+  }
+  c->n++;
+  return 0;
+}
+
+int cl_cmd_log(int argc, char **argv) {
+  static const char *const formats[] = {"table", "json", NULL};
+  opts o;
+  int rc = parse(argc, argv, formats, 1, &o);
+  if (rc) return rc;
+  cl_store *s = open_db(&o);
+  if (!s) return 1;
+  cl_error e = {0};
+  log_ctx c = {.format = o.format, .g = {.ncols = 8}};
+  rc = cl_store_each_run(s, o.run, log_row, &c, &e);
+  cl_store_close(s);
+  long first = o.limit && c.n > o.limit ? c.n - o.limit : 0;
+  if (rc == CL_OK) {
+    if (strcmp(o.format, "table") == 0) {
+      /* No header line: every line starts with a run id, oldest first. */
+      grid tail = c.g;
+      tail.cells += (size_t)first * c.g.ncols;
+      tail.nrows -= (int)first;
+      grid_print(stdout, &tail, NULL, 8, 0);
+    } else {
+      fputs("[", stdout);
+      for (long i = first; i < c.n; i++) printf("%s\n%s", i > first ? "," : "", c.json[i]);
+      fputs(c.n > first ? "\n]\n" : "]\n", stdout);
+    }
+  }
+  for (long i = 0; c.json && i < c.n; i++) free(c.json[i]);
+  free(c.json);
+  grid_free(&c.g);
+  if (rc != CL_OK) {
+    cl_cli_fail("%s", e.msg);
+    return 1;
+  }
+  return finish_output();
+}

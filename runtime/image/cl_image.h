@@ -1,0 +1,78 @@
+/* cl_image: image decoding (JPEG via TurboJPEG, PNG via libspng) and open_clip's exact
+ * evaluation preprocessing (torchvision Resize + CenterCrop on a PIL image, PIL's
+ * convert('RGB'), ToTensor, Normalize), bit-exact with Pillow 9.4.
+ * Owns: the cl_img type, format detection, PIL's decoded modes, Pillow's resampler.
+ * Every function is self-contained and thread-safe (no globals, no shared state). */
+#ifndef CL_IMAGE_H
+#define CL_IMAGE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/cl_core.h"
+
+/* PIL's image modes, as Image.open() gives them. Samples are uint8 except I (int32). */
+typedef enum {
+  CL_IMG_L,    /* 1 channel gray */
+  CL_IMG_LA,   /* 2 channels: gray, alpha */
+  CL_IMG_RGB,  /* 3 channels */
+  CL_IMG_RGBA, /* 4 channels */
+  CL_IMG_CMYK, /* 4 channels, as PIL stores Adobe JPEGs (inverted on load) */
+  CL_IMG_P,    /* 1 channel of palette indices; palette[] holds RGBA entries */
+  CL_IMG_1,    /* 1 channel, 0 or 255 (1-bit PNG); PIL resizes it with NEAREST */
+  CL_IMG_I     /* 1 channel, int32 samples (16-bit gray PNG) */
+} cl_img_mode;
+
+typedef struct cl_img {
+  int width, height;
+  int channels;     /* samples per pixel */
+  cl_img_mode mode;
+  uint8_t *data;    /* row-major, tightly packed: width * cl_img_pixel_bytes() per row */
+  int palette_size; /* P only: entries from the file (PLTE); the rest of palette[] is 0,0,0,255 */
+  uint8_t palette[256 * 4]; /* P only: RGBA (alpha from tRNS, else 255) */
+} cl_img;
+
+const char *cl_img_mode_name(cl_img_mode m); /* PIL's spelling: "L", "RGBA", ... */
+int cl_img_pixel_bytes(const cl_img *im);    /* channels, or 4 for mode I */
+/* Allocate data for a w x h image of mode m (palette zeroed, alpha 255). */
+int cl_img_alloc(cl_img *im, int w, int h, cl_img_mode m, cl_error *e);
+void cl_img_free(cl_img *im);
+
+/* Decode a JPEG or PNG (told apart by magic bytes) into PIL's mode for it: gray JPEG -> L,
+ * 4-component JPEG -> CMYK (inverted like PIL), PNG palette -> P, 16-bit -> 8 bits as PIL
+ * does (RGB/RGBA: high byte; gray: mode I). EXIF orientation is not applied (PIL doesn't).
+ * A corrupt, truncated or unsupported file gives CL_EFORMAT / CL_EUNSUP naming the file. */
+int cl_img_decode_file(const char *path, cl_img *out, cl_error *e);
+int cl_img_decode_mem(const void *buf, size_t len, const char *name_for_errors, cl_img *out,
+                      cl_error *e);
+
+/* torchvision Resize(size) output size: short side -> size, long side -> int(size*long/short). */
+void cl_img_resized_dims(int w, int h, int size, int *out_w, int *out_h);
+/* PIL Image.resize((w, h), BICUBIC) in the image's own mode (NEAREST for P and 1,
+ * premultiplied alpha for LA/RGBA); a copy when the size is unchanged. */
+int cl_img_resize(const cl_img *in, int w, int h, cl_img *out, cl_error *e);
+/* torchvision Resize(size, BICUBIC) on a PIL image. */
+int cl_img_resize_shorter(const cl_img *in, int size, cl_img *out, cl_error *e);
+/* torchvision CenterCrop(size): offsets int(round((n-size)/2.0)) (half to even); zero
+ * padding where the image is smaller, as torchvision pads. */
+int cl_img_center_crop(const cl_img *in, int size, cl_img *out, cl_error *e);
+/* PIL convert('RGB') from any mode (CMYK by Pillow's integer formula, P via palette, I clipped). */
+int cl_img_to_rgb(const cl_img *in, cl_img *out, cl_error *e);
+/* ToTensor + Normalize in float32: ((float)u8/255 - mean[c]) / std[c], CHW. mean/std NULL:
+ * OpenAI's. rgb must be mode RGB. */
+void cl_img_normalize(const cl_img *rgb, const float mean[3], const float std[3], float *chw);
+
+/* OpenAI CLIP's normalisation, open_clip's default. */
+#define CL_IMG_OPENAI_MEAN {0.48145466f, 0.4578275f, 0.40821073f}
+#define CL_IMG_OPENAI_STD {0.26862954f, 0.26130258f, 0.27577711f}
+
+/* Resize + center crop fused: only the pixels inside the crop are resampled; the result
+ * is identical to cl_img_resize_shorter then cl_img_center_crop. */
+int cl_img_resize_crop(const cl_img *in, int size, cl_img *out, cl_error *e);
+/* The whole of open_clip's preprocess_val: decode, resize, crop, RGB, normalise into
+ * chw_out (3 * size * size floats). */
+int cl_img_preprocess_mem(const void *buf, size_t len, const char *name_for_errors, int size,
+                          const float mean[3], const float std[3], float *chw_out, cl_error *e);
+int cl_img_preprocess_file(const char *path, int size, const float mean[3], const float std[3],
+                           float *chw_out, cl_error *e);
+
+#endif

@@ -1,0 +1,55 @@
+/* cl_lua: the embedded Lua 5.4 that experiment files run in, and the C side of its API.
+ * Owns: the sandboxed lua_State, the `clade.core` module (tensors, manifests, models,
+ * Python-exact shuffles, the results store hooks) and the run context Lua reports into. */
+#ifndef CL_LUA_H
+#define CL_LUA_H
+#include <lua.h>
+#include <stdint.h>
+
+#include "core/cl_core.h"
+
+struct cl_store;
+
+/* A dense row-major float64 matrix: the userdata behind clade.tensor. */
+typedef struct cl_lmat {
+  int64_t r, c;
+  double *d;
+} cl_lmat;
+
+cl_lmat *cl_lmat_new(lua_State *L, int64_t r, int64_t c);
+cl_lmat *cl_lmat_check(lua_State *L, int idx);
+int cl_lua_open_tensor(lua_State *L);
+
+/* What a run needs from its caller: where results go and how models run. */
+typedef struct cl_lua_run {
+  struct cl_store *store; /* NULL: evaluate without storing (e.g. `clade check`) */
+  int64_t run_id;
+  const char *backend;   /* "cpu" | "cuda" */
+  const char *precision; /* "fp32" ... */
+  int quiet;
+  int64_t images_encoded, texts_encoded; /* counters for the run record */
+} cl_lua_run;
+
+typedef struct cl_lua cl_lua;
+
+/* A fresh sandboxed state: base (without dofile/loadfile, `load` text-only), string, table,
+ * math, utf8, coroutine; `require` only from the resource lua/ folder and `script_dir`. */
+int cl_lua_new(cl_lua **out, const char *script_dir, cl_lua_run *run, cl_error *e);
+void cl_lua_free(cl_lua *c);
+lua_State *cl_lua_state(cl_lua *c);
+/* Load and run `path` in the experiment environment (chunk name "@path"). */
+int cl_lua_dofile(cl_lua *c, const char *path, cl_error *e);
+/* Call require(module)[fn](args...) where args are strings; errors carry file:line. If ret
+ * is non-NULL it receives the function's integer result (0 when it returns none). */
+int cl_lua_call(cl_lua *c, const char *module, const char *fn, int nargs, const char **args, int *ret,
+                cl_error *e);
+
+/* Registers the model bindings (cl_lua_model.c) into the table at the top of the stack. */
+void cl_lua_register_models(lua_State *L);
+/* Registers data bindings (manifests, images, features) (cl_lua_data.c). */
+void cl_lua_register_data(lua_State *L);
+/* Registers the store bindings (cl_lua_store.c). */
+void cl_lua_register_store(lua_State *L);
+cl_lua_run *cl_lua_get_run(lua_State *L);
+
+#endif

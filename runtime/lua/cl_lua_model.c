@@ -1,0 +1,131 @@
+/* cl_lua_model: encoders for Lua. core.open_model{path, config, gelu, precision} returns a
+ * handle with :embed_images(paths), :embed_texts(texts) (tensors of raw embeddings) and
+ * :hash(). The handle owns its cl_encoder and frees it when collected. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_lua.h"
+#include "model/cl_encoder.h"
+
+#define MT "clade.model"
+
+typedef struct {
+  cl_encoder *enc;
+} handle;
+
+static cl_encoder *check(lua_State *L) {
+  handle *h = luaL_checkudata(L, 1, MT);
+  if (!h->enc) luaL_error(L, "model handle is closed");
+  return h->enc;
+}
+
+static const char *field(lua_State *L, const char *k) {
+  lua_getfield(L, 1, k);
+  const char *s = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return s;
+}
+
+static int l_open_model(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  cl_lua_run *run = cl_lua_get_run(L);
+  cl_encoder_spec spec = {.path = field(L, "path"), .config = field(L, "config"), .gelu = field(L, "gelu"),
+                          .precision = field(L, "precision"), .backend = run ? run->backend : NULL,
+                          .quiet = run ? run->quiet : 0};
+  const char *name = field(L, "name");
+  handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+  h->enc = NULL;
+  luaL_setmetatable(L, MT);
+  cl_error e;
+  if (cl_encoder_open(&spec, &h->enc, &e) != CL_OK)
+    return luaL_error(L, "model '%s': %s", name ? name : "?", e.msg);
+  return 1;
+}
+
+/* a Lua list of strings as a C array that lives on the Lua stack (as userdata) */
+static const char **string_list(lua_State *L, int idx, lua_Integer *n) {
+  luaL_checktype(L, idx, LUA_TTABLE);
+  *n = luaL_len(L, idx);
+  const char **v = lua_newuserdatauv(L, (size_t)(*n > 0 ? *n : 1) * sizeof(char *), 0);
+  for (lua_Integer i = 0; i < *n; i++) {
+    lua_geti(L, idx, i + 1);
+    v[i] = lua_tostring(L, -1);
+    if (!v[i]) luaL_error(L, "entry %d is not a string", (int)i + 1);
+    lua_pop(L, 1); /* the table keeps the string alive */
+  }
+  return v;
+}
+
+static int to_tensor(lua_State *L, const float *f, lua_Integer n, int d) {
+  cl_lmat *m = cl_lmat_new(L, n, d);
+  for (int64_t i = 0; i < n * d; i++) m->d[i] = f[i];
+  return 1;
+}
+
+static int l_embed_images(lua_State *L) {
+  cl_encoder *enc = check(L);
+  lua_Integer n;
+  const char **paths = string_list(L, 2, &n);
+  int D = enc->cfg.embed_dim;
+  float *out = cl_xmalloc((size_t)(n > 0 ? n : 1) * D * sizeof(float));
+  cl_error e;
+  if (cl_encoder_images(enc, paths, (int)n, out, &e) != CL_OK) {
+    free(out);
+    return luaL_error(L, "%s", e.msg);
+  }
+  cl_lua_run *run = cl_lua_get_run(L);
+  if (run) run->images_encoded += n;
+  to_tensor(L, out, n, D);
+  free(out);
+  return 1;
+}
+
+static int l_embed_texts(lua_State *L) {
+  cl_encoder *enc = check(L);
+  lua_Integer n;
+  const char **texts = string_list(L, 2, &n);
+  int D = enc->cfg.embed_dim;
+  float *out = cl_xmalloc((size_t)(n > 0 ? n : 1) * D * sizeof(float));
+  cl_error e;
+  if (cl_encoder_texts(enc, texts, (int)n, out, NULL, &e) != CL_OK) {
+    free(out);
+    return luaL_error(L, "%s", e.msg);
+  }
+  cl_lua_run *run = cl_lua_get_run(L);
+  if (run) run->texts_encoded += n;
+  to_tensor(L, out, n, D);
+  free(out);
+  return 1;
+}
+
+static int l_hash(lua_State *L) {
+  lua_pushstring(L, check(L)->hash);
+  return 1;
+}
+
+static int l_logit_scale(lua_State *L) {
+  lua_pushnumber(L, cl_clip_logit_scale(check(L)->clip));
+  return 1;
+}
+
+static int l_gc(lua_State *L) {
+  handle *h = luaL_checkudata(L, 1, MT);
+  cl_encoder_close(h->enc);
+  h->enc = NULL;
+  return 0;
+}
+
+void cl_lua_register_models(lua_State *L) {
+  if (luaL_newmetatable(L, MT)) {
+    static const luaL_Reg m[] = {{"embed_images", l_embed_images}, {"embed_texts", l_embed_texts},
+                                 {"hash", l_hash}, {"logit_scale", l_logit_scale}, {NULL, NULL}};
+    luaL_newlib(L, m);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_open_model);
+  lua_setfield(L, -2, "open_model");
+}

@@ -1,0 +1,154 @@
+/* cl_lua_store: core.store_eval{...} writes one finished evaluation in one transaction.
+ * Class indices and example numbers from Lua become labels and manifest file paths here. */
+#include <cjson/cJSON.h>
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_lua.h"
+#include "store/cl_store.h"
+
+static const char *opt_str(lua_State *L, int t, const char *k) {
+  lua_getfield(L, t, k);
+  const char *s = lua_tostring(L, -1); /* stays alive: the table holds the string */
+  lua_pop(L, 1);
+  return s;
+}
+
+static lua_Integer opt_int(lua_State *L, int t, const char *k, lua_Integer d) {
+  lua_getfield(L, t, k);
+  lua_Integer v = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : lua_isnumber(L, -1) ? (lua_Integer)lua_tonumber(L, -1) : d;
+  lua_pop(L, 1);
+  return v;
+}
+
+/* A Lua value (numbers, strings, booleans, tables) as JSON, keys sorted for stable bytes. */
+static cJSON *to_json(lua_State *L, int idx, int depth) {
+  idx = lua_absindex(L, idx);
+  switch (lua_type(L, idx)) {
+  case LUA_TNUMBER: return cJSON_CreateNumber(lua_tonumber(L, idx));
+  case LUA_TSTRING: return cJSON_CreateString(lua_tostring(L, idx));
+  case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, idx));
+  case LUA_TTABLE: {
+    if (depth > 8) return cJSON_CreateNull();
+    lua_Integer n = luaL_len(L, idx);
+    if (n > 0) {
+      cJSON *a = cJSON_CreateArray();
+      for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, idx, i);
+        cJSON_AddItemToArray(a, to_json(L, -1, depth + 1));
+        lua_pop(L, 1);
+      }
+      return a;
+    }
+    cJSON *o = cJSON_CreateObject();
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      if (lua_type(L, -2) == LUA_TSTRING) cJSON_AddItemToObject(o, lua_tostring(L, -2), to_json(L, -1, depth + 1));
+      lua_pop(L, 1);
+    }
+    /* sort keys: cJSON keeps insertion order, lua_next has none */
+    int cnt = cJSON_GetArraySize(o);
+    for (int i = 0; i < cnt; i++)
+      for (int j = 0; j + 1 < cnt - i; j++) {
+        cJSON *a = cJSON_GetArrayItem(o, j), *b = cJSON_GetArrayItem(o, j + 1);
+        if (strcmp(a->string, b->string) > 0) {
+          cJSON_DetachItemViaPointer(o, b);
+          cJSON_InsertItemInArray(o, j, b);
+        }
+      }
+    return o;
+  }
+  default: return cJSON_CreateNull();
+  }
+}
+
+/* labels[i] of the table at `t`.field, 1-based */
+static const char *nth(lua_State *L, int t, const char *field, lua_Integer i) {
+  lua_getfield(L, t, field);
+  lua_geti(L, -1, i);
+  const char *s = lua_tostring(L, -1);
+  lua_pop(L, 2);
+  return s ? s : "";
+}
+
+static int fail(lua_State *L, cl_store *s, cl_error *e) {
+  cl_store_eval_abort(s);
+  return luaL_error(L, "storing results: %s", e->msg);
+}
+
+static int l_store_eval(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  cl_lua_run *run = cl_lua_get_run(L);
+  if (!run || !run->store) return 0; /* evaluating without a database */
+  cl_store *s = run->store;
+  lua_getfield(L, 1, "params");
+  cJSON *pj = to_json(L, -1, 0);
+  lua_pop(L, 1);
+  char *params = cJSON_PrintUnformatted(pj);
+  cJSON_Delete(pj);
+  cl_eval_info ei = {
+    .experiment = opt_str(L, 1, "experiment"), .model = opt_str(L, 1, "model"),
+    .model_hash = opt_str(L, 1, "model_hash"), .dataset = opt_str(L, 1, "dataset"),
+    .protocol = opt_str(L, 1, "protocol"), .text_type = opt_str(L, 1, "text_type"),
+    .shots = (int)opt_int(L, 1, "shots", 0), .params_json = params,
+    .n_examples = (int)opt_int(L, 1, "n_examples", 0),
+  };
+  int64_t eid;
+  cl_error e;
+  int rc = cl_store_eval_begin(s, run->run_id, &ei, &eid, &e);
+  free(params);
+  if (rc != CL_OK) return luaL_error(L, "storing results: %s", e.msg);
+
+  lua_getfield(L, 1, "results");
+  int rt = lua_gettop(L);
+  for (lua_Integer i = 1, n = lua_istable(L, rt) ? luaL_len(L, rt) : 0; i <= n; i++) {
+    lua_geti(L, rt, i);
+    int r = lua_gettop(L);
+    int trial = (int)opt_int(L, r, "trial", -1);
+    lua_getfield(L, r, "value");
+    double v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (cl_store_add_result(s, eid, trial, opt_str(L, r, "metric"), v, &e) != CL_OK) return fail(L, s, &e);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+
+  lua_getfield(L, 1, "predictions");
+  int pt = lua_gettop(L);
+  for (lua_Integer i = 1, n = lua_istable(L, pt) ? luaL_len(L, pt) : 0; i <= n; i++) {
+    lua_geti(L, pt, i);
+    int r = lua_gettop(L);
+    int trial = (int)opt_int(L, r, "trial", -1);
+    lua_Integer ex = opt_int(L, r, "example", 0), pred = opt_int(L, r, "prediction", 0);
+    lua_getfield(L, 1, "truth");
+    lua_geti(L, -1, ex);
+    lua_Integer truth = lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    const char *fp = nth(L, 1, "filepaths", ex), *label = nth(L, 1, "labels", truth),
+               *plabel = nth(L, 1, "labels", pred);
+    if (cl_store_add_prediction(s, eid, trial, (int)ex - 1, fp, label, plabel, &e) != CL_OK) return fail(L, s, &e);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+
+  lua_getfield(L, 1, "support");
+  int st = lua_gettop(L);
+  for (lua_Integer i = 1, n = lua_istable(L, st) ? luaL_len(L, st) : 0; i <= n; i++) {
+    lua_geti(L, st, i);
+    int r = lua_gettop(L);
+    int trial = (int)opt_int(L, r, "trial", 0);
+    lua_Integer c = opt_int(L, r, "class", 0), ex = opt_int(L, r, "example", 0);
+    if (cl_store_add_support(s, eid, trial, nth(L, 1, "labels", c), nth(L, 1, "filepaths", ex), &e) != CL_OK)
+      return fail(L, s, &e);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  if (cl_store_eval_commit(s, eid, &e) != CL_OK) return fail(L, s, &e);
+  return 0;
+}
+
+void cl_lua_register_store(lua_State *L) {
+  lua_pushcfunction(L, l_store_eval);
+  lua_setfield(L, -2, "store_eval");
+}

@@ -1,0 +1,198 @@
+/* cl_encoder: resolve, load and run an encoder. */
+#include "cl_encoder.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "image/cl_image.h"
+#include "io/cl_ckpt.h"
+#include "store/cl_store.h"
+#ifdef CLADE_HAVE_CUDA
+#include "cuda/cl_cuda.h"
+#endif
+
+static int is_dir(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* In a hub folder: open_clip_model.safetensors, then open_clip_pytorch_model.bin, then the
+ * only *.safetensors / *.bin / *.pt file. */
+static int find_checkpoint(const char *dir, char *out, size_t n, cl_error *e) {
+  static const char *names[] = {"open_clip_model.safetensors", "open_clip_pytorch_model.bin", NULL};
+  for (const char **p = names; *p; p++) {
+    snprintf(out, n, "%s/%s", dir, *p);
+    if (is_file(out)) return CL_OK;
+  }
+  DIR *d = opendir(dir);
+  if (!d) return cl_err(e, CL_EIO, "%s: cannot open folder", dir);
+  int found = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    const char *dot = strrchr(de->d_name, '.');
+    if (dot && (!strcmp(dot, ".safetensors") || !strcmp(dot, ".bin") || !strcmp(dot, ".pt"))) {
+      if (found++) break;
+      snprintf(out, n, "%s/%s", dir, de->d_name);
+    }
+  }
+  closedir(d);
+  if (found == 1) return CL_OK;
+  return cl_err(e, CL_EIO, "%s: %s", dir,
+                found ? "several checkpoint files; name one with path = \".../file\""
+                      : "no checkpoint (open_clip_model.safetensors or open_clip_pytorch_model.bin)");
+}
+
+int cl_encoder_backend(const char *want, cl_backend **out, char name[16], int quiet, cl_error *e) {
+  if (!want) want = "auto";
+  if (strcmp(want, "cpu") && strcmp(want, "cuda") && strcmp(want, "auto"))
+    return cl_err(e, CL_EINVAL, "backend '%s': choose cpu, cuda or auto", want);
+#ifdef CLADE_HAVE_CUDA
+  int gpus = cl_cuda_device_count();
+  if (strcmp(want, "cpu") != 0 && gpus > 0) {
+#ifdef CLADE_HAVE_CUDA_BACKEND
+    if (cl_backend_cuda_create(out, e) != CL_OK) return CL_EDEVICE;
+    snprintf(name, 16, "cuda");
+    return CL_OK;
+#else
+    if (!strcmp(want, "cuda")) return cl_err(e, CL_EUNSUP, "backend cuda: the CUDA encoder kernels are not built yet");
+#endif
+  }
+  if (!strcmp(want, "cuda")) return cl_err(e, CL_EDEVICE, "backend cuda: no GPU found");
+  if (!quiet) fprintf(stderr, "clade: no GPU found: running on the CPU\n");
+#else
+  if (!strcmp(want, "cuda")) return cl_err(e, CL_EUNSUP, "backend cuda: this clade was built without CUDA");
+  (void)quiet;
+#endif
+  snprintf(name, 16, "cpu");
+  return cl_backend_cpu_create(out, e);
+}
+
+int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) {
+  cl_encoder *enc = cl_xcalloc(1, sizeof *enc);
+  int rc = CL_OK;
+  const char *path = spec->path;
+  char cfgpath[4200] = "";
+  if (!path) {
+    rc = cl_err(e, CL_EINVAL, "model: no path given");
+    goto fail;
+  }
+  if (is_dir(path)) {
+    if ((rc = find_checkpoint(path, enc->checkpoint, sizeof enc->checkpoint, e))) goto fail;
+    snprintf(cfgpath, sizeof cfgpath, "%s/open_clip_config.json", path);
+  } else if (is_file(path)) {
+    snprintf(enc->checkpoint, sizeof enc->checkpoint, "%s", path);
+    const char *slash = strrchr(path, '/');
+    snprintf(cfgpath, sizeof cfgpath, "%.*s/open_clip_config.json", slash ? (int)(slash - path) : 1,
+             slash ? path : ".");
+  } else {
+    rc = cl_err(e, CL_EIO, "%s: no such model file or folder", path);
+    goto fail;
+  }
+  if (spec->config) {
+    if (is_file(spec->config)) rc = cl_clip_config_load(spec->config, &enc->cfg, e);
+    else if (cl_clip_config_builtin(spec->config, &enc->cfg, e) != CL_OK)
+      rc = cl_err(e, CL_EIO, "config %s: neither a file nor a built-in name (ViT-B-16, ViT-B-16-quickgelu, ViT-L-14)",
+                  spec->config);
+  } else if (is_file(cfgpath)) {
+    rc = cl_clip_config_load(cfgpath, &enc->cfg, e);
+  } else {
+    rc = cl_err(e, CL_EINVAL, "%s: no open_clip_config.json beside the checkpoint; give a config", path);
+  }
+  if (rc) goto fail;
+  if (spec->gelu) {
+    if (!strcmp(spec->gelu, "exact")) enc->cfg.quick_gelu = 0;
+    else if (!strcmp(spec->gelu, "quick")) enc->cfg.quick_gelu = 1;
+    else {
+      rc = cl_err(e, CL_EINVAL, "gelu = \"%s\": choose \"exact\" or \"quick\"", spec->gelu);
+      goto fail;
+    }
+  }
+  const char *prec = spec->precision ? spec->precision : "fp32";
+  if (strcmp(prec, "fp32") != 0) {
+    rc = cl_err(e, CL_EUNSUP, "precision %s: the CPU backend computes in fp32", prec);
+    goto fail;
+  }
+  snprintf(enc->precision, sizeof enc->precision, "%s", prec);
+  if ((rc = cl_encoder_backend(spec->backend, &enc->be, enc->backend_name, spec->quiet, e))) goto fail;
+  cl_tmap w;
+  if ((rc = cl_ckpt_load(enc->checkpoint, &w, e))) goto fail;
+  rc = cl_clip_load(&enc->cfg, &w, enc->be, &enc->clip, e);
+  cl_tmap_free(&w);
+  if (rc) {
+    cl_err_wrap(e, "%s", enc->checkpoint);
+    goto fail;
+  }
+  if ((rc = cl_store_hash_file(enc->checkpoint, enc->hash, e))) goto fail;
+  if ((rc = cl_tok_load(NULL, &enc->tok, e))) goto fail;
+  enc->batch = 32;
+  *out = enc;
+  return CL_OK;
+fail:
+  cl_encoder_close(enc);
+  *out = NULL;
+  return rc;
+}
+
+void cl_encoder_close(cl_encoder *enc) {
+  if (!enc) return;
+  cl_clip_free(enc->clip);
+  cl_backend_destroy(enc->be);
+  cl_tok_free(enc->tok);
+  free(enc);
+}
+
+int cl_encoder_images(cl_encoder *enc, const char *const *paths, int n, float *out, cl_error *e) {
+  int S = enc->cfg.vision.image_size, D = enc->cfg.embed_dim, B = enc->batch;
+  size_t per = (size_t)3 * S * S;
+  float *pix = cl_xmalloc((size_t)B * per * sizeof(float));
+  int rc = CL_OK;
+  for (int start = 0; start < n && rc == CL_OK; start += B) {
+    int nb = n - start < B ? n - start : B;
+    int bad = -1;
+    cl_error ie = {0};
+    /* decode and preprocess the batch in parallel; report the first failure in order */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < nb; i++) {
+      cl_error le;
+      if (cl_img_preprocess_file(paths[start + i], S, enc->cfg.mean, enc->cfg.std, pix + (size_t)i * per, &le) != CL_OK) {
+#pragma omp critical
+        if (bad < 0 || i < bad) {
+          bad = i;
+          ie = le;
+        }
+      }
+    }
+    if (bad >= 0) {
+      if (e) *e = ie;
+      rc = ie.code ? ie.code : CL_EIO;
+      break;
+    }
+    rc = cl_clip_encode_images(enc->clip, pix, nb, out + (size_t)start * D, e);
+  }
+  free(pix);
+  return rc;
+}
+
+int cl_encoder_texts(cl_encoder *enc, const char *const *texts, int n, float *out, int32_t *ids_out,
+                     cl_error *e) {
+  int C = enc->cfg.text.context_length;
+  int32_t *ids = cl_xmalloc((size_t)(n > 0 ? n : 1) * C * sizeof(int32_t));
+  int rc = CL_OK;
+  for (int i = 0; i < n && rc == CL_OK; i++)
+    if (cl_tok_encode(enc->tok, texts[i], ids + (size_t)i * C, C, e) < 0) rc = e ? e->code : CL_EINVAL;
+  for (int start = 0; start < n && rc == CL_OK; start += 256) {
+    int nb = n - start < 256 ? n - start : 256;
+    rc = cl_clip_encode_texts(enc->clip, ids + (size_t)start * C, nb, out + (size_t)start * enc->cfg.embed_dim, e);
+  }
+  if (rc == CL_OK && ids_out) memcpy(ids_out, ids, (size_t)n * C * sizeof(int32_t));
+  free(ids);
+  return rc;
+}

@@ -1,0 +1,45 @@
+/* cl_encoder: a ready-to-use encoder bundle — model spec resolution (hub folder, checkpoint
+ * file, built-in config name), the backend, the CLIP towers, the tokenizer and the image
+ * preprocessing — with batched helpers that embed image files and texts.
+ * Owns: everything it loads; one encoder is used by one thread at a time. */
+#ifndef CL_ENCODER_H
+#define CL_ENCODER_H
+#include <stdint.h>
+
+#include "model/cl_clip.h"
+#include "text/cl_tokenizer.h"
+
+typedef struct cl_encoder_spec {
+  const char *path;      /* hub folder, .safetensors/.bin/.pt file */
+  const char *config;    /* JSON file or built-in name; NULL: the folder's open_clip_config.json */
+  const char *gelu;      /* NULL (config decides), "exact" or "quick" */
+  const char *backend;   /* "cpu", "cuda", "auto" (NULL = auto) */
+  const char *precision; /* "fp32" (NULL = fp32) */
+  int quiet;
+} cl_encoder_spec;
+
+typedef struct cl_encoder {
+  cl_backend *be;
+  cl_clip *clip;
+  cl_tok *tok;
+  cl_clip_config cfg;
+  char checkpoint[4096];
+  char hash[41];        /* content hash of the checkpoint file (git blob SHA-1) */
+  char backend_name[16];
+  char precision[16];
+  int batch;            /* images per encoder call */
+} cl_encoder;
+
+int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e);
+void cl_encoder_close(cl_encoder *enc);
+
+/* Decode + preprocess (threads) + encode n image files into out [n, embed_dim]. */
+int cl_encoder_images(cl_encoder *enc, const char *const *paths, int n, float *out, cl_error *e);
+/* Tokenise and encode n texts into out [n, embed_dim]; ids_out [n, context] if non-NULL. */
+int cl_encoder_texts(cl_encoder *enc, const char *const *texts, int n, float *out, int32_t *ids_out,
+                     cl_error *e);
+/* Resolve the backend name: "auto" picks CUDA when built with it and a GPU is present,
+ * else the CPU (saying so once on stderr). */
+int cl_encoder_backend(const char *want, cl_backend **out, char name[16], int quiet, cl_error *e);
+
+#endif

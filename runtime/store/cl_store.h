@@ -1,0 +1,174 @@
+/* cl_store: the results database (SQLite) and run provenance (libgit2).
+ * Owns: the schema and its forward migrations, every SQL statement run against the results
+ * database, run provenance (git commit, branch, dirty flag, host, version), and content
+ * hashes (git's blob SHA-1, so a hash matches `git hash-object`).
+ *
+ * Model: a run is one `clade run` of one file; it holds evaluations (one model x dataset x
+ * protocol x text type x shots cell), each with results (per trial, or the aggregate),
+ * per-example predictions and few-shot support ids. Rows are append-only. Each evaluation is
+ * written in one transaction (eval_begin .. eval_commit), so a crash loses at most the
+ * evaluation in flight. Two processes may share a database (WAL, busy timeout). */
+#ifndef CL_STORE_H
+#define CL_STORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/cl_core.h"
+
+/* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
+#define CL_STORE_SCHEMA_VERSION 1
+/* PRAGMA application_id marking a clade database ("Clad"). */
+#define CL_STORE_APP_ID 0x436c6164
+#define CL_STORE_DEFAULT_PATH "results/clade.db"
+
+typedef struct cl_store cl_store;
+
+/* Open (creating it, its parent directories and the schema when missing) for writing. */
+int cl_store_open(const char *path, cl_store **out, cl_error *e);
+/* Open an existing database for reading: a missing file is an error naming the path (and
+ * nothing is created), so is a file that is not a clade database. */
+int cl_store_open_existing(const char *path, cl_store **out, cl_error *e);
+/* Rolls back an evaluation still open. NULL is fine. */
+void cl_store_close(cl_store *s);
+const char *cl_store_path(const cl_store *s);
+/* A non-fatal notice from the last call that had one (e.g. git provenance unreadable, WAL
+ * unavailable), for the caller to show on stderr; NULL when none. Cleared by clear_warning. */
+const char *cl_store_warning(const cl_store *s);
+void cl_store_clear_warning(cl_store *s);
+/* PRAGMA user_version as found on disk after migration. */
+int cl_store_schema_version(cl_store *s, int *version, cl_error *e);
+
+/* ---- runs ---- */
+typedef struct cl_run_info {
+  const char *file;      /* the experiment file as given */
+  const char *file_hash; /* NULL: hashed here when the file is readable */
+  const char *backend;
+  const char *device;
+  const char *precision;
+} cl_run_info;
+
+/* Records a run with status 'running'. Fills git_commit/branch/dirty via libgit2 from the
+ * repository containing `file` (NULL, not an error, outside a repository; other git failures
+ * also leave NULL and set the warning), clade version, host, pid and start time. */
+int cl_store_run_begin(cl_store *s, const cl_run_info *ri, int64_t *run_id, cl_error *e);
+/* status: "complete", "interrupted", "failed" (or "running" again). Sets ended_at and
+ * wall_seconds (monotonic when this handle began the run, else from the timestamps). */
+int cl_store_run_end(cl_store *s, int64_t run_id, const char *status, cl_error *e);
+
+/* Work counters of a run (orchestration fills these); stats_json: NULL or a JSON text. */
+typedef struct cl_run_stats {
+  int64_t images_encoded, texts_encoded, images_cached, texts_cached;
+  const char *stats_json;
+} cl_run_stats;
+int cl_store_run_set_stats(cl_store *s, int64_t run_id, const cl_run_stats *st, cl_error *e);
+
+/* ---- evaluations: one transaction each ---- */
+typedef struct cl_eval_info {
+  const char *experiment, *model, *model_hash, *dataset;
+  const char *protocol;  /* "zero_shot", "few_shot", "linear_probe" or a user protocol */
+  const char *text_type; /* Lua name; NULL or "" when the protocol uses no text */
+  int shots;             /* 0 for zero-shot */
+  const char *params_json;
+  int n_examples;
+} cl_eval_info;
+
+/* Opens a write transaction (BEGIN IMMEDIATE) and inserts the evaluation. Only one evaluation
+ * may be open per handle. */
+int cl_store_eval_begin(cl_store *s, int64_t run_id, const cl_eval_info *ei, int64_t *eval_id,
+                        cl_error *e);
+/* trial: 0..n-1, or -1 for the aggregate over trials ('all'). The rows below go into the open
+ * evaluation only; a failed insert poisons it, so commit then rolls back instead. */
+int cl_store_add_result(cl_store *s, int64_t eval_id, int trial, const char *metric,
+                        double value, cl_error *e);
+/* `correct` is stored as label == prediction. */
+int cl_store_add_prediction(cl_store *s, int64_t eval_id, int trial, int example,
+                            const char *filepath, const char *label, const char *prediction,
+                            cl_error *e);
+/* A few-shot support image of class `cls` in trial (>= 0); rows keep insertion order. */
+int cl_store_add_support(cl_store *s, int64_t eval_id, int trial, const char *cls,
+                         const char *filepath, cl_error *e);
+int cl_store_eval_commit(cl_store *s, int64_t eval_id, cl_error *e);
+/* Rolls back the open evaluation, if any: none of its rows remain. */
+void cl_store_eval_abort(cl_store *s);
+
+/* ---- content hashes: git blob SHA-1 ("blob <n>\0" + bytes), 40 hex digits + NUL ---- */
+int cl_store_hash_buf(const void *buf, size_t n, char out[41], cl_error *e);
+/* mmaps the file; an empty file hashes like an empty buffer. */
+int cl_store_hash_file(const char *path, char out[41], cl_error *e);
+
+/* ---- provenance without a run ---- */
+typedef struct cl_git_info {
+  int in_repo;       /* 0: not inside a git repository; the fields below are unset */
+  char commit[41];   /* HEAD's commit; "" when the repository has no commits */
+  char branch[256];  /* current branch; "" on a detached HEAD */
+  int dirty;         /* 1 modified, staged or untracked (not ignored) files; 0 clean; -1 bare */
+} cl_git_info;
+/* The repository containing path (a file or a directory). Outside a repository: CL_OK with
+ * in_repo = 0. */
+int cl_store_git_info(const char *path, cl_git_info *gi, cl_error *e);
+
+/* ---- reading ---- */
+/* Every iterator calls fn once per row, in a stable order; the row's strings live until fn
+ * returns. A non-zero return from fn stops the iteration and is returned (fn sets e). */
+typedef struct cl_run_row {
+  int64_t id;
+  const char *file, *file_hash;
+  const char *git_commit, *git_branch; /* NULL when unknown */
+  int git_dirty;                       /* -1 unknown */
+  const char *clade_version, *backend, *device, *precision, *host;
+  int64_t pid;
+  const char *started_at, *ended_at; /* ISO 8601 UTC; ended_at NULL while running */
+  const char *status;
+  double wall_seconds;
+  int has_wall;
+  int64_t images_encoded, texts_encoded, images_cached, texts_cached;
+  const char *stats_json; /* NULL when none */
+  int64_t n_evaluations;
+} cl_run_row;
+typedef int (*cl_store_run_fn)(const cl_run_row *r, void *ud, cl_error *e);
+/* run_id 0: every run, ascending id; otherwise that run (error naming it when absent). */
+int cl_store_each_run(cl_store *s, int64_t run_id, cl_store_run_fn fn, void *ud, cl_error *e);
+/* The highest run id; an error when the database holds no run. */
+int cl_store_latest_run(cl_store *s, int64_t *run_id, cl_error *e);
+/* CL_OK when the run exists, else CL_EINVAL naming it and the database. */
+int cl_store_check_run(cl_store *s, int64_t run_id, cl_error *e);
+
+typedef struct cl_result_row {
+  int64_t run_id, eval_id;
+  const char *experiment, *model, *model_hash, *dataset, *protocol, *text_type;
+  int shots;
+  int trial; /* -1: aggregate ('all') */
+  const char *metric;
+  double value;
+  int has_value; /* 0 when stored NULL (a NaN) */
+  int64_t n_examples;
+} cl_result_row;
+typedef int (*cl_store_result_fn)(const cl_result_row *r, void *ud, cl_error *e);
+/* Order: evaluation id, the aggregate then trials ascending, metric name. */
+int cl_store_each_result(cl_store *s, int64_t run_id, cl_store_result_fn fn, void *ud,
+                         cl_error *e);
+
+typedef struct cl_prediction_row {
+  int64_t run_id, eval_id;
+  const char *experiment, *model, *dataset, *protocol, *text_type;
+  int shots, trial; /* trial -1: none ('all') */
+  int example;
+  const char *filepath, *label, *prediction;
+  int correct;
+} cl_prediction_row;
+typedef int (*cl_store_prediction_fn)(const cl_prediction_row *r, void *ud, cl_error *e);
+/* Order: evaluation id, no trial then trials ascending, example. */
+int cl_store_each_prediction(cl_store *s, int64_t run_id, cl_store_prediction_fn fn, void *ud,
+                             cl_error *e);
+
+typedef struct cl_support_row {
+  int64_t eval_id;
+  int trial;
+  const char *cls, *filepath;
+} cl_support_row;
+typedef int (*cl_store_support_fn)(const cl_support_row *r, void *ud, cl_error *e);
+/* Order: trial, then insertion order. */
+int cl_store_each_support(cl_store *s, int64_t eval_id, cl_store_support_fn fn, void *ud,
+                          cl_error *e);
+
+#endif

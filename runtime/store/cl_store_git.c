@@ -1,0 +1,139 @@
+/* cl_store_git: content hashes (git blob SHA-1) and git provenance through libgit2. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cl_store.h"
+
+static const char *git_msg(void) {
+  const git_error *ge = git_error_last();
+  return ge && ge->message ? ge->message : "unknown libgit2 error";
+}
+
+int cl_store_hash_buf(const void *buf, size_t n, char out[41], cl_error *e) {
+  git_oid oid;
+  /* libgit2 refcounts init/shutdown; init selects the SHA-1 implementation. */
+  if (git_libgit2_init() < 0) return cl_err(e, CL_EINVAL, "initialising libgit2: %s", git_msg());
+  int rc = git_odb_hash(&oid, n ? buf : "", n, GIT_OBJECT_BLOB);
+  if (rc == 0) git_oid_tostr(out, 41, &oid);
+  else cl_err(e, CL_EINVAL, "hashing %zu bytes: %s", n, git_msg());
+  git_libgit2_shutdown();
+  return rc == 0 ? CL_OK : CL_EINVAL;
+}
+
+int cl_store_hash_file(const char *path, char out[41], cl_error *e) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    int rc = cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
+    close(fd);
+    return rc;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    close(fd);
+    return cl_err(e, CL_EIO, "%s: not a regular file", path);
+  }
+  size_t n = (size_t)sb.st_size;
+  if (n == 0) { /* mmap of length 0 fails */
+    close(fd);
+    return cl_store_hash_buf("", 0, out, e);
+  }
+  void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) return cl_err(e, CL_EIO, "%s: mmap: %s", path, strerror(errno));
+  madvise(p, n, MADV_SEQUENTIAL);
+  int rc = cl_store_hash_buf(p, n, out, e);
+  munmap(p, n);
+  if (rc) cl_err_wrap(e, "%s", path);
+  return rc;
+}
+
+/* The directory to start the repository search from: path itself when a directory, else its
+ * parent, made absolute. */
+static void start_dir(const char *path, char *out, size_t n) {
+  struct stat sb;
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    char *d = dirname(tmp); /* may return a static "." or modify tmp */
+    memmove(tmp, d, strlen(d) + 1);
+  }
+  char abs[PATH_MAX];
+  snprintf(out, n, "%s", realpath(tmp, abs) ? abs : tmp);
+}
+
+static int fail(cl_error *e, const char *dir, const char *what) {
+  return cl_err(e, CL_EIO, "git repository at %s: %s: %s", dir, what, git_msg());
+}
+
+static int read_info(git_repository *repo, const char *dir, cl_git_info *gi, cl_error *e) {
+  git_oid oid;
+  int rc = git_reference_name_to_id(&oid, repo, "HEAD");
+  if (rc == 0) git_oid_tostr(gi->commit, sizeof gi->commit, &oid);
+  else if (rc != GIT_ENOTFOUND && rc != GIT_EUNBORNBRANCH) return fail(e, dir, "reading HEAD");
+
+  /* The branch from HEAD's symbolic target, so an unborn branch still has its name. */
+  git_reference *head = NULL;
+  if (git_reference_lookup(&head, repo, "HEAD") != 0) return fail(e, dir, "looking up HEAD");
+  if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC) {
+    const char *t = git_reference_symbolic_target(head);
+    const char *pre = "refs/heads/";
+    if (t && strncmp(t, pre, strlen(pre)) == 0) t += strlen(pre);
+    snprintf(gi->branch, sizeof gi->branch, "%s", t ? t : "");
+  }
+  git_reference_free(head);
+
+  if (git_repository_is_bare(repo)) {
+    gi->dirty = -1;
+    return CL_OK;
+  }
+  /* Dirty: anything `git status` would list — staged, modified, deleted, untracked files not
+   * ignored. The index is not rewritten (no GIT_STATUS_OPT_UPDATE_INDEX). */
+  git_status_options opts;
+  git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION); /* the macro trips -Wextra */
+  opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+  opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED;
+  git_status_list *list = NULL;
+  if (git_status_list_new(&list, repo, &opts) != 0) return fail(e, dir, "reading the status");
+  gi->dirty = git_status_list_entrycount(list) > 0;
+  git_status_list_free(list);
+  return CL_OK;
+}
+
+int cl_store_git_info(const char *path, cl_git_info *gi, cl_error *e) {
+  memset(gi, 0, sizeof *gi);
+  gi->dirty = -1;
+  char dir[PATH_MAX];
+  start_dir(path, dir, sizeof dir);
+  if (git_libgit2_init() < 0) return cl_err(e, CL_EINVAL, "initialising libgit2: %s", git_msg());
+  git_repository *repo = NULL;
+  int rc = git_repository_open_ext(&repo, dir, 0, NULL);
+  if (rc == GIT_ENOTFOUND) { /* not in a repository: provenance is NULL, not an error */
+    git_libgit2_shutdown();
+    return CL_OK;
+  }
+  if (rc != 0) {
+    rc = fail(e, dir, "opening");
+    git_libgit2_shutdown();
+    return rc;
+  }
+  gi->in_repo = 1;
+  rc = read_info(repo, dir, gi, e);
+  git_repository_free(repo);
+  git_libgit2_shutdown();
+  if (rc) {
+    memset(gi, 0, sizeof *gi);
+    gi->dirty = -1;
+  }
+  return rc;
+}

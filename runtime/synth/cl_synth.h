@@ -1,0 +1,51 @@
+/* cl_synth: the embedded sample suite, so the demo runs anywhere without downloads.
+ * Owns: a small open_clip CLIP with RANDOM weights (hub layout), and two tiny datasets with
+ * generated images whose classes differ visibly — `rare_sample` (JPEG, real Rare Species
+ * taxonomy and common names) and `plankton_sample` (PNG, PLK_Mini labels as-is).
+ * Everything is a pure function of the seed: the same seed writes the same bytes.
+ *
+ * Layout under DIR:
+ *   model/open_clip_config.json          {"model_cfg": {...}, "preprocess_cfg": {mean, std}}
+ *   model/open_clip_model.safetensors    F32, open_clip state-dict names
+ *   data/rare_sample/metadata.csv        ,kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class
+ *   data/rare_sample/images/NNNN.jpg
+ *   data/plankton_sample/metadata.csv    ,filepath,class
+ *   data/plankton_sample/<class>/NNNN.png */
+#ifndef CL_SYNTH_H
+#define CL_SYNTH_H
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../core/cl_core.h"
+
+/* The generated model's shape: ViT 224/16, both towers width 128 x 2 layers x 2 heads. */
+#define CL_SYNTH_WIDTH 128
+#define CL_SYNTH_LAYERS 2
+#define CL_SYNTH_EMBED 64
+
+typedef struct cl_synth_opts {
+  const char *out_dir;
+  uint64_t seed;          /* default 0 */
+  int rare_classes;       /* default 8, at most the 400 Rare Species classes */
+  int per_class;          /* images per class in both datasets, default 6 */
+  int plankton_classes;   /* default 5 */
+} cl_synth_opts;
+
+void cl_synth_defaults(cl_synth_opts *o);
+
+/* Write the model and both datasets under o->out_dir (directories created, files
+ * overwritten). One line per part goes to log (NULL for silence). */
+int cl_synth_suite(const cl_synth_opts *o, FILE *log, cl_error *e);
+
+/* The parts, each into its own directory. n_params (may be NULL) gets the parameter count. */
+int cl_synth_model(const char *model_dir, uint64_t seed, long *n_params, cl_error *e);
+/* k classes spread across phyla, chosen from the Rare Species manifest at src_manifest. */
+int cl_synth_rare(const char *dataset_dir, const char *src_manifest, uint64_t seed, int k,
+                  int per_class, cl_error *e);
+int cl_synth_plankton(const char *dataset_dir, const char *src_manifest, uint64_t seed, int k,
+                      int per_class, cl_error *e);
+
+/* mkdir -p. */
+int cl_synth_mkdirs(const char *path, cl_error *e);
+
+#endif

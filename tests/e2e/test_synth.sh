@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# clade synth: writes the sample suite, deterministically, with loadable manifests and valid
+# images; a different seed changes the bytes; bad options fail with a message.
+set -euo pipefail
+CLADE=${CLADE:-}
+if [[ -z "$CLADE" || ! -x "$CLADE" ]]; then
+  echo "test_synth: CLADE (the clade binary) is not set or not executable" >&2
+  exit 77
+fi
+tmp=$(mktemp -d /tmp/clade_test_synth.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "test_synth: FAIL: $*" >&2; exit 1; }
+
+"$CLADE" synth --out "$tmp/a" --seed 7 >"$tmp/a.out" 2>"$tmp/a.err" || { cat "$tmp/a.err" >&2; fail "synth exited non-zero"; }
+"$CLADE" synth --out "$tmp/b" --seed 7 >/dev/null 2>&1 || fail "second synth exited non-zero"
+"$CLADE" synth --out "$tmp/c" --seed 8 >/dev/null 2>&1 || fail "third synth exited non-zero"
+
+# stdout carries only the directory; stderr says the weights are random.
+[[ "$(cat "$tmp/a.out")" == "$tmp/a" ]] || fail "stdout was '$(cat "$tmp/a.out")', expected the directory"
+grep -q RANDOM "$tmp/a.err" || fail "stderr does not say the weights are RANDOM"
+
+# Same seed, same bytes; another seed, other bytes.
+diff -r "$tmp/a" "$tmp/b" >/dev/null || fail "two runs with --seed 7 differ"
+cmp -s "$tmp/a/model/open_clip_model.safetensors" "$tmp/c/model/open_clip_model.safetensors" &&
+  fail "--seed 8 wrote the same weights as --seed 7"
+cmp -s "$tmp/a/data/rare_sample/images/0001.jpg" "$tmp/c/data/rare_sample/images/0001.jpg" &&
+  fail "--seed 8 wrote the same image as --seed 7"
+
+# The model: hub-style config and a safetensors file whose header names open_clip keys.
+m="$tmp/a/model"
+[[ -s "$m/open_clip_model.safetensors" ]] || fail "no safetensors"
+grep -q '"model_cfg"' "$m/open_clip_config.json" || fail "config lacks model_cfg"
+grep -q '"preprocess_cfg"' "$m/open_clip_config.json" || fail "config lacks preprocess_cfg"
+head -c 65536 "$m/open_clip_model.safetensors" | grep -aq 'visual.conv1.weight' || fail "no visual.conv1.weight"
+head -c 65536 "$m/open_clip_model.safetensors" | grep -aq 'token_embedding.weight' || fail "no token_embedding.weight"
+
+# Manifests: header as the real ones, 8x6 and 5x6 rows, every image present and valid.
+check_dataset() { # dir header rows classes magic-hex filepath-column
+  local d=$1 header=$2 rows=$3 classes=$4 magic=$5
+  [[ "$(head -n1 "$d/metadata.csv")" == "$header" ]] || fail "$d: header is '$(head -n1 "$d/metadata.csv")'"
+  local n
+  n=$(awk 'NR>1' "$d/metadata.csv" | wc -l)
+  [[ $n -eq $rows ]] || fail "$d: $n rows, expected $rows"
+  n=$(awk -F, 'NR>1{print $NF}' "$d/metadata.csv" | sort -u | wc -l)
+  [[ $n -eq $classes ]] || fail "$d: $n classes, expected $classes"
+  # filepath is the second-to-last column in rare_sample and column 2 in plankton_sample.
+  local col=$6
+  while IFS= read -r rel; do
+    local f="$d/$rel"
+    [[ -s "$f" ]] || fail "$f: missing or empty"
+    [[ "$(head -c $((${#magic} / 2)) "$f" | od -An -tx1 | tr -d ' \n')" == "$magic" ]] ||
+      fail "$f: does not start with the expected signature"
+  done < <(awk -F, -v c="$col" 'NR>1{print $c}' "$d/metadata.csv")
+}
+check_dataset "$tmp/a/data/rare_sample" ",kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class" \
+  48 8 ffd8ff 10
+check_dataset "$tmp/a/data/plankton_sample" ",filepath,class" 30 5 89504e47 2
+grep -q '^0,Animalia,Mollusca,Bivalvia,Unionida,Unionidae,Cyclonaias,tuberculata,purple wartyback,images/0001.jpg,Cyclonaias tuberculata$' \
+  "$tmp/a/data/rare_sample/metadata.csv" || fail "rare_sample's first row lacks the real taxonomy"
+
+# Options: smaller suites, and errors for bad values.
+"$CLADE" synth --out "$tmp/d" --classes 3 --per-class 2 >/dev/null 2>&1 || fail "--classes 3 --per-class 2 failed"
+[[ $(awk 'NR>1' "$tmp/d/data/rare_sample/metadata.csv" | wc -l) -eq 6 ]] || fail "--classes 3 --per-class 2: not 6 rows"
+if "$CLADE" synth --out "$tmp/e" --classes 0 2>"$tmp/e.err"; then fail "--classes 0 succeeded"; fi
+grep -q -- '--classes' "$tmp/e.err" || fail "--classes 0: message does not name the option"
+if "$CLADE" synth 2>/dev/null; then fail "synth without --out succeeded"; fi
+if "$CLADE" synth --out "$tmp/f" --bogus 1 2>/dev/null; then fail "an unknown option succeeded"; fi
+echo "test_synth: ok"

@@ -1,48 +1,34 @@
-/* cl_attn_cpu: multi-head self-attention on the CPU, one (sequence, head) pair per OpenMP
- * task. Sequences are short (77 text tokens, 197-257 image tokens), so a fused loop that
- * keeps K^T and one row of scores in cache beats per-head BLAS calls. The inner loops run
- * over keys or head dims with no reductions, so they vectorise without fast-math. */
+/* cl_attn_cpu: multi-head self-attention on the CPU: one (sequence, head) pair per OpenMP
+ * task, each two single-threaded GEMMs (q k^T, then p v) around a row softmax. */
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "cl_ops_cpu_impl.h"
 
-/* One head of one sequence. qkv rows are [q | k | v] of width w each (row stride 3w);
- * scratch holds kt [dh, len], a score row [len] and the scaled query [dh]. */
+/* One head of one sequence: qkv rows are [q | k | v] of w floats each (row stride 3w);
+ * scratch holds the scaled queries [len, dh] and the scores [len, len]. */
 static void attn_head(float *out, const float *qkv, int len, int w, int dh, int h, int causal,
                       float scale, float *scratch) {
-  const size_t ld = 3 * (size_t)w;
-  float *kt = scratch, *p = kt + (size_t)dh * len, *q = p + len;
-  for (int j = 0; j < len; j++) {
-    const float *k = qkv + j * ld + w + (size_t)h * dh;
-    for (int d = 0; d < dh; d++) kt[(size_t)d * len + j] = k[d];
-  }
+  const int ld = 3 * w;
+  float *q = scratch, *p = q + (size_t)len * dh;
+  for (int i = 0; i < len; i++) /* torch scales q before q k^T */
+    for (int d = 0; d < dh; d++) q[(size_t)i * dh + d] = qkv[(size_t)i * ld + (size_t)h * dh + d] * scale;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, dh, 1.0f, q, dh,
+              qkv + w + (size_t)h * dh, ld, 0.0f, p, len);
   for (int i = 0; i < len; i++) {
-    const float *qi = qkv + i * ld + (size_t)h * dh;
+    float *pi = p + (size_t)i * len;
     const int nj = causal ? i + 1 : len; /* masked keys get probability exactly 0 */
-    /* torch scales q before q k^T */
-    for (int d = 0; d < dh; d++) q[d] = qi[d] * scale;
-    for (int j = 0; j < nj; j++) p[j] = 0.0f;
-    for (int d = 0; d < dh; d++) {
-      const float qd = q[d], *kd = kt + (size_t)d * len;
-      for (int j = 0; j < nj; j++) p[j] += qd * kd[j];
-    }
-    float mx = -INFINITY;
-    for (int j = 0; j < nj; j++) mx = p[j] > mx ? p[j] : mx;
-    float sum = 0.0f;
-    for (int j = 0; j < nj; j++) {
-      p[j] = expf(p[j] - mx);
-      sum += p[j];
-    }
+    float mx = -INFINITY, sum = 0.0f;
+    for (int j = 0; j < nj; j++) mx = pi[j] > mx ? pi[j] : mx;
+    for (int j = 0; j < nj; j++) sum += pi[j] = expf(pi[j] - mx);
     const float inv = 1.0f / sum;
-    float *o = out + (size_t)i * w + (size_t)h * dh;
-    memset(o, 0, (size_t)dh * sizeof(float));
-    for (int j = 0; j < nj; j++) {
-      const float pj = p[j] * inv, *v = qkv + j * ld + 2 * (size_t)w + (size_t)h * dh;
-      for (int d = 0; d < dh; d++) o[d] += pj * v[d];
-    }
+    for (int j = 0; j < nj; j++) pi[j] *= inv;
+    for (int j = nj; j < len; j++) pi[j] = 0.0f;
   }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, dh, len, 1.0f, p, len,
+              qkv + 2 * (size_t)w + (size_t)h * dh, ld, 0.0f, out + (size_t)h * dh, w);
 }
 
 int cl_cpu_attention(cl_backend *be, float *out, const float *qkv, const int32_t *seq_off,
@@ -52,8 +38,8 @@ int cl_cpu_attention(cl_backend *be, float *out, const float *qkv, const int32_t
     return cl_err(e, CL_EINVAL, "cpu backend: attention with width %d, %d heads, %d sequences",
                   width, heads, nseq);
   if (nseq == 0) return CL_OK;
-  int lmax = 0;
   if (seq_off[0] < 0) return cl_err(e, CL_EINVAL, "cpu backend: attention seq_off[0] = %d", seq_off[0]);
+  int lmax = 0;
   for (int s = 0; s < nseq; s++) {
     int len = seq_off[s + 1] - seq_off[s];
     if (len <= 0)
@@ -61,7 +47,7 @@ int cl_cpu_attention(cl_backend *be, float *out, const float *qkv, const int32_t
     if (len > lmax) lmax = len;
   }
   const int dh = width / heads;
-  const size_t per = ((size_t)dh * lmax + lmax + dh + 15) & ~(size_t)15;
+  const size_t per = ((size_t)lmax * dh + (size_t)lmax * lmax + 15) & ~(size_t)15;
   float *ws = cl_cpu_workspace(c, per * omp_get_max_threads(), e);
   if (!ws) return CL_ENOMEM;
   const float scale = (float)(1.0 / sqrt((double)dh));

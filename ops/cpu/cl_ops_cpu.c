@@ -1,5 +1,8 @@
-/* cl_ops_cpu: the CPU backend. GEMMs go through CBLAS (OpenBLAS, which threads itself);
- * the memory-bound kernels are flat loops threaded with OpenMP. Everything is plain fp32:
+/* cl_ops_cpu: the CPU backend. GEMMs go through CBLAS (OpenBLAS), the other kernels are
+ * flat loops; OpenMP is the only thread pool. OpenBLAS is set to one thread and each GEMM
+ * is split into row or column blocks, one single-threaded BLAS call per OpenMP thread:
+ * two pools (OpenBLAS's pthreads and OpenMP's spinning workers) on the same cores fight
+ * for them, which measured up to 10x slower on small models. Everything is plain fp32:
  * no fast-math, no approximations, so results match PyTorch's to rounding. */
 #include <cblas.h>
 #include <math.h>
@@ -98,6 +101,35 @@ static int cpu_add(cl_backend *be, float *y, const float *x, size_t n, cl_error 
 
 /* --- GEMMs --- */
 
+void cl_cpu_sgemm(int transb, int m, int n, int k, const float *a, const float *b, float beta,
+                  float *c) {
+  const int ldb = transb ? k : n;
+  const CBLAS_TRANSPOSE tb = transb ? CblasTrans : CblasNoTrans;
+  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (nt > 1 && (double)m * n * k > 4e6) {
+    /* split the longer side: big batches by rows (each thread streams all of b), single
+     * images or pooled rows by columns (each thread reads its slice of the weights) */
+    const int by_rows = m >= n, ext = by_rows ? m : n, unit = by_rows ? 4 : 16;
+    const int units = (ext + unit - 1) / unit, blocks = units < nt ? units : nt;
+    if (blocks > 1) {
+#pragma omp parallel for num_threads(blocks) schedule(static)
+      for (int t = 0; t < blocks; t++) {
+        int s = units * t / blocks * unit, e = units * (t + 1) / blocks * unit;
+        if (e > ext) e = ext;
+        if (e <= s) continue;
+        if (by_rows)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, e - s, n, k, 1.0f, a + (size_t)s * k, k, b,
+                      ldb, beta, c + (size_t)s * n, n);
+        else
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, m, e - s, k, 1.0f, a, k,
+                      b + (transb ? (size_t)s * k : (size_t)s), ldb, beta, c + s, n);
+      }
+      return;
+    }
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, m, n, k, 1.0f, a, k, b, ldb, beta, c, n);
+}
+
 static int dims_ok(const char *op, int m, int k, int n, cl_error *e) {
   if (m < 0 || k <= 0 || n <= 0)
     return cl_err(e, CL_EINVAL, "cpu backend: %s with bad dims m=%d k=%d n=%d", op, m, k, n);
@@ -121,7 +153,7 @@ static int cpu_linear(cl_backend *be, float *y, const float *x, const float *w, 
     }
     beta = 1.0f;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w, k, beta, y, n);
+  cl_cpu_sgemm(1, m, n, k, x, w, beta, y);
   act_inplace(y, (size_t)m * n, act);
   return CL_OK;
 }
@@ -131,7 +163,7 @@ static int cpu_matmul(cl_backend *be, float *y, const float *x, const float *p, 
   (void)be;
   if (dims_ok("matmul", m, k, n, e)) return CL_EINVAL;
   if (m == 0) return CL_OK;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, x, k, p, n, 0.0f, y, n);
+  cl_cpu_sgemm(0, m, n, k, x, p, 0.0f, y);
   return CL_OK;
 }
 
@@ -210,8 +242,7 @@ static int cpu_patch_embed(cl_backend *be, float *x, const float *pixels, const 
         memcpy(dst + (ch * patch + ky) * patch, src, (size_t)patch * sizeof(float));
       }
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, width, kk, 1.0f, cols, kk, w,
-              kk, 0.0f, x, width);
+  cl_cpu_sgemm(1, (int)rows, width, kk, cols, w, 0.0f, x);
   /* torch: cat([cls + 0, conv]) + pos */
 #pragma omp parallel for
   for (size_t row = 0; row < rows; row++) {
@@ -229,6 +260,7 @@ static int cpu_patch_embed(cl_backend *be, float *x, const float *pixels, const 
 int cl_backend_cpu_create(cl_backend **out, cl_error *e) {
   cl_cpu *c = calloc(1, sizeof *c);
   if (!c) return cl_err(e, CL_ENOMEM, "cpu backend: out of memory");
+  openblas_set_num_threads(1); /* OpenMP owns the threads, see the top of this file */
   cl_backend *be = &c->be;
   be->name = "cpu";
   be->host_memory = 1;

@@ -13,6 +13,11 @@ typedef struct cl_cpu {
 /* The workspace with room for n floats (contents not kept when it grows). */
 float *cl_cpu_workspace(cl_cpu *c, size_t n, cl_error *e);
 
+/* c[m,n] = a[m,k] op(b) + beta c, op(b) = b^T with b [n,k] (transb) or b [k,n]; dense
+ * row-major. Splits across the OpenMP threads unless called inside a parallel region. */
+void cl_cpu_sgemm(int transb, int m, int n, int k, const float *a, const float *b, float beta,
+                  float *c);
+
 int cl_cpu_attention(cl_backend *be, float *out, const float *qkv, const int32_t *seq_off,
                      int nseq, int width, int heads, int causal, cl_error *e);
 

@@ -209,7 +209,8 @@ static int decode_png(const uint8_t *buf, size_t len, const char *name, cl_img *
                 name, rawlen, w, h, depth);
     goto done;
   }
-  raw = malloc(rawlen);
+  /* Zeroed: libspng 0.7 ORs the bits of interlaced sub-byte images into the buffer. */
+  raw = calloc(rawlen, 1);
   if (!raw) {
     rc = cl_err(e, CL_ENOMEM, "%s: out of memory decoding a %dx%d PNG", name, w, h);
     goto done;

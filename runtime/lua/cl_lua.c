@@ -106,7 +106,7 @@ static int l_caller_file(lua_State *L) {
   int level = (int)luaL_optinteger(L, 1, 2);
   lua_Debug ar;
   for (; lua_getstack(L, level, &ar); level++) {
-    lua_getinfo(L, "S", &ar);
+    lua_getinfo(L, "Sl", &ar);
     if (ar.source[0] == '@') {
       lua_pushstring(L, ar.source + 1);
       lua_pushinteger(L, ar.currentline);

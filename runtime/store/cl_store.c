@@ -163,10 +163,18 @@ static sqlite3_stmt *stmt(cl_store *s, int id, const char *what, cl_error *e) {
   return s->st[id];
 }
 
-/* Step a write statement to completion; the statement is reset either way. */
-static int step_done(cl_store *s, sqlite3_stmt *st, cl_error *e, const char *what) {
+/* Step a write statement to completion; the statement is reset either way. The message is
+ * formatted only on failure (hot path: one call per prediction). */
+static int step_done(cl_store *s, sqlite3_stmt *st, cl_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int step_done(cl_store *s, sqlite3_stmt *st, cl_error *e, const char *fmt, ...) {
   int rc = sqlite3_step(st);
   if (rc != SQLITE_DONE) {
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
     cl_store_dberr(s, e, "%s", what); /* errmsg before reset, which may change it */
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -179,7 +187,7 @@ static int step_done(cl_store *s, sqlite3_stmt *st, cl_error *e, const char *wha
 
 static int exec_st(cl_store *s, int id, const char *what, cl_error *e) {
   sqlite3_stmt *st = stmt(s, id, what, e);
-  return st ? step_done(s, st, e, what) : CL_EDB;
+  return st ? step_done(s, st, e, "%s", what) : CL_EDB;
 }
 
 static int pragma_int(cl_store *s, const char *sql, int *v, cl_error *e) {
@@ -297,7 +305,8 @@ static int open_impl(const char *path, int create, cl_store **out, cl_error *e) 
   }
   cl_store *s = cl_xcalloc(1, sizeof *s);
   s->path = cl_strdup(path);
-  int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+  /* A handle serves one thread at a time: no per-call mutex. */
+  int flags = (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
   if (create) flags |= SQLITE_OPEN_CREATE;
   if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
     int rc = s->db ? cl_store_dberr(s, e, "opening")
@@ -307,14 +316,18 @@ static int open_impl(const char *path, int create, cl_store **out, cl_error *e) 
   }
   /* Two processes may share the file: wait for the other's transaction rather than fail. */
   sqlite3_busy_timeout(s->db, 30000);
+  /* An evaluation's transaction (~100k prediction rows) fits in cache: no mid-way spills. */
+  sqlite3_exec(s->db, "PRAGMA cache_size = -65536", NULL, NULL, NULL);
   int rc = CL_OK;
   if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK) {
     rc = cl_store_dberr(s, e, "enabling foreign keys");
     goto fail;
   }
-  if (writable && !memory) {
-    /* WAL: readers never block the writer, and a commit is one append. Synchronous stays
-     * FULL (the default): one fsync per evaluation is cheap and survives power loss too. */
+  if (create && !memory) {
+    /* WAL (persistent in the file, so readers need not set it, and must not write to a file
+     * that may not be ours): readers never block the writer, and a commit is one append.
+     * Synchronous stays FULL (the default): one fsync per evaluation is cheap and survives
+     * power loss too. */
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
@@ -395,9 +408,7 @@ int cl_store_run_begin(cl_store *s, const cl_run_info *ri, int64_t *run_id, cl_e
   bind_text(st, 9, ri->precision);
   bind_text(st, 10, host[0] ? host : NULL);
   sqlite3_bind_int64(st, 11, (sqlite3_int64)getpid());
-  char what[64 + 1024];
-  snprintf(what, sizeof what, "inserting the run of %s", ri->file);
-  int rc = step_done(s, st, e, what);
+  int rc = step_done(s, st, e, "inserting the run of %s", ri->file);
   if (rc) return rc;
   *run_id = (int64_t)sqlite3_last_insert_rowid(s->db);
   s->run_begun = *run_id;
@@ -421,9 +432,7 @@ int cl_store_run_end(cl_store *s, int64_t run_id, const char *status, cl_error *
   bind_text(st, 2, status);
   if (s->run_begun == run_id) sqlite3_bind_double(st, 3, mono_now() - s->run_t0);
   else sqlite3_bind_null(st, 3);
-  char what[128];
-  snprintf(what, sizeof what, "ending run %lld as %s", (long long)run_id, status);
-  int rc = step_done(s, st, e, what);
+  int rc = step_done(s, st, e, "ending run %lld as %s", (long long)run_id, status);
   if (rc) return rc;
   if (sqlite3_changes(s->db) != 1)
     return cl_err(e, CL_EINVAL, "%s: ending run %lld: no such run", s->path, (long long)run_id);
@@ -442,12 +451,11 @@ int cl_store_run_set_stats(cl_store *s, int64_t run_id, const cl_run_stats *rs, 
   sqlite3_bind_int64(st, 4, rs->images_cached);
   sqlite3_bind_int64(st, 5, rs->texts_cached);
   bind_text(st, 6, rs->stats_json);
-  char what[128];
-  snprintf(what, sizeof what, "setting the stats of run %lld", (long long)run_id);
-  int rc = step_done(s, st, e, what);
+  int rc = step_done(s, st, e, "setting the stats of run %lld", (long long)run_id);
   if (rc) return rc;
   if (sqlite3_changes(s->db) != 1)
-    return cl_err(e, CL_EINVAL, "%s: %s: no such run", s->path, what);
+    return cl_err(e, CL_EINVAL, "%s: setting the stats of run %lld: no such run", s->path,
+                  (long long)run_id);
   return CL_OK;
 }
 
@@ -486,7 +494,7 @@ int cl_store_eval_begin(cl_store *s, int64_t run_id, const cl_eval_info *ei, int
   sqlite3_bind_int(st, 8, ei->shots);
   bind_text(st, 9, ei->params_json);
   sqlite3_bind_int(st, 10, ei->n_examples);
-  if ((rc = step_done(s, st, e, what))) {
+  if ((rc = step_done(s, st, e, "%s", what))) {
     exec_st(s, CL_ST_ROLLBACK, "rolling back", NULL);
     return rc;
   }
@@ -513,11 +521,12 @@ static void bind_trial(sqlite3_stmt *st, int i, int trial) {
 }
 
 /* Inserting into the open evaluation: a failure poisons it (commit rolls back). */
-static int add_done(cl_store *s, sqlite3_stmt *st, cl_error *e, const char *what) {
-  int rc = step_done(s, st, e, what);
-  if (rc) s->eval_failed = 1;
-  return rc;
-}
+#define ADD_DONE(s, st, e, ...)                                                                \
+  do {                                                                                       \
+    int rc_ = step_done(s, st, e, __VA_ARGS__);                                              \
+    if (rc_) s->eval_failed = 1;                                                             \
+    return rc_;                                                                              \
+  } while (0)
 
 int cl_store_add_result(cl_store *s, int64_t eval_id, int trial, const char *metric,
                         double value, cl_error *e) {
@@ -528,20 +537,16 @@ int cl_store_add_result(cl_store *s, int64_t eval_id, int trial, const char *met
     return cl_err(e, CL_EINVAL, "%s: inserting result for eval %lld: %s", s->path,
                   (long long)eval_id, trial < -1 ? "trial < -1" : "no metric name");
   }
-  char what[256];
-  if (trial < 0)
-    snprintf(what, sizeof what, "inserting result %.64s (trial all) for eval %lld", metric,
-             (long long)eval_id);
-  else
-    snprintf(what, sizeof what, "inserting result %.64s (trial %d) for eval %lld", metric, trial,
-             (long long)eval_id);
-  sqlite3_stmt *st = stmt(s, CL_ST_RESULT_INSERT, what, e);
+  sqlite3_stmt *st = stmt(s, CL_ST_RESULT_INSERT, "inserting results", e);
   if (!st) return s->eval_failed = 1, CL_EDB;
   sqlite3_bind_int64(st, 1, eval_id);
   bind_trial(st, 2, trial);
   bind_text(st, 3, metric);
   sqlite3_bind_double(st, 4, value); /* SQLite stores NaN as NULL */
-  return add_done(s, st, e, what);
+  char tr[16] = "all";
+  if (trial >= 0) snprintf(tr, sizeof tr, "%d", trial);
+  ADD_DONE(s, st, e, "inserting result %.64s (trial %s) for eval %lld", metric, tr,
+           (long long)eval_id);
 }
 
 int cl_store_add_prediction(cl_store *s, int64_t eval_id, int trial, int example,
@@ -555,10 +560,7 @@ int cl_store_add_prediction(cl_store *s, int64_t eval_id, int trial, int example
                   s->path, example, trial, (long long)eval_id,
                   trial < -1 || example < 0 ? "negative index" : "missing filepath or label");
   }
-  char what[160];
-  snprintf(what, sizeof what, "inserting prediction %d (trial %d) for eval %lld", example, trial,
-           (long long)eval_id);
-  sqlite3_stmt *st = stmt(s, CL_ST_PRED_INSERT, what, e);
+  sqlite3_stmt *st = stmt(s, CL_ST_PRED_INSERT, "inserting predictions", e);
   if (!st) return s->eval_failed = 1, CL_EDB;
   sqlite3_bind_int64(st, 1, eval_id);
   bind_trial(st, 2, trial);
@@ -567,7 +569,8 @@ int cl_store_add_prediction(cl_store *s, int64_t eval_id, int trial, int example
   bind_text(st, 5, label);
   bind_text(st, 6, prediction);
   sqlite3_bind_int(st, 7, strcmp(label, prediction) == 0);
-  return add_done(s, st, e, what);
+  ADD_DONE(s, st, e, "inserting prediction %d (trial %d) for eval %lld", example, trial,
+           (long long)eval_id);
 }
 
 int cl_store_add_support(cl_store *s, int64_t eval_id, int trial, const char *cls,
@@ -579,16 +582,13 @@ int cl_store_add_support(cl_store *s, int64_t eval_id, int trial, const char *cl
     return cl_err(e, CL_EINVAL, "%s: inserting support (trial %d) for eval %lld: %s", s->path,
                   trial, (long long)eval_id, trial < 0 ? "trial < 0" : "missing class or filepath");
   }
-  char what[160];
-  snprintf(what, sizeof what, "inserting support (trial %d) for eval %lld", trial,
-           (long long)eval_id);
-  sqlite3_stmt *st = stmt(s, CL_ST_SUPPORT_INSERT, what, e);
+  sqlite3_stmt *st = stmt(s, CL_ST_SUPPORT_INSERT, "inserting supports", e);
   if (!st) return s->eval_failed = 1, CL_EDB;
   sqlite3_bind_int64(st, 1, eval_id);
   sqlite3_bind_int(st, 2, trial);
   bind_text(st, 3, cls);
   bind_text(st, 4, filepath);
-  return add_done(s, st, e, what);
+  ADD_DONE(s, st, e, "inserting support (trial %d) for eval %lld", trial, (long long)eval_id);
 }
 
 int cl_store_eval_commit(cl_store *s, int64_t eval_id, cl_error *e) {

@@ -5,6 +5,7 @@
 #include <git2.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,27 @@ static const char *git_msg(void) {
   return ge && ge->message ? ge->message : "unknown libgit2 error";
 }
 
+/* libgit2 refcounts init/shutdown, but a first init (and a last shutdown) costs ~15 ms: per
+ * call that would dominate hashing thousands of images. So the store holds one reference for
+ * the process (released at exit) and each use takes a cheap extra one. */
+static int git_init_rc;
+static void git_at_exit(void) { git_libgit2_shutdown(); }
+static void git_init_once(void) {
+  git_init_rc = git_libgit2_init();
+  if (git_init_rc >= 0) atexit(git_at_exit);
+}
+
+static int git_begin(cl_error *e) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, git_init_once);
+  if (git_init_rc < 0 || git_libgit2_init() < 0)
+    return cl_err(e, CL_EINVAL, "initialising libgit2: %s", git_msg());
+  return CL_OK;
+}
+
 int cl_store_hash_buf(const void *buf, size_t n, char out[41], cl_error *e) {
   git_oid oid;
-  /* libgit2 refcounts init/shutdown; init selects the SHA-1 implementation. */
-  if (git_libgit2_init() < 0) return cl_err(e, CL_EINVAL, "initialising libgit2: %s", git_msg());
+  if (git_begin(e)) return CL_EINVAL;
   int rc = git_odb_hash(&oid, n ? buf : "", n, GIT_OBJECT_BLOB);
   if (rc == 0) git_oid_tostr(out, 41, &oid);
   else cl_err(e, CL_EINVAL, "hashing %zu bytes: %s", n, git_msg());
@@ -115,7 +133,7 @@ int cl_store_git_info(const char *path, cl_git_info *gi, cl_error *e) {
   gi->dirty = -1;
   char dir[PATH_MAX];
   start_dir(path, dir, sizeof dir);
-  if (git_libgit2_init() < 0) return cl_err(e, CL_EINVAL, "initialising libgit2: %s", git_msg());
+  if (git_begin(e)) return CL_EINVAL;
   git_repository *repo = NULL;
   int rc = git_repository_open_ext(&repo, dir, 0, NULL);
   if (rc == GIT_ENOTFOUND) { /* not in a repository: provenance is NULL, not an error */

@@ -294,7 +294,9 @@ static void render_rare(const look *l, rng *r, int w, int h, unsigned char *rgb)
   double c1[3], c2[3], c3[3];
   hsv_to_rgb(l->hue1 + dhue, l->sat1 * (0.8 + 0.2 * unif(r)), l->val1, c1);
   hsv_to_rgb(l->hue2 + dhue, l->sat2, l->val2, c2);
-  hsv_to_rgb(unif(r), 0.3 + 0.6 * unif(r), 0.3 + 0.6 * unif(r), c3);
+  /* One draw per statement: C leaves the order of argument evaluation open. */
+  double h3 = unif(r), s3 = 0.3 + 0.6 * unif(r), v3 = 0.3 + 0.6 * unif(r);
+  hsv_to_rgb(h3, s3, v3, c3);
   /* The distractor: a soft ellipse anywhere, 0.16..0.5 of the short side across. */
   double bx = unif(r) - 0.5, by = unif(r) - 0.5, brad = 0.08 + 0.17 * unif(r);
   double bang = M_PI * unif(r), bel = 0.4 + 0.6 * unif(r);

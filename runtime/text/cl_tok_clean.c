@@ -7,7 +7,11 @@
  * known limit: text that ftfy would re-decode (e.g. "cafÃ©" -> "café") is kept as it is.
  * Done like ftfy 6.3: per '\n' segment, HTML entities (only when no '<' seen so far), C1
  * controls as windows-1252, Latin ligatures, full/half width, curly quotes, line breaks,
- * ANSI escapes, control characters, then NFC (utf8proc), repeated until nothing changes. */
+ * ANSI escapes, control characters, then NFC (utf8proc), repeated until nothing changes.
+ * (ftfy also cuts lines longer than 10^6 code points into pieces; not done here.)
+ * Unicode data: str.lower and ftfy's width map come from tables generated with Python 3.11
+ * (Unicode 14); NFC from utf8proc, \p{L}/\p{N} from PCRE2; versions differ only on code
+ * points assigned recently. */
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -194,18 +198,15 @@ static void html_unescape(const cps *in, cps *out) {
     size_t j = i + 1;
     if (j < n && v[j] == '#') {
       int hex = j + 1 < n && (v[j + 1] == 'x' || v[j + 1] == 'X');
-      size_t k = j + 1 + (size_t)hex;
+      size_t d0 = j + 1 + (size_t)hex, k = d0;
       uint32_t num = 0;
       while (k < n && (hex ? is_hex(v[k]) : is_digit(v[k]))) {
         uint32_t d = is_digit(v[k]) ? v[k] - '0' : (v[k] | 0x20) - 'a' + 10;
-        num = num >= 0x110000 ? 0x110000 : num * (hex ? 16 : 10) + d;
+        num = num >= 0x110000 ? 0x110000 : num * (hex ? 16 : 10) + d; /* saturate: all map to U+FFFD */
         if (num > 0x110000) num = 0x110000;
         k++;
       }
-      if (k == j + 1 + (size_t)hex && hex) { /* "&#x" with no hex digit: "x" is no decimal digit */
-        k = j + 1;
-      }
-      if (k == j + 1) { cps_push(out, v[i++]); continue; } /* "&#" alone stays */
+      if (k == d0) { cps_push(out, v[i++]); continue; } /* "&#", "&#x" without digits stay */
       if (k < n && v[k] == ';') k++;
       charref_num(num, out);
       i = k;
@@ -270,7 +271,8 @@ static void ftfy_unescape(const cps *in, cps *out) {
 
 /* uncurl_quotes after fix_character_width on one code point. */
 static void width_quotes(uint32_t c, cps *out) {
-  const cl_tok_map *w = (c == 0x3000 || (c >= 0xFF01 && c <= 0xFFEF)) ? map_find(cl_tok_width, cl_tok_width_n, c) : NULL;
+  int wide = c == 0x3000 || (c >= 0xFF01 && c <= 0xFFEF);
+  const cl_tok_map *w = wide ? map_find(cl_tok_width, cl_tok_width_n, c) : NULL;
   uint32_t r[2] = {c, 0};
   if (w) { r[0] = w->to[0]; r[1] = w->to[1]; }
   for (int q = 0; q < 2 && r[q]; q++) {

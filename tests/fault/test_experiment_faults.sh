@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Bad experiment input: one clear line naming file and line, non-zero exit, and no loss of
+# results already stored.
+set -euo pipefail
+: "${CLADE:?}" "${CLADE_SRC:?}"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+"$CLADE" synth --out "$T/s" 2>/dev/null
+S="$T/s"
+
+# a Lua syntax error names file:line, records no run
+printf 'model "m" { path = "%s/model" }\nexperiment "x" {\n  models = { "m" ,\n' "$S" > "$T/syntax.lua"
+if "$CLADE" run "$T/syntax.lua" --db "$T/r.db" 2> "$T/err"; then fail "syntax error accepted"; fi
+grep -q "syntax.lua:[0-9]" "$T/err" || fail "syntax error lacks file:line: $(cat "$T/err")"
+
+# an unknown (misspelled) field is an error naming file, line and field
+printf 'model "m" { path = "%s/model", gelu = "exact", confg = "x" }\n' "$S" > "$T/field.lua"
+if "$CLADE" run "$T/field.lua" --db "$T/r.db" 2> "$T/err"; then fail "unknown field accepted"; fi
+grep -q "field.lua:1:.*confg" "$T/err" || fail "unknown field message: $(cat "$T/err")"
+printf 'dataset "d" { root = "%s/data/rare_sample" }\nexperiment "x" { models = {"m"}, datasets = {"d"}, protocol = few_shot { shotz = {1} } }\n' "$S" > "$T/pfield.lua"
+if "$CLADE" run "$T/pfield.lua" --db "$T/r.db" 2> "$T/err"; then fail "unknown protocol field accepted"; fi
+grep -q "pfield.lua:2:.*shotz" "$T/err" || fail "protocol field message: $(cat "$T/err")"
+
+# a missing image: the error names it; the evaluations finished before stay stored
+cp -r "$S/data/rare_sample" "$T/broken"
+cat > "$T/missing.lua" <<LUA
+model "m" { path = "$S/model" }
+dataset "good" { root = "$S/data/rare_sample" }
+dataset "broken" { root = "$T/broken" }
+experiment "first" { models = { "m" }, datasets = { "good" }, protocol = few_shot { shots = { 1 }, trials = 2 } }
+experiment "second" { models = { "m" }, datasets = { "broken" }, protocol = few_shot { shots = { 1 }, trials = 2 } }
+LUA
+rm "$T/broken/images/0007.jpg"
+if "$CLADE" run "$T/missing.lua" --db "$T/m.db" 2> "$T/err"; then fail "missing image accepted"; fi
+grep -q "0007.jpg" "$T/err" || fail "missing image not named: $(cat "$T/err")"
+"$CLADE" results --db "$T/m.db" --format csv | grep -q ',first,m,good,few_shot,,1,all,top1,' || fail "finished evaluation lost"
+"$CLADE" log --db "$T/m.db" | grep -q "failed" || fail "run not marked failed"
+# clade check reports it without running a model
+if "$CLADE" check "$T/missing.lua" > "$T/out" 2>/dev/null; then fail "check passed with a missing image"; fi
+grep -q $'broken\t48 images\t47 found\t1 missing\t0 unreadable' "$T/out" || fail "check output: $(cat "$T/out")"
+# a corrupt image is unreadable
+head -c 200 "$S/data/rare_sample/images/0001.jpg" > "$T/broken/images/0007.jpg"
+"$CLADE" check "$T/missing.lua" > "$T/out" 2>/dev/null || true
+grep -q $'broken\t48 images\t47 found\t0 missing\t1 unreadable' "$T/out" || fail "check corrupt: $(cat "$T/out")"
+
+# a bad manifest row is reported with its line number
+printf 'filepath,class\na.jpg,x\nb.jpg,y,extra\n' > "$T/broken/metadata.csv"
+if "$CLADE" run "$T/missing.lua" --db "$T/m.db" 2> "$T/err"; then fail "bad manifest accepted"; fi
+grep -q "metadata.csv:3" "$T/err" || fail "bad row not located: $(cat "$T/err")"
+echo "test_experiment_faults: ok"

@@ -7,7 +7,8 @@
  * protocol x text type x shots cell), each with results (per trial, or the aggregate),
  * per-example predictions and few-shot support ids. Rows are append-only. Each evaluation is
  * written in one transaction (eval_begin .. eval_commit), so a crash loses at most the
- * evaluation in flight. Two processes may share a database (WAL, busy timeout). */
+ * evaluation in flight. Two processes may share a database (WAL, 30 s busy timeout); a handle
+ * serves one thread at a time (open one per thread). */
 #ifndef CL_STORE_H
 #define CL_STORE_H
 #include <stddef.h>

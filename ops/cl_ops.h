@@ -25,6 +25,8 @@ typedef struct cl_backend cl_backend;
 struct cl_backend {
   const char *name;  /* "cpu", "cuda" */
   int host_memory;   /* 1: alloc returns plain host memory, so callers may write it directly */
+  void *impl;        /* the backend's own state (workspace, handles); kernels reach it only
+                        through this, so a wrapper may copy the vtable and override entries */
 
   /* --- memory --- */
   int (*alloc)(cl_backend *be, size_t nbytes, void **out, cl_error *e);
@@ -68,8 +70,22 @@ struct cl_backend {
                      int patch, int width, cl_error *e);
 };
 
-/* The CPU backend: OpenBLAS GEMMs, OpenMP threads for everything else. */
+/* The CPU backend: OpenBLAS GEMMs, OpenMP threads for everything else. OpenMP is its one
+ * thread pool, so creating it sets OpenBLAS to a single thread for the whole process (each
+ * GEMM is split across OpenMP threads instead). */
 int cl_backend_cpu_create(cl_backend **out, cl_error *e);
+/* Settings that OpenBLAS and libgomp read only when they load, so they must be in the
+ * environment at process start:
+ * - OPENBLAS_CORETYPE, when OpenBLAS fell back to generic SSE3 kernels ("Prescott") on a CPU
+ *   newer than itself (Debian 12's 0.3.21 on Sapphire/Emerald Rapids): GEMMs 3-4x slower.
+ *   Chosen from the CPU's features (forcing a core type the CPU lacks would crash).
+ * - OMP_WAIT_POLICY=PASSIVE, unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set: idle OpenMP
+ *   workers otherwise spin for milliseconds after each parallel region and, when cores are
+ *   shared (parallel tests, other jobs), take them from the thread doing the work: measured
+ *   up to 10x slower; on idle cores passive waiting cost nothing measurable.
+ * Sets what is missing and returns 1 when it set anything, so that main can re-exec itself:
+ *   if (cl_backend_cpu_tune_env()) execv("/proc/self/exe", argv);  */
+int cl_backend_cpu_tune_env(void);
 
 static inline void cl_backend_destroy(cl_backend *be) {
   if (be) be->destroy(be);

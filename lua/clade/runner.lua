@@ -51,55 +51,73 @@ local function image_features(mname, m, dname, d, man)
     f, hash = core.load_features(path, #man.rows)
   else
     local h = model_handle(mname, m)
-    f, hash = h:embed_images(image_paths(d, man)), h:hash()
+    f, hash = h:embed_images(image_paths(d, man), mname .. " on " .. dname), h:hash()
   end
   feature_cache[key] = { f, hash }
   return f, hash
 end
 
+-- Every job (one protocol on one model x dataset of an experiment) is claimed before it
+-- runs, so a resumed run skips finished jobs and two processes split the work. Returns the
+-- number of jobs in the plan.
 function M.run()
   local reg = registry()
   if #reg.order == 0 then error("the file declares no experiment", 0) end
-  local total = 0
+  local total, jobs, skipped, held = 0, 0, 0, 0
   for _, ename in ipairs(reg.order) do
     local e = reg.experiments[ename]
     for _, mname in ipairs(e.models) do
       local m = get_model(mname, "experiment '" .. ename .. "'")
       for _, dname in ipairs(e.datasets) do
         local d = get_dataset(dname, "experiment '" .. ename .. "'")
-        local man = manifest(dname, d)
-        local feats, mhash = image_features(mname, m, dname, d, man)
-        for _, p in ipairs(e.protocols) do
+        for pi, p in ipairs(e.protocols) do
+          jobs = jobs + 1
+          core.check_interrupt()
           local proto = protocols.lookup(p.protocol)
           if proto.needs_text and m.kind == "features" then
             error(string.format("experiment '%s': protocol %s needs a text encoder, but model '%s' is precomputed features",
                                 ename, p.protocol, mname), 0)
           end
-          local labels = {}
-          for i, r in ipairs(man.rows) do labels[i] = r.class end
-          local ctx = {
-            experiment = ename, dataset = dname, model = mname, tensor = core.tensor,
-            features = feats, labels = labels, classes = man.classes, has_taxonomy = man.has_taxonomy,
-            filepaths = man.filepaths,
-            embed_texts = function(list) return model_handle(mname, m):embed_texts(list) end,
-          }
-          ctx.emit = function(ev)
-            core.store_eval {
-              experiment = ename, model = mname, model_hash = mhash, dataset = dname,
-              protocol = p.protocol, text_type = ev.text_type or "", shots = ev.shots or 0,
-              params = ev.params or {}, n_examples = #man.rows, results = ev.results,
-              predictions = ev.predictions, support = ev.support, filepaths = man.filepaths,
-              labels = man.labels, truth = labels,
+          local job = table.concat({ ename, mname, dname, tostring(pi) }, "\31")
+          local state = core.claim(job)
+          if state == 0 then
+            skipped = skipped + 1
+          elseif state < 0 then
+            held = held + 1
+            core.notice(string.format("%s: %s on %s, %s: another process is on it", ename, mname, dname, p.protocol))
+          else
+            core.notice(string.format("%s: %s on %s, %s", ename, mname, dname, p.protocol))
+            local man = manifest(dname, d)
+            local feats, mhash = image_features(mname, m, dname, d, man)
+            local labels = {}
+            for i, r in ipairs(man.rows) do labels[i] = r.class end
+            local ctx = {
+              experiment = ename, dataset = dname, model = mname, tensor = core.tensor,
+              features = feats, labels = labels, classes = man.classes, has_taxonomy = man.has_taxonomy,
+              filepaths = man.filepaths,
+              embed_texts = function(list) return model_handle(mname, m):embed_texts(list, mname .. " prompts") end,
             }
-            total = total + 1
+            ctx.emit = function(ev)
+              core.check_interrupt()
+              core.store_eval {
+                experiment = ename, model = mname, model_hash = mhash, dataset = dname,
+                protocol = p.protocol, text_type = ev.text_type or "", shots = ev.shots or 0,
+                params = ev.params or {}, n_examples = #man.rows, results = ev.results,
+                predictions = ev.predictions, support = ev.support, filepaths = man.filepaths,
+                labels = man.labels, truth = labels,
+              }
+              total = total + 1
+            end
+            proto.run(ctx, p.opts)
+            core.job_done(job)
           end
-          core.notice(string.format("%s: %s on %s, %s", ename, mname, dname, p.protocol))
-          proto.run(ctx, p.opts)
         end
       end
     end
   end
+  if skipped > 0 then core.notice(string.format("%d of %d jobs were already done (resumed run)", skipped, jobs)) end
   core.notice(string.format("%d evaluations stored", total))
+  return jobs
 end
 
 -- clade check: per dataset used by the file's experiments, images found / missing / unreadable.

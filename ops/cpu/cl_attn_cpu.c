@@ -33,7 +33,7 @@ static void attn_head(float *out, const float *qkv, int len, int w, int dh, int 
 
 int cl_cpu_attention(cl_backend *be, float *out, const float *qkv, const int32_t *seq_off,
                      int nseq, int width, int heads, int causal, cl_error *e) {
-  cl_cpu *c = (cl_cpu *)be;
+  cl_cpu *c = be->impl;
   if (nseq < 0 || width <= 0 || heads <= 0 || width % heads)
     return cl_err(e, CL_EINVAL, "cpu backend: attention with width %d, %d heads, %d sequences",
                   width, heads, nseq);

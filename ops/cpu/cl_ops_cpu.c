@@ -58,7 +58,7 @@ static int cpu_sync(cl_backend *be, cl_error *e) {
 }
 
 static void cpu_destroy(cl_backend *be) {
-  cl_cpu *c = (cl_cpu *)be;
+  cl_cpu *c = be->impl;
   if (!c) return;
   free(c->ws);
   free(c);
@@ -215,7 +215,7 @@ static int cpu_gather_rows(cl_backend *be, float *y, const float *table, int tab
 static int cpu_patch_embed(cl_backend *be, float *x, const float *pixels, const float *w,
                            const float *cls, const float *pos, int n, int channels, int image,
                            int patch, int width, cl_error *e) {
-  cl_cpu *c = (cl_cpu *)be;
+  cl_cpu *c = be->impl;
   if (n < 0 || channels <= 0 || patch <= 0 || image < patch || width <= 0)
     return cl_err(e, CL_EINVAL, "cpu backend: patch_embed n=%d channels=%d image=%d patch=%d",
                   n, channels, image, patch);
@@ -257,12 +257,39 @@ static int cpu_patch_embed(cl_backend *be, float *x, const float *pixels, const 
   return CL_OK;
 }
 
+/* The OPENBLAS_CORETYPE to force when OpenBLAS fell back to generic kernels, else NULL. */
+static const char *blas_coretype(void) {
+  static const char *const generic[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
+                                        "Katmai", "Coppermine", "Northwood", "Banias", NULL};
+  const char *core = openblas_get_corename(), *set = getenv("OPENBLAS_CORETYPE");
+  if (!core || (set && *set)) return NULL;
+  int fallback = 0;
+  for (int i = 0; generic[i]; i++) fallback |= strcmp(core, generic[i]) == 0;
+  if (!fallback) return NULL;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  return NULL;
+}
+
+int cl_backend_cpu_tune_env(void) {
+  int changed = 0;
+  const char *core = blas_coretype();
+  if (core) changed |= setenv("OPENBLAS_CORETYPE", core, 1) == 0;
+  if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
+    changed |= setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0;
+  return changed;
+}
+
 int cl_backend_cpu_create(cl_backend **out, cl_error *e) {
   cl_cpu *c = calloc(1, sizeof *c);
   if (!c) return cl_err(e, CL_ENOMEM, "cpu backend: out of memory");
   openblas_set_num_threads(1); /* OpenMP owns the threads, see the top of this file */
   cl_backend *be = &c->be;
   be->name = "cpu";
+  be->impl = c;
   be->host_memory = 1;
   be->alloc = cpu_alloc;
   be->free = cpu_free;

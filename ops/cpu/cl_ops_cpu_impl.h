@@ -5,7 +5,7 @@
 #include "cl_ops.h"
 
 typedef struct cl_cpu {
-  cl_backend be; /* first, so a cl_backend * is a cl_cpu * */
+  cl_backend be; /* be.impl points back here */
   float *ws;     /* workspace: im2col columns, attention scratch */
   size_t ws_cap; /* in floats */
 } cl_cpu;

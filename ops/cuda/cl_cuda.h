@@ -1,13 +1,26 @@
 /* cl_cuda: the CUDA backend's entry points that the rest of clade may call without
- * including any CUDA header. Owns: device discovery and library version reporting. */
+ * including any CUDA header. Owns: device discovery, library version reporting and the
+ * constructor of the CUDA cl_backend (ops/cl_ops.h). */
 #ifndef CL_CUDA_H
 #define CL_CUDA_H
 #include <stddef.h>
+
+#include "cl_ops.h"
 
 /* Append "name version" lines for the CUDA runtime, driver, cuBLAS and cuDNN, and the
  * devices found ("no GPU found" when none) into buf. */
 void cl_cuda_versions(char *buf, size_t n);
 /* Number of usable CUDA devices (0 when no driver or no GPU). */
 int cl_cuda_device_count(void);
+
+/* The CUDA backend on the current device (device 0 unless the caller chose another):
+ * device memory, one stream, cuBLAS GEMMs in true fp32 (TF32 off), own kernels for the
+ * rest. CL_EDEVICE, with the failing call named, when there is no usable GPU. */
+int cl_backend_cuda_create(cl_backend **out, cl_error *e);
+/* Let fp32 GEMMs use TF32 tensor cores (on = 1) or not (0, the default). be must be a
+ * CUDA backend. */
+int cl_backend_cuda_set_tf32(cl_backend *be, int on, cl_error *e);
+/* The device's name ("NVIDIA H100 80GB HBM3"), for recording where results came from. */
+const char *cl_backend_cuda_device_name(const cl_backend *be);
 
 #endif

@@ -1,17 +1,22 @@
 /* clade run | check | classes: experiment files through the Lua runner. */
 #define _GNU_SOURCE
+#include <cblas.h>
 #include <limits.h>
+#include <omp.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cl_cli.h"
 #include "lua/cl_lua.h"
+#include "sched/cl_cache.h"
 #include "store/cl_store.h"
 
 typedef struct {
   const char *file, *db, *backend, *dataset, *text_type, *precision;
-  int quiet;
+  int quiet, json_log;
 } run_args;
 
 static int parse(int argc, char **argv, run_args *a, const char *cmd) {
@@ -30,6 +35,8 @@ static int parse(int argc, char **argv, run_args *a, const char *cmd) {
       *slot = argv[++i];
     } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) {
       a->quiet = 1;
+    } else if (!strcmp(s, "--json-log")) {
+      a->json_log = 1;
     } else if (s[0] == '-') {
       cl_cli_fail("%s: unknown option %s", cmd, s);
       return cl_cli_usage(cmd);
@@ -68,44 +75,113 @@ static int load(const run_args *a, cl_lua_run *run, cl_lua **out) {
   return 0;
 }
 
+/* First Ctrl-C: stop at the next evaluation boundary and mark the run interrupted; the
+ * second aborts. A signal handler can only reach a static flag. */
+static volatile int run_interrupted;
+static void on_sigint(int sig) {
+  (void)sig;
+  if (run_interrupted) {
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+    return;
+  }
+  run_interrupted = 1;
+  static const char msg[] = "\nclade: stopping after the evaluation in flight (Ctrl-C again to abort)\n";
+  if (write(2, msg, sizeof msg - 1) < 0) { /* nothing to do */ }
+}
+
+static void stats_json(const cl_sched_stats *st, char *buf, size_t n) {
+  double enc = st->encode_seconds, wall = st->wall_seconds;
+  snprintf(buf, n,
+           "{\"image_pipeline_seconds\":%.3f,\"encoder_busy_seconds\":%.3f,\"encoder_busy_fraction\":%.3f,"
+           "\"decode_seconds\":%.3f,\"decode_images_per_second\":%.1f,\"encode_images_per_second\":%.1f,"
+           "\"end_to_end_images_per_second\":%.1f}",
+           wall, enc, wall > 0 ? enc / wall : 0, st->decode_seconds,
+           st->decode_seconds > 0 ? st->images_encoded / st->decode_seconds : 0,
+           enc > 0 ? st->images_encoded / enc : 0, wall > 0 ? st->images_encoded / wall : 0);
+}
+
 int cl_cmd_run(int argc, char **argv) {
   run_args a;
   int rc = parse(argc, argv, &a, "run");
   if (rc) return rc;
   cl_lua_run run = {.backend = a.backend ? a.backend : "auto", .precision = a.precision ? a.precision : "fp32",
-                    .quiet = a.quiet};
+                    .quiet = a.quiet, .progress = a.json_log ? CL_PROGRESS_JSON : CL_PROGRESS_AUTO,
+                    .interrupted = &run_interrupted};
   cl_lua *lua = NULL;
   if (load(&a, &run, &lua)) return 1; /* a broken file records no run */
   cl_error e;
-  cl_store *st;
-  if (cl_store_open(a.db, &st, &e) != CL_OK) {
-    cl_cli_fail("%s", e.msg);
-    cl_lua_free(lua);
-    return 1;
-  }
-  cl_run_info ri = {.file = a.file, .backend = run.backend, .precision = run.precision};
-  if (cl_store_run_begin(st, &ri, &run.run_id, &e) != CL_OK) {
+  cl_store *st = NULL;
+  char hash[41], cpath[4200];
+  if (cl_store_hash_file(a.file, hash, &e) != CL_OK || cl_store_open(a.db, &st, &e) != CL_OK ||
+      cl_cache_open(cl_cache_path_for(a.db, cpath, sizeof cpath), &run.cache, &e) != CL_OK) {
     cl_cli_fail("%s", e.msg);
     cl_store_close(st);
     cl_lua_free(lua);
     return 1;
   }
+  /* resume the unfinished run of this content, join one still running, or begin anew */
+  int live = 0, resumed = 0;
+  /* the device names what computed: the BLAS kernels change the last bits of embeddings */
+  char device[128];
+  snprintf(device, sizeof device, "cpu (OpenBLAS %s, %d threads)", openblas_get_corename(), omp_get_max_threads());
+  cl_run_info ri = {.file = a.file, .file_hash = hash, .backend = run.backend, .precision = run.precision,
+                    .device = device};
+  if (cl_store_begin_or_resume(st, &ri, &run.run_id, &resumed, &live, &e) != CL_OK) goto dberr;
+  if (cl_store_warning(st)) fprintf(stderr, "clade: warning: %s\n", cl_store_warning(st));
+  if (!a.quiet) {
+    if (resumed)
+      fprintf(stderr, "clade: %s run %lld of %s\n", live ? "joining the live" : "resuming the unfinished",
+              (long long)run.run_id, a.file);
+    else
+      fprintf(stderr, "clade: run %lld of %s into %s\n", (long long)run.run_id, a.file, a.db);
+  }
   run.store = st;
-  if (!a.quiet) fprintf(stderr, "clade: run %lld of %s into %s\n", (long long)run.run_id, a.file, a.db);
-  int ok = cl_lua_call(lua, "clade.runner", "run", 0, NULL, NULL, &e) == CL_OK;
-  if (!ok) cl_cli_fail("%s", e.msg);
-  cl_run_stats stats = {.images_encoded = run.images_encoded, .texts_encoded = run.texts_encoded};
+  signal(SIGINT, on_sigint);
+  int jobs = 0;
+  int ok = cl_lua_call(lua, "clade.runner", "run", 0, NULL, &jobs, &e) == CL_OK;
+  signal(SIGINT, SIG_DFL);
+  int interrupted = run_interrupted;
+  if (!ok && !interrupted) cl_cli_fail("%s", e.msg);
   cl_error e2;
-  if (cl_store_run_set_stats(st, run.run_id, &stats, &e2) != CL_OK) cl_cli_fail("%s", e2.msg);
-  if (cl_store_run_end(st, run.run_id, ok ? "complete" : "failed", &e2) != CL_OK) {
+  if (interrupted) cl_store_jobs_release(st, run.run_id, &e2);
+  int64_t done = 0;
+  cl_store_jobs_done(st, run.run_id, &done, &e2);
+  const char *status = interrupted ? "interrupted" : !ok ? "failed" : done >= jobs ? "complete" : "running";
+  /* counters add up over every process and resume that worked on the run */
+  char sj[512];
+  stats_json(&run.stats, sj, sizeof sj);
+  cl_run_stats stats = {.images_encoded = run.stats.images_encoded, .texts_encoded = run.stats.texts_encoded,
+                        .images_cached = run.stats.images_cached, .texts_cached = run.stats.texts_cached,
+                        .stats_json = sj};
+  if (cl_store_run_add_stats(st, run.run_id, &stats, &e2) != CL_OK) cl_cli_fail("%s", e2.msg);
+  if (strcmp(status, "running") != 0 && cl_store_run_end(st, run.run_id, status, &e2) != CL_OK) {
     cl_cli_fail("%s", e2.msg);
     ok = 0;
   }
-  if (!a.quiet && ok) fprintf(stderr, "clade: run %lld complete (`clade results --run %lld`)\n",
-                              (long long)run.run_id, (long long)run.run_id);
+  if (!a.quiet) {
+    if (run.stats.images_encoded == 0 && run.stats.texts_encoded == 0 && ok)
+      fprintf(stderr, "clade: nothing encoded: %lld images and %lld texts came from the embedding cache\n",
+              (long long)run.stats.images_cached, (long long)run.stats.texts_cached);
+    if (ok && !strcmp(status, "complete"))
+      fprintf(stderr, "clade: run %lld complete (`clade results --run %lld`)\n", (long long)run.run_id,
+              (long long)run.run_id);
+    else if (ok)
+      fprintf(stderr, "clade: run %lld: this process is done; %lld of %d jobs finished, others are in progress\n",
+              (long long)run.run_id, (long long)done, jobs);
+    else if (interrupted)
+      fprintf(stderr, "clade: run %lld interrupted; `clade run %s` resumes it\n", (long long)run.run_id, a.file);
+  }
+  cl_cache_close(run.cache);
   cl_lua_free(lua);
   cl_store_close(st);
-  return ok ? 0 : 1;
+  return interrupted ? 130 : ok ? 0 : 1;
+dberr:
+  cl_cli_fail("%s", e.msg);
+  cl_cache_close(run.cache);
+  cl_store_close(st);
+  cl_lua_free(lua);
+  return 1;
 }
 
 int cl_cmd_check(int argc, char **argv) {

@@ -2,6 +2,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "cl_ops.h"
 
 #include "cl_cli.h"
 
@@ -10,9 +13,12 @@ const cl_cmd cl_cmds[] = {
    cl_cmd_version},
   {"help", "show help for clade or one command", "clade help [COMMAND]", cl_cmd_help},
   {"run", "run every experiment of a Lua file and store the results",
-   "clade run FILE.lua [--db PATH] [--backend cpu|cuda|auto] [--precision fp32] [--quiet]\n"
+   "clade run FILE.lua [--db PATH] [--backend cpu|cuda|auto] [--precision fp32] [--quiet] [--json-log]\n"
    "  Results go to PATH (default results/clade.db, relative to the current folder), one\n"
-   "  transaction per finished evaluation, with provenance (git commit, file and model hashes).",
+   "  transaction per finished evaluation, with provenance (git commit, file and model hashes).\n"
+   "  Embeddings are cached by content in cache.db beside it. Running an unfinished run's file\n"
+   "  again resumes it; two processes on one database share the work. First Ctrl-C stops after\n"
+   "  the evaluation in flight (the run is marked interrupted), a second aborts.",
    cl_cmd_run},
   {"check", "check a file's datasets: images found, missing, unreadable (runs no model)",
    "clade check FILE.lua\n  One line per dataset on stdout; exit 1 when any image is missing or unreadable.",
@@ -21,6 +27,11 @@ const cl_cmd cl_cmds[] = {
    "clade classes FILE.lua --dataset NAME --text-type TYPE\n"
    "  One line per class, in class order: the label, a tab, the text. Reads only the manifest.",
    cl_cmd_classes},
+  {"cache", "the embedding cache: size, or prune old entries",
+   "clade cache stats|prune [--db PATH] [--older-than DAYS]\n"
+   "  The cache lives beside the results database (cache.db). prune drops embeddings unused for\n"
+   "  DAYS days (all without --older-than) and hashes of files that no longer exist.",
+   cl_cmd_cache},
   {"embed", "embed images and texts with an open_clip checkpoint",
    "clade embed --model PATH [--config JSON|NAME] [--gelu exact|quick] [--images IMAGE...] [--texts FILE]\n"
    "            [--backend cpu|cuda|auto] --out F.safetensors\n"
@@ -113,6 +124,10 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) cmd = "version";
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) cmd = "help";
+  /* OpenBLAS and libgomp read their settings when the process starts: for commands that run
+   * encoders, set them (fast kernels for this CPU, passive OpenMP waits) and start again. */
+  if ((!strcmp(cmd, "run") || !strcmp(cmd, "embed") || !strcmp(cmd, "bench")) && cl_backend_cpu_tune_env())
+    execv("/proc/self/exe", argv);
   for (const cl_cmd *c = cl_cmds; c->name; c++)
     if (strcmp(c->name, cmd) == 0) return c->run(argc - 1, argv + 1);
   cl_cli_fail("unknown command '%s' (see `clade help`)", cmd);

@@ -75,7 +75,6 @@ static int jpeg_has_eoi(const uint8_t *b, size_t len) {
 /* TurboJPEG keeps the text of the first libjpeg warning, overwritten by a fatal error's;
  * its error code says "warning" whenever any warning came first, even before a fatal
  * error. So a message that is not one of libjpeg's warning texts means a fatal error. */
-#define JMSG_LENGTH_MAX_CL 256
 static int jpeg_is_warning(const char *m) {
   static const char *const w[] = {"Corrupt JPEG data", "Premature end of JPEG file",
                                   "Unknown Adobe color transform", "Inconsistent progression",
@@ -151,7 +150,7 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, cl_img 
   }
   /* Accurate (ISLOW) DCT and fancy upsampling: libjpeg's defaults, which PIL uses. */
   if (tjDecompress2(tj, buf, (unsigned long)len, out->data, w, 0, h, pf, TJFLAG_ACCURATEDCT) != 0) {
-    char why[JMSG_LENGTH_MAX_CL];
+    char why[256]; /* copied: the retry below would overwrite TurboJPEG's text */
     snprintf(why, sizeof why, "%s", tjGetErrorStr2(tj));
     if (tjGetErrorCode(tj) == TJERR_FATAL || !jpeg_is_warning(why)) {
       rc = cl_err(e, CL_EFORMAT, "%s: corrupt JPEG: %s", name, why);

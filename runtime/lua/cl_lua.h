@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/cl_core.h"
+#include "sched/cl_sched.h"
 
 struct cl_store;
 
@@ -27,7 +28,10 @@ typedef struct cl_lua_run {
   const char *backend;   /* "cpu" | "cuda" */
   const char *precision; /* "fp32" ... */
   int quiet;
-  int64_t images_encoded, texts_encoded; /* counters for the run record */
+  cl_progress_mode progress;
+  cl_cache *cache;       /* NULL: no embedding cache */
+  cl_sched_stats stats;  /* counters and timings for the run record */
+  volatile int *interrupted; /* set by the caller's SIGINT handler; NULL: never */
 } cl_lua_run;
 
 typedef struct cl_lua cl_lua;

@@ -34,6 +34,10 @@ static int l_open_model(lua_State *L) {
                           .precision = field(L, "precision"), .backend = run ? run->backend : NULL,
                           .quiet = run ? run->quiet : 0};
   const char *name = field(L, "name");
+  if (run && run->cache) {
+    spec.hash_file = (int (*)(void *, const char *, char *, cl_error *))cl_cache_file_hash;
+    spec.hash_ud = run->cache;
+  }
   handle *h = lua_newuserdatauv(L, sizeof *h, 0);
   h->enc = NULL;
   luaL_setmetatable(L, MT);
@@ -70,12 +74,14 @@ static int l_embed_images(lua_State *L) {
   int D = enc->cfg.embed_dim;
   float *out = cl_xmalloc((size_t)(n > 0 ? n : 1) * D * sizeof(float));
   cl_error e;
-  if (cl_encoder_images(enc, paths, (int)n, out, &e) != CL_OK) {
+  cl_lua_run *run = cl_lua_get_run(L);
+  cl_sched_stats scratch = {0};
+  cl_sched_opts o = {.cache = run ? run->cache : NULL, .label = luaL_optstring(L, 3, ""),
+                     .progress = run ? (run->quiet ? CL_PROGRESS_OFF : run->progress) : CL_PROGRESS_OFF};
+  if (cl_sched_images(enc, &o, paths, (int)n, out, run ? &run->stats : &scratch, &e) != CL_OK) {
     free(out);
     return luaL_error(L, "%s", e.msg);
   }
-  cl_lua_run *run = cl_lua_get_run(L);
-  if (run) run->images_encoded += n;
   to_tensor(L, out, n, D);
   free(out);
   return 1;
@@ -88,12 +94,14 @@ static int l_embed_texts(lua_State *L) {
   int D = enc->cfg.embed_dim;
   float *out = cl_xmalloc((size_t)(n > 0 ? n : 1) * D * sizeof(float));
   cl_error e;
-  if (cl_encoder_texts(enc, texts, (int)n, out, NULL, &e) != CL_OK) {
+  cl_lua_run *run = cl_lua_get_run(L);
+  cl_sched_stats scratch = {0};
+  cl_sched_opts o = {.cache = run ? run->cache : NULL, .label = luaL_optstring(L, 3, ""),
+                     .progress = run ? (run->quiet ? CL_PROGRESS_OFF : run->progress) : CL_PROGRESS_OFF};
+  if (cl_sched_texts(enc, &o, texts, (int)n, out, run ? &run->stats : &scratch, &e) != CL_OK) {
     free(out);
     return luaL_error(L, "%s", e.msg);
   }
-  cl_lua_run *run = cl_lua_get_run(L);
-  if (run) run->texts_encoded += n;
   to_tensor(L, out, n, D);
   free(out);
   return 1;

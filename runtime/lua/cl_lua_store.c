@@ -96,6 +96,15 @@ static int l_store_eval(lua_State *L) {
   };
   int64_t eid;
   cl_error e;
+  int exists = 0;
+  if (cl_store_eval_exists(s, run->run_id, &ei, &exists, &e) != CL_OK) {
+    free(params);
+    return luaL_error(L, "storing results: %s", e.msg);
+  }
+  if (exists) { /* stored before a crash cut this job short: keep that row, add none */
+    free(params);
+    return 0;
+  }
   int rc = cl_store_eval_begin(s, run->run_id, &ei, &eid, &e);
   free(params);
   if (rc != CL_OK) return luaL_error(L, "storing results: %s", e.msg);
@@ -148,7 +157,38 @@ static int l_store_eval(lua_State *L) {
   return 0;
 }
 
+/* core.claim(job) -> 1 do it, 0 done already, -1 another process holds it. Without a
+ * database every job is ours. */
+static int l_claim(lua_State *L) {
+  const char *job = luaL_checkstring(L, 1);
+  cl_lua_run *run = cl_lua_get_run(L);
+  int state = 1;
+  cl_error e;
+  if (run && run->store && cl_store_job_claim(run->store, run->run_id, job, &state, &e) != CL_OK)
+    return luaL_error(L, "%s", e.msg);
+  lua_pushinteger(L, state);
+  return 1;
+}
+
+static int l_job_done(lua_State *L) {
+  const char *job = luaL_checkstring(L, 1);
+  cl_lua_run *run = cl_lua_get_run(L);
+  cl_error e;
+  if (run && run->store && cl_store_job_done(run->store, run->run_id, job, &e) != CL_OK)
+    return luaL_error(L, "%s", e.msg);
+  return 0;
+}
+
+/* core.check_interrupt(): raise when Ctrl-C asked the run to stop (between evaluations, so
+ * nothing half-written is left). */
+static int l_check_interrupt(lua_State *L) {
+  cl_lua_run *run = cl_lua_get_run(L);
+  if (run && run->interrupted && *run->interrupted) return luaL_error(L, "interrupted");
+  return 0;
+}
+
 void cl_lua_register_store(lua_State *L) {
-  lua_pushcfunction(L, l_store_eval);
-  lua_setfield(L, -2, "store_eval");
+  static const luaL_Reg fns[] = {{"store_eval", l_store_eval}, {"claim", l_claim}, {"job_done", l_job_done},
+                                 {"check_interrupt", l_check_interrupt}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
 }

@@ -252,7 +252,10 @@ float cl_clip_logit_scale(const cl_clip *m) { return m->logit_scale; }
 int cl_clip_embed_dim(const cl_clip *m) { return m->cfg.embed_dim; }
 const cl_clip_config *cl_clip_get_config(const cl_clip *m) { return &m->cfg; }
 void cl_clip_set_full_context(cl_clip *m, int on) { m->full_context = on != 0; }
-void cl_clip_set_max_tokens(cl_clip *m, int max_tokens) { m->max_tokens = max_tokens > 0 ? max_tokens : 1; }
+void cl_clip_set_max_tokens(cl_clip *m, int max_tokens) {
+  /* bounded so that token counts and index arrays stay far from int overflow */
+  m->max_tokens = max_tokens < 1 ? 1 : max_tokens > (1 << 24) ? (1 << 24) : max_tokens;
+}
 
 /* --- forward --- */
 

@@ -47,6 +47,7 @@ int cl_clip_config_load(const char *path, cl_clip_config *c, cl_error *e);
 /* Derives vision.heads and checks the sizes fit together (called by parse and load). */
 int cl_clip_config_check(cl_clip_config *c, cl_error *e);
 
+/* A model is used by one thread at a time (it reuses its activation buffers). */
 typedef struct cl_clip cl_clip;
 
 /* Builds a model from an open_clip state dict. Every expected key must be present with its

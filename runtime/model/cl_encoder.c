@@ -130,7 +130,9 @@ int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) 
     cl_err_wrap(e, "%s", enc->checkpoint);
     goto fail;
   }
-  if ((rc = cl_store_hash_file(enc->checkpoint, enc->hash, e))) goto fail;
+  rc = spec->hash_file ? spec->hash_file(spec->hash_ud, enc->checkpoint, enc->hash, e)
+                       : cl_store_hash_file(enc->checkpoint, enc->hash, e);
+  if (rc) goto fail;
   if ((rc = cl_tok_load(NULL, &enc->tok, e))) goto fail;
   enc->batch = 32;
   *out = enc;

@@ -16,6 +16,10 @@ typedef struct cl_encoder_spec {
   const char *backend;   /* "cpu", "cuda", "auto" (NULL = auto) */
   const char *precision; /* "fp32" (NULL = fp32) */
   int quiet;
+  /* Content hash of the checkpoint; NULL hashes the file here. The embedding cache passes
+   * its memo (path + size + mtime) so a large checkpoint is hashed once. */
+  int (*hash_file)(void *ud, const char *path, char out[41], cl_error *e);
+  void *hash_ud;
 } cl_encoder_spec;
 
 typedef struct cl_encoder {

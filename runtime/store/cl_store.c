@@ -86,6 +86,19 @@ static const char *const MIGRATIONS[] = {
     "  filepath TEXT NOT NULL"
     ");"
     "CREATE INDEX support_eval ON support(eval_id, trial);",
+    /* 1 -> 2: jobs and claims (resume, several processes on one run), and one row per cell
+     * of a run so a resumed or shared run never duplicates an evaluation. */
+    "CREATE TABLE jobs("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  job TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('claimed', 'done')),"
+    "  host TEXT,"
+    "  pid INTEGER,"
+    "  lease_until REAL,"
+    "  PRIMARY KEY (run_id, job)"
+    ");"
+    "CREATE UNIQUE INDEX evaluations_run_cell ON evaluations(run_id, experiment, model, dataset,"
+    "  protocol, text_type, shots, coalesce(params_json, ''));",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof *MIGRATIONS == CL_STORE_SCHEMA_VERSION,
                "one migration per schema version");

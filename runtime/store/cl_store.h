@@ -17,7 +17,7 @@
 #include "../core/cl_core.h"
 
 /* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
-#define CL_STORE_SCHEMA_VERSION 1
+#define CL_STORE_SCHEMA_VERSION 2
 /* PRAGMA application_id marking a clade database ("Clad"). */
 #define CL_STORE_APP_ID 0x436c6164
 #define CL_STORE_DEFAULT_PATH "results/clade.db"
@@ -171,5 +171,35 @@ typedef int (*cl_store_support_fn)(const cl_support_row *r, void *ud, cl_error *
 /* Order: trial, then insertion order. */
 int cl_store_each_support(cl_store *s, int64_t eval_id, cl_store_support_fn fn, void *ud,
                           cl_error *e);
+
+
+/* ---- resume and claims (cl_store_jobs.c) ----
+ * A job is one protocol on one model x dataset of one experiment. Several processes may work
+ * on one run: each claims a job before doing it; a claim whose process no longer exists on
+ * this host is reaped at once, one from another host when its lease has run out. */
+#define CL_STORE_LEASE_SECONDS 900.0
+
+/* The latest unfinished run (running, interrupted or failed) of this file content: *run_id 0
+ * when none. *live is 1 when a live process (this host) or an unexpired lease elsewhere is
+ * still running it, so the caller joins it instead of taking it over. */
+int cl_store_find_unfinished(cl_store *s, const char *file_hash, int64_t *run_id, int *live, cl_error *e);
+/* Atomically: resume/join the unfinished run of ri->file_hash, or begin a new run. */
+int cl_store_begin_or_resume(cl_store *s, const cl_run_info *ri, int64_t *run_id, int *resumed, int *live,
+                             cl_error *e);
+/* Take over (or join) a run: status running, and this process's host and pid on the run
+ * when taking it over. */
+int cl_store_run_adopt(cl_store *s, int64_t run_id, int take_over, cl_error *e);
+/* Claim a job: *state 1 = claimed by us (do it), 0 = already done (skip), -1 = another live
+ * process holds it (skip for now). */
+int cl_store_job_claim(cl_store *s, int64_t run_id, const char *job, int *state, cl_error *e);
+int cl_store_job_done(cl_store *s, int64_t run_id, const char *job, cl_error *e);
+/* Drop this process's unfinished claims (on a clean interrupt). */
+int cl_store_jobs_release(cl_store *s, int64_t run_id, cl_error *e);
+/* Add a process's counters to the run's (a resumed or shared run sums its parts). */
+int cl_store_run_add_stats(cl_store *s, int64_t run_id, const cl_run_stats *st, cl_error *e);
+/* Jobs of the run marked done. */
+int cl_store_jobs_done(cl_store *s, int64_t run_id, int64_t *n, cl_error *e);
+/* Whether this run already holds the evaluation cell (a job cut short by a crash). */
+int cl_store_eval_exists(cl_store *s, int64_t run_id, const cl_eval_info *ei, int *exists, cl_error *e);
 
 #endif

@@ -4,6 +4,7 @@
  * not change results, every float dtype loads, configs parse (bare, hub, built-in) and every
  * malformed config or state dict is refused with the key named. */
 #include <stdint.h>
+#include <unistd.h>
 
 #include "cl_test.h"
 #include "io/cl_safetensors.h"
@@ -147,11 +148,36 @@ static void test_configs(void) {
   CHECK(cl_clip_config_load("/nonexistent/cfg.json", &a, &err) == CL_EIO && strstr(err.msg, "/nonexistent/cfg.json"));
 }
 
+/* The CPU kernels posing as a device backend (host_memory = 0), so that the model takes the
+ * staging, upload and download paths a GPU backend needs; counts the transfers. */
+static cl_backend dev_be, *dev_inner;
+static long dev_up, dev_down;
+static int dev_upload(cl_backend *be, void *dst, const void *src, size_t n, cl_error *e) {
+  (void)be, dev_up++;
+  return dev_inner->upload(dev_inner, dst, src, n, e);
+}
+static int dev_download(cl_backend *be, void *dst, const void *src, size_t n, cl_error *e) {
+  (void)be, dev_down++;
+  return dev_inner->download(dev_inner, dst, src, n, e);
+}
+static cl_backend *device_like(cl_backend *cpu) {
+  dev_inner = cpu;
+  dev_be = *cpu;
+  dev_be.name = "fake-device";
+  dev_be.host_memory = 0;
+  dev_be.upload = dev_upload;
+  dev_be.download = dev_download;
+  return &dev_be;
+}
+
 typedef struct variant {
   const char *name, *cfg, *out, *other;
 } variant;
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  /* settings OpenBLAS and OpenMP read at load time (see cl_ops.h) */
+  if (cl_backend_cpu_tune_env()) execv("/proc/self/exe", argv);
   cl_error err = {0};
   test_configs();
 
@@ -229,6 +255,23 @@ int main(void) {
     CHECK(cl_clip_encode_texts(m, bad, 1, txt2, &err) == CL_EINVAL && strstr(err.msg, "49408"));
     CHECK(cl_clip_encode_images(m, pixels, -1, img2, &err) == CL_EINVAL);
     free(ri), free(rt), free(oi), free(ot);
+    cl_clip_free(m);
+  }
+
+  /* a backend whose memory is not the host's: same results, weights uploaded once */
+  {
+    cl_clip *m = NULL;
+    CHECK_OK(cl_clip_load(&cfgq, &w, device_like(be), &m, &err), err);
+    CHECK_EQ_INT(dev_up, 1);
+    if (m) {
+      float *ri = f32_of(need(&outs[0], "image_embeds")), *rt = f32_of(need(&outs[0], "text_embeds"));
+      CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
+      CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
+      CHECK(max_relerr(img2, ri, ni, E) < TOL && max_relerr(txt2, rt, nt, E) < TOL);
+      CHECK(dev_up == 2 && dev_down == 2); /* the pixels went up; one download per call */
+      CHECK(cl_clip_logit_scale(m) == *(const float *)need(&outs[0], "logit_scale")->data);
+      free(ri), free(rt);
+    }
     cl_clip_free(m);
   }
 

@@ -36,7 +36,11 @@ static const cl_tensor *need(const cl_tmap *m, const char *key) {
   return t;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  /* settings OpenBLAS and OpenMP read at load time (see cl_ops.h): 3-4x faster GEMMs on
+   * CPUs newer than the system OpenBLAS, no spinning workers under `ctest -j` */
+  if (cl_backend_cpu_tune_env()) execv("/proc/self/exe", argv);
   char gen[8192], path[2048], buf[2048], dir[1024];
   if (access("/usr/bin/python3", X_OK) != 0 ||
       system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {

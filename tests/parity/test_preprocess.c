@@ -61,6 +61,8 @@ static void check_f32(const char *what, const cl_tensor *t, const float *got, si
   printf("  %-28s max |diff| %.3g (%zu of %zu values differ)\n", what, maxd, ndiff, n);
   CHECK_MSG(maxd <= 1e-6, "%s: max |diff| %g at %zu: ours %.9g, reference %.9g", what, maxd, at,
             got[at], ref[at]);
+  /* torch's float32 ops are reproduced exactly, so demand bit equality, not just 1e-6. */
+  CHECK_MSG(ndiff == 0, "%s: %zu values not bit-identical (max |diff| %g)", what, ndiff, maxd);
   free(ref);
 }
 
@@ -315,6 +317,32 @@ static void check_jpeg_edges(void) {
   unlink(p);
 }
 
+/* The library keeps no shared state: many threads at once give the serial bytes. */
+static void check_threads(void) {
+  enum { NF = 9, REP = 6, PX = 3 * 224 * 224 };
+  char paths[NF][4096], rel[256];
+  for (int i = 0; i < NF; i++) {
+    snprintf(rel, sizeof rel, "images/%s", i < 6 ? JPEGS[i] : PNGS[i - 6]);
+    cl_test_fixture(paths[i], sizeof paths[i], rel);
+  }
+  float *serial = malloc(sizeof(float) * NF * PX), *par = malloc(sizeof(float) * NF * REP * PX);
+  cl_error e = {0};
+  for (int i = 0; i < NF; i++) CHECK_OK(cl_img_preprocess_file(paths[i], 224, NULL, NULL, serial + (size_t)i * PX, &e), e);
+  int fails = 0;
+#pragma omp parallel for schedule(dynamic, 1) reduction(+ : fails)
+  for (int k = 0; k < NF * REP; k++) {
+    cl_error ek = {0};
+    fails += cl_img_preprocess_file(paths[k % NF], 224, NULL, NULL, par + (size_t)k * PX, &ek) != 0;
+  }
+  CHECK_EQ_INT(fails, 0);
+  int same = 1;
+  for (int k = 0; k < NF * REP; k++)
+    same &= memcmp(par + (size_t)k * PX, serial + (size_t)(k % NF) * PX, sizeof(float) * PX) == 0;
+  CHECK_MSG(same, "parallel preprocessing differs from serial");
+  free(serial);
+  free(par);
+}
+
 int main(void) {
   char path[4096];
   cl_tmap m, mp;
@@ -350,6 +378,7 @@ int main(void) {
   }
   printf("max |pixel diff| over all images: %g\n", g_max_pix_diff);
 
+  check_threads();
   check_faults();
   check_jpeg_edges();
   return cl_test_done("test_preprocess");

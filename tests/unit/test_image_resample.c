@@ -132,8 +132,8 @@ static void fill(uint8_t *p, size_t n, int style) {
 static const cl_img_mode MODES[] = {CL_IMG_L, CL_IMG_LA, CL_IMG_RGB, CL_IMG_RGBA, CL_IMG_CMYK};
 
 static void check_resample(void) {
-  int sizes[][2] = {{640, 480}, {97, 131}, {224, 300}, {225, 225}, {1, 500}, {500, 1}, {3, 3},
-                    {1000, 230}, {17, 2000}, {448, 448}, {299, 224}, {224, 299}, {2, 1}};
+  int sizes[][2] = {{640, 480}, {97, 131}, {224, 300}, {225, 225}, {1, 40}, {60, 1}, {3, 3},
+                    {1000, 230}, {17, 300}, {448, 448}, {299, 224}, {224, 299}, {2, 1}};
   int ns = (int)(sizeof sizes / sizeof *sizes), fails = 0;
   for (int si = 0; si < ns; si++)
     for (size_t mi = 0; mi < sizeof MODES / sizeof *MODES; mi++) {

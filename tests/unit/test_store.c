@@ -477,14 +477,23 @@ int main(void) {
   }
   CHECK_OK(cl_store_eval_commit(s, ev_fs, &err), err);
 
+  /* a run holds each cell once: a second zero-shot cell with the same key is refused */
+  int64_t ev_twice = 0;
+  CHECK_EQ_INT(cl_store_eval_begin(s, run, &zs, &ev_twice, &err), CL_EDB);
+  CHECK_MSG(strstr(err.msg, "UNIQUE") != NULL, "%s", err.msg);
+  cl_store_eval_abort(s);
   /* an aborted evaluation leaves no rows */
-  CHECK_OK(cl_store_eval_begin(s, run, &zs, &ev_bad, &err), err);
+  cl_eval_info zs_abort = zs, zs_dup = zs, zs_open = zs;
+  zs_abort.text_type = "scratch_abort";
+  zs_dup.text_type = "scratch_dup";
+  zs_open.text_type = "scratch_open";
+  CHECK_OK(cl_store_eval_begin(s, run, &zs_abort, &ev_bad, &err), err);
   CHECK_OK(cl_store_add_result(s, ev_bad, -1, "top1", 0.9, &err), err);
   CHECK_OK(cl_store_add_prediction(s, ev_bad, -1, 0, "x.jpg", "a", "b", &err), err);
   cl_store_eval_abort(s);
   /* a failed insert (a duplicate metric) poisons the evaluation: commit rolls it back */
   int64_t ev_dup = 0;
-  CHECK_OK(cl_store_eval_begin(s, run, &zs, &ev_dup, &err), err);
+  CHECK_OK(cl_store_eval_begin(s, run, &zs_dup, &ev_dup, &err), err);
   CHECK_OK(cl_store_add_result(s, ev_dup, -1, "top1", 0.9, &err), err);
   CHECK_EQ_INT(cl_store_add_result(s, ev_dup, -1, "top1", 0.8, &err), CL_EDB);
   CHECK_MSG(strstr(err.msg, "inserting result top1 (trial all) for eval") && strstr(err.msg, db) &&
@@ -498,7 +507,7 @@ int main(void) {
 
   /* while this handle holds a write transaction, another reads (WAL) */
   int64_t ev_open = 0;
-  CHECK_OK(cl_store_eval_begin(s, run, &zs, &ev_open, &err), err);
+  CHECK_OK(cl_store_eval_begin(s, run, &zs_open, &ev_open, &err), err);
   cl_store *r2 = NULL;
   CHECK_OK(cl_store_open_existing(db, &r2, &err), err);
   runs_seen rs = {0};

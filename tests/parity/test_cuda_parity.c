@@ -1,0 +1,415 @@
+/* The CUDA backend against the CPU backend, op by op on random inputs (rel err <= 1e-5 in
+ * fp32), then the tiny open_clip model on the GPU against open_clip's own outputs (rel err
+ * < 1e-4 per vector, as test_clip_tiny.c checks the CPU) and against the CPU backend.
+ * Skips (77) with a message when clade was built without the CUDA backend or no GPU is
+ * present: never a silent pass. */
+#include <stdint.h>
+
+#include "cl_test.h"
+#include "io/cl_safetensors.h"
+#include "model/cl_clip.h"
+#ifdef CLADE_HAVE_CUDA_BACKEND
+#include "cuda/cl_cuda.h"
+#endif
+
+#ifndef CLADE_HAVE_CUDA_BACKEND
+int main(void) {
+  fprintf(stderr, "SKIP: no GPU found (CUDA backend built: no)\n");
+  return CL_TEST_SKIP;
+}
+#else
+
+#define TOL_OP 1e-5
+#define TOL_REF 1e-4
+
+static cl_backend *cpu, *gpu;
+static cl_error err;
+
+/* --- random inputs, and buffers on both backends --- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+  return (float)((rng >> 40) * (2.0 / (1 << 24)) - 1.0);
+}
+
+static float *rand_host(size_t n, float scale, float offset) {
+  float *p = cl_xmalloc((n ? n : 1) * sizeof *p);
+  for (size_t i = 0; i < n; i++) p[i] = offset + scale * frand();
+  return p;
+}
+
+/* The same n floats on the CPU backend (a host copy) and on the GPU. */
+typedef struct pair {
+  float *c, *g;
+  size_t n;
+} pair;
+
+static pair both(const float *h, size_t n) {
+  pair p = {NULL, NULL, n};
+  CHECK_OK(cpu->alloc(cpu, n * sizeof(float), (void **)&p.c, &err), err);
+  CHECK_OK(gpu->alloc(gpu, n * sizeof(float), (void **)&p.g, &err), err);
+  if (p.c) memcpy(p.c, h, n * sizeof(float));
+  if (p.g) CHECK_OK(gpu->upload(gpu, p.g, h, n * sizeof(float), &err), err);
+  return p;
+}
+
+static pair rand_both(size_t n, float scale, float offset) {
+  float *h = rand_host(n, scale, offset);
+  pair p = both(h, n);
+  free(h);
+  return p;
+}
+
+static void drop(pair *p) {
+  cpu->free(cpu, p->c);
+  gpu->free(gpu, p->g);
+  p->c = p->g = NULL;
+}
+
+/* ||gpu - cpu|| / ||cpu|| of a pair after an op. */
+static double pair_err(const pair *p) {
+  float *h = cl_xmalloc((p->n ? p->n : 1) * sizeof *h);
+  double r = 1e30;
+  if (gpu->download(gpu, h, p->g, p->n * sizeof(float), &err) == CL_OK)
+    r = cl_test_relerr(h, p->c, (long)p->n);
+  else
+    fprintf(stderr, "download: %s\n", err.msg);
+  free(h);
+  return r;
+}
+
+#define CHECK_CLOSE(p, tol, ...)                                                           \
+  do {                                                                                     \
+    double _r = pair_err(&(p));                                                            \
+    if (!(_r <= (tol))) {                                                                  \
+      fprintf(stderr, "rel err %.3g > %.3g in ", _r, (double)(tol));                      \
+      fprintf(stderr, __VA_ARGS__);                                                        \
+      fputc('\n', stderr);                                                                 \
+    }                                                                                      \
+    CHECK(_r <= (tol));                                                                    \
+  } while (0)
+
+/* --- ops --- */
+
+static const char *act_name[] = {"none", "gelu", "quickgelu"};
+
+static void test_linear(void) {
+  static const int dims[][3] = {{1, 64, 64}, {3, 5, 7}, {37, 96, 200}, {197, 768, 2304}, {50, 3072, 768}};
+  for (size_t s = 0; s < sizeof dims / sizeof *dims; s++) {
+    const int m = dims[s][0], k = dims[s][1], n = dims[s][2];
+    pair x = rand_both((size_t)m * k, 1, 0), w = rand_both((size_t)n * k, 0.05f, 0), b = rand_both(n, 0.5f, 0);
+    for (int act = 0; act < 3; act++)
+      for (int hasb = 0; hasb < 2; hasb++)
+        for (int acc = 0; acc < 2; acc++) {
+          pair y = rand_both((size_t)m * n, 1, 0);
+          CHECK_OK(cpu->linear(cpu, y.c, x.c, w.c, hasb ? b.c : NULL, m, k, n, act, acc, &err), err);
+          CHECK_OK(gpu->linear(gpu, y.g, x.g, w.g, hasb ? b.g : NULL, m, k, n, act, acc, &err), err);
+          CHECK_CLOSE(y, TOL_OP, "linear m=%d k=%d n=%d act=%s bias=%d accumulate=%d", m, k, n,
+                      act_name[act], hasb, acc);
+          drop(&y);
+        }
+    drop(&x), drop(&w), drop(&b);
+  }
+  CHECK(gpu->linear(gpu, NULL, NULL, NULL, NULL, 0, 4, 4, CL_ACT_NONE, 0, &err) == CL_OK);
+  CHECK(gpu->linear(gpu, NULL, NULL, NULL, NULL, 2, 0, 4, CL_ACT_NONE, 0, &err) == CL_EINVAL);
+  CHECK(gpu->linear(gpu, NULL, NULL, NULL, NULL, 2, 4, 4, (cl_act)7, 0, &err) == CL_EINVAL);
+}
+
+static void test_matmul(void) {
+  static const int dims[][3] = {{1, 64, 32}, {7, 3, 5}, {50, 768, 512}, {300, 64, 33}};
+  for (size_t s = 0; s < sizeof dims / sizeof *dims; s++) {
+    const int m = dims[s][0], k = dims[s][1], n = dims[s][2];
+    pair x = rand_both((size_t)m * k, 1, 0), p = rand_both((size_t)k * n, 0.1f, 0), y = rand_both((size_t)m * n, 1, 0);
+    CHECK_OK(cpu->matmul(cpu, y.c, x.c, p.c, m, k, n, &err), err);
+    CHECK_OK(gpu->matmul(gpu, y.g, x.g, p.g, m, k, n, &err), err);
+    CHECK_CLOSE(y, TOL_OP, "matmul m=%d k=%d n=%d", m, k, n);
+    drop(&x), drop(&p), drop(&y);
+  }
+}
+
+static void test_layernorm(void) {
+  static const int dims[][2] = {{1, 1}, {5, 33}, {197, 768}, {3, 1000}, {2, 2048}, {4, 64}};
+  for (size_t s = 0; s < sizeof dims / sizeof *dims; s++) {
+    const int m = dims[s][0], n = dims[s][1];
+    pair g = rand_both(n, 0.5f, 1), b = rand_both(n, 0.5f, 0);
+    for (int inplace = 0; inplace < 2; inplace++) {
+      pair x = rand_both((size_t)m * n, 2, 3), y = rand_both((size_t)m * n, 1, 0);
+      pair *dst = inplace ? &x : &y;
+      CHECK_OK(cpu->layernorm(cpu, dst->c, x.c, g.c, b.c, m, n, 1e-5f, &err), err);
+      CHECK_OK(gpu->layernorm(gpu, dst->g, x.g, g.g, b.g, m, n, 1e-5f, &err), err);
+      CHECK_CLOSE(*dst, TOL_OP, "layernorm m=%d n=%d in place=%d", m, n, inplace);
+      drop(&x), drop(&y);
+    }
+    drop(&g), drop(&b);
+  }
+}
+
+static void test_elementwise(void) {
+  const size_t sizes[] = {1, 255, 12345, 1000003, 20000000};
+  for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+    const size_t n = sizes[s];
+    for (int act = 0; act < 3; act++) {
+      pair x = rand_both(n, 4, 0);
+      CHECK_OK(cpu->activate(cpu, x.c, n, act, &err), err);
+      CHECK_OK(gpu->activate(gpu, x.g, n, act, &err), err);
+      CHECK_CLOSE(x, TOL_OP, "activate n=%zu act=%s", n, act_name[act]);
+      drop(&x);
+    }
+    pair x = rand_both(n, 1, 0), y = rand_both(n, 1, 0);
+    CHECK_OK(cpu->add(cpu, y.c, x.c, n, &err), err);
+    CHECK_OK(gpu->add(gpu, y.g, x.g, n, &err), err);
+    CHECK_CLOSE(y, 0, "add n=%zu", n);
+    drop(&x), drop(&y);
+  }
+  CHECK(gpu->activate(gpu, NULL, 0, CL_ACT_GELU, &err) == CL_OK);
+  CHECK(gpu->add(gpu, NULL, NULL, 0, &err) == CL_OK);
+  CHECK(gpu->activate(gpu, NULL, 4, (cl_act)9, &err) == CL_EINVAL);
+}
+
+static void test_gather(void) {
+  const int rows = 100, widths[] = {48, 1, 300}, counts[] = {1, 300};
+  for (int wi = 0; wi < 3; wi++)
+    for (int ni = 0; ni < 2; ni++) {
+      const int wd = widths[wi], n = counts[ni];
+      int32_t *idx = cl_xmalloc((size_t)n * sizeof *idx);
+      for (int i = 0; i < n; i++) idx[i] = (int32_t)((frand() + 1) * 0.5f * rows) % rows;
+      pair t = rand_both((size_t)rows * wd, 1, 0);
+      for (int acc = 0; acc < 2; acc++) {
+        pair y = rand_both((size_t)n * wd, 1, 0);
+        CHECK_OK(cpu->gather_rows(cpu, y.c, t.c, rows, idx, n, wd, acc, &err), err);
+        CHECK_OK(gpu->gather_rows(gpu, y.g, t.g, rows, idx, n, wd, acc, &err), err);
+        CHECK_CLOSE(y, 0, "gather_rows n=%d width=%d accumulate=%d", n, wd, acc);
+        drop(&y);
+      }
+      idx[n - 1] = rows;
+      CHECK(gpu->gather_rows(gpu, t.g, t.g, rows, idx, n, wd, 0, &err) == CL_EINVAL && strstr(err.msg, "100"));
+      idx[n - 1] = -1;
+      CHECK(gpu->gather_rows(gpu, t.g, t.g, rows, idx, n, wd, 0, &err) == CL_EINVAL);
+      drop(&t);
+      free(idx);
+    }
+  CHECK(gpu->gather_rows(gpu, NULL, NULL, 4, NULL, 0, 8, 0, &err) == CL_OK);
+}
+
+/* One attention case: sequences of the given lengths packed from row `first`. */
+static void attention_case(const int *lens, int nseq, int first, int width, int heads, int causal) {
+  int32_t off[16];
+  off[0] = first;
+  for (int s = 0; s < nseq; s++) off[s + 1] = off[s] + lens[s];
+  const size_t rows = (size_t)off[nseq];
+  pair qkv = rand_both(rows * 3 * width, 1, 0);
+  float *zero = calloc(rows * width, sizeof(float));
+  pair out = both(zero, rows * width);
+  free(zero);
+  CHECK_OK(cpu->attention(cpu, out.c, qkv.c, off, nseq, width, heads, causal, &err), err);
+  CHECK_OK(gpu->attention(gpu, out.g, qkv.g, off, nseq, width, heads, causal, &err), err);
+  CHECK_CLOSE(out, TOL_OP, "attention nseq=%d first=%d len0=%d width=%d heads=%d causal=%d", nseq, first,
+              lens[0], width, heads, causal);
+  drop(&qkv), drop(&out);
+}
+
+static void test_attention(void) {
+  static const struct {
+    int nseq, lens[6], width, heads;
+  } cases[] = {
+      {6, {1, 5, 77, 16, 17, 33}, 64, 2},  /* the tiny model's head width 32 */
+      {3, {197, 197, 3}, 768, 12},         /* ViT-B/16: dh 64 */
+      {3, {3, 197, 197}, 768, 12},         /* same count, other offsets: no stale cache */
+      {2, {50, 130}, 240, 3},              /* dh 80: lanes with 3 and 2 columns */
+      {1, {40}, 256, 2},                   /* dh 128 */
+      {3, {9, 1, 20}, 30, 2},              /* dh 15, odd */
+      {1, {600}, 64, 1},                   /* long: many key tiles */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+    for (int causal = 0; causal < 2; causal++)
+      for (int first = 0; first <= 3; first += 3)
+        attention_case(cases[c].lens, cases[c].nseq, first, cases[c].width, cases[c].heads, causal);
+  int32_t off[3] = {0, 4, 4};
+  CHECK(gpu->attention(gpu, NULL, NULL, off, 2, 64, 2, 0, &err) == CL_EINVAL && strstr(err.msg, "length 0"));
+  CHECK(gpu->attention(gpu, NULL, NULL, off, 1, 258, 2, 0, &err) == CL_EUNSUP && strstr(err.msg, "129"));
+  CHECK(gpu->attention(gpu, NULL, NULL, off, 1, 64, 3, 0, &err) == CL_EINVAL);
+  CHECK(gpu->attention(gpu, NULL, NULL, off, 0, 64, 2, 0, &err) == CL_OK);
+}
+
+static void test_patch_embed(void) {
+  static const int cases[][5] = {/* n, channels, image, patch, width */
+                                 {2, 3, 32, 8, 48}, {3, 3, 224, 16, 64}, {1, 1, 12, 4, 20}, {2, 3, 10, 4, 16}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    const int n = cases[c][0], ch = cases[c][1], image = cases[c][2], patch = cases[c][3], width = cases[c][4];
+    const int g = image / patch, seq = 1 + g * g;
+    pair px = rand_both((size_t)n * ch * image * image, 1, 0);
+    pair w = rand_both((size_t)width * ch * patch * patch, 0.1f, 0);
+    pair cls = rand_both(width, 1, 0), pos = rand_both((size_t)seq * width, 1, 0);
+    pair x = rand_both((size_t)n * seq * width, 1, 0);
+    CHECK_OK(cpu->patch_embed(cpu, x.c, px.c, w.c, cls.c, pos.c, n, ch, image, patch, width, &err), err);
+    CHECK_OK(gpu->patch_embed(gpu, x.g, px.g, w.g, cls.g, pos.g, n, ch, image, patch, width, &err), err);
+    CHECK_CLOSE(x, TOL_OP, "patch_embed n=%d channels=%d image=%d patch=%d width=%d", n, ch, image, patch, width);
+    drop(&px), drop(&w), drop(&cls), drop(&pos), drop(&x);
+  }
+  CHECK(gpu->patch_embed(gpu, NULL, NULL, NULL, NULL, NULL, 1, 3, 8, 16, 4, &err) == CL_EINVAL);
+}
+
+static void test_memory(void) {
+  void *p = NULL;
+  /* far more than any GPU has: refused as out of memory, and the backend still works */
+  CHECK(gpu->alloc(gpu, (size_t)1 << 50, &p, &err) == CL_ENOMEM && p == NULL);
+  CHECK_OK(gpu->alloc(gpu, 0, &p, &err), err);
+  gpu->free(gpu, p);
+  gpu->free(gpu, NULL);
+  pair x = rand_both(1000, 1, 0), y = rand_both(1000, 1, 0);
+  CHECK_OK(cpu->add(cpu, y.c, x.c, 1000, &err), err);
+  CHECK_OK(gpu->add(gpu, y.g, x.g, 1000, &err), err);
+  CHECK_CLOSE(y, 0, "add after a failed allocation");
+  CHECK_OK(gpu->sync(gpu, &err), err);
+  drop(&x), drop(&y);
+}
+
+/* --- the tiny model, mirroring test_clip_tiny.c --- */
+
+static const cl_tensor *need(const cl_tmap *m, const char *key) {
+  const cl_tensor *t = cl_tmap_get(m, key);
+  if (!t) {
+    fprintf(stderr, "fixture lacks %s\n", key);
+    exit(1);
+  }
+  return t;
+}
+
+static float *f32_of(const cl_tensor *t) {
+  float *p = cl_xmalloc((size_t)cl_tensor_numel(t) * sizeof *p);
+  cl_error e = {0};
+  if (cl_to_f32(t->dtype, t->data, p, cl_tensor_numel(t), &e)) {
+    fprintf(stderr, "%s\n", e.msg);
+    exit(1);
+  }
+  return p;
+}
+
+static int32_t *ids_of(const cl_tensor *t) {
+  int64_t n = cl_tensor_numel(t);
+  int32_t *p = cl_xmalloc((size_t)n * sizeof *p);
+  for (int64_t i = 0; i < n; i++)
+    p[i] = t->dtype == CL_I64 ? (int32_t)((const int64_t *)t->data)[i] : ((const int32_t *)t->data)[i];
+  return p;
+}
+
+static double max_relerr(const float *a, const float *b, int n, int d) {
+  double worst = 0;
+  for (int i = 0; i < n; i++) {
+    double r = cl_test_relerr(a + (size_t)i * d, b + (size_t)i * d, d);
+    if (r > worst || r != r) worst = r;
+  }
+  return worst;
+}
+
+static char fx[4096];
+static const char *fix(const char *rel) { return cl_test_fixture(fx, sizeof fx, rel); }
+
+static void test_tiny_model(void) {
+  cl_tmap w, pp, outs[2];
+  if (cl_st_load(fix("tiny.safetensors"), &w, &err) || cl_st_load(fix("preprocess.safetensors"), &pp, &err) ||
+      cl_st_load(fix("tiny_outputs.safetensors"), &outs[0], &err) ||
+      cl_st_load(fix("tiny_gelu_outputs.safetensors"), &outs[1], &err)) {
+    fprintf(stderr, "cannot load the fixtures: %s\n", err.msg);
+    exit(1);
+  }
+  const cl_tensor *pv = need(&pp, "pixel_values"), *idt = need(&outs[0], "input_ids");
+  const int ni = (int)pv->shape[0], nt = (int)idt->shape[0], E = 32;
+  CHECK(pv->dtype == CL_F32 && pv->ndim == 4 && pv->shape[1] == 3 && pv->shape[2] == 224);
+  CHECK(idt->ndim == 2 && idt->shape[1] == 77);
+  const float *pixels = pv->data;
+  int32_t *ids = ids_of(idt);
+  float *img = cl_xmalloc((size_t)ni * E * 4), *txt = cl_xmalloc((size_t)nt * E * 4);
+  float *img2 = cl_xmalloc((size_t)ni * E * 4), *txt2 = cl_xmalloc((size_t)nt * E * 4);
+  float *cimg = cl_xmalloc((size_t)ni * E * 4), *ctxt = cl_xmalloc((size_t)nt * E * 4);
+  static const char *names[2] = {"QuickGELU", "GELU"}, *cfgs[2] = {"tiny_config.json", "tiny_gelu_config.json"};
+  for (int v = 0; v < 2; v++) {
+    cl_clip_config cfg;
+    cl_clip *m = NULL, *mc = NULL;
+    CHECK_OK(cl_clip_config_load(fix(cfgs[v]), &cfg, &err), err);
+    CHECK_OK(cl_clip_load(&cfg, &w, gpu, &m, &err), err);
+    CHECK_OK(cl_clip_load(&cfg, &w, cpu, &mc, &err), err);
+    if (!m || !mc) {
+      cl_clip_free(m), cl_clip_free(mc);
+      continue;
+    }
+    CHECK_OK(cl_clip_encode_images(m, pixels, ni, img, &err), err);
+    CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt, &err), err);
+    CHECK_OK(cl_clip_encode_images(mc, pixels, ni, cimg, &err), err);
+    CHECK_OK(cl_clip_encode_texts(mc, ids, nt, ctxt, &err), err);
+    float *ri = f32_of(need(&outs[v], "image_embeds")), *rt = f32_of(need(&outs[v], "text_embeds"));
+    double ei = max_relerr(img, ri, ni, E), et = max_relerr(txt, rt, nt, E);
+    double ci = max_relerr(img, cimg, ni, E), ct = max_relerr(txt, ctxt, nt, E);
+    printf("%-9s GPU vs open_clip: image rel err %.3g, text %.3g; GPU vs CPU backend: %.3g, %.3g\n",
+           names[v], ei, et, ci, ct);
+    CHECK_MSG(ei < TOL_REF, "%s GPU image embeddings: max rel err %g", names[v], ei);
+    CHECK_MSG(et < TOL_REF, "%s GPU text embeddings: max rel err %g", names[v], et);
+    CHECK_MSG(ci < TOL_REF && ct < TOL_REF, "%s GPU vs CPU backend: %g, %g", names[v], ci, ct);
+
+    /* real lengths vs the full 77 tokens */
+    cl_clip_set_full_context(m, 1);
+    CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
+    double ef = max_relerr(txt, txt2, nt, E);
+    CHECK_MSG(ef < 1e-6, "real-length vs full-context texts: %g", ef);
+    cl_clip_set_full_context(m, 0);
+
+    /* chunks of one image / a few texts, and one by one, give the batch's results */
+    cl_clip_set_max_tokens(m, 200);
+    CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
+    CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
+    double hi = max_relerr(img2, img, ni, E), ht = max_relerr(txt2, txt, nt, E);
+    CHECK_MSG(hi < 1e-6 && ht < 1e-6, "chunked vs batched: %g, %g", hi, ht);
+    cl_clip_set_max_tokens(m, CL_CLIP_MAX_TOKENS);
+    for (int i = 0; i < nt; i++) CHECK_OK(cl_clip_encode_texts(m, ids + i * 77, 1, txt2 + i * E, &err), err);
+    CHECK(max_relerr(txt2, txt, nt, E) < 1e-6);
+    CHECK_OK(cl_clip_encode_images(m, pixels + 5 * 3 * 224 * 224, 1, img2, &err), err);
+    CHECK(max_relerr(img2, img + 5 * E, 1, E) < 1e-6);
+    CHECK_OK(cl_clip_encode_images(m, pixels, 0, img2, &err), err);
+
+    /* TF32 GEMMs: close to fp32 but not the same; back off, fp32 again exactly */
+    CHECK_OK(cl_backend_cuda_set_tf32(gpu, 1, &err), err);
+    CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
+    double tf = max_relerr(img2, ri, ni, E);
+    printf("%-9s TF32 image rel err %.3g vs open_clip\n", names[v], tf);
+    CHECK_MSG(tf < 1e-2, "TF32 image embeddings: %g", tf);
+    CHECK_OK(cl_backend_cuda_set_tf32(gpu, 0, &err), err);
+    CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
+    CHECK(max_relerr(img2, img, ni, E) < 1e-6);
+
+    int32_t bad[77] = {49406, 320, 49408, 49407};
+    CHECK(cl_clip_encode_texts(m, bad, 1, txt2, &err) == CL_EINVAL && strstr(err.msg, "49408"));
+    free(ri), free(rt);
+    cl_clip_free(m);
+    cl_clip_free(mc);
+  }
+  CHECK(cl_backend_cuda_set_tf32(cpu, 1, &err) == CL_EINVAL);
+  free(ids), free(img), free(txt), free(img2), free(txt2), free(cimg), free(ctxt);
+  cl_tmap_free(&w), cl_tmap_free(&pp), cl_tmap_free(&outs[0]), cl_tmap_free(&outs[1]);
+}
+
+int main(void) {
+  if (cl_cuda_device_count() == 0) {
+    fprintf(stderr, "SKIP: no GPU found (CUDA backend built: yes)\n");
+    return CL_TEST_SKIP;
+  }
+  CHECK_OK(cl_backend_cpu_create(&cpu, &err), err);
+  CHECK_OK(cl_backend_cuda_create(&gpu, &err), err);
+  if (!cpu || !gpu) return cl_test_done("test_cuda_parity");
+  printf("device: %s\n", cl_backend_cuda_device_name(gpu));
+  CHECK(strcmp(gpu->name, "cuda") == 0 && !gpu->host_memory && cl_backend_cuda_device_name(gpu)[0]);
+  test_memory();
+  test_linear();
+  test_matmul();
+  test_layernorm();
+  test_elementwise();
+  test_gather();
+  test_attention();
+  test_patch_embed();
+  test_tiny_model();
+  CHECK_OK(gpu->sync(gpu, &err), err);
+  cl_backend_destroy(gpu);
+  cl_backend_destroy(cpu);
+  return cl_test_done("test_cuda_parity");
+}
+#endif

@@ -202,4 +202,41 @@ int cl_store_jobs_done(cl_store *s, int64_t run_id, int64_t *n, cl_error *e);
 /* Whether this run already holds the evaluation cell (a job cut short by a crash). */
 int cl_store_eval_exists(cl_store *s, int64_t run_id, const cl_eval_info *ei, int *exists, cl_error *e);
 
+/* ---- comparing runs and reports (cl_store_compare.c): read-only ---- */
+/* rev (a branch, tag, full or short hash, HEAD~2, ...) in the git repository found from dir
+ * upwards (NULL: the current directory), peeled to a commit: its 40 hex digits into out.
+ * Not inside a repository, or a revision that does not resolve, is an error naming it. */
+int cl_store_resolve_commit(const char *dir, const char *rev, char out[41], cl_error *e);
+/* The latest (highest id) complete run whose git_commit is commit (full hex); an error naming
+ * the commit and the database when there is none (*run_id 0). */
+int cl_store_latest_complete_at(cl_store *s, const char *commit, int64_t *run_id, cl_error *e);
+
+/* One evaluation of a run with one metric's aggregate (the trial-NULL row). */
+typedef struct cl_cell_row {
+  int64_t run_id, eval_id;
+  const char *experiment, *model, *dataset, *protocol, *text_type; /* text_type "" if none */
+  int shots;
+  int64_t n_examples;
+  double value, std; /* metric and metric_std aggregates */
+  int has_value, has_std;
+  int64_t n_trials;      /* per-trial rows of the metric */
+  int64_t n_predictions; /* stored per-example predictions, all trials */
+} cl_cell_row;
+typedef int (*cl_store_cell_fn)(const cl_cell_row *r, void *ud, cl_error *e);
+/* Every evaluation of the run, in evaluation order (an error naming the run when absent). */
+int cl_store_each_cell(cl_store *s, int64_t run_id, const char *metric, cl_store_cell_fn fn,
+                       void *ud, cl_error *e);
+
+/* One stored prediction reduced to what pairing needs. */
+typedef struct cl_correct_row {
+  int trial; /* -1: none */
+  const char *filepath;
+  int correct;
+} cl_correct_row;
+typedef int (*cl_store_correct_fn)(const cl_correct_row *r, void *ud, cl_error *e);
+/* The predictions of one evaluation ordered by trial (-1 first), filepath (bytewise, as
+ * strcmp), example: two evaluations can be paired by one merge. */
+int cl_store_each_correct(cl_store *s, int64_t eval_id, cl_store_correct_fn fn, void *ud,
+                          cl_error *e);
+
 #endif

@@ -48,4 +48,17 @@ grep -q $'broken\t48 images\t47 found\t0 missing\t1 unreadable' "$T/out" || fail
 printf 'filepath,class\na.jpg,x\nb.jpg,y,extra\n' > "$T/broken/metadata.csv"
 if "$CLADE" run "$T/missing.lua" --db "$T/m.db" 2> "$T/err"; then fail "bad manifest accepted"; fi
 grep -q "metadata.csv:3" "$T/err" || fail "bad row not located: $(cat "$T/err")"
+
+# the sandbox: no os, io, debug, bytecode, or require outside lua/ and the file's folder
+for body in 'os.execute("true")' 'io.open("/etc/passwd")' 'debug.getinfo(1)' \
+            'load(string.dump(function() end))()' 'require "os"' 'dofile("/etc/passwd")' \
+            'require "../../etc/passwd"'; do
+  printf '%s\n' "$body" > "$T/sandbox.lua"
+  if "$CLADE" run "$T/sandbox.lua" --db "$T/s.db" 2> "$T/err"; then fail "sandbox allowed: $body"; fi
+  grep -q "sandbox.lua" "$T/err" || fail "sandbox error lacks the file for '$body': $(cat "$T/err")"
+done
+# a module beside the experiment may be required
+mkdir -p "$T/mods" && printf 'return { shots = { 1 } }\n' > "$T/mods/mine.lua"
+printf 'local m = require "mine"\nassert(m.shots[1] == 1)\nmodel "m" { path = "%s/model" }\ndataset "d" { root = "%s/data/rare_sample" }\nexperiment "x" { models = {"m"}, datasets = {"d"}, protocol = few_shot { shots = m.shots, trials = 1 } }\n' "$S" "$S" > "$T/mods/x.lua"
+"$CLADE" run "$T/mods/x.lua" --db "$T/s.db" --quiet 2> "$T/err" || fail "require from the experiment's folder: $(cat "$T/err")"
 echo "test_experiment_faults: ok"

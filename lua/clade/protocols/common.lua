@@ -70,6 +70,32 @@ function M.split(lists, k)
   return support, queries
 end
 
+-- SimpleShot as BioCLIP runs it, on L2-normalised features: CL2N (subtract the support mean,
+-- L2-normalise support and queries), class centroids = mean of a class's support features,
+-- nearest centroid by Euclidean distance. support/queries are lists of {example, class}.
+-- Returns the predicted class per query and the distance matrix [queries, classes present].
+function M.simpleshot(feats, support, queries, nclasses)
+  local sidx, qidx = {}, {}
+  for i, s in ipairs(support) do sidx[i] = s[1] end
+  for i, q in ipairs(queries) do qidx[i] = q[1] end
+  local S, Q = feats:rows(sidx), feats:rows(qidx)
+  local mu = S:mean()
+  S, Q = S:sub(mu):normalize(), Q:sub(mu):normalize()
+  local members = {}
+  for i, s in ipairs(support) do
+    members[s[2]] = members[s[2]] or {}
+    table.insert(members[s[2]], i)
+  end
+  local cent, cls_of = {}, {}
+  for c = 1, nclasses do
+    if members[c] then cent[#cent + 1] = S:rows(members[c]):mean(); cls_of[#cent] = c end
+  end
+  local dist = Q:cdist(T.cat(cent))
+  local pred = dist:argmin()
+  for i, p in ipairs(pred) do pred[i] = cls_of[p] end
+  return pred, dist, mu
+end
+
 -- mean and population standard deviation (ddof = 0, numpy's default)
 function M.mean_std(xs)
   local n, s = #xs, 0

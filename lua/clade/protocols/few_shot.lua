@@ -22,26 +22,13 @@ return {
       local accs, results, preds, support_rec = {}, {}, {}, {}
       for trial = 0, trials - 1 do
         local support, queries = common.split(sample(trial), k)
-        local sidx, qidx = {}, {}
-        for i, s in ipairs(support) do sidx[i] = s[1]; support_rec[#support_rec + 1] = { trial = trial, class = s[2], example = s[1] } end
-        for i, q in ipairs(queries) do qidx[i] = q[1] end
-        local S, Q = feats:rows(sidx), feats:rows(qidx)
-        local mu = S:mean()
-        S, Q = S:sub(mu):normalize(), Q:sub(mu):normalize()
-        -- centroids: mean of each class's k support features (classes in order)
-        local cent, members = {}, {}
-        for i, s in ipairs(support) do
-          members[s[2]] = members[s[2]] or {}
-          table.insert(members[s[2]], i)
+        for _, s in ipairs(support) do
+          support_rec[#support_rec + 1] = { trial = trial, class = s[2], example = s[1] }
         end
-        local cls_of = {}
-        for c = 1, #ctx.classes do
-          if members[c] then cent[#cent + 1] = S:rows(members[c]):mean(); cls_of[#cent] = c end
-        end
-        local pred = Q:cdist(ctx.tensor.cat(cent)):argmin()
+        local pred_cls = common.simpleshot(feats, support, queries, #ctx.classes)
         local right = 0
         for i, q in ipairs(queries) do
-          local p = cls_of[pred[i]]
+          local p = pred_cls[i]
           if p == q[2] then right = right + 1 end
           preds[#preds + 1] = { trial = trial, example = q[1], prediction = p }
         end

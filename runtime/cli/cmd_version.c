@@ -1,6 +1,7 @@
 /* clade --version: clade's version and the version of every library linked in. */
 #include <cblas.h>
 #include <cjson/cJSON.h>
+#include <csv.h>
 #include <git2.h>
 #include <gsl/gsl_version.h>
 #include <jconfig.h>
@@ -47,6 +48,7 @@ int cl_cmd_version(int argc, char **argv) {
   printf("  LAPACK         %d.%d.%d (LAPACKE)\n", lmaj, lmin, lpat);
   printf("  cJSON          %s\n", cJSON_Version());
   printf("  libzip         %s\n", zip_libzip_version());
+  printf("  libcsv         %d.%d.%d\n", CSV_MAJOR, CSV_MINOR, CSV_RELEASE);
   printf("  PCRE2          %s\n", pcre);
   printf("  utf8proc       %s\n", utf8proc_version());
   printf("  zlib           %s\n", zlibVersion());

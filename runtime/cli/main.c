@@ -126,7 +126,8 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) cmd = "help";
   /* OpenBLAS and libgomp read their settings when the process starts: for commands that run
    * encoders, set them (fast kernels for this CPU, passive OpenMP waits) and start again. */
-  if ((!strcmp(cmd, "run") || !strcmp(cmd, "embed") || !strcmp(cmd, "bench")) && cl_backend_cpu_tune_env())
+  if ((!strcmp(cmd, "run") || !strcmp(cmd, "embed") || !strcmp(cmd, "bench") || !strcmp(cmd, "version")) &&
+      cl_backend_cpu_tune_env())
     execv("/proc/self/exe", argv);
   for (const cl_cmd *c = cl_cmds; c->name; c++)
     if (strcmp(c->name, cmd) == 0) return c->run(argc - 1, argv + 1);

@@ -65,6 +65,7 @@ static void progress_show(progress *p, int final) {
   if (p->mode == CL_PROGRESS_OFF) return;
   double t = now(), el = t - p->t0;
   if (!final && t - p->last < (p->tty ? 0.2 : 5.0)) return;
+  if (final && el < 1.0 && p->mode != CL_PROGRESS_JSON && !(p->tty && p->last > p->t0)) return; /* too quick to matter */
   p->last = t;
   double rate = el > 0 ? (double)p->done / el : 0;
   double eta = rate > 0 ? (double)(p->total - p->done) / rate : 0;

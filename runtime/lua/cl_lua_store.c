@@ -22,6 +22,8 @@ static lua_Integer opt_int(lua_State *L, int t, const char *k, lua_Integer d) {
   return v;
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
 /* A Lua value (numbers, strings, booleans, tables) as JSON, keys sorted for stable bytes. */
 static cJSON *to_json(lua_State *L, int idx, int depth) {
   idx = lua_absindex(L, idx);
@@ -41,22 +43,25 @@ static cJSON *to_json(lua_State *L, int idx, int depth) {
       }
       return a;
     }
-    cJSON *o = cJSON_CreateObject();
+    /* keys sorted, so the same parameters always give the same bytes */
+    int nk = 0, cap = 16;
+    const char **keys = malloc((size_t)cap * sizeof *keys);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-      if (lua_type(L, -2) == LUA_TSTRING) cJSON_AddItemToObject(o, lua_tostring(L, -2), to_json(L, -1, depth + 1));
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        if (nk == cap) keys = realloc(keys, (size_t)(cap *= 2) * sizeof *keys);
+        keys[nk++] = lua_tostring(L, -2); /* the table keeps the key alive */
+      }
       lua_pop(L, 1);
     }
-    /* sort keys: cJSON keeps insertion order, lua_next has none */
-    int cnt = cJSON_GetArraySize(o);
-    for (int i = 0; i < cnt; i++)
-      for (int j = 0; j + 1 < cnt - i; j++) {
-        cJSON *a = cJSON_GetArrayItem(o, j), *b = cJSON_GetArrayItem(o, j + 1);
-        if (strcmp(a->string, b->string) > 0) {
-          cJSON_DetachItemViaPointer(o, b);
-          cJSON_InsertItemInArray(o, j, b);
-        }
-      }
+    qsort(keys, (size_t)nk, sizeof *keys, cmp_str);
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; i < nk; i++) {
+      lua_getfield(L, idx, keys[i]);
+      cJSON_AddItemToObject(o, keys[i], to_json(L, -1, depth + 1));
+      lua_pop(L, 1);
+    }
+    free(keys);
     return o;
   }
   default: return cJSON_CreateNull();

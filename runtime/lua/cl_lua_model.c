@@ -67,10 +67,14 @@ static int to_tensor(lua_State *L, const float *f, lua_Integer n, int d) {
   return 1;
 }
 
-static int l_embed_images(lua_State *L) {
+typedef int (*embed_fn)(cl_encoder *, const cl_sched_opts *, const char *const *, int, float *, cl_sched_stats *,
+                        cl_error *);
+
+/* handle:embed_*(list [, label]) -> tensor [n, D] of raw embeddings, through the run's cache */
+static int embed(lua_State *L, embed_fn fn) {
   cl_encoder *enc = check(L);
   lua_Integer n;
-  const char **paths = string_list(L, 2, &n);
+  const char **items = string_list(L, 2, &n);
   int D = enc->cfg.embed_dim;
   float *out = cl_xmalloc((size_t)(n > 0 ? n : 1) * D * sizeof(float));
   cl_error e;
@@ -78,7 +82,7 @@ static int l_embed_images(lua_State *L) {
   cl_sched_stats scratch = {0};
   cl_sched_opts o = {.cache = run ? run->cache : NULL, .label = luaL_optstring(L, 3, ""),
                      .progress = run ? (run->quiet ? CL_PROGRESS_OFF : run->progress) : CL_PROGRESS_OFF};
-  if (cl_sched_images(enc, &o, paths, (int)n, out, run ? &run->stats : &scratch, &e) != CL_OK) {
+  if (fn(enc, &o, items, (int)n, out, run ? &run->stats : &scratch, &e) != CL_OK) {
     free(out);
     return luaL_error(L, "%s", e.msg);
   }
@@ -87,25 +91,8 @@ static int l_embed_images(lua_State *L) {
   return 1;
 }
 
-static int l_embed_texts(lua_State *L) {
-  cl_encoder *enc = check(L);
-  lua_Integer n;
-  const char **texts = string_list(L, 2, &n);
-  int D = enc->cfg.embed_dim;
-  float *out = cl_xmalloc((size_t)(n > 0 ? n : 1) * D * sizeof(float));
-  cl_error e;
-  cl_lua_run *run = cl_lua_get_run(L);
-  cl_sched_stats scratch = {0};
-  cl_sched_opts o = {.cache = run ? run->cache : NULL, .label = luaL_optstring(L, 3, ""),
-                     .progress = run ? (run->quiet ? CL_PROGRESS_OFF : run->progress) : CL_PROGRESS_OFF};
-  if (cl_sched_texts(enc, &o, texts, (int)n, out, run ? &run->stats : &scratch, &e) != CL_OK) {
-    free(out);
-    return luaL_error(L, "%s", e.msg);
-  }
-  to_tensor(L, out, n, D);
-  free(out);
-  return 1;
-}
+static int l_embed_images(lua_State *L) { return embed(L, cl_sched_images); }
+static int l_embed_texts(lua_State *L) { return embed(L, cl_sched_texts); }
 
 static int l_hash(lua_State *L) {
   lua_pushstring(L, check(L)->hash);

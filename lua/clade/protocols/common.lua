@@ -96,6 +96,33 @@ function M.simpleshot(feats, support, queries, nclasses)
   return pred, dist, mu
 end
 
+-- The trial loop shared by the support-set protocols: for each trial, split the sampler's
+-- lists into k support images per class and the rest as queries, ask classify(support,
+-- queries) for one predicted class per query, and score it. Returns results (per trial and
+-- the aggregate mean and population std), predictions and the support records.
+function M.run_trials(sample, trials, k, classify)
+  local accs, results, preds, support_rec = {}, {}, {}, {}
+  for trial = 0, trials - 1 do
+    local support, queries = M.split(sample(trial), k)
+    for _, s in ipairs(support) do
+      support_rec[#support_rec + 1] = { trial = trial, class = s[2], example = s[1] }
+    end
+    local pred = classify(support, queries)
+    local right = 0
+    for i, q in ipairs(queries) do
+      if pred[i] == q[2] then right = right + 1 end
+      preds[#preds + 1] = { trial = trial, example = q[1], prediction = pred[i] }
+    end
+    local acc = #queries > 0 and right / #queries or 0
+    accs[#accs + 1] = acc
+    results[#results + 1] = { trial = trial, metric = "top1", value = acc }
+  end
+  local mean, std = M.mean_std(accs)
+  results[#results + 1] = { metric = "top1", value = mean }
+  results[#results + 1] = { metric = "top1_std", value = std }
+  return results, preds, support_rec
+end
+
 -- mean and population standard deviation (ddof = 0, numpy's default)
 function M.mean_std(xs)
   local n, s = #xs, 0

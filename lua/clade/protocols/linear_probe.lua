@@ -18,33 +18,19 @@ return {
     local feats = ctx.features:normalize()
     local C = #ctx.classes
     for _, k in ipairs(shots) do
-      local accs, results, preds = {}, {}, {}
-      for trial = 0, trials - 1 do
-        local support, queries = common.split(sample(trial), k)
+      local results, preds, support = common.run_trials(sample, trials, k, function(sup, qry)
         local sidx, qidx = {}, {}
-        for i, s in ipairs(support) do sidx[i] = s[1] end
-        for i, q in ipairs(queries) do qidx[i] = q[1] end
+        for i, s in ipairs(sup) do sidx[i] = s[1] end
+        for i, q in ipairs(qry) do qidx[i] = q[1] end
         local X = feats:rows(sidx)
         local mu = X:mean()
-        X = X:sub(mu)
-        local Y = T.new(#support, C, -1)
-        for i, s in ipairs(support) do Y:set(i, s[2], 1) end
-        local W = T.ridge(X, Y, lam)
-        local pred = feats:rows(qidx):sub(mu):matmul(W):argmax()
-        local right = 0
-        for i, q in ipairs(queries) do
-          if pred[i] == q[2] then right = right + 1 end
-          preds[#preds + 1] = { trial = trial, example = q[1], prediction = pred[i] }
-        end
-        local acc = #queries > 0 and right / #queries or 0
-        accs[#accs + 1] = acc
-        results[#results + 1] = { trial = trial, metric = "top1", value = acc }
-      end
-      local mean, std = common.mean_std(accs)
-      results[#results + 1] = { metric = "top1", value = mean }
-      results[#results + 1] = { metric = "top1_std", value = std }
-      ctx.emit { text_type = "", shots = k, params = { trials = trials, lambda = lam, sampler = kind },
-                 results = results, predictions = preds }
+        local Y = T.new(#sup, C, -1)
+        for i, s in ipairs(sup) do Y:set(i, s[2], 1) end
+        local W = T.ridge(X:sub(mu), Y, lam)
+        return feats:rows(qidx):sub(mu):matmul(W):argmax()
+      end)
+      ctx.emit { text_type = "", shots = k, params = { trials = trials, lambda = lam, sampler = kind, seed = opts.seed },
+                 results = results, predictions = preds, support = support }
     end
   end,
 }

@@ -25,4 +25,12 @@ head -1 "$T/common" | grep -qx $'Cyclonaias tuberculata\tpurple wartyback' || fa
 if "$CLADE" classes "$X" --dataset plankton --text-type taxonomic > /dev/null 2> "$T/err"; then fail "plankton taxonomic should fail"; fi
 grep -q "plankton" "$T/err" || fail "error does not name the dataset: $(cat "$T/err")"
 [ "$("$CLADE" classes "$X" --dataset plankton --text-type asis | wc -l)" = 86 ] || fail "plankton classes"
+# the ten datasets are declared; without images, check reports every image missing
+CLADE_DATA="$T/nodata" "$CLADE" check "$CLADE_SRC/experiments/bioclip_few_shot.lua" > "$T/check" 2>/dev/null && fail "check passed without images"
+for want in "plankton	3440 images	0 found	3440 missing" "insects	4160 images" "insects2	4080 images" \
+            "plantnet	1000 images" "fungi	1000 images" "plantvillage	1520 images" "medicinal_leaf	1000 images" \
+            "plantdoc	1080 images" "rare_species	11983 images	0 found	11983 missing	0 unreadable	400 classes"; do
+  grep -q "^$want" "$T/check" || fail "check lacks '$want': $(cat "$T/check")"
+done
+grep -q "^birds525	error	.*metadata.csv" "$T/check" || fail "birds525 without a manifest should name the missing file"
 echo "test_suite_names: ok"

@@ -1,12 +1,14 @@
 -- The BioCLIP paper's zero-shot table (top-1 over the ten datasets), BioCLIP beside the
 -- CLIP and OpenCLIP baselines. Set CLADE_DATA to the folder holding the datasets and
--- CLADE_MODELS to the folder holding the checkpoints:
---   bioclip/   the hub folder of imageomics/bioclip (open_clip_config.json +
---              open_clip_pytorch_model.bin)
---   clip-vit-b-16/open_clip_pytorch_model.bin  OpenAI CLIP ViT-B/16 as open_clip ships it
---              (the `openai` pretrained tag of ViT-B-16; QuickGELU)
---   openclip-vit-b-16-laion2b/open_clip_pytorch_model.bin  open_clip ViT-B-16
---              `laion2b_s34b_b88k` (exact GELU)
+-- CLADE_MODELS to the folder holding the checkpoints, each a hub folder as downloaded:
+--   bioclip/                    huggingface.co/imageomics/bioclip
+--                               (open_clip_config.json + open_clip_pytorch_model.bin)
+--   clip-vit-b-16/              huggingface.co/timm/vit_base_patch16_clip_224.openai
+--                               (open_clip_config.json + open_clip_pytorch_model.bin:
+--                               OpenAI CLIP ViT-B/16 in open_clip's layout; QuickGELU)
+--   openclip-vit-b-16-laion2b/  huggingface.co/laion/CLIP-ViT-B-16-laion2B-s34B-b88K
+--                               (open_clip_config.json + open_clip_pytorch_model.bin; GELU)
+-- (OpenAI's own ViT-B-16.pt is a TorchScript archive, not a state dict: use the hub copy.)
 local suites = require "clade.suites"
 local models = getenv("CLADE_MODELS") or "models"
 

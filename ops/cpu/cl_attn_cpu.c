@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "cl_cpu_simd.h"
 #include "cl_ops_cpu_impl.h"
 
 /* One head of one sequence: qkv rows are [q | k | v] of w floats each (row stride 3w);
@@ -47,11 +48,25 @@ int cl_cpu_attention(cl_backend *be, float *out, const float *qkv, const int32_t
     if (len > lmax) lmax = len;
   }
   const int dh = width / heads;
+  const float scale = (float)(1.0 / sqrt((double)dh));
+  const long tasks = (long)nseq * heads;
+  if (cl_cpu_avx512() && dh % 16 == 0 && dh <= 64) {
+    const size_t per = (cl_cpu_attn_x512_scratch(lmax, dh) + 15) & ~(size_t)15;
+    float *ws = cl_cpu_workspace(c, per * omp_get_max_threads(), e);
+    if (!ws) return CL_ENOMEM;
+#pragma omp parallel for schedule(dynamic)
+    for (long t = 0; t < tasks; t++) {
+      int s = (int)(t / heads), h = (int)(t % heads);
+      const size_t r0 = (size_t)seq_off[s];
+      const float *base = qkv + r0 * 3 * width + (size_t)h * dh;
+      cl_cpu_attn_x512(out + r0 * width + (size_t)h * dh, width, base, base + width, base + 2 * (size_t)width,
+                       3 * width, seq_off[s + 1] - seq_off[s], dh, causal, scale, ws + per * omp_get_thread_num());
+    }
+    return CL_OK;
+  }
   const size_t per = ((size_t)lmax * dh + (size_t)lmax * lmax + 15) & ~(size_t)15;
   float *ws = cl_cpu_workspace(c, per * omp_get_max_threads(), e);
   if (!ws) return CL_ENOMEM;
-  const float scale = (float)(1.0 / sqrt((double)dh));
-  const long tasks = (long)nseq * heads;
 #pragma omp parallel for schedule(dynamic)
   for (long t = 0; t < tasks; t++) {
     int s = (int)(t / heads), h = (int)(t % heads);

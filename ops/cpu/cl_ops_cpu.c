@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_cpu_simd.h"
 #include "cl_ops_cpu_impl.h"
 
 /* below this many elements a parallel region costs more than it saves */
@@ -70,6 +71,13 @@ static inline float gelu(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_
 static inline float quickgelu(float x) { return x * (1.0f / (1.0f + expf(-1.702f * x))); }
 
 static void act_inplace(float *x, size_t n, cl_act act) {
+  if (act != CL_ACT_NONE && cl_cpu_avx512()) {
+    const size_t chunk = 16384, nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for if (n > PAR_MIN)
+    for (size_t c = 0; c < nchunks; c++)
+      cl_cpu_act_x512(x + c * chunk, n - c * chunk < chunk ? n - c * chunk : chunk, act);
+    return;
+  }
   if (act == CL_ACT_GELU) {
 #pragma omp parallel for if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) x[i] = gelu(x[i]);
@@ -130,6 +138,18 @@ void cl_cpu_sgemm(int transb, int m, int n, int k, const float *a, const float *
   cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, m, n, k, 1.0f, a, k, b, ldb, beta, c, n);
 }
 
+/* c[m,n] = act(a[m,k] op(b) + bias (+ c when accumulate)) with the AVX-512 GEMM, on all the
+ * OpenMP threads unless already inside a parallel region or too small to pay for one. */
+static void gemm_x512(int transb, int m, int n, int k, const float *a, const float *b, float *c,
+                      const float *bias, cl_act act, int accumulate) {
+  const int ldb = transb ? k : n;
+  const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (nt > 1 && (double)m * n * k > 4e6)
+    cl_cpu_gemm_x512_mt(transb, m, n, k, a, k, b, ldb, c, n, bias, act, accumulate, nt);
+  else
+    cl_cpu_gemm_x512(transb, m, n, k, a, k, b, ldb, c, n, bias, act, accumulate);
+}
+
 static int dims_ok(const char *op, int m, int k, int n, cl_error *e) {
   if (m < 0 || k <= 0 || n <= 0)
     return cl_err(e, CL_EINVAL, "cpu backend: %s with bad dims m=%d k=%d n=%d", op, m, k, n);
@@ -141,6 +161,10 @@ static int cpu_linear(cl_backend *be, float *y, const float *x, const float *w, 
   (void)be;
   if (dims_ok("linear", m, k, n, e) || check_act(act, e)) return CL_EINVAL;
   if (m == 0) return CL_OK;
+  if (cl_cpu_avx512()) { /* bias, activation and residual fused into the GEMM's epilogue */
+    gemm_x512(1, m, n, k, x, w, y, b, act, accumulate);
+    return CL_OK;
+  }
   float beta = accumulate ? 1.0f : 0.0f;
   if (b) { /* seed y with the bias and let the GEMM add to it, as torch's addmm does */
 #pragma omp parallel for if ((size_t)m * n > PAR_MIN)
@@ -163,7 +187,8 @@ static int cpu_matmul(cl_backend *be, float *y, const float *x, const float *p, 
   (void)be;
   if (dims_ok("matmul", m, k, n, e)) return CL_EINVAL;
   if (m == 0) return CL_OK;
-  cl_cpu_sgemm(0, m, n, k, x, p, 0.0f, y);
+  if (cl_cpu_avx512()) gemm_x512(0, m, n, k, x, p, y, NULL, CL_ACT_NONE, 0);
+  else cl_cpu_sgemm(0, m, n, k, x, p, 0.0f, y);
   return CL_OK;
 }
 
@@ -242,7 +267,8 @@ static int cpu_patch_embed(cl_backend *be, float *x, const float *pixels, const 
         memcpy(dst + (ch * patch + ky) * patch, src, (size_t)patch * sizeof(float));
       }
   }
-  cl_cpu_sgemm(1, (int)rows, width, kk, cols, w, 0.0f, x);
+  if (cl_cpu_avx512()) gemm_x512(1, (int)rows, width, kk, cols, w, x, NULL, CL_ACT_NONE, 0);
+  else cl_cpu_sgemm(1, (int)rows, width, kk, cols, w, 0.0f, x);
   /* torch: cat([cls + 0, conv]) + pos */
 #pragma omp parallel for
   for (size_t row = 0; row < rows; row++) {

@@ -1,7 +1,8 @@
 /* cl_ops_cuda: the CUDA backend (the cl_backend vtable of ops/cl_ops.h).
  * Owns: the device buffers it hands out (cudaMalloc), one non-blocking stream every call
- * queues on, the cuBLAS handle bound to it, and device workspaces (im2col columns, gather
- * indices, attention offsets) grown on demand and reused.
+ * queues on, the cuBLAS handle bound to it, and workspaces grown on demand and reused:
+ * im2col columns on the device, gather indices and attention offsets (pinned host staging
+ * plus device copies).
  * GEMMs are cuBLAS sgemm in true fp32: the handle's math mode is CUBLAS_DEFAULT_MATH,
  * which never uses TF32 for fp32 (cl_backend_cuda_set_tf32 opts in). Row-major matrices
  * are handed to column-major cuBLAS as their transposes: row-major y[m,n] is column-major
@@ -18,6 +19,18 @@
 #include "cl_cuda.h"
 #include "cl_cuda_kernels.h"
 
+/* Host index arrays reach the GPU through a pinned staging buffer: the copy reads it
+ * asynchronously, so it is rewritten only once the event after its last copy has fired
+ * (in the model's call pattern that copy finished long before). */
+typedef struct cl_cuda_staged {
+  int32_t *host; /* pinned */
+  size_t host_cap; /* bytes */
+  int32_t *dev;
+  size_t dev_cap;
+  cudaEvent_t copied;
+  int pending; /* a copy from host was queued after the last wait */
+} cl_cuda_staged;
+
 typedef struct cl_cuda {
   cl_backend be; /* first, so a cl_backend * is a cl_cuda * */
   int device;
@@ -26,12 +39,10 @@ typedef struct cl_cuda {
   cublasHandle_t blas;
   float *cols;      /* device: im2col columns */
   size_t cols_cap;  /* bytes */
-  int32_t *idx;     /* device: gather indices */
-  size_t idx_cap;
-  int32_t *off;     /* device: attention offsets, holding off_host[0..off_n) */
-  size_t off_cap;
-  int32_t *off_host; /* host copy, so the same offsets (every layer) upload once */
-  int off_n;
+  cl_cuda_staged idx; /* gather indices */
+  cl_cuda_staged off; /* attention offsets; off.host holds the last ones (off_n of them) */
+  int off_n;          /* so the same offsets (every layer) upload once */
+  int debug_sync; /* CLADE_CUDA_SYNC=1: wait after every op, so a kernel fault names its op */
 } cl_cuda;
 
 /* cl_err's behaviour, kept here so this library needs nothing from clade_rt. */
@@ -47,12 +58,17 @@ static int fail(cl_error *e, int code, const char *fmt, ...) {
   return code;
 }
 
+/* On failure the runtime's last-error slot is cleared too, so a later launch check does not
+ * report this (already reported) error again; sticky errors stay whatever we do. */
 #define CU_CHECK(call)                                                                     \
   do {                                                                                     \
     cudaError_t _st = (call);                                                              \
-    if (_st != cudaSuccess)                                                                \
-      return fail(e, CL_EDEVICE, "cuda backend: %s failed: %s (%s) at %s:%d", #call,       \
-                  cudaGetErrorName(_st), cudaGetErrorString(_st), __FILE__, __LINE__);     \
+    if (_st != cudaSuccess) {                                                              \
+      cudaGetLastError();                                                                  \
+      return fail(e, _st == cudaErrorMemoryAllocation ? CL_ENOMEM : CL_EDEVICE,            \
+                  "cuda backend: %s failed: %s (%s) at %s:%d", #call, cudaGetErrorName(_st), \
+                  cudaGetErrorString(_st), __FILE__, __LINE__);                            \
+    }                                                                                      \
   } while (0)
 
 #define BLAS_CHECK(call)                                                                   \
@@ -77,19 +93,55 @@ static int grow(cl_cuda *c, void **p, size_t *cap, size_t need, cl_error *e) {
   return CL_OK;
 }
 
+/* The end of every compute op: with CLADE_CUDA_SYNC set, wait for it and name it if the
+ * GPU reports an error (otherwise a fault surfaces at the next sync or download). */
+static int done(cl_cuda *c, const char *op, cl_error *e) {
+  if (!c->debug_sync) return CL_OK;
+  cudaError_t st = cudaStreamSynchronize(c->stream);
+  if (st == cudaSuccess) st = cudaGetLastError();
+  if (st != cudaSuccess)
+    return fail(e, CL_EDEVICE, "cuda backend: %s failed on the GPU: %s (%s)", op, cudaGetErrorName(st),
+                cudaGetErrorString(st));
+  return CL_OK;
+}
+
+/* Queues a copy of n host ints to st->dev (both buffers grown as needed); the caller may
+ * reuse src at once. */
+static int upload_ints(cl_cuda *c, cl_cuda_staged *st, const int32_t *src, size_t n, cl_error *e) {
+  const size_t nb = n * sizeof *src;
+  if (st->pending) CU_CHECK(cudaEventSynchronize(st->copied));
+  st->pending = 0;
+  if (nb > st->host_cap) {
+    CU_CHECK(cudaFreeHost(st->host));
+    st->host = NULL;
+    st->host_cap = 0;
+    CU_CHECK(cudaMallocHost((void **)&st->host, nb + nb / 4));
+    st->host_cap = nb + nb / 4;
+  }
+  int rc = grow(c, (void **)&st->dev, &st->dev_cap, nb, e);
+  if (rc) return rc;
+  memcpy(st->host, src, nb);
+  CU_CHECK(cudaMemcpyAsync(st->dev, st->host, nb, cudaMemcpyHostToDevice, c->stream));
+  CU_CHECK(cudaEventRecord(st->copied, c->stream));
+  st->pending = 1;
+  return CL_OK;
+}
+
+static void staged_free(cl_cuda_staged *st) {
+  if (st->copied) {
+    cudaEventSynchronize(st->copied);
+    cudaEventDestroy(st->copied);
+  }
+  cudaFreeHost(st->host);
+  cudaFree(st->dev);
+}
+
 /* --- memory --- */
 
 static int cuda_alloc(cl_backend *be, size_t nbytes, void **out, cl_error *e) {
   (void)be;
   *out = NULL;
-  void *p = NULL;
-  cudaError_t st = cudaMalloc(&p, nbytes ? nbytes : 256);
-  if (st != cudaSuccess) {
-    cudaGetLastError(); /* an out-of-memory is not sticky: clear it */
-    return fail(e, st == cudaErrorMemoryAllocation ? CL_ENOMEM : CL_EDEVICE,
-                "cuda backend: cudaMalloc(%zu bytes) failed: %s", nbytes, cudaGetErrorString(st));
-  }
-  *out = p;
+  CU_CHECK(cudaMalloc(out, nbytes ? nbytes : 256));
   return CL_OK;
 }
 
@@ -131,21 +183,11 @@ static void cuda_destroy(cl_backend *be) {
   if (!c) return;
   if (c->stream) cudaStreamSynchronize(c->stream);
   cudaFree(c->cols);
-  cudaFree(c->idx);
-  cudaFree(c->off);
+  staged_free(&c->idx);
+  staged_free(&c->off);
   if (c->blas) cublasDestroy(c->blas);
   if (c->stream) cudaStreamDestroy(c->stream);
-  free(c->off_host);
   free(c);
-}
-
-/* Copies n host ints into the device buffer *dst (grown as needed). The copy is queued
- * on the stream after every kernel that read the previous contents; from pageable host
- * memory cudaMemcpyAsync returns once the source is staged, so the caller may reuse it. */
-static int upload_ints(cl_cuda *c, int32_t **dst, size_t *cap, const int32_t *src, size_t n, cl_error *e) {
-  if (grow(c, (void **)dst, cap, n * sizeof *src, e)) return CL_EDEVICE;
-  CU_CHECK(cudaMemcpyAsync(*dst, src, n * sizeof *src, cudaMemcpyHostToDevice, c->stream));
-  return CL_OK;
 }
 
 /* --- element-wise --- */
@@ -161,14 +203,14 @@ static int cuda_activate(cl_backend *be, float *x, size_t n, cl_act act, cl_erro
   if (check_act(act, e)) return CL_EINVAL;
   if (n == 0 || act == CL_ACT_NONE) return CL_OK;
   CU_CHECK(cl_cuda_bias_act(x, NULL, n, 1, (int)act, c->stream));
-  return CL_OK;
+  return done(c, "activate", e);
 }
 
 static int cuda_add(cl_backend *be, float *y, const float *x, size_t n, cl_error *e) {
   cl_cuda *c = (cl_cuda *)be;
   if (n == 0) return CL_OK;
   CU_CHECK(cl_cuda_add(y, x, n, c->stream));
-  return CL_OK;
+  return done(c, "add", e);
 }
 
 /* --- GEMMs --- */
@@ -188,7 +230,7 @@ static int cuda_linear(cl_backend *be, float *y, const float *x, const float *w,
   /* y^T [n,m] = w [n,k] . x^T [k,m]; w row-major [n,k] is column-major [k,n], op T */
   BLAS_CHECK(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, w, k, x, k, &beta, y, n));
   if (b || act != CL_ACT_NONE) CU_CHECK(cl_cuda_bias_act(y, b, (size_t)m * n, n, (int)act, c->stream));
-  return CL_OK;
+  return done(c, "linear", e);
 }
 
 static int cuda_matmul(cl_backend *be, float *y, const float *x, const float *p, int m, int k, int n,
@@ -199,7 +241,7 @@ static int cuda_matmul(cl_backend *be, float *y, const float *x, const float *p,
   const float one = 1.0f, zero = 0.0f;
   /* y^T [n,m] = p^T [n,k] . x^T [k,m]; p row-major [k,n] is column-major p^T [n,k] */
   BLAS_CHECK(cublasSgemm(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, p, n, x, k, &zero, y, n));
-  return CL_OK;
+  return done(c, "matmul", e);
 }
 
 /* --- rows --- */
@@ -210,7 +252,7 @@ static int cuda_layernorm(cl_backend *be, float *y, const float *x, const float 
   if (m < 0 || n <= 0) return fail(e, CL_EINVAL, "cuda backend: layernorm of [%d,%d]", m, n);
   if (m == 0) return CL_OK;
   CU_CHECK(cl_cuda_layernorm(y, x, g, b, m, n, eps, c->stream));
-  return CL_OK;
+  return done(c, "layernorm", e);
 }
 
 static int cuda_gather_rows(cl_backend *be, float *y, const float *table, int table_rows,
@@ -222,9 +264,10 @@ static int cuda_gather_rows(cl_backend *be, float *y, const float *table, int ta
       return fail(e, CL_EINVAL, "cuda backend: gather index %d (item %d) outside [0,%d)", idx[i], i,
                   table_rows);
   if (n == 0) return CL_OK;
-  if (upload_ints(c, &c->idx, &c->idx_cap, idx, (size_t)n, e)) return CL_EDEVICE;
-  CU_CHECK(cl_cuda_gather_rows(y, table, c->idx, n, width, accumulate, c->stream));
-  return CL_OK;
+  int rc = upload_ints(c, &c->idx, idx, (size_t)n, e);
+  if (rc) return rc;
+  CU_CHECK(cl_cuda_gather_rows(y, table, c->idx.dev, n, width, accumulate, c->stream));
+  return done(c, "gather_rows", e);
 }
 
 /* --- attention --- */
@@ -249,17 +292,14 @@ static int cuda_attention(cl_backend *be, float *out, const float *qkv, const in
   if ((long long)nseq * ((lmax + CL_CUDA_ATTN_QROWS - 1) / CL_CUDA_ATTN_QROWS) > 0x7fffffffLL)
     return fail(e, CL_EUNSUP, "cuda backend: attention over %d sequences of up to %d rows", nseq, lmax);
   const int n = nseq + 1;
-  if (n != c->off_n || memcmp(c->off_host, seq_off, (size_t)n * sizeof *seq_off)) {
-    int32_t *h = realloc(c->off_host, (size_t)n * sizeof *h);
-    if (!h) return fail(e, CL_ENOMEM, "cuda backend: out of memory");
-    c->off_host = h;
-    c->off_n = 0; /* until the upload is queued */
-    if (upload_ints(c, &c->off, &c->off_cap, seq_off, (size_t)n, e)) return CL_EDEVICE;
-    memcpy(c->off_host, seq_off, (size_t)n * sizeof *seq_off);
+  if (n != c->off_n || memcmp(c->off.host, seq_off, (size_t)n * sizeof *seq_off)) {
+    c->off_n = 0; /* off.host is about to change */
+    int rc = upload_ints(c, &c->off, seq_off, (size_t)n, e);
+    if (rc) return rc;
     c->off_n = n;
   }
-  CU_CHECK(cl_cuda_attention(out, qkv, c->off, nseq, lmax, width, heads, causal, c->stream));
-  return CL_OK;
+  CU_CHECK(cl_cuda_attention(out, qkv, c->off.dev, nseq, lmax, width, heads, causal, c->stream));
+  return done(c, "attention", e);
 }
 
 /* --- ViT stem --- */
@@ -275,14 +315,15 @@ static int cuda_patch_embed(cl_backend *be, float *x, const float *pixels, const
   const int g = image / patch, seq = 1 + g * g, kk = channels * patch * patch;
   const size_t rows = (size_t)n * seq;
   if (rows > 0x7fffffff) return fail(e, CL_EUNSUP, "cuda backend: patch_embed of %zu tokens", rows);
-  if (grow(c, (void **)&c->cols, &c->cols_cap, rows * kk * sizeof(float), e)) return CL_EDEVICE;
+  int rc = grow(c, (void **)&c->cols, &c->cols_cap, rows * kk * sizeof(float), e);
+  if (rc) return rc;
   CU_CHECK(cl_cuda_im2col(c->cols, pixels, n, channels, image, patch, c->stream));
   /* x [rows, width] = cols [rows, kk] . w [width, kk]^T, as in linear */
   const float one = 1.0f, zero = 0.0f;
   BLAS_CHECK(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, width, (int)rows, kk, &one, w, kk, c->cols, kk,
                          &zero, x, width));
   CU_CHECK(cl_cuda_cls_pos(x, cls, pos, n, seq, width, c->stream));
-  return CL_OK;
+  return done(c, "patch_embed", e);
 }
 
 /* --- construction --- */
@@ -292,7 +333,11 @@ static int create(cl_cuda *c, cl_error *e) {
   CU_CHECK(cudaGetDevice(&c->device));
   CU_CHECK(cudaGetDeviceProperties(&prop, c->device));
   snprintf(c->device_name, sizeof c->device_name, "%s", prop.name);
+  const char *dbg = getenv("CLADE_CUDA_SYNC");
+  c->debug_sync = dbg && *dbg && strcmp(dbg, "0") != 0;
   CU_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+  CU_CHECK(cudaEventCreateWithFlags(&c->idx.copied, cudaEventDisableTiming));
+  CU_CHECK(cudaEventCreateWithFlags(&c->off.copied, cudaEventDisableTiming));
   BLAS_CHECK(cublasCreate(&c->blas));
   BLAS_CHECK(cublasSetStream(c->blas, c->stream));
   BLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));

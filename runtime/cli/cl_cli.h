@@ -32,5 +32,8 @@ int cl_cmd_cache(int argc, char **argv);
 int cl_cmd_tokenize(int argc, char **argv);
 int cl_cmd_synth(int argc, char **argv);
 int cl_cmd_preprocess(int argc, char **argv);
+int cl_cmd_bench(int argc, char **argv);
+int cl_cmd_compare(int argc, char **argv);
+int cl_cmd_report(int argc, char **argv);
 
 #endif

@@ -74,6 +74,44 @@ const cl_cmd cl_cmds[] = {
    "  Writes tensor `pixels`, F32 [N,3,S,S] (S = 224 by default), normalised as open_clip's\n"
    "  preprocess_val (OpenAI mean/std unless given). JPEG and PNG, told apart by content.",
    cl_cmd_preprocess},
+  {"compare", "the regression gate: compare two runs cell by cell, tested against noise",
+   "clade compare BASE HEAD [--db PATH] [--min-delta D] [--alpha A] [--format table|markdown|json]\n"
+   "  BASE, HEAD: a run id (digits) or a git revision (HEAD~1, a branch, a hash), resolved in the\n"
+   "  current folder's repository to the latest complete run with results at that commit. Cells\n"
+   "  are matched by experiment, model, dataset, protocol, text type and shots; per cell: top1\n"
+   "  of both, the delta and a verdict. regressed/improved: |delta| >= D (default 0.005 = 0.5\n"
+   "  points) and a paired test rejects at A (default 0.05): exact McNemar on per-example\n"
+   "  correctness (pooled over trials for few-shot), else a paired t-test over trial accuracies,\n"
+   "  else untested. same: inside D or the noise. added/removed: cells on one side only (not a\n"
+   "  failure).\n"
+   "  Exit 0: nothing regressed significantly; 1: something did; 2: a side cannot be found or\n"
+   "  another error. markdown suits a CI comment; json: a list of objects (experiment, model,\n"
+   "  dataset, protocol, text_type, shots, base, head, delta, p_value, verdict, test, ...).",
+   cl_cmd_compare},
+  {"report", "write a self-contained HTML report: tables and SVG plots of a run",
+   "clade report --out FILE.html [--db PATH] [--run ID]\n"
+   "  One file, no network: tables per experiment of the run (default: the latest run with\n"
+   "  results) and plots drawn by clade: zero-shot top1 per dataset and model, accuracy vs shots\n"
+   "  (mean +- std over trials), text type x model heatmap (zero-shot top1, mean over datasets),\n"
+   "  and top1 of each cell over the complete runs, labelled by commit (at most 12 cells: those\n"
+   "  that moved most). A plot with no data is omitted with a note.",
+   cl_cmd_report},
+  {"bench", "measure encoder speed on this machine and record it in the results database",
+   "clade bench [--db PATH] [--model PATH [--config JSON|NAME] | --random-vitb16 [--seed N]]\n"
+   "            [--batch 1,8,32] [--images DIR] [--json] [--no-db] [--profile] [--only LIST]\n"
+   "  Measures the image tower (images/s at each batch, random pixels), the text tower\n"
+   "  (prompts/s on the Rare Species prompts: the 81 bioclip81 templates x --text-classes N\n"
+   "  classes spread over the 400, default 8; 0 = all 32400), end to end (JPEG decode +\n"
+   "  preprocess + encode through the pipeline, no cache; --images DIR or --n-images N\n"
+   "  generated photo-like JPEGs, default 96), the machine's fp32 GEMM peak and the share\n"
+   "  of it each run reaches, and peak RSS. Medians over --repeat R (default 3) timed reps\n"
+   "  of at least --min-seconds S (default 2) after a warm-up. Without --model: ViT-B/16\n"
+   "  with deterministic random weights. --only gemm,image,text,e2e picks measures;\n"
+   "  --profile prints time per backend op on stderr. Results go to PATH (default\n"
+   "  results/clade.db) as a run with one bench row per measure, unless --no-db.\n"
+   "  --make-images DIR only writes the --n-images generated JPEGs to DIR (for a reference\n"
+   "  run on the same files) and exits.",
+   cl_cmd_bench},
   {NULL, NULL, NULL, NULL},
 };
 

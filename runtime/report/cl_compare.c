@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Deltas are differences of stored doubles: -0.005 may come back as -0.00499999999. */
 #define DELTA_EPS 1e-9
@@ -82,10 +83,7 @@ int cl_compare_resolve(cl_store *s, const char *spec, cl_compare_side *side, cl_
   } else {
     char commit[41];
     if ((rc = cl_store_resolve_commit(NULL, spec, commit, e))) return rc;
-    if ((rc = cl_store_latest_complete_at(s, commit, &id, e))) {
-      cl_err_wrap(e, "revision '%s'", spec);
-      return rc;
-    }
+    if ((rc = cl_store_latest_complete_at(s, commit, &id, e))) return rc;
     side->from_rev = 1;
   }
   return cl_store_each_run(s, id, side_info, side, e); /* names the run when absent */
@@ -112,7 +110,6 @@ typedef struct cells {
 } cells;
 
 static int cell_row(const cl_cell_row *r, void *ud, cl_error *e) {
-  (void)e;
   cells *cs = ud;
   if (cs->n == cs->cap) {
     cs->cap = cs->cap ? 2 * cs->cap : 64;
@@ -154,9 +151,9 @@ static char *cell_key(const cell *c) {
   return k;
 }
 
-static cells *g_sort_cells; /* qsort has no user pointer */
-static int by_key_then_eval(const void *a, const void *b) {
-  const cell *x = &g_sort_cells->v[*(const size_t *)a], *y = &g_sort_cells->v[*(const size_t *)b];
+static int by_key_then_eval(const void *a, const void *b, void *ud) {
+  const cells *cs = ud;
+  const cell *x = &cs->v[*(const size_t *)a], *y = &cs->v[*(const size_t *)b];
   int c = strcmp(x->key, y->key);
   if (c) return c;
   return (x->eval_id > y->eval_id) - (x->eval_id < y->eval_id);
@@ -170,26 +167,25 @@ static int make_keys(cells *cs, size_t **order, cl_error *e) {
       return cl_err(e, CL_ENOMEM, "out of memory"), -1;
   size_t *ix = cl_xmalloc((cs->n ? cs->n : 1) * sizeof *ix);
   for (size_t i = 0; i < cs->n; i++) ix[i] = i;
-  g_sort_cells = cs;
-  qsort(ix, cs->n, sizeof *ix, by_key_then_eval);
+  qsort_r(ix, cs->n, sizeof *ix, by_key_then_eval, cs);
+  /* the k-th copy of a key (k >= 1) gets "\x1ek": compare against the unsuffixed keys */
   int dups = 0;
-  for (size_t i = 1, occ = 0; i < cs->n; i++) {
-    cell *prev = &cs->v[ix[i - 1]], *cur = &cs->v[ix[i]];
-    /* prev's key may already carry its own suffix: compare the base part */
-    size_t pl = strcspn(prev->key, "#");
-    occ = strncmp(prev->key, cur->key, pl) == 0 && cur->key[pl] == 0 ? occ + 1 : 0;
-    if (occ) {
-      char *k = NULL;
-      if (asprintf(&k, "%s#%zu", cur->key, occ) < 0) {
-        free(ix);
-        return cl_err(e, CL_ENOMEM, "out of memory"), -1;
-      }
-      free(cur->key);
-      cur->key = k;
-      dups++;
+  size_t *occ = cl_xcalloc(cs->n ? cs->n : 1, sizeof *occ);
+  for (size_t i = 1; i < cs->n; i++)
+    if (strcmp(cs->v[ix[i - 1]].key, cs->v[ix[i]].key) == 0) occ[i] = occ[i - 1] + 1, dups++;
+  for (size_t i = 0; i < cs->n; i++) {
+    if (!occ[i]) continue;
+    cell *cur = &cs->v[ix[i]];
+    char *k = NULL;
+    if (asprintf(&k, "%s\x1e%zu", cur->key, occ[i]) < 0) {
+      free(ix), free(occ);
+      return cl_err(e, CL_ENOMEM, "out of memory"), -1;
     }
+    free(cur->key);
+    cur->key = k;
   }
-  qsort(ix, cs->n, sizeof *ix, by_key_then_eval); /* the suffixes changed the order */
+  free(occ);
+  qsort_r(ix, cs->n, sizeof *ix, by_key_then_eval, cs); /* the suffixes changed the order */
   *order = ix;
   return dups;
 }
@@ -203,7 +199,6 @@ static int load_cells(cl_store *s, int64_t run, const char *metric, cells *cs, c
 
 /* Per-trial values for the t-test fallback, read only when some cell needs them. */
 static int trial_row(const cl_result_row *r, void *ud, cl_error *e) {
-  (void)e;
   cells *cs = ud;
   if (r->trial < 0 || strcmp(r->metric, cs->metric) != 0 || r->trial > 100000) return 0;
   /* cells are in eval order: binary search */
@@ -296,8 +291,22 @@ static void row_from(cl_compare_row *r, const cell *c) {
   r->p = NAN;
 }
 
-static int test_cell(cl_store *s, cells *bs, cells *hs, const cell *b, const cell *h,
-                     int *trials_loaded, cl_compare_row *r, cl_error *e) {
+/* One run's cells, with its per-trial values loaded on first need. */
+typedef struct side_cells {
+  cells cs;
+  int64_t run;
+  int trials_loaded;
+} side_cells;
+
+static int need_trials(cl_store *s, side_cells *sc, cl_error *e) {
+  if (sc->trials_loaded) return CL_OK;
+  sc->trials_loaded = 1;
+  return cl_store_each_result(s, sc->run, trial_row, &sc->cs, e);
+}
+
+/* The paired test of one matched cell: McNemar on predictions, else a t-test on trials. */
+static int test_cell(cl_store *s, side_cells *bs, side_cells *hs, const cell *b, const cell *h,
+                     cl_compare_row *r, cl_error *e) {
   int rc;
   if (b->n_pred > 0 && h->n_pred > 0) {
     pairing p;
@@ -311,7 +320,331 @@ static int test_cell(cl_store *s, cells *bs, cells *hs, const cell *b, const cel
     }
   }
   if (b->n_trials >= 2 && h->n_trials >= 2) {
-    if (!*trial_loaded_guard(trials_loaded)) {}
+    if ((rc = need_trials(s, bs, e)) || (rc = need_trials(s, hs, e))) return rc;
+    int n = b->n_trial_v < h->n_trial_v ? b->n_trial_v : h->n_trial_v, k = 0;
+    double *x = cl_xmalloc((size_t)(n ? n : 1) * sizeof *x), *y = cl_xmalloc((size_t)(n ? n : 1) * sizeof *y);
+    for (int t = 0; t < n; t++)
+      if (!isnan(b->trial_v[t]) && !isnan(h->trial_v[t])) x[k] = b->trial_v[t], y[k++] = h->trial_v[t];
+    double p = cl_compare_paired_t_p(x, y, k);
+    free(x), free(y);
+    if (!isnan(p)) {
+      r->test = "paired_t";
+      r->n_pairs = k;
+      r->p = p;
+      r->has_p = 1;
+    }
   }
   return CL_OK;
+}
+
+static int verdict(const cl_compare_row *r, const cl_compare_opts *o) {
+  if (!r->has_base || !r->has_head) return CL_COMPARE_UNTESTED;
+  int down = r->delta <= -o->min_delta + DELTA_EPS, up = r->delta >= o->min_delta - DELTA_EPS;
+  if (!down && !up) return CL_COMPARE_SAME; /* too small to matter, whatever the test says */
+  if (!r->has_p) return CL_COMPARE_UNTESTED;
+  if (!(r->p < o->alpha)) return CL_COMPARE_SAME; /* within noise */
+  return r->delta < 0 ? CL_COMPARE_REGRESSED : CL_COMPARE_IMPROVED;
+}
+
+static cl_compare_row *push_row(cl_compare_result *out, size_t *cap) {
+  if (out->n == *cap) {
+    *cap = *cap ? 2 * *cap : 64;
+    cl_compare_row *nv = realloc(out->rows, *cap * sizeof *nv);
+    if (!nv) return NULL;
+    out->rows = nv;
+  }
+  cl_compare_row *r = &out->rows[out->n++];
+  memset(r, 0, sizeof *r);
+  return r;
+}
+
+/* The cell whose key is key, by binary search over order (sorted by key, keys unique). */
+static cell *find_key(cells *cs, const size_t *order, const char *key) {
+  size_t lo = 0, hi = cs->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(cs->v[order[mid]].key, key);
+    if (c == 0) return &cs->v[order[mid]];
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return NULL;
+}
+
+int cl_compare_runs(cl_store *s, const cl_compare_side *base, const cl_compare_side *head,
+                    const cl_compare_opts *o, cl_compare_result *out, cl_error *e) {
+  memset(out, 0, sizeof *out);
+  out->base = *base;
+  out->head = *head;
+  out->opts = *o;
+  if (!out->opts.metric) out->opts.metric = "top1";
+  side_cells bs = {.run = base->run_id}, hs = {.run = head->run_id};
+  size_t *bix = NULL, *hix = NULL, cap = 0;
+  int rc;
+  if ((rc = load_cells(s, base->run_id, out->opts.metric, &bs.cs, e)) ||
+      (rc = load_cells(s, head->run_id, out->opts.metric, &hs.cs, e)))
+    goto done;
+  int d1 = make_keys(&bs.cs, &bix, e), d2 = d1 < 0 ? -1 : make_keys(&hs.cs, &hix, e);
+  if (d1 < 0 || d2 < 0) {
+    rc = CL_ENOMEM;
+    goto done;
+  }
+  out->duplicates = d1 + d2;
+  /* base order: matched or removed */
+  for (size_t i = 0; i < bs.cs.n; i++) {
+    cell *b = &bs.cs.v[i];
+    cell *h = find_key(&hs.cs, hix, b->key);
+    cl_compare_row *r = push_row(out, &cap);
+    if (!r) {
+      rc = cl_err(e, CL_ENOMEM, "out of memory comparing runs");
+      goto done;
+    }
+    row_from(r, b);
+    r->has_base = b->has_value, r->base = b->value;
+    if (!h) {
+      r->verdict = CL_COMPARE_REMOVED;
+      continue;
+    }
+    h->matched = 1;
+    r->has_head = h->has_value, r->head = h->value;
+    if (r->has_base && r->has_head) r->delta = r->head - r->base;
+    if ((rc = test_cell(s, &bs, &hs, b, h, r, e))) goto done;
+    r->verdict = verdict(r, &out->opts);
+  }
+  /* then what only head has, in head's order */
+  for (size_t i = 0; i < hs.cs.n; i++) {
+    cell *h = &hs.cs.v[i];
+    if (h->matched) continue;
+    cl_compare_row *r = push_row(out, &cap);
+    if (!r) {
+      rc = cl_err(e, CL_ENOMEM, "out of memory comparing runs");
+      goto done;
+    }
+    row_from(r, h);
+    r->has_head = h->has_value, r->head = h->value;
+    r->verdict = CL_COMPARE_ADDED;
+  }
+  for (size_t i = 0; i < out->n; i++) out->count[out->rows[i].verdict]++;
+done:
+  free(bix), free(hix);
+  cells_free(&bs.cs);
+  cells_free(&hs.cs);
+  if (rc) cl_compare_free(out);
+  return rc;
+}
+
+void cl_compare_free(cl_compare_result *r) {
+  for (size_t i = 0; i < r->n; i++) {
+    cl_compare_row *x = &r->rows[i];
+    free(x->experiment), free(x->model), free(x->dataset), free(x->protocol), free(x->text_type);
+  }
+  free(r->rows);
+  r->rows = NULL;
+  r->n = 0;
+}
+
+/* ---- rendering ---- */
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...) {
+  char *s = NULL;
+  va_list ap;
+  va_start(ap, f);
+  if (vasprintf(&s, f, ap) < 0) s = NULL;
+  va_end(ap);
+  return s ? s : cl_strdup("");
+}
+
+static char *pct(int has, double v) { return has ? fmt("%.2f", 100 * v) : cl_strdup("-"); }
+static char *points(int has, double d) { return has ? fmt("%+.2f", 100 * d) : cl_strdup("-"); }
+static char *pval(const cl_compare_row *r) { return r->has_p ? fmt("%.3g", r->p) : cl_strdup("-"); }
+
+static char *side_caption(const cl_compare_side *sd) {
+  char commit[64] = "no commit";
+  if (sd->commit[0])
+    snprintf(commit, sizeof commit, "commit %.7s%s", sd->commit, sd->dirty == 1 ? " (dirty)" : "");
+  char from[160] = "";
+  /* a hash that is the commit says nothing more */
+  if (sd->from_rev && strncasecmp(sd->spec, sd->commit, strlen(sd->spec)) != 0)
+    snprintf(from, sizeof from, " from '%s'", sd->spec);
+  return fmt("run %lld: %s%s, %s, %s", (long long)sd->run_id, commit, from, sd->status, sd->file);
+}
+
+static char *summary(const cl_compare_result *r) {
+  const int *n = r->count;
+  return fmt("%d regressed, %d improved, %d same, %d untested, %d added, %d removed "
+             "(min delta %.2f points, alpha %g, %s)",
+             n[CL_COMPARE_REGRESSED], n[CL_COMPARE_IMPROVED], n[CL_COMPARE_SAME],
+             n[CL_COMPARE_UNTESTED], n[CL_COMPARE_ADDED], n[CL_COMPARE_REMOVED],
+             100 * r->opts.min_delta, r->opts.alpha, r->opts.metric);
+}
+
+#define NCOLS 11
+static const char *const HEAD[NCOLS] = {"experiment", "model", "dataset", "protocol", "text_type",
+                                        "shots", "base", "head", "delta", "p", "verdict"};
+
+static void row_cells(const cl_compare_row *r, char *c[NCOLS]) {
+  c[0] = cl_strdup(r->experiment);
+  c[1] = cl_strdup(r->model);
+  c[2] = cl_strdup(r->dataset);
+  c[3] = cl_strdup(r->protocol);
+  c[4] = cl_strdup(*r->text_type ? r->text_type : "-");
+  c[5] = fmt("%d", r->shots);
+  c[6] = pct(r->has_base, r->base);
+  c[7] = pct(r->has_head, r->head);
+  c[8] = points(r->has_base && r->has_head, r->delta);
+  c[9] = pval(r);
+  c[10] = cl_strdup(cl_compare_verdict_name(r->verdict));
+}
+
+/* Display width of UTF-8 text in code points. */
+static size_t width(const char *s) {
+  size_t n = 0;
+  for (; *s; s++) n += ((unsigned char)*s & 0xc0) != 0x80;
+  return n;
+}
+
+static void write_table(FILE *f, const cl_compare_result *r) {
+  char *cap = side_caption(&r->base);
+  fprintf(f, "base: %s\n", cap);
+  free(cap);
+  cap = side_caption(&r->head);
+  fprintf(f, "head: %s\n", cap);
+  free(cap);
+  char **cells = cl_xcalloc(r->n * NCOLS + 1, sizeof *cells);
+  size_t w[NCOLS];
+  for (int c = 0; c < NCOLS; c++) w[c] = width(HEAD[c]);
+  for (size_t i = 0; i < r->n; i++) {
+    row_cells(&r->rows[i], cells + i * NCOLS);
+    for (int c = 0; c < NCOLS; c++)
+      if (width(cells[i * NCOLS + c]) > w[c]) w[c] = width(cells[i * NCOLS + c]);
+  }
+  /* text columns left, numbers right, the verdict left; no trailing blanks */
+  for (long i = -1; i < (long)r->n; i++) {
+    for (int c = 0; c < NCOLS; c++) {
+      const char *s = i < 0 ? HEAD[c] : cells[i * NCOLS + c];
+      int right = c >= 5 && c <= 9;
+      size_t pad = w[c] - width(s);
+      if (c) fputs("  ", f);
+      if (right)
+        for (size_t k = 0; k < pad; k++) fputc(' ', f);
+      fputs(s, f);
+      if (!right && c < NCOLS - 1)
+        for (size_t k = 0; k < pad; k++) fputc(' ', f);
+    }
+    fputc('\n', f);
+  }
+  if (!r->n) fputs("(no cells on either side)\n", f);
+  for (size_t i = 0; i < r->n * NCOLS; i++) free(cells[i]);
+  free(cells);
+  char *sum = summary(r);
+  fprintf(f, "%s; base and head in %%, delta in points\n", sum);
+  free(sum);
+}
+
+/* A markdown table cell: no pipe or newline breaks the row, no HTML is interpreted. */
+static void md_cell(FILE *f, const char *s) {
+  for (; *s; s++) {
+    switch (*s) {
+    case '|': fputs("\\|", f); break;
+    case '\n': case '\r': fputc(' ', f); break;
+    case '<': fputs("&lt;", f); break;
+    case '>': fputs("&gt;", f); break;
+    case '&': fputs("&amp;", f); break;
+    case '*': case '_': case '`': case '[': case ']': case '\\': fputc('\\', f), fputc(*s, f); break;
+    default: fputc(*s, f);
+    }
+  }
+}
+
+static void md_rows(FILE *f, const cl_compare_result *r, int changed) {
+  fputs("| experiment | model | dataset | protocol | text type | shots | base % | head % | "
+        "Δ points | p | verdict |\n|---|---|---|---|---|--:|--:|--:|--:|--:|---|\n", f);
+  for (size_t i = 0; i < r->n; i++) {
+    const cl_compare_row *x = &r->rows[i];
+    if ((x->verdict != CL_COMPARE_SAME) != changed) continue;
+    char *c[NCOLS];
+    row_cells(x, c);
+    fputc('|', f);
+    for (int k = 0; k < NCOLS; k++) {
+      fputc(' ', f);
+      int strong = k == NCOLS - 1 && x->verdict == CL_COMPARE_REGRESSED;
+      if (strong) fputs("**", f);
+      md_cell(f, c[k]);
+      if (strong) fputs("**", f);
+      fputs(" |", f);
+      free(c[k]);
+    }
+    fputc('\n', f);
+  }
+}
+
+static void write_markdown(FILE *f, const cl_compare_result *r) {
+  int reg = r->count[CL_COMPARE_REGRESSED];
+  char *sum = summary(r), *bc = side_caption(&r->base), *hc = side_caption(&r->head);
+  fprintf(f, "**clade compare: %s** — ", reg ? "significant regression" : "no significant regression");
+  md_cell(f, sum);
+  fputs("\n\nbase: ", f);
+  md_cell(f, bc);
+  fputs("  \nhead: ", f);
+  md_cell(f, hc);
+  fputs("\n\n", f);
+  free(sum), free(bc), free(hc);
+  int same = r->count[CL_COMPARE_SAME];
+  if ((size_t)same < r->n) {
+    md_rows(f, r, 1);
+    fputc('\n', f);
+  }
+  if (same) {
+    /* cells inside the noise folded away: the comment shows what moved */
+    fprintf(f, "<details><summary>%d cell%s the same within noise</summary>\n\n", same, same == 1 ? "" : "s");
+    md_rows(f, r, 0);
+    fputs("\n</details>\n", f);
+  }
+  if (!r->n) fputs("(no cells on either side)\n", f);
+}
+
+static void json_num(cJSON *o, const char *k, int has, double v) {
+  if (has && isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+  else cJSON_AddNullToObject(o, k);
+}
+
+static int write_json(FILE *f, const cl_compare_result *r) {
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; i < r->n; i++) {
+    const cl_compare_row *x = &r->rows[i];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "experiment", x->experiment);
+    cJSON_AddStringToObject(o, "model", x->model);
+    cJSON_AddStringToObject(o, "dataset", x->dataset);
+    cJSON_AddStringToObject(o, "protocol", x->protocol);
+    cJSON_AddStringToObject(o, "text_type", x->text_type);
+    cJSON_AddNumberToObject(o, "shots", x->shots);
+    json_num(o, "base", x->has_base, x->base);
+    json_num(o, "head", x->has_head, x->head);
+    json_num(o, "delta", x->has_base && x->has_head, x->delta);
+    json_num(o, "p_value", x->has_p, x->p);
+    cJSON_AddStringToObject(o, "verdict", cl_compare_verdict_name(x->verdict));
+    cJSON_AddStringToObject(o, "test", x->test);
+    cJSON_AddNumberToObject(o, "n_pairs", (double)x->n_pairs);
+    cJSON_AddNumberToObject(o, "base_only_correct", (double)x->b);
+    cJSON_AddNumberToObject(o, "head_only_correct", (double)x->c);
+    cJSON_AddNumberToObject(o, "base_run", (double)r->base.run_id);
+    cJSON_AddNumberToObject(o, "head_run", (double)r->head.run_id);
+    cJSON_AddItemToArray(arr, o);
+  }
+  char *txt = cJSON_Print(arr);
+  cJSON_Delete(arr);
+  if (!txt) return -1;
+  fprintf(f, "%s\n", txt);
+  cJSON_free(txt);
+  return 0;
+}
+
+int cl_compare_write(FILE *f, const cl_compare_result *r, const char *format) {
+  if (strcmp(format, "table") == 0) write_table(f, r);
+  else if (strcmp(format, "markdown") == 0) write_markdown(f, r);
+  else if (strcmp(format, "json") == 0) return write_json(f, r);
+  else return -1;
+  return 0;
 }

@@ -99,6 +99,29 @@ static const char *const MIGRATIONS[] = {
     ");"
     "CREATE UNIQUE INDEX evaluations_run_cell ON evaluations(run_id, experiment, model, dataset,"
     "  protocol, text_type, shots, coalesce(params_json, ''));",
+    /* 2 -> 3: speed measurements (`clade bench`), one row per measure of a run, so that speed
+     * regressions are tracked with the same provenance as accuracy. value is the median over
+     * reps; value_min/value_max the spread; peak_fraction the share of the machine's measured
+     * fp32 GEMM peak (NULL when not a compute measure). */
+    "CREATE TABLE bench("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  batch INTEGER CHECK (batch IS NULL OR batch > 0),"
+    "  value REAL,"
+    "  unit TEXT NOT NULL,"
+    "  value_min REAL,"
+    "  value_max REAL,"
+    "  reps INTEGER,"
+    "  n INTEGER,"
+    "  peak_fraction REAL,"
+    "  model TEXT,"
+    "  model_hash TEXT,"
+    "  threads INTEGER,"
+    "  params_json TEXT,"
+    "  created_at TEXT NOT NULL"
+    ");"
+    "CREATE INDEX bench_run ON bench(run_id);"
+    "CREATE INDEX bench_measure ON bench(name, batch, model_hash);",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof *MIGRATIONS == CL_STORE_SCHEMA_VERSION,
                "one migration per schema version");

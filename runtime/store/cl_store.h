@@ -17,7 +17,7 @@
 #include "../core/cl_core.h"
 
 /* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
-#define CL_STORE_SCHEMA_VERSION 2
+#define CL_STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id marking a clade database ("Clad"). */
 #define CL_STORE_APP_ID 0x436c6164
 #define CL_STORE_DEFAULT_PATH "results/clade.db"
@@ -202,13 +202,35 @@ int cl_store_jobs_done(cl_store *s, int64_t run_id, int64_t *n, cl_error *e);
 /* Whether this run already holds the evaluation cell (a job cut short by a crash). */
 int cl_store_eval_exists(cl_store *s, int64_t run_id, const cl_eval_info *ei, int *exists, cl_error *e);
 
+/* ---- speed measurements (cl_store_bench.c, `clade bench`) ----
+ * A benchmark is a run (cl_store_run_begin with the clade binary as the file, so the run
+ * carries the git commit, host, backend and device) holding one row per measure. */
+typedef struct cl_bench_row {
+  const char *name;     /* "image_tower", "text_tower", "end_to_end", "gemm_peak", "peak_rss", ... */
+  int batch;            /* items per call; 0: not batched (stored NULL) */
+  double value;         /* the median over reps */
+  const char *unit;     /* "images/s", "prompts/s", "GFLOP/s", "MiB", ... */
+  double value_min, value_max;
+  int reps;             /* timed repetitions */
+  int64_t n;            /* items per repetition */
+  double peak_fraction; /* of the measured fp32 GEMM peak; < 0: none (stored NULL) */
+  const char *model, *model_hash;
+  int threads;
+  const char *params_json; /* NULL or a JSON object with anything else */
+} cl_bench_row;
+/* Inserts one measure (its own statement; not inside an evaluation). */
+int cl_store_bench_add(cl_store *s, int64_t run_id, const cl_bench_row *r, cl_error *e);
+typedef int (*cl_store_bench_fn)(int64_t run_id, const cl_bench_row *r, void *ud, cl_error *e);
+/* run_id 0: every run's measures; in run then insertion order. */
+int cl_store_each_bench(cl_store *s, int64_t run_id, cl_store_bench_fn fn, void *ud, cl_error *e);
+
 /* ---- comparing runs and reports (cl_store_compare.c): read-only ---- */
 /* rev (a branch, tag, full or short hash, HEAD~2, ...) in the git repository found from dir
  * upwards (NULL: the current directory), peeled to a commit: its 40 hex digits into out.
  * Not inside a repository, or a revision that does not resolve, is an error naming it. */
 int cl_store_resolve_commit(const char *dir, const char *rev, char out[41], cl_error *e);
-/* The latest (highest id) complete run whose git_commit is commit (full hex); an error naming
- * the commit and the database when there is none (*run_id 0). */
+/* The latest (highest id) complete run with evaluations whose git_commit is commit (full hex);
+ * an error naming the commit and the database when there is none (*run_id 0). */
 int cl_store_latest_complete_at(cl_store *s, const char *commit, int64_t *run_id, cl_error *e);
 
 /* One evaluation of a run with one metric's aggregate (the trial-NULL row). */

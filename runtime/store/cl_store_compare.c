@@ -26,10 +26,10 @@ int cl_store_resolve_commit(const char *dir, const char *rev, char out[41], cl_e
   git_object *obj = NULL, *commit = NULL;
   int rc = CL_OK, grc = git_repository_open_ext(&repo, dir, 0, NULL);
   if (grc == GIT_ENOTFOUND) {
-    rc = cl_err(e, CL_EINVAL, "git revision '%s': %s is not inside a git repository", rev, dir);
+    rc = cl_err(e, CL_EINVAL, "%s is not inside a git repository (needed to resolve '%s')", dir,
+                rev);
   } else if (grc != 0) {
-    rc = cl_err(e, CL_EINVAL, "git revision '%s': opening the repository at %s: %s", rev, dir,
-                git_msg());
+    rc = cl_err(e, CL_EINVAL, "opening the git repository at %s: %s", dir, git_msg());
   } else if (git_revparse_single(&obj, repo, rev) != 0) {
     const char *wd = git_repository_workdir(repo);
     rc = cl_err(e, CL_EINVAL, "git revision '%s' does not resolve in %s: %s", rev,
@@ -73,8 +73,10 @@ static const char *col_text(sqlite3_stmt *st, int i) {
 int cl_store_latest_complete_at(cl_store *s, const char *commit, int64_t *run_id, cl_error *e) {
   *run_id = 0;
   sqlite3_stmt *st;
-  /* runs_commit (git_commit, status, id) answers this from the index alone */
-  int rc = prepare(s, "SELECT max(id) FROM runs WHERE git_commit = ?1 AND status = 'complete'",
+  /* runs_commit (git_commit, status, id) finds the candidates; a run without evaluations (a
+   * `clade bench` run, an experiment file that declared nothing) has no cell to compare */
+  int rc = prepare(s, "SELECT max(id) FROM runs r WHERE git_commit = ?1 AND status = 'complete'"
+                   " AND EXISTS (SELECT 1 FROM evaluations v WHERE v.run_id = r.id)",
                    &st, "finding the run of a commit", e);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, commit, -1, SQLITE_TRANSIENT);
@@ -84,7 +86,7 @@ int cl_store_latest_complete_at(cl_store *s, const char *commit, int64_t *run_id
   *run_id = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
   if (!none) return CL_OK;
-  /* say whether runs exist there but none finished: that is a different fix */
+  /* say whether runs exist there but none qualifies (unfinished, or no results): a different fix */
   if ((rc = prepare(s, "SELECT count(*) FROM runs WHERE git_commit = ?1", &st,
                     "counting the runs of a commit", e)))
     return rc;
@@ -92,8 +94,8 @@ int cl_store_latest_complete_at(cl_store *s, const char *commit, int64_t *run_id
   long long n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
   sqlite3_finalize(st);
   if (n)
-    return cl_err(e, CL_EINVAL, "%s: no complete run at commit %.12s (%lld unfinished)", s->path,
-                  commit, n);
+    return cl_err(e, CL_EINVAL, "%s: no complete run with results at commit %.12s (%lld unfinished "
+                  "or without evaluations)", s->path, commit, n);
   return cl_err(e, CL_EINVAL, "%s: no run recorded at commit %.12s", s->path, commit);
 }
 

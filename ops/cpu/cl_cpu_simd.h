@@ -1,0 +1,33 @@
+/* cl_cpu_simd: the CPU backend's AVX-512 kernels (not a public header): a GEMM with the
+ * bias, activation and residual add fused into its epilogue, vector exp/erf activations and
+ * the attention kernel. Each is used only when cl_cpu_avx512() says the CPU has AVX-512
+ * (F, DQ, BW, VL); the backend falls back to OpenBLAS and scalar loops otherwise.
+ * Accuracy: plain fp32 with FMA, expf and erff to about 1 ulp, so results stay within
+ * rounding of PyTorch's. */
+#ifndef CL_CPU_SIMD_H
+#define CL_CPU_SIMD_H
+#include <stddef.h>
+
+#include "cl_ops.h"
+
+/* 1 when the AVX-512 kernels can run here (checked once), unless CLADE_CPU_KERNELS=blas. */
+int cl_cpu_avx512(void);
+
+/* C[m,n] = act(A[m,k] op(B) + bias (+ C when accumulate)); op(B) = B^T with B [n,k] (transb)
+ * or B [k,n]; leading dimensions lda/ldb/ldc in floats; bias [n] or NULL. Runs on the calling
+ * thread only. */
+void cl_cpu_gemm_x512(int transb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                      float *c, int ldc, const float *bias, cl_act act, int accumulate);
+/* The same on a team of nt OpenMP threads (call it outside a parallel region). */
+void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                         float *c, int ldc, const float *bias, cl_act act, int accumulate, int nt);
+/* x[i] = act(x[i]) for i < n, on the calling thread. */
+void cl_cpu_act_x512(float *x, size_t n, cl_act act);
+/* One head of one sequence: out[i, :dh] (row stride ldo) = softmax(q k^T * scale) v over
+ * len rows of q, k, v (row stride ldq each), keys j > i masked when causal. scratch: at least
+ * cl_cpu_attn_x512_scratch(len, dh) floats, 64-byte aligned. */
+size_t cl_cpu_attn_x512_scratch(int len, int dh);
+void cl_cpu_attn_x512(float *out, int ldo, const float *q, const float *k, const float *v, int ldq, int len,
+                      int dh, int causal, float scale, float *scratch);
+
+#endif

@@ -1,0 +1,66 @@
+/* cl_bench: what `clade bench` measures with: clocks, the machine's fp32 GEMM peak, a
+ * profiling wrapper around any backend, the Rare Species benchmark prompts, a generated set
+ * of photo-like JPEGs, and the process's peak memory.
+ * Owns: nothing global; every function is self-contained. */
+#ifndef CL_BENCH_H
+#define CL_BENCH_H
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cl_ops.h"
+#include "core/cl_core.h"
+#include "model/cl_clip.h"
+
+/* Monotonic seconds. */
+double cl_bench_now(void);
+
+/* fp32 GEMM throughput in GFLOP/s: C[n,n] = A[n,n] B[n,n]^T with cblas_sgemm, split by rows
+ * over the OpenMP threads (one single-threaded call each, as the CPU backend runs its
+ * GEMMs); the best of reps calls after one warm-up. */
+double cl_bench_gemm_peak(int n, int reps);
+
+/* FLOPs of one forward pass, as the benchmarks count them (multiply-adds count 2):
+ * one image (35.13 GFLOP for ViT-B/16) and one text of len tokens with full (non-causal)
+ * attention scores (5.96 GFLOP at 77 tokens for ViT-B/16's text tower). */
+double cl_bench_image_flops(const cl_clip_config *c);
+double cl_bench_text_flops(const cl_clip_config *c, int len);
+/* Parameters of the config's state dict, and the activation floats one chunk of n images
+ * uses (the model's arena, the backend's workspace and the caller's pixels). */
+int64_t cl_bench_param_count(const cl_clip_config *c);
+int64_t cl_bench_image_act_floats(const cl_clip_config *c, int n);
+
+/* --- profiling: a backend that times every call of the one it wraps --- */
+/* The wrapper forwards every entry to inner and owns it: destroying the wrapper destroys
+ * inner. Linear calls are grouped by (k, n, activation, accumulate). */
+int cl_bench_prof_wrap(cl_backend *inner, cl_backend **out, cl_error *e);
+void cl_bench_prof_reset(cl_backend *prof);
+/* One line per op group, slowest first: seconds, share, calls, GFLOP/s for the GEMMs. */
+void cl_bench_prof_print(cl_backend *prof, FILE *f, const char *title);
+
+/* --- inputs --- */
+/* The Rare Species zero-shot prompts: each bioclip81 template filled with a class's
+ * taxonomic_common name (lua/clade/text_types.lua), classes in manifest order. nclasses < 1
+ * or >= the 400 classes: every class; otherwise classes i*400/nclasses, spread evenly.
+ * Prompts are ordered class by class. *texts is one malloc'd block (free(*texts)). */
+int cl_bench_rare_prompts(int nclasses, char ***texts, int *n, int *classes_used, cl_error *e);
+
+/* n photo-like JPEGs in dir (created if missing): smooth colour fields, soft shapes, texture
+ * and sensor noise, quality 90, sizes from 500x375 to 1024x768 (landscape and portrait),
+ * 4:2:0 and 4:4:4 alternating; the same seed gives the same bytes. *paths: n paths, one
+ * malloc'd block (free(*paths)); *bytes: their total size. */
+int cl_bench_make_jpegs(const char *dir, int n, uint64_t seed, char ***paths, int64_t *bytes,
+                        cl_error *e);
+/* Every *.jpg / *.jpeg / *.png directly in dir, sorted by name; same ownership. */
+int cl_bench_list_images(const char *dir, char ***paths, int *n, cl_error *e);
+
+/* --- memory --- */
+/* Peak resident set size (getrusage) in MiB. */
+double cl_bench_peak_rss_mb(void);
+double cl_bench_rss_mb(void);
+/* Resets the peak to the current RSS (Linux /proc/self/clear_refs); 0 when it could. */
+int cl_bench_reset_peak_rss(void);
+
+/* "Intel(R) Xeon(R) ..." from /proc/cpuinfo into buf. */
+const char *cl_bench_cpu_model(char *buf, size_t n);
+
+#endif

@@ -1,0 +1,540 @@
+/* clade bench: encoder speed on this machine (image tower, text tower, end to end, GEMM
+ * peak, peak memory), printed and recorded in the results database as a run with a bench
+ * table, so speed regressions are tracked like accuracy ones. Timings are medians over
+ * repetitions after a warm-up; nothing here asserts a speed. */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench/cl_bench.h"
+#include "cl_cli.h"
+#include "model/cl_clip_random.h"
+#include "model/cl_encoder.h"
+#include "sched/cl_sched.h"
+#include "store/cl_store.h"
+
+#define MAXB 16
+#define MAXR 64
+
+typedef struct bargs {
+  const char *db, *model, *config, *gelu, *images, *only, *backend, *make_images;
+  int random, no_db, json, profile, repeat, n_images, text_classes, text_batch, seed, nb;
+  int batch[MAXB];
+  double min_seconds;
+} bargs;
+
+typedef struct measure {
+  char name[32], unit[16];
+  int batch, reps;
+  int64_t n;
+  double value, vmin, vmax, frac; /* frac < 0: none */
+  char extra[512];                /* JSON members, without braces ("" or "\"k\":v,...") */
+} measure;
+
+typedef struct bench {
+  bargs a;
+  cl_encoder *enc;
+  cl_backend *prof; /* the profiling wrapper when --profile */
+  char model_name[256];
+  int threads;
+  double peak; /* GFLOP/s */
+  measure m[MAXR];
+  int nm;
+} bench;
+
+static int parse_batches(const char *s, bargs *a) {
+  a->nb = 0;
+  for (const char *p = s; *p;) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || v < 1 || v > 4096 || a->nb == MAXB) return -1;
+    a->batch[a->nb++] = (int)v;
+    p = *end == ',' ? end + 1 : end;
+    if (*end && *end != ',') return -1;
+  }
+  return a->nb ? 0 : -1;
+}
+
+static int parse(int argc, char **argv, bargs *a) {
+  memset(a, 0, sizeof *a);
+  a->db = "results/clade.db";
+  a->repeat = 3;
+  a->n_images = 96;
+  a->text_classes = 8;
+  a->text_batch = 256;
+  a->min_seconds = 2.0;
+  parse_batches("1,8,32", a);
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i];
+    const char **slot = !strcmp(s, "--db") ? &a->db : !strcmp(s, "--model") ? &a->model
+                      : !strcmp(s, "--config") ? &a->config : !strcmp(s, "--gelu") ? &a->gelu
+                      : !strcmp(s, "--images") ? &a->images : !strcmp(s, "--only") ? &a->only
+                      : !strcmp(s, "--backend") ? &a->backend : !strcmp(s, "--make-images") ? &a->make_images
+                      : NULL;
+    int *islot = !strcmp(s, "--repeat") ? &a->repeat : !strcmp(s, "--n-images") ? &a->n_images
+               : !strcmp(s, "--text-classes") ? &a->text_classes : !strcmp(s, "--text-batch") ? &a->text_batch
+               : !strcmp(s, "--seed") ? &a->seed : NULL;
+    int has_value = slot || islot || !strcmp(s, "--batch") || !strcmp(s, "--min-seconds");
+    if (has_value && i + 1 >= argc) {
+      cl_cli_fail("bench: %s needs a value", s);
+      return 2;
+    }
+    if (slot) {
+      *slot = argv[++i];
+    } else if (islot) {
+      char *end;
+      long v = strtol(argv[++i], &end, 10);
+      if (*end || v < 0 || v > 1000000) {
+        cl_cli_fail("bench: %s %s: expected a number", s, argv[i]);
+        return 2;
+      }
+      *islot = (int)v;
+    } else if (!strcmp(s, "--batch")) {
+      if (parse_batches(argv[++i], a)) {
+        cl_cli_fail("bench: --batch %s: expected sizes like 1,8,32", argv[i]);
+        return 2;
+      }
+    } else if (!strcmp(s, "--min-seconds")) {
+      a->min_seconds = atof(argv[++i]);
+    } else if (!strcmp(s, "--random-vitb16")) {
+      a->random = 1;
+    } else if (!strcmp(s, "--no-db")) {
+      a->no_db = 1;
+    } else if (!strcmp(s, "--json")) {
+      a->json = 1;
+    } else if (!strcmp(s, "--profile")) {
+      a->profile = 1;
+    } else {
+      cl_cli_fail("bench: unknown argument %s", s);
+      return cl_cli_usage("bench");
+    }
+  }
+  if (a->model && a->random) {
+    cl_cli_fail("bench: give --model PATH or --random-vitb16, not both");
+    return 2;
+  }
+  if (!a->model) a->random = 1;
+  if (a->repeat < 1) a->repeat = 1;
+  if (a->text_batch < 1) a->text_batch = 256;
+  return 0;
+}
+
+static int want(const bench *b, const char *what) {
+  if (!b->a.only) return 1;
+  size_t n = strlen(what);
+  for (const char *p = b->a.only; (p = strstr(p, what)); p += n)
+    if ((p == b->a.only || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return 1;
+  return 0;
+}
+
+static int cmp_dbl(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return a < b ? -1 : a > b;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static measure *add(bench *b, const char *name, int batch, const char *unit, double *rates, int reps, int64_t n,
+                    double flops_per_item) {
+  measure *m = &b->m[b->nm < MAXR ? b->nm++ : MAXR - 1];
+  memset(m, 0, sizeof *m);
+  snprintf(m->name, sizeof m->name, "%s", name);
+  snprintf(m->unit, sizeof m->unit, "%s", unit);
+  m->batch = batch, m->reps = reps, m->n = n;
+  m->value = median(rates, reps);
+  m->vmin = rates[0], m->vmax = rates[reps - 1];
+  m->frac = flops_per_item > 0 && b->peak > 0 ? m->value * flops_per_item * 1e-9 / b->peak : -1;
+  return m;
+}
+
+static measure *add1(bench *b, const char *name, const char *unit, double value) {
+  double v = value;
+  measure *m = add(b, name, 0, unit, &v, 1, 0, 0);
+  m->reps = 0;
+  return m;
+}
+
+/* ---- the encoder ---- */
+
+static int open_encoder(bench *b, cl_error *e) {
+  const bargs *a = &b->a;
+  if (!a->random) {
+    cl_encoder_spec spec = {.path = a->model, .config = a->config, .gelu = a->gelu,
+                            .backend = a->backend ? a->backend : "cpu", .quiet = 1};
+    int rc = cl_encoder_open(&spec, &b->enc, e);
+    if (rc) return rc;
+    snprintf(b->model_name, sizeof b->model_name, "%s", a->model);
+    if (a->profile) { /* wrap after loading: the model keeps the inner backend; re-point it */
+      fprintf(stderr, "clade: bench: --profile with --model profiles nothing; use --random-vitb16\n");
+    }
+    return CL_OK;
+  }
+  cl_encoder *enc = cl_xcalloc(1, sizeof *enc);
+  int rc = CL_OK;
+  const char *cfgname = a->config ? a->config : "ViT-B-16";
+  if ((rc = cl_clip_config_builtin(cfgname, &enc->cfg, e))) goto fail;
+  if (a->gelu) enc->cfg.quick_gelu = !strcmp(a->gelu, "quick");
+  if ((rc = cl_encoder_backend(a->backend ? a->backend : "cpu", &enc->be, enc->backend_name, 1, e))) goto fail;
+  if (a->profile) {
+    cl_backend *w;
+    if ((rc = cl_bench_prof_wrap(enc->be, &w, e))) goto fail;
+    enc->be = b->prof = w;
+  }
+  snprintf(enc->precision, sizeof enc->precision, "fp32");
+  snprintf(enc->checkpoint, sizeof enc->checkpoint, "random:%s:seed=%d", cfgname, a->seed);
+  char ident[128];
+  int len = snprintf(ident, sizeof ident, "clade random weights v1 %s quick=%d seed=%d", cfgname,
+                     enc->cfg.quick_gelu, a->seed);
+  if ((rc = cl_store_hash_buf(ident, (size_t)len, enc->hash, e))) goto fail;
+  if ((rc = cl_clip_random_load(&enc->cfg, (uint64_t)a->seed, enc->be, &enc->clip, e))) goto fail;
+  if ((rc = cl_tok_load(NULL, &enc->tok, e))) goto fail;
+  enc->batch = 32;
+  snprintf(b->model_name, sizeof b->model_name, "%s%s (random weights, seed %d)", cfgname,
+           enc->cfg.quick_gelu && !strstr(cfgname, "quickgelu") ? " quickgelu" : "", a->seed);
+  b->enc = enc;
+  return CL_OK;
+fail:
+  cl_encoder_close(enc);
+  return rc;
+}
+
+/* ---- measures ---- */
+
+static int bench_images(bench *b, cl_error *e) {
+  cl_encoder *enc = b->enc;
+  const cl_clip_config *c = &enc->cfg;
+  const int S = c->vision.image_size, D = c->embed_dim;
+  const size_t per = (size_t)3 * S * S;
+  int bmax = 0;
+  for (int i = 0; i < b->a.nb; i++) bmax = b->a.batch[i] > bmax ? b->a.batch[i] : bmax;
+  float *px = cl_xmalloc((size_t)bmax * per * sizeof(float)), *out = cl_xmalloc((size_t)bmax * D * sizeof(float));
+  uint64_t s = 12345;
+  for (size_t i = 0; i < (size_t)bmax * per; i++) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    px[i] = (float)((double)(s >> 40) / (double)(1ull << 24) * 4.0 - 2.0);
+  }
+  const double fl = cl_bench_image_flops(c);
+  int rc = cl_clip_encode_images(enc->clip, px, bmax, out, e); /* warm-up: sizes the buffers */
+  for (int bi = 0; rc == CL_OK && bi < b->a.nb; bi++) {
+    const int nb = b->a.batch[bi];
+    double rates[256];
+    int reps = 0;
+    double t0 = cl_bench_now();
+    if (b->prof) cl_bench_prof_reset(b->prof);
+    while (reps < 256 && (reps < b->a.repeat || cl_bench_now() - t0 < b->a.min_seconds)) {
+      double t = cl_bench_now();
+      if ((rc = cl_clip_encode_images(enc->clip, px, nb, out, e))) break;
+      rates[reps++] = nb / (cl_bench_now() - t);
+    }
+    if (rc) break;
+    add(b, "image_tower", nb, "images/s", rates, reps, nb, fl);
+    if (b->prof) {
+      char title[64];
+      snprintf(title, sizeof title, "image tower, %d reps of batch %d", reps, nb);
+      cl_bench_prof_print(b->prof, stderr, title);
+    }
+  }
+  free(px), free(out);
+  return rc;
+}
+
+static int argmax_len(const int32_t *ids, int n) {
+  int best = 0;
+  for (int j = 1; j < n; j++)
+    if (ids[j] > ids[best]) best = j;
+  return best + 1;
+}
+
+static int bench_texts(bench *b, cl_error *e) {
+  cl_encoder *enc = b->enc;
+  const cl_clip_config *c = &enc->cfg;
+  const int C = c->text.context_length, D = c->embed_dim, B = b->a.text_batch;
+  char **texts;
+  int n, ncls;
+  int rc = cl_bench_rare_prompts(b->a.text_classes, &texts, &n, &ncls, e);
+  if (rc) return rc;
+  int32_t *ids = cl_xmalloc((size_t)n * C * sizeof(int32_t));
+  float *out = cl_xmalloc((size_t)(B < n ? B : n) * D * sizeof(float));
+  double t = cl_bench_now();
+  for (int i = 0; i < n && rc == CL_OK; i++)
+    if (cl_tok_encode(enc->tok, texts[i], ids + (size_t)i * C, C, e) < 0) rc = e->code ? e->code : CL_EINVAL;
+  double tok_rate = n / (cl_bench_now() - t);
+  int64_t tokens = 0;
+  double real = 0;
+  for (int i = 0; i < n; i++) {
+    int len = argmax_len(ids + (size_t)i * C, C);
+    tokens += len;
+    real += cl_bench_text_flops(c, len);
+  }
+  /* warm-up on one batch, then whole passes over every prompt */
+  if (rc == CL_OK) rc = cl_clip_encode_texts(enc->clip, ids, B < n ? B : n, out, e);
+  double rates[64];
+  int reps = 0;
+  if (b->prof) cl_bench_prof_reset(b->prof);
+  double t0 = cl_bench_now();
+  while (rc == CL_OK && reps < 64 && (reps < (b->a.repeat > 2 ? 2 : b->a.repeat) || cl_bench_now() - t0 < b->a.min_seconds)) {
+    t = cl_bench_now();
+    for (int s = 0; s < n && rc == CL_OK; s += B)
+      rc = cl_clip_encode_texts(enc->clip, ids + (size_t)s * C, n - s < B ? n - s : B, out, e);
+    rates[reps++] = n / (cl_bench_now() - t);
+  }
+  if (rc == CL_OK) {
+    measure *m = add(b, "text_tower", B, "prompts/s", rates, reps, n, cl_bench_text_flops(c, C));
+    double real_frac = b->peak > 0 ? m->value * (real / n) * 1e-9 / b->peak : -1;
+    snprintf(m->extra, sizeof m->extra,
+             "\"prompts\":%d,\"classes\":%d,\"templates\":%d,\"mean_tokens\":%.2f,\"real_gflop_per_prompt\":%.4f,"
+             "\"real_peak_fraction\":%.4f,\"flops_77_gflop\":%.4f",
+             n, ncls, n / (ncls ? ncls : 1), (double)tokens / n, real / n * 1e-9, real_frac,
+             cl_bench_text_flops(c, C) * 1e-9);
+    double tr = tok_rate;
+    add(b, "tokenize", 0, "prompts/s", &tr, 1, n, 0)->reps = 1;
+    if (b->prof) {
+      char title[64];
+      snprintf(title, sizeof title, "text tower, %d passes over %d prompts", reps, n);
+      cl_bench_prof_print(b->prof, stderr, title);
+    }
+  }
+  free(ids), free(out), free(texts);
+  return rc;
+}
+
+static int rm_rf_jpegs(const char *dir, char **paths, int n) {
+  for (int i = 0; i < n; i++) unlink(paths[i]);
+  return rmdir(dir);
+}
+
+static int bench_e2e(bench *b, cl_error *e) {
+  cl_encoder *enc = b->enc;
+  char dir[PATH_MAX] = "";
+  char **paths = NULL;
+  int n = 0, rc = CL_OK, made = 0;
+  int64_t bytes = 0;
+  double tg = cl_bench_now();
+  if (b->a.images) {
+    if ((rc = cl_bench_list_images(b->a.images, &paths, &n, e))) return rc;
+  } else {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/clade_bench_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) return cl_err(e, CL_EIO, "%s: cannot create a temporary folder", dir);
+    n = b->a.n_images > 0 ? b->a.n_images : 96;
+    if ((rc = cl_bench_make_jpegs(dir, n, 7, &paths, &bytes, e))) {
+      rmdir(dir);
+      return rc;
+    }
+    made = 1;
+  }
+  tg = cl_bench_now() - tg;
+  int bmax = 0;
+  for (int i = 0; i < b->a.nb; i++) bmax = b->a.batch[i] > bmax ? b->a.batch[i] : bmax;
+  enc->batch = bmax;
+  const int D = enc->cfg.embed_dim;
+  float *out = cl_xmalloc((size_t)n * D * sizeof(float));
+  cl_sched_opts o = {.cache = NULL, .progress = CL_PROGRESS_OFF, .label = "bench"};
+  double rates[64], dec = 0, encs = 0;
+  int reps = 0;
+  double t0 = cl_bench_now();
+  while (rc == CL_OK && reps < 64 && (reps < (b->a.repeat > 2 ? 2 : b->a.repeat) || cl_bench_now() - t0 < b->a.min_seconds)) {
+    cl_sched_stats st = {0};
+    double t = cl_bench_now();
+    rc = cl_sched_images(enc, &o, (const char *const *)paths, n, out, &st, e);
+    rates[reps++] = n / (cl_bench_now() - t);
+    dec += st.decode_seconds, encs += st.encode_seconds;
+  }
+  if (rc == CL_OK) {
+    measure *m = add(b, "end_to_end", bmax, "images/s", rates, reps, n, cl_bench_image_flops(&enc->cfg));
+    double tower = 0;
+    for (int i = 0; i < b->nm; i++)
+      if (!strcmp(b->m[i].name, "image_tower") && b->m[i].batch == bmax) tower = b->m[i].value;
+    snprintf(m->extra, sizeof m->extra,
+             "\"images\":%d,\"generated\":%s,\"jpeg_mbytes\":%.1f,\"generate_seconds\":%.2f,"
+             "\"decode_ms_per_image\":%.2f,\"encode_share\":%.4f,\"vs_image_tower\":%.4f",
+             n, made ? "true" : "false", bytes / 1048576.0, tg, 1000 * dec / ((double)n * reps),
+             encs / (reps * n / m->value), tower > 0 ? m->value / tower : -1);
+  }
+  free(out);
+  if (made) rm_rf_jpegs(dir, paths, n);
+  free(paths);
+  return rc;
+}
+
+/* ---- output ---- */
+
+static void json_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') fputc('\\', f);
+    if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+    else fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static void measure_json(FILE *f, const measure *m) {
+  fprintf(f, "{\"name\":\"%s\",\"batch\":", m->name);
+  if (m->batch > 0) fprintf(f, "%d", m->batch);
+  else fputs("null", f);
+  fprintf(f, ",\"value\":%.6g,\"unit\":\"%s\",\"min\":%.6g,\"max\":%.6g,\"reps\":%d,\"n\":%lld,\"peak_fraction\":",
+          m->value, m->unit, m->vmin, m->vmax, m->reps, (long long)m->n);
+  if (m->frac >= 0) fprintf(f, "%.4f", m->frac);
+  else fputs("null", f);
+  if (m->extra[0]) fprintf(f, ",%s", m->extra);
+  fputc('}', f);
+}
+
+static void env_json(FILE *f, const char *name) {
+  const char *v = getenv(name);
+  fprintf(f, "\"%s\":", name);
+  if (v) json_str(f, v);
+  else fputs("null", f);
+}
+
+static void print_json(const bench *b, FILE *f, const char *cpu) {
+  fputs("{\"tool\":\"clade\",\"version\":\"" CLADE_VERSION "\",\"model\":", f);
+  json_str(f, b->model_name);
+  fprintf(f, ",\"model_hash\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\",\"threads\":%d,\"cpu\":", b->enc->hash,
+          b->enc->backend_name, b->enc->precision, b->threads);
+  json_str(f, cpu);
+  fprintf(f, ",\"cores\":%ld,\"env\":{", sysconf(_SC_NPROCESSORS_ONLN));
+  env_json(f, "OPENBLAS_CORETYPE");
+  fputc(',', f);
+  env_json(f, "OPENBLAS_L2_SIZE");
+  fputc(',', f);
+  env_json(f, "OMP_NUM_THREADS");
+  fputc(',', f);
+  env_json(f, "OMP_WAIT_POLICY");
+  fprintf(f, "},\"gemm_peak_gflops\":%.2f,\"results\":[", b->peak);
+  for (int i = 0; i < b->nm; i++) {
+    if (i) fputc(',', f);
+    measure_json(f, &b->m[i]);
+  }
+  fputs("]}\n", f);
+}
+
+static void print_table(const bench *b, FILE *f, const char *cpu) {
+  fprintf(f, "clade bench: %s, backend %s, %s, %d threads\n", b->model_name, b->enc->backend_name, b->enc->precision,
+          b->threads);
+  fprintf(f, "machine: %s, %ld cores; OPENBLAS_CORETYPE=%s; fp32 GEMM peak %.1f GFLOP/s\n", cpu,
+          sysconf(_SC_NPROCESSORS_ONLN), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)",
+          b->peak);
+  fprintf(f, "%-14s %6s %12s %-10s %23s %5s %7s\n", "measure", "batch", "median", "unit", "min .. max", "reps",
+          "of peak");
+  for (int i = 0; i < b->nm; i++) {
+    const measure *m = &b->m[i];
+    char bs[16] = "", range[48] = "", frac[16] = "";
+    if (m->batch > 0) snprintf(bs, sizeof bs, "%d", m->batch);
+    if (m->reps > 1) snprintf(range, sizeof range, "%.4g .. %.4g", m->vmin, m->vmax);
+    if (m->frac >= 0) snprintf(frac, sizeof frac, "%.1f%%", 100 * m->frac);
+    fprintf(f, "%-14s %6s %12.4g %-10s %23s %5d %7s\n", m->name, bs, m->value, m->unit, range, m->reps, frac);
+    if (m->extra[0]) fprintf(f, "%21s{%s}\n", "", m->extra);
+  }
+}
+
+static int record(const bench *b, const char *cpu, int64_t *run_id, cl_error *e) {
+  cl_store *s = NULL;
+  int rc = cl_store_open(b->a.db, &s, e);
+  if (rc) return rc;
+  char exe[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) snprintf(exe, sizeof exe, "clade");
+  else exe[len] = 0;
+  char device[320];
+  snprintf(device, sizeof device, "%s x%ld", cpu, sysconf(_SC_NPROCESSORS_ONLN));
+  cl_run_info ri = {.file = exe, .backend = b->enc->backend_name, .device = device, .precision = b->enc->precision};
+  if ((rc = cl_store_run_begin(s, &ri, run_id, e))) goto done;
+  if (cl_store_warning(s)) fprintf(stderr, "clade: %s\n", cl_store_warning(s));
+  for (int i = 0; i < b->nm && rc == CL_OK; i++) {
+    const measure *m = &b->m[i];
+    char params[640] = "";
+    if (m->extra[0]) snprintf(params, sizeof params, "{%s}", m->extra);
+    cl_bench_row r = {.name = m->name, .batch = m->batch, .value = m->value, .unit = m->unit,
+                      .value_min = m->vmin, .value_max = m->vmax, .reps = m->reps, .n = m->n,
+                      .peak_fraction = m->frac, .model = b->model_name, .model_hash = b->enc->hash,
+                      .threads = b->threads, .params_json = params[0] ? params : NULL};
+    rc = cl_store_bench_add(s, *run_id, &r, e);
+  }
+  char stats[1024];
+  snprintf(stats, sizeof stats,
+           "{\"kind\":\"bench\",\"model\":\"%s\",\"threads\":%d,\"gemm_peak_gflops\":%.2f,\"openblas_coretype\":\"%s\"}",
+           b->enc->hash, b->threads, b->peak, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
+  cl_run_stats st = {.stats_json = stats};
+  if (rc == CL_OK) rc = cl_store_run_set_stats(s, *run_id, &st, e);
+  if (rc == CL_OK) rc = cl_store_run_end(s, *run_id, "complete", e);
+  else cl_store_run_end(s, *run_id, "failed", NULL);
+done:
+  cl_store_close(s);
+  return rc;
+}
+
+int cl_cmd_bench(int argc, char **argv) {
+  bench *b = cl_xcalloc(1, sizeof *b);
+  int rc = parse(argc, argv, &b->a);
+  if (rc) {
+    free(b);
+    return rc;
+  }
+  cl_error e = {0};
+  if (b->a.make_images) { /* write the JPEG set and stop (for other tools to read the same files) */
+    char **paths;
+    int64_t bytes;
+    const int n = b->a.n_images > 0 ? b->a.n_images : 96;
+    rc = cl_bench_make_jpegs(b->a.make_images, n, 7, &paths, &bytes, &e);
+    if (rc == CL_OK) {
+      fprintf(stderr, "clade: bench: wrote %d JPEGs (%.1f MB) to %s\n", n, bytes / 1048576.0, b->a.make_images);
+      free(paths);
+    } else {
+      cl_cli_fail("bench: %s", e.msg);
+    }
+    free(b);
+    return rc ? 1 : 0;
+  }
+  char cpu[256];
+  cl_bench_cpu_model(cpu, sizeof cpu);
+  b->threads = omp_get_max_threads();
+  rc = CL_OK;
+  if (want(b, "gemm")) {
+    b->peak = cl_bench_gemm_peak(3072, 4);
+    add1(b, "gemm_peak", "GFLOP/s", b->peak);
+  }
+  if (!b->a.json) fprintf(stderr, "clade: bench: loading %s\n", b->a.random ? "random ViT-B/16 weights" : b->a.model);
+  double t = cl_bench_now();
+  if ((rc = open_encoder(b, &e))) goto done;
+  add1(b, "load", "s", cl_bench_now() - t);
+  add1(b, "load_peak_rss", "MiB", cl_bench_peak_rss_mb());
+  int reset = cl_bench_reset_peak_rss() == 0;
+  if (want(b, "image") && (rc = bench_images(b, &e))) goto done;
+  if (want(b, "text") && (rc = bench_texts(b, &e))) goto done;
+  if (want(b, "e2e") && (rc = bench_e2e(b, &e))) goto done;
+  {
+    int bmax = 0;
+    for (int i = 0; i < b->a.nb; i++) bmax = b->a.batch[i] > bmax ? b->a.batch[i] : bmax;
+    const double budget =
+        (cl_bench_param_count(&b->enc->cfg) + cl_bench_image_act_floats(&b->enc->cfg, bmax)) * 4.0 / 1048576.0;
+    measure *m = add1(b, reset ? "peak_rss" : "peak_rss_all", "MiB", cl_bench_peak_rss_mb());
+    snprintf(m->extra, sizeof m->extra,
+             "\"weights_mib\":%.1f,\"activations_mib\":%.1f,\"batch\":%d,\"vs_weights_plus_activations\":%.3f,"
+             "\"since\":\"%s\"",
+             cl_bench_param_count(&b->enc->cfg) * 4.0 / 1048576.0,
+             cl_bench_image_act_floats(&b->enc->cfg, bmax) * 4.0 / 1048576.0, bmax, m->value / budget,
+             reset ? "model loaded" : "process start");
+  }
+  if (b->a.json) print_json(b, stdout, cpu);
+  else print_table(b, stdout, cpu);
+  if (!b->a.no_db) {
+    int64_t run_id = 0;
+    if ((rc = record(b, cpu, &run_id, &e))) goto done;
+    if (!b->a.json) fprintf(stderr, "clade: bench: recorded as run %lld in %s\n", (long long)run_id, b->a.db);
+  }
+done:
+  if (rc) cl_cli_fail("bench: %s", e.msg);
+  cl_encoder_close(b->enc);
+  free(b);
+  return rc ? 1 : 0;
+}

@@ -1,0 +1,90 @@
+/* clade report: one self-contained HTML page about a run (see report/cl_report.h). Nothing
+ * on stdout; the path written and any error on stderr. Exit 0, 1 on a runtime error, 2 on
+ * usage. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_cli.h"
+#include "report/cl_report.h"
+
+/* The default run: the latest with evaluations (a `clade bench` run has none to show). */
+static int latest_with_results(const cl_run_row *r, void *ud, cl_error *e) {
+  (void)e;
+  if (r->n_evaluations > 0) *(int64_t *)ud = r->id;
+  return 0;
+}
+
+int cl_cmd_report(int argc, char **argv) {
+  const char *db = CL_STORE_DEFAULT_PATH, *out = NULL;
+  int64_t run = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = NULL;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      char *hv[] = {"help", "report"};
+      return cl_cmd_help(2, hv);
+    }
+    static const char *const names[] = {"--db", "--out", "--run"};
+    int which = -1;
+    for (int k = 0; k < 3 && which < 0; k++) {
+      size_t n = strlen(names[k]);
+      if (strncmp(a, names[k], n) != 0) continue;
+      if (a[n] == '=') v = a + n + 1, which = k;
+      else if (a[n] == 0) {
+        if (i + 1 >= argc) {
+          cl_cli_fail("report: option %s needs a value", a);
+          return cl_cli_usage("report");
+        }
+        v = argv[++i], which = k;
+      }
+    }
+    if (which < 0) {
+      cl_cli_fail("report: unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
+      return cl_cli_usage("report");
+    }
+    if (which < 2 && !*v) {
+      cl_cli_fail("report: %s needs a path", names[which]);
+      return cl_cli_usage("report");
+    }
+    if (which == 0) db = v;
+    else if (which == 1) out = v;
+    else {
+      char *end;
+      errno = 0;
+      long long id = strtoll(v, &end, 10);
+      if (errno || end == v || *end || id <= 0) {
+        cl_cli_fail("report: --run: '%s' is not a positive integer", v);
+        return cl_cli_usage("report");
+      }
+      run = id;
+    }
+  }
+  if (!out) {
+    cl_cli_fail("report: --out FILE.html is required");
+    return cl_cli_usage("report");
+  }
+  cl_store *s = NULL;
+  cl_error e = {0};
+  if (cl_store_open_existing(db, &s, &e) != CL_OK) {
+    cl_cli_fail("report: %s", e.msg);
+    return 1;
+  }
+  int rc;
+  if (run) {
+    rc = cl_store_check_run(s, run, &e);
+  } else {
+    rc = cl_store_each_run(s, 0, latest_with_results, &run, &e);
+    if (rc == CL_OK && !run) rc = cl_store_latest_run(s, &run, &e); /* none has results */
+  }
+  if (rc == CL_OK) rc = cl_report_write_file(s, run, out, &e);
+  cl_store_close(s);
+  if (rc != CL_OK) {
+    cl_cli_fail("report: %s", e.msg);
+    return 1;
+  }
+  fprintf(stderr, "clade: report of run %lld written to %s\n", (long long)run, out);
+  return 0;
+}

@@ -1,0 +1,24 @@
+/* cl_report: `clade report`, one self-contained HTML page about a run.
+ * Owns: gathering the run's results and the history of its cells over the complete runs, the
+ * page (inline CSS, no script, no URL, every text escaped) and its four plots, drawn as inline
+ * SVG with cl_report_svg: zero-shot top1 per dataset and model (bars), accuracy vs shots (mean
+ * +- std over trials), a text type x model heatmap (zero-shot top1, mean over datasets) and
+ * top1 of each cell across commits. A plot without data is replaced by a note. */
+#ifndef CL_REPORT_H
+#define CL_REPORT_H
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store/cl_store.h"
+
+/* The most runs the history plot shows (the latest ones). */
+#define CL_REPORT_HISTORY_MAX 50
+/* The most cells it draws: beyond this, those whose top1 moved most. */
+#define CL_REPORT_HISTORY_SERIES 12
+
+/* Writes the page about run_id (which must exist) to f. */
+int cl_report_write(cl_store *s, int64_t run_id, FILE *f, cl_error *e);
+/* The same into path, atomically (a temporary file beside it, then rename). */
+int cl_report_write_file(cl_store *s, int64_t run_id, const char *path, cl_error *e);
+
+#endif

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# clade report: one self-contained HTML file (no URL, no script), the four SVG plots or a note
+# where a plot has no data, every name escaped; then headless Chromium renders it with no
+# console error and takes a non-trivial screenshot. Without chromium: skip (exit 77) after the
+# static checks.
+set -euo pipefail
+: "${CLADE:?}" "${CLADE_SRC:?}"
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+export CLADE_SAMPLE="$T/sample"
+"$CLADE" synth --out "$CLADE_SAMPLE" --per-class 10 >/dev/null 2>&1
+cd "$T"
+
+# two runs with zero-shot and few-shot cells: history has two points per cell
+"$CLADE" run "$CLADE_SRC/experiments/quickstart.lua" --db r.db --quiet 2>/dev/null
+"$CLADE" run "$CLADE_SRC/experiments/quickstart.lua" --db r.db --quiet 2>/dev/null
+"$CLADE" report --db r.db --out report.html >out.txt 2>err.txt || { cat err.txt; fail "report"; }
+[ -s out.txt ] && fail "report wrote to stdout: $(head -c 200 out.txt)"
+grep -q 'report.html' err.txt || fail "report does not say where it wrote: $(cat err.txt)"
+[ -s report.html ] || fail "no report.html"
+ls report.html.tmp.* >/dev/null 2>&1 && fail "temporary file left behind"
+
+# static: self-contained, four plots, the run's tables
+check_static() { # FILE N_SVG N_OMITTED
+  local f=$1
+  grep -Eiq 'https?://' "$f" && fail "$f references a URL: $(grep -Eio '.{30}https?://.{30}' "$f" | head -3)"
+  grep -qi '<script' "$f" && fail "$f holds a script"
+  # every src/href is a fragment or the empty data: icon
+  bad=$(grep -Eio '(src|href)="[^"]*"' "$f" | grep -Ev '^(src|href)="(#[^"]*|data:,)"$' || true)
+  [ -z "$bad" ] || fail "$f links out: $bad"
+  [ "$(grep -o '<svg' "$f" | wc -l)" = "$2" ] || fail "$f: $(grep -o '<svg' "$f" | wc -l) <svg elements, expected $2"
+  [ "$(grep -o 'class="note omitted"' "$f" | wc -l)" = "$3" ] || fail "$f: $(grep -o 'class="note omitted"' "$f" | wc -l) notes, expected $3"
+  $PY - "$f" <<'PY' || fail "$f does not parse as balanced HTML"
+import sys
+from html.parser import HTMLParser
+VOID = {"meta", "link", "br", "img", "input", "hr", "col", "area", "base", "source", "wbr"}
+class P(HTMLParser):
+    def __init__(s):
+        super().__init__(); s.stack = []
+    def handle_starttag(s, t, a):
+        if t not in VOID: s.stack.append(t)
+    def handle_startendtag(s, t, a): pass
+    def handle_endtag(s, t):
+        assert s.stack and s.stack[-1] == t, (t, s.stack[-5:])
+        s.stack.pop()
+p = P(); p.feed(open(sys.argv[1], encoding="utf-8").read()); p.close()
+assert p.stack == [], p.stack
+PY
+}
+check_static report.html 4 0
+for id in plot-bars plot-shots plot-heatmap plot-history; do grep -q "<figure id=\"$id\">" report.html || fail "no $id"; done
+grep -q '<h3 id="exp-1">quickstart-zero-shot</h3>' report.html || fail "zero-shot table"
+grep -q '<h3 id="exp-2">quickstart-few-shot</h3>' report.html || fail "few-shot table"
+grep -q 'clade report: run 2' report.html || fail "not the latest run"
+# history: two runs on the x axis, one polyline per cell with top1 (7), two points each
+$PY - report.html <<'PY' || fail "history plot"
+import re, sys
+h = open(sys.argv[1], encoding="utf-8").read()
+fig = h[h.index('<figure id="plot-history">'):]
+fig = fig[:fig.index("</figure>")]
+lines = re.findall(r'<polyline[^>]*points="([^"]*)"', fig)
+assert len(lines) == 7, len(lines)
+assert all(len(p.split()) == 2 for p in lines), lines
+PY
+"$CLADE" report --db r.db --run 1 --out r1.html 2>/dev/null
+grep -q 'clade report: run 1' r1.html || fail "--run 1"
+
+# a run with few-shot only, and names that need escaping: notes instead of empty plots
+cat > fs.lua <<'LUA'
+local sample = getenv("CLADE_SAMPLE")
+model "clip <b>&amp;</b> \"q\"" { path = sample .. "/model" }
+dataset "rare-sample" { root = sample .. "/data/rare_sample" }
+experiment "fs <script>alert(1)</script> & 'x'" { models = { "clip <b>&amp;</b> \"q\"" }, datasets = { "rare-sample" },
+  protocol = few_shot { shots = { 1, 2 }, trials = 2 } }
+LUA
+"$CLADE" run fs.lua --db fs.db --quiet 2>/dev/null || fail "few-shot-only run"
+"$CLADE" report --db fs.db --out fs.html 2>/dev/null || fail "report of a few-shot-only run"
+check_static fs.html 2 2
+grep -q 'No zero-shot results in this run: plot omitted.' fs.html || fail "bars note"
+grep -q 'fs &lt;script&gt;alert(1)&lt;/script&gt; &amp; &#39;x&#39;' fs.html || fail "experiment name not escaped"
+grep -q 'clip &lt;b&gt;&amp;amp;&lt;/b&gt; &quot;q&quot;' fs.html || fail "model name not escaped"
+
+# errors: one line, exit 1; usage: exit 2
+set +e
+"$CLADE" report --db r.db --run 9 --out x.html 2>err.txt; rc=$?
+[ "$rc" = 1 ] && [ "$(wc -l <err.txt)" = 1 ] && grep -q 'no run 9' err.txt || fail "unknown run: rc $rc, $(cat err.txt)"
+[ -e x.html ] && fail "x.html written for an unknown run"
+"$CLADE" report --db missing.db --out x.html 2>err.txt; rc=$?
+[ "$rc" = 1 ] && grep -q 'missing.db' err.txt || fail "missing db: rc $rc, $(cat err.txt)"
+"$CLADE" report --db r.db 2>/dev/null; rc=$?
+[ "$rc" = 2 ] || fail "no --out: rc $rc"
+"$CLADE" report --db r.db --out x.html --run abc 2>/dev/null; rc=$?
+[ "$rc" = 2 ] || fail "--run abc: rc $rc"
+set -e
+
+# ---- the browser ----
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$CHROMIUM" ]; then
+  echo "SKIP: chromium not installed (ci/deps installs it)" >&2
+  exit 77
+fi
+chrome() { # chrome OUTPUT-FLAG URL: headless, its own profile, logging on stderr
+  timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$T/profile" \
+    --no-first-run --enable-logging=stderr --v=0 "$@"
+}
+# the detector catches a console error on a page that has one (so a quiet log means something)
+printf '<!DOCTYPE html><title>x</title><script>console.error("planted"); nosuchfn();</script>\n' >bad.html
+chrome --dump-dom "file://$T/bad.html" >/dev/null 2>bad.log || true
+grep -E 'CONSOLE|Uncaught' bad.log | grep -q planted || fail "chromium's log format changed: no CONSOLE line for a planted error: $(tail -5 bad.log)"
+
+for f in report fs; do
+  chrome --dump-dom "file://$T/$f.html" >"$f.dom" 2>"$f.log" || fail "chromium --dump-dom $f.html: $(tail -5 "$f.log")"
+  if grep -E 'CONSOLE|Uncaught' "$f.log"; then fail "console messages rendering $f.html"; fi
+  want=4; [ "$f" = fs ] && want=2
+  [ "$(grep -o '<svg' "$f.dom" | wc -l)" = "$want" ] || fail "$f: the rendered DOM has $(grep -o '<svg' "$f.dom" | wc -l) svg elements, expected $want"
+done
+chrome --screenshot="$T/shot.png" --window-size=1200,2400 "file://$T/report.html" >/dev/null 2>shot.log || fail "screenshot: $(tail -5 shot.log)"
+if grep -E 'CONSOLE|Uncaught' shot.log; then fail "console messages while taking the screenshot"; fi
+$PY - shot.png <<'PY' || fail "screenshot"
+import struct, sys, zlib
+b = open(sys.argv[1], "rb").read()
+assert b[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+w, h = struct.unpack(">II", b[16:24])
+assert (w, h) == (1200, 2400), (w, h)
+assert len(b) > 30000, f"only {len(b)} bytes: a blank page?"
+PY
+# CLADE_REPORT_SHOT=PATH keeps the screenshot, to look at
+if [ -n "${CLADE_REPORT_SHOT:-}" ]; then cp shot.png "$CLADE_REPORT_SHOT"; fi
+echo "test_report: ok"

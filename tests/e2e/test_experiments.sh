@@ -17,7 +17,7 @@ done
 [ -f results/clade.db ] || fail "default database results/clade.db not created"
 
 "$CLADE" results --db "$T/r.db" --run 1 --format csv > q.csv
-head -1 q.csv | grep -q '^run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value' || fail "csv header: $(head -1 q.csv)"
+head -1 q.csv | grep '^run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value' >/dev/null || fail "csv header: $(head -1 q.csv)"
 grep -q ',quickstart-zero-shot,sample-clip,rare-sample,zero_shot,taxonomic_common,0,all,top1,' q.csv || fail "zero-shot row missing"
 grep -q ',quickstart-zero-shot,sample-clip,rare-sample,zero_shot,common,0,all,top5,' q.csv || fail "top5 row missing"
 for t in 0 1 2 3 4; do
@@ -32,10 +32,10 @@ awk -v a="$a1" -v b="$a5" 'BEGIN { exit !(b > a && a > 0.3) }' || fail "few-shot
 "$CLADE" results --db "$T/r.db" --run 3 --format csv > a.csv
 grep -q ',zero_shot,"mixture(common=0.5,taxonomic_common=0.5)",0,all,top1,' a.csv || fail "mixture row"
 grep -q ',linear_probe,,3,all,top1,' a.csv || fail "linear probe row"
-"$CLADE" results --db "$T/r.db" --run 2 --format csv | grep -q ',custom-ncm,sample-clip,rare-sample,cosine_ncm,,2,all,top1,' || fail "custom protocol row"
+"$CLADE" results --db "$T/r.db" --run 2 --format csv | grep ',custom-ncm,sample-clip,rare-sample,cosine_ncm,,2,all,top1,' >/dev/null || fail "custom protocol row"
 
 "$CLADE" predictions --db "$T/r.db" --run 1 --format csv > p.csv
-head -1 p.csv | grep -qx 'model,dataset,protocol,text_type,shots,trial,filepath,label,prediction' || fail "predictions header"
+head -1 p.csv | grep -x 'model,dataset,protocol,text_type,shots,trial,filepath,label,prediction' >/dev/null || fail "predictions header"
 [ "$(grep -c ',zero_shot,taxonomic_common,0,all,images/' p.csv)" = 48 ] || fail "one zero-shot prediction per image"
 
 # results json parses and carries full precision

@@ -108,7 +108,7 @@ chrome() { # chrome OUTPUT-FLAG URL: headless, its own profile, logging on stder
 # the detector catches a console error on a page that has one (so a quiet log means something)
 printf '<!DOCTYPE html><title>x</title><script>console.error("planted"); nosuchfn();</script>\n' >bad.html
 chrome --dump-dom "file://$T/bad.html" >/dev/null 2>bad.log || true
-grep -E 'CONSOLE|Uncaught' bad.log | grep -q planted || fail "chromium's log format changed: no CONSOLE line for a planted error: $(tail -5 bad.log)"
+grep -E 'CONSOLE|Uncaught' bad.log | grep planted >/dev/null || fail "chromium's log format changed: no CONSOLE line for a planted error: $(tail -5 bad.log)"
 
 for f in report fs; do
   chrome --dump-dom "file://$T/$f.html" >"$f.dom" 2>"$f.log" || fail "chromium --dump-dom $f.html: $(tail -5 "$f.log")"

@@ -31,8 +31,8 @@ m="$tmp/a/model"
 [[ -s "$m/open_clip_model.safetensors" ]] || fail "no safetensors"
 grep -q '"model_cfg"' "$m/open_clip_config.json" || fail "config lacks model_cfg"
 grep -q '"preprocess_cfg"' "$m/open_clip_config.json" || fail "config lacks preprocess_cfg"
-head -c 65536 "$m/open_clip_model.safetensors" | grep -aq 'visual.conv1.weight' || fail "no visual.conv1.weight"
-head -c 65536 "$m/open_clip_model.safetensors" | grep -aq 'token_embedding.weight' || fail "no token_embedding.weight"
+head -c 65536 "$m/open_clip_model.safetensors" | grep -a 'visual.conv1.weight' >/dev/null || fail "no visual.conv1.weight"
+head -c 65536 "$m/open_clip_model.safetensors" | grep -a 'token_embedding.weight' >/dev/null || fail "no token_embedding.weight"
 
 # Manifests: header as the real ones, 8x6 and 5x6 rows, every image present and valid.
 check_dataset() { # dir header rows classes magic-hex filepath-column

@@ -34,8 +34,8 @@ LUA
 rm "$T/broken/images/0007.jpg"
 if "$CLADE" run "$T/missing.lua" --db "$T/m.db" 2> "$T/err"; then fail "missing image accepted"; fi
 grep -q "0007.jpg" "$T/err" || fail "missing image not named: $(cat "$T/err")"
-"$CLADE" results --db "$T/m.db" --format csv | grep -q ',first,m,good,few_shot,,1,all,top1,' || fail "finished evaluation lost"
-"$CLADE" log --db "$T/m.db" | grep -q "failed" || fail "run not marked failed"
+"$CLADE" results --db "$T/m.db" --format csv | grep ',first,m,good,few_shot,,1,all,top1,' >/dev/null || fail "finished evaluation lost"
+"$CLADE" log --db "$T/m.db" | grep "failed" >/dev/null || fail "run not marked failed"
 # clade check reports it without running a model
 if "$CLADE" check "$T/missing.lua" > "$T/out" 2>/dev/null; then fail "check passed with a missing image"; fi
 grep -q $'broken\t48 images\t47 found\t1 missing\t0 unreadable' "$T/out" || fail "check output: $(cat "$T/out")"

@@ -30,10 +30,10 @@ expect_error() {
   [ "$rc" -ne 0 ] || bad "$name: exit 0"
   [ "$(wc -l <"$tmp/err")" -eq 1 ] || bad "$name: not one line on stderr: $err"
   case "$err" in "clade: "*) ;; *) bad "$name: no 'clade: ' prefix: $err" ;; esac
-  echo "$err" | grep -q -- "$pat" || bad "$name: message does not match '$pat': $err"
+  echo "$err" | grep -- >/dev/null "$pat" || bad "$name: message does not match '$pat': $err"
   [ ! -s "$tmp/stdout" ] || bad "$name: wrote to stdout"
   [ ! -e "$tmp/out.safetensors" ] || bad "$name: left an output file"
-  ls "$tmp" | grep -q '\.tmp\.' && bad "$name: left a temporary file"
+  ls "$tmp" | grep '\.tmp\.' >/dev/null && bad "$name: left a temporary file"
   [ "$nfail" -ne "$before" ] || echo "ok $name: $err"
 }
 
@@ -92,7 +92,7 @@ if [ -f "$tmp/good.safetensors" ]; then
   size=$(stat -c %s "$tmp/good.safetensors")
   hlen=$(od -An -t u8 -N 8 "$tmp/good.safetensors" | tr -d ' ')
   [ "$size" -eq $((8 + hlen + 2 * 3 * 224 * 224 * 4)) ] || bad "good output has $size bytes"
-  head -c $((8 + hlen)) "$tmp/good.safetensors" | grep -q '"pixels":{"dtype":"F32","shape":\[2,3,224,224\]' ||
+  head -c $((8 + hlen)) "$tmp/good.safetensors" | grep '"pixels":{"dtype":"F32","shape":\[2,3,224,224\]' >/dev/null ||
     bad "good output header: $(head -c $((8 + hlen)) "$tmp/good.safetensors" | tail -c +9)"
 fi
 

@@ -23,7 +23,13 @@ local function make(name, def)
                             tostring(k), table.concat(known, ", ")), 0)
       end
     end
-    if def.check then def.check(opts) end
+    if def.check then
+      local ok, err = pcall(def.check, opts)
+      if not ok then
+        local file, line = require("clade.core").caller_file(2)
+        error(string.format("%s:%d: %s", file or "?", line or 0, tostring(err)), 0)
+      end
+    end
     return { protocol = name, opts = opts }
   end
   M.protocols[name] = { name = name, run = def.run, ctor = ctor, needs_text = def.needs_text }

@@ -60,9 +60,30 @@ end
 -- Every job (one protocol on one model x dataset of an experiment) is claimed before it
 -- runs, so a resumed run skips finished jobs and two processes split the work. Returns the
 -- number of jobs in the plan.
+-- Check the whole plan before any work: every experiment names declared models and datasets,
+-- and no text protocol runs on precomputed features.
+function M.validate(reg)
+  reg = reg or registry()
+  for _, ename in ipairs(reg.order) do
+    local e = reg.experiments[ename]
+    local where = e.where .. ": experiment '" .. ename .. "'"
+    for _, mname in ipairs(e.models) do
+      local m = get_model(mname, where)
+      for _, p in ipairs(e.protocols) do
+        if protocols.lookup(p.protocol).needs_text and m.kind == "features" then
+          error(string.format("%s: protocol %s needs a text encoder, but model '%s' is precomputed features",
+                              where, p.protocol, mname), 0)
+        end
+      end
+    end
+    for _, dname in ipairs(e.datasets) do get_dataset(dname, where) end
+  end
+end
+
 function M.run()
   local reg = registry()
   if #reg.order == 0 then error("the file declares no experiment", 0) end
+  M.validate(reg)
   local total, jobs, skipped, held = 0, 0, 0, 0
   for _, ename in ipairs(reg.order) do
     local e = reg.experiments[ename]

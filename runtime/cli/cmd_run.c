@@ -66,7 +66,8 @@ static int load(const run_args *a, cl_lua_run *run, cl_lua **out) {
   char *slash = strrchr(dir, '/');
   if (slash) *slash = 0;
   cl_error e;
-  if (cl_lua_new(out, dir, run, &e) != CL_OK || cl_lua_dofile(*out, a->file, &e) != CL_OK) {
+  if (cl_lua_new(out, dir, run, &e) != CL_OK || cl_lua_dofile(*out, a->file, &e) != CL_OK ||
+      cl_lua_call(*out, "clade.runner", "validate", 0, NULL, NULL, &e) != CL_OK) {
     cl_cli_fail("%s", e.msg);
     cl_lua_free(*out);
     *out = NULL;

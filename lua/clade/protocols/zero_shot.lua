@@ -8,6 +8,10 @@ return {
   check = function(opts)
     local tt = opts.text_types
     if tt ~= nil and type(tt) ~= "table" then error("zero_shot: text_types must be a list or a mixture{...}", 0) end
+    local text_types = require "clade.text_types"
+    for _, spec in ipairs(tt and not tt.mixture and tt or {}) do
+      if type(spec) == "string" then text_types.get(spec) end -- unknown names fail here, with the list
+    end
   end,
   run = function(ctx, opts)
     local tmpl = templates.get(opts.templates)

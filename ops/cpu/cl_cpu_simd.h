@@ -23,6 +23,8 @@ void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, int ld
                          float *c, int ldc, const float *bias, cl_act act, int accumulate, int nt);
 /* x[i] = act(x[i]) for i < n, on the calling thread. */
 void cl_cpu_act_x512(float *x, size_t n, cl_act act);
+/* One row of LayerNorm (biased variance), y may equal x. */
+void cl_cpu_layernorm_x512(float *y, const float *x, const float *g, const float *b, int n, float eps);
 /* One head of one sequence: out[i, :dh] (row stride ldo) = softmax(q k^T * scale) v over
  * len rows of q, k, v (row stride ldq each), keys j > i masked when causal. scratch: at least
  * cl_cpu_attn_x512_scratch(len, dh) floats, 64-byte aligned. */

@@ -111,6 +111,39 @@ X512 void cl_cpu_act_x512(float *x, size_t n, cl_act act) {
   }
 }
 
+/* One LayerNorm row: sums in double lanes (as the scalar path), the rest in fp32. */
+X512 void cl_cpu_layernorm_x512(float *y, const float *x, const float *g, const float *b, int n, float eps) {
+  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+  int j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 v = _mm512_loadu_ps(x + j);
+    s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+  }
+  double sum = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+  for (; j < n; j++) sum += x[j];
+  const double mean = sum / n;
+  const __m512d mv = _mm512_set1_pd(mean);
+  s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+  for (j = 0; j + 16 <= n; j += 16) {
+    const __m512 v = _mm512_loadu_ps(x + j);
+    const __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), mv);
+    const __m512d d1 =
+        _mm512_sub_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))), mv);
+    s0 = _mm512_fmadd_pd(d0, d0, s0);
+    s1 = _mm512_fmadd_pd(d1, d1, s1);
+  }
+  double var = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+  for (; j < n; j++) var += (x[j] - mean) * (x[j] - mean);
+  const float rstd = (float)(1.0 / sqrt(var / n + eps)), meanf = (float)mean;
+  const __m512 mf = _mm512_set1_ps(meanf), rs = _mm512_set1_ps(rstd);
+  for (j = 0; j + 16 <= n; j += 16) {
+    const __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), mf), rs);
+    _mm512_storeu_ps(y + j, _mm512_add_ps(_mm512_mul_ps(t, _mm512_loadu_ps(g + j)), _mm512_loadu_ps(b + j)));
+  }
+  for (; j < n; j++) y[j] = (x[j] - meanf) * rstd * g[j] + b[j];
+}
+
 /* ---------------- 16x16 transpose ---------------- */
 
 X512I void tr16(__m512 r[16]) {
@@ -373,11 +406,12 @@ X512 void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, i
 
 size_t cl_cpu_attn_x512_scratch(int len, int dh) {
   const size_t lp = ((size_t)len + 31) & ~(size_t)31, rows = ((size_t)len + MR - 1) / MR * MR;
-  return (size_t)dh * lp + rows * lp + 16;
+  return (size_t)dh * lp + rows * lp + (size_t)dh * MR + 16;
 }
 
-/* scores s[r][j] = q_r . k_j for 12 rows against keys j0 .. j0+32 of kt [dh][lp] */
-X512I void scores12(const float *const qr[MR], int dh, const float *kt, int lp, int j0, float scale, float *s) {
+/* scores s[r][j] = q_r . k_j for 12 rows (qp [dh][12], already scaled) against keys
+ * j0 .. j0+32 of kt [dh][lp] */
+X512I void scores12(const float *qp, int dh, const float *kt, int lp, int j0, float *s) {
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
   for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
@@ -385,7 +419,7 @@ X512I void scores12(const float *const qr[MR], int dh, const float *kt, int lp, 
     const __m512 k0 = _mm512_load_ps(kt + (size_t)d * lp + j0), k1 = _mm512_load_ps(kt + (size_t)d * lp + j0 + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < MR; r++) {
-      const __m512 qv = _mm512_set1_ps(qr[r][d] * scale); /* torch scales q before q k^T */
+      const __m512 qv = _mm512_set1_ps(qp[d * MR + r]);
       c0[r] = _mm512_fmadd_ps(qv, k0, c0[r]);
       c1[r] = _mm512_fmadd_ps(qv, k1, c1[r]);
     }
@@ -430,7 +464,10 @@ X512I void pv_rows(float *out, int ldo, const float *p, int lp, const float *v, 
 X512 void cl_cpu_attn_x512(float *out, int ldo, const float *q, const float *k, const float *v, int ldq, int len,
                            int dh, int causal, float scale, float *scratch) {
   const int lp = (len + 31) & ~31, nv = dh / 16;
-  float *kt = scratch, *s = kt + (size_t)dh * lp; /* kt [dh][lp]; s [rows][lp] */
+  const int rows_pad = (len + MR - 1) / MR * MR;
+  /* kt [dh][lp]; s [rows][lp]; qp [dh][12]: a block of queries, scaled (torch scales q
+   * before q k^T) */
+  float *kt = scratch, *s = kt + (size_t)dh * lp, *qp = s + (size_t)rows_pad * lp;
   /* k^T, zero past len */
   for (int j0 = 0; j0 < lp; j0 += 16)
     for (int d0 = 0; d0 < dh; d0 += 16) {
@@ -440,14 +477,20 @@ X512 void cl_cpu_attn_x512(float *out, int ldo, const float *q, const float *k, 
       tr16(t);
       for (int d = 0; d < 16; d++) _mm512_store_ps(kt + (size_t)(d0 + d) * lp + j0, t[d]);
     }
-  static const float zero_row[256] __attribute__((aligned(64)));
+  const __m512 sc = _mm512_set1_ps(scale);
   for (int i0 = 0; i0 < len; i0 += MR) {
-    const float *qr[MR];
-    for (int r = 0; r < MR; r++) qr[r] = i0 + r < len ? q + (size_t)(i0 + r) * ldq : zero_row;
+    for (int d0 = 0; d0 < dh; d0 += 16) { /* qp[d][r] = q[i0 + r][d] * scale */
+      __m512 t[16];
+      for (int r = 0; r < 16; r++)
+        t[r] = r < MR && i0 + r < len ? _mm512_mul_ps(_mm512_loadu_ps(q + (size_t)(i0 + r) * ldq + d0), sc)
+                                      : _mm512_setzero_ps();
+      tr16(t);
+      for (int d = 0; d < 16; d++) _mm512_mask_storeu_ps(qp + (d0 + d) * MR, 0x0fff, t[d]);
+    }
     const int last_row = i0 + MR - 1 < len - 1 ? i0 + MR - 1 : len - 1;
     const int jend = causal ? last_row + 1 : len; /* keys any row of the block sees */
     float *sb = s + (size_t)i0 * lp;
-    for (int j0 = 0; j0 < jend; j0 += 32) scores12(qr, dh, kt, lp, j0, scale, sb);
+    for (int j0 = 0; j0 < jend; j0 += 32) scores12(qp, dh, kt, lp, j0, sb);
     /* row softmax; masked and padding keys get exactly 0 */
     for (int r = 0; r < MR && i0 + r < len; r++) {
       float *sr = sb + (size_t)r * lp;

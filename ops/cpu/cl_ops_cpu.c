@@ -198,6 +198,11 @@ static int cpu_layernorm(cl_backend *be, float *y, const float *x, const float *
                          const float *b, int m, int n, float eps, cl_error *e) {
   (void)be;
   if (m < 0 || n <= 0) return cl_err(e, CL_EINVAL, "cpu backend: layernorm of [%d,%d]", m, n);
+  if (cl_cpu_avx512()) {
+#pragma omp parallel for schedule(dynamic, 16) if ((size_t)m * n > PAR_MIN)
+    for (int i = 0; i < m; i++) cl_cpu_layernorm_x512(y + (size_t)i * n, x + (size_t)i * n, g, b, n, eps);
+    return CL_OK;
+  }
 #pragma omp parallel for if ((size_t)m * n > PAR_MIN)
   for (int i = 0; i < m; i++) {
     const float *xi = x + (size_t)i * n;

@@ -27,29 +27,30 @@ double cl_bench_now(void) {
 /* ---------------- GEMM peak ---------------- */
 
 double cl_bench_gemm_peak(int n, int reps) {
-  float *a = NULL, *b = NULL, *c = NULL;
-  size_t nn = (size_t)n * n;
-  if (posix_memalign((void **)&a, 64, nn * 4) || posix_memalign((void **)&b, 64, nn * 4) ||
-      posix_memalign((void **)&c, 64, nn * 4)) {
-    free(a), free(b), free(c);
-    return 0;
-  }
-  for (size_t i = 0; i < nn; i++) a[i] = (float)((i * 7) % 13) * 0.01f, b[i] = (float)((i * 5) % 11) * 0.01f;
   const int nt = omp_get_max_threads();
+  const size_t nn = (size_t)n * n;
+  float *buf = NULL;
+  if (posix_memalign((void **)&buf, 64, 3 * nn * nt * sizeof(float))) return 0;
+  for (size_t i = 0; i < 3 * nn * nt; i++) buf[i] = (float)((i * 7) % 13) * 0.01f;
   double best = 0;
-  for (int r = 0; r <= reps; r++) {
-    double t = cl_bench_now();
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int th = 0; th < nt; th++) {
-      int s = n * th / nt, e = n * (th + 1) / nt;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, e - s, n, n, 1.0f, a + (size_t)s * n, n, b, n,
-                  0.0f, c + (size_t)s * n, n);
+  for (int r = 0; r <= reps; r++) { /* r = 0 warms up */
+    double rate = 0;
+#pragma omp parallel num_threads(nt) reduction(+ : rate)
+    {
+      const int th = omp_get_thread_num();
+      float *a = buf + 3 * nn * th, *b = a + nn, *c = b + nn;
+      double t0 = cl_bench_now(), t = 0;
+      int calls = 0;
+      do {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        calls++;
+        t = cl_bench_now() - t0;
+      } while (t < 0.5);
+      rate += 2.0 * n * (double)n * n * calls / t * 1e-9;
     }
-    t = cl_bench_now() - t;
-    double g = 2.0 * n * (double)n * n / t * 1e-9;
-    if (r > 0 && g > best) best = g; /* r = 0 warms up */
+    if (r > 0 && rate > best) best = rate;
   }
-  free(a), free(b), free(c);
+  free(buf);
   return best;
 }
 

@@ -14,9 +14,10 @@
 /* Monotonic seconds. */
 double cl_bench_now(void);
 
-/* fp32 GEMM throughput in GFLOP/s: C[n,n] = A[n,n] B[n,n]^T with cblas_sgemm, split by rows
- * over the OpenMP threads (one single-threaded call each, as the CPU backend runs its
- * GEMMs); the best of reps calls after one warm-up. */
+/* The machine's fp32 GEMM throughput in GFLOP/s: every OpenMP thread multiplies its own
+ * n x n matrices with single-threaded cblas_sgemm (OpenBLAS) for half a second; the sum of
+ * the threads' rates, best of reps rounds after a warm-up. Summing per-thread rates keeps
+ * a core shared with another job from stalling the others, as a split GEMM would. */
 double cl_bench_gemm_peak(int n, int reps);
 
 /* FLOPs of one forward pass, as the benchmarks count them (multiply-adds count 2):

@@ -500,7 +500,7 @@ int cl_cmd_bench(int argc, char **argv) {
   b->threads = omp_get_max_threads();
   rc = CL_OK;
   if (want(b, "gemm")) {
-    b->peak = cl_bench_gemm_peak(3072, 4);
+    b->peak = cl_bench_gemm_peak(1536, 3);
     add1(b, "gemm_peak", "GFLOP/s", b->peak);
   }
   if (!b->a.json) fprintf(stderr, "clade: bench: loading %s\n", b->a.random ? "random ViT-B/16 weights" : b->a.model);
@@ -519,7 +519,7 @@ int cl_cmd_bench(int argc, char **argv) {
         (cl_bench_param_count(&b->enc->cfg) + cl_bench_image_act_floats(&b->enc->cfg, bmax)) * 4.0 / 1048576.0;
     measure *m = add1(b, reset ? "peak_rss" : "peak_rss_all", "MiB", cl_bench_peak_rss_mb());
     snprintf(m->extra, sizeof m->extra,
-             "\"weights_mib\":%.1f,\"activations_mib\":%.1f,\"batch\":%d,\"vs_weights_plus_activations\":%.3f,"
+             "\"weights_mib\":%.1f,\"activations_mib\":%.1f,\"act_batch\":%d,\"vs_weights_plus_activations\":%.3f,"
              "\"since\":\"%s\"",
              cl_bench_param_count(&b->enc->cfg) * 4.0 / 1048576.0,
              cl_bench_image_act_floats(&b->enc->cfg, bmax) * 4.0 / 1048576.0, bmax, m->value / budget,

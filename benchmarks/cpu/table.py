@@ -1,0 +1,176 @@
+"""One table from benchmarks/cpu/run's JSON files (clade.json, {pypi,debian}-{set,unset}.json).
+
+For each PyTorch the faster of its two runs (OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE set or
+unset) is kept, judged by the geometric mean of its throughput ratios; ratios are clade over
+the faster PyTorch per row (for memory: clade over the smaller). Markdown on stdout; with
+--readme FILE the block between <!-- bench:begin --> and <!-- bench:end --> is replaced.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+
+THROUGHPUT = ("image_tower", "text_tower", "end_to_end", "tokenize", "gemm_peak")
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def index(run):
+    out = {}
+    for r in (run or {}).get("results", []):
+        out[(r["name"], r.get("batch"))] = r
+    return out
+
+
+def pick(out, label):
+    """The faster of the set/unset runs of one PyTorch, and a note saying which and by how much."""
+    s, u = load(os.path.join(out, label + "-set.json")), load(os.path.join(out, label + "-unset.json"))
+    if not s and not u:
+        return None, None
+    if not s or not u:
+        return (s or u), "only one run"
+    si, ui = index(s), index(u)
+    logs = []
+    for k, r in si.items():
+        if k[0] in THROUGHPUT and k[0] != "gemm_peak" and k in ui and r["value"] and ui[k]["value"]:
+            logs.append(math.log(r["value"] / ui[k]["value"]))
+    g = math.exp(sum(logs) / len(logs)) if logs else 1.0
+    best, which = (s, "set") if g >= 1 else (u, "unset")
+    note = "OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE %s won (set/unset throughput geo-mean %.3fx)" % (which, g)
+    return best, note
+
+
+def fmt(v, unit):
+    if v is None:
+        return "–"
+    if unit in ("MiB",):
+        return "%.0f" % v
+    if v >= 100:
+        return "%.0f" % v
+    if v >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+def lscpu():
+    model, cores = platform.processor() or "?", os.cpu_count()
+    try:
+        txt = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in txt.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return model, cores
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--started", default="")
+    ap.add_argument("--command", default="benchmarks/cpu/run")
+    ap.add_argument("--readme")
+    a = ap.parse_args()
+    clade = load(os.path.join(a.out, "clade.json"))
+    if not clade:
+        sys.exit("table.py: no clade.json in " + a.out)
+    ci = index(clade)
+    refs = {}
+    notes = []
+    for label, title in (("pypi", "PyTorch (PyPI)"), ("debian", "PyTorch (Debian)")):
+        run, note = pick(a.out, label)
+        if run:
+            refs[label] = (title, run, index(run))
+            notes.append("%s %s, open_clip %s, %d threads: %s" % (title, run.get("torch"), run.get("open_clip"),
+                                                                 run.get("threads", 0), note))
+    peak = clade.get("gemm_peak_gflops") or 0
+
+    rows = [("gemm_peak", None, "fp32 GEMM peak (GFLOP/s)")]
+    batches = sorted({k[1] for k in ci if k[0] == "image_tower"})
+    rows += [("image_tower", b, "image tower, batch %d (images/s)" % b) for b in batches]
+    tt = [k for k in ci if k[0] == "text_tower"]
+    if tt:
+        rows.append(("text_tower", tt[0][1], "text tower, Rare Species prompts (prompts/s)"))
+    rows.append(("tokenize", None, "tokenizer (prompts/s)"))
+    ee = [k for k in ci if k[0] == "end_to_end"]
+    if ee:
+        rows.append(("end_to_end", ee[0][1], "end to end: JPEG decode + preprocess + encode, batch %d (images/s)" % ee[0][1]))
+    rows.append(("peak_rss", None, "peak RSS after loading (MiB)"))
+
+    hdr = ["measure", "clade"] + [refs[k][0] for k in refs] + ["clade / best PyTorch", "clade, share of GEMM peak",
+                                                               "best PyTorch, share of peak"]
+    lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+    for name, batch, title in rows:
+        c = ci.get((name, batch))
+        if not c:
+            continue
+        vals = []
+        for k in refs:
+            r = refs[k][2].get((name, batch)) or refs[k][2].get((name, None))
+            vals.append(r)
+        lower_better = name in ("peak_rss", "load")
+        present = [r for r in vals if r and r.get("value")]
+        best = None
+        if present:
+            best = (min if lower_better else max)(present, key=lambda r: r["value"])
+        ratio = "%.2fx" % (c["value"] / best["value"]) if best and c.get("value") else "–"
+        cfrac = "%.0f%%" % (100 * c["peak_fraction"]) if c.get("peak_fraction") is not None else ""
+        bfrac = "%.0f%%" % (100 * best["peak_fraction"]) if best and best.get("peak_fraction") is not None else ""
+        if name == "gemm_peak":
+            cfrac, bfrac = "100%", "%.0f%%" % (100 * best["value"] / peak) if best and peak else ""
+        lines.append("| " + " | ".join([title, fmt(c["value"], c["unit"])] + [fmt(r["value"] if r else None, c["unit"])
+                                                                            for r in vals] + [ratio, cfrac, bfrac]) + " |")
+    # derived: end to end vs encoder only; memory vs weights + activations; text details
+    extra = []
+    e2e = ci.get(("end_to_end", ee[0][1])) if ee else None
+    if e2e and e2e.get("vs_image_tower") not in (None, -1):
+        extra.append("clade end to end = %.0f%% of its image tower at batch %d (goal >= 90%%); decode+preprocess "
+                     "%.1f ms/image on one core" % (100 * e2e["vs_image_tower"], e2e["batch"],
+                                                     e2e.get("decode_ms_per_image", 0)))
+    rss = ci.get(("peak_rss", None))
+    if rss and rss.get("vs_weights_plus_activations"):
+        extra.append("clade peak RSS = %.2fx (weights %.0f MiB + one batch of %d images' activations %.0f MiB; "
+                     "goal <= 1.3x)" % (rss["vs_weights_plus_activations"], rss["weights_mib"], rss["act_batch"],
+                                        rss["activations_mib"]))
+    t = ci.get(tt[0]) if tt else None
+    if t:
+        extra.append("text: %d prompts (%d classes spread over the 400 x %d templates), mean %.1f tokens: clade "
+                     "computes the real tokens (%.2f GFLOP/prompt, %.0f%% of peak on those FLOPs; %.0f%% counted "
+                     "at 77 tokens = 5.96 GFLOP), PyTorch all 77" %
+                     (t["prompts"], t["classes"], t["templates"], t["mean_tokens"], t["real_gflop_per_prompt"],
+                      100 * t["real_peak_fraction"], 100 * (t["peak_fraction"] or 0)))
+    for k in refs:
+        e = refs[k][2].get(("end_to_end", ee[0][1])) if ee else None
+        if e and e.get("loader"):
+            extra.append("%s end to end: %s (the faster of a plain loop and a 2-worker DataLoader)" % (refs[k][0], e["loader"]))
+    model, cores = lscpu()
+    head = ["Machine: %s, %d cores (`lscpu`); %d threads for every run; %s." % (model, cores, clade.get("threads", 0),
+                                                                                clade.get("model", "")),
+            "Date: %s. Command: `%s`." % (a.started or "?", a.command),
+            "clade %s (%s, %s), OPENBLAS_CORETYPE=%s." % (clade.get("version"), clade.get("backend"),
+                                                         clade.get("precision"),
+                                                         (clade.get("env") or {}).get("OPENBLAS_CORETYPE"))]
+    text = "\n".join(head) + "\n\n" + "\n".join(lines) + "\n\n" + "\n".join("- " + x for x in extra + notes) + "\n"
+    print(text)
+    if a.readme:
+        with open(a.readme) as f:
+            doc = f.read()
+        b, e = doc.find("<!-- bench:begin -->"), doc.find("<!-- bench:end -->")
+        if b < 0 or e < 0:
+            sys.exit("table.py: %s has no <!-- bench:begin --> ... <!-- bench:end --> block" % a.readme)
+        doc = doc[:b + len("<!-- bench:begin -->")] + "\n" + text + doc[e:]
+        with open(a.readme, "w") as f:
+            f.write(doc)
+
+
+if __name__ == "__main__":
+    main()

@@ -500,7 +500,7 @@ int cl_cmd_bench(int argc, char **argv) {
   b->threads = omp_get_max_threads();
   rc = CL_OK;
   if (want(b, "gemm")) {
-    b->peak = cl_bench_gemm_peak(1536, 3);
+    b->peak = cl_bench_gemm_peak(1536, 5);
     add1(b, "gemm_peak", "GFLOP/s", b->peak);
   }
   if (!b->a.json) fprintf(stderr, "clade: bench: loading %s\n", b->a.random ? "random ViT-B/16 weights" : b->a.model);

@@ -1,5 +1,6 @@
 /* cl_attn_cpu: multi-head self-attention on the CPU: one (sequence, head) pair per OpenMP
- * task, each two single-threaded GEMMs (q k^T, then p v) around a row softmax. */
+ * task (dynamic), each the AVX-512 kernel (head width a multiple of 16, up to 64: see
+ * cl_cpu_x512.c) or else two single-threaded GEMMs (q k^T, then p v) around a row softmax. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>

@@ -10,7 +10,8 @@
 
 #include "cl_ops.h"
 
-/* 1 when the AVX-512 kernels can run here (checked once), unless CLADE_CPU_KERNELS=blas. */
+/* 1 when the AVX-512 kernels can run here (checked once), unless CLADE_CPU_KERNELS=blas
+ * (the OpenBLAS + scalar path, for comparisons). */
 int cl_cpu_avx512(void);
 
 /* C[m,n] = act(A[m,k] op(B) + bias (+ C when accumulate)); op(B) = B^T with B [n,k] (transb)

@@ -3,10 +3,11 @@
  * and run only after cl_cpu_avx512() has checked the CPU.
  *
  * GEMM: GotoBLAS/BLIS blocking with a 12x32 micro-kernel (24 zmm accumulators, broadcasts of
- * A against two vectors of B). For each kc block the calling thread packs that block of op(B)
- * in panels of 32 columns (weights [n,k] are transposed 16x16 at a time), then for each block
- * of MC rows packs A ([k][12] micro-panels) and runs the micro-kernel over every panel. Partial sums live in C between kc blocks; the last block applies the
- * epilogue in registers: + C (accumulate, or earlier blocks), + bias, activation.
+ * A against two vectors of B). For each kc block, op(B) is packed in panels of 32 columns
+ * (weights [n,k] are transposed 16x16 at a time) and A in [kc][12] micro-panels, then the
+ * micro-kernel runs over tiles of micro-panels x panels (one thread: in order; a team: tiles
+ * handed out dynamically). Partial sums live in C between kc blocks; the last block applies
+ * the epilogue in registers: + C (accumulate, or earlier blocks), + bias, activation.
  * Everything is fp32 with FMA; only the summation order differs from OpenBLAS's. */
 #include <immintrin.h>
 #include <math.h>
@@ -22,16 +23,19 @@
 
 enum { MR = 12, NR = 32, KC = 256, MC = 192, NB = 16 };
 
+static int have_avx512;
+static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
+static void check_avx512(void) {
+  const char *k = getenv("CLADE_CPU_KERNELS");
+  __builtin_cpu_init();
+  have_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                !(k && !strcmp(k, "blas"));
+}
+
 int cl_cpu_avx512(void) {
-  static int have = -1;
-  if (have < 0) {
-    const char *k = getenv("CLADE_CPU_KERNELS");
-    __builtin_cpu_init();
-    have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           !(k && !strcmp(k, "blas"));
-  }
-  return have;
+  pthread_once(&avx512_once, check_avx512);
+  return have_avx512;
 }
 
 /* ---------------- vector math ---------------- */
@@ -381,12 +385,14 @@ X512 void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, i
 #pragma omp parallel num_threads(nt)
   for (int pc = 0; pc < k; pc += KC) {
     const int kc = k - pc < KC ? k - pc : KC, first = pc == 0, last = pc + kc == k;
-#pragma omp for schedule(dynamic, 2) nowait
-    for (int q = 0; q < npan; q++)
-      pack_b(transb, b, ldb, q * NR, n - q * NR < NR ? n - q * NR : NR, pc, kc, bp + (size_t)q * kc * NR);
-#pragma omp for schedule(dynamic, 4)
-    for (int s = 0; s < nmp; s++)
-      pack_a(a + (size_t)s * MR * lda + pc, lda, m - s * MR < MR ? m - s * MR : MR, kc, ap + (size_t)s * kc * MR);
+#pragma omp for schedule(dynamic, 2)
+    for (int i = 0; i < npan + nmp; i++) {
+      if (i < npan)
+        pack_b(transb, b, ldb, i * NR, n - i * NR < NR ? n - i * NR : NR, pc, kc, bp + (size_t)i * kc * NR);
+      else
+        pack_a(a + (size_t)(i - npan) * MR * lda + pc, lda, m - (i - npan) * MR < MR ? m - (i - npan) * MR : MR, kc,
+               ap + (size_t)(i - npan) * kc * MR);
+    }
     /* (the barrier above: every panel is packed) */
 #pragma omp for schedule(dynamic)
     for (int tile = 0; tile < tiles; tile++) {

@@ -1,9 +1,13 @@
-/* cl_ops_cpu: the CPU backend. GEMMs go through CBLAS (OpenBLAS), the other kernels are
- * flat loops; OpenMP is the only thread pool. OpenBLAS is set to one thread and each GEMM
- * is split into row or column blocks, one single-threaded BLAS call per OpenMP thread:
+/* cl_ops_cpu: the CPU backend. On CPUs with AVX-512 the GEMMs, activations, LayerNorm and
+ * attention run on clade's own kernels (cl_cpu_x512.c: bias, activation and residual fused
+ * into the GEMM epilogue, tiles balanced dynamically over the OpenMP threads); elsewhere, or
+ * with CLADE_CPU_KERNELS=blas, GEMMs go through CBLAS (OpenBLAS) and the other kernels are
+ * flat loops. OpenMP is the only thread pool. OpenBLAS is set to one thread and each of its
+ * GEMMs is split into row or column blocks, one single-threaded BLAS call per OpenMP thread:
  * two pools (OpenBLAS's pthreads and OpenMP's spinning workers) on the same cores fight
  * for them, which measured up to 10x slower on small models. Everything is plain fp32:
- * no fast-math, no approximations, so results match PyTorch's to rounding. */
+ * no fast-math; the vector exp/erf are within about 1 ulp of expf/erff, so results match
+ * PyTorch's to rounding. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>

@@ -437,9 +437,10 @@ static void print_table(const bench *b, FILE *f, const char *cpu) {
   }
 }
 
-static int record(const bench *b, const char *cpu, int64_t *run_id, cl_error *e) {
-  cl_store *s = NULL;
-  int rc = cl_store_open(b->a.db, &s, e);
+/* The run is begun before the measures (so its wall time is the benchmark's) and ended,
+ * complete or failed, with one bench row per measure. */
+static int record_begin(const bench *b, const char *cpu, cl_store **s, int64_t *run_id, cl_error *e) {
+  int rc = cl_store_open(b->a.db, s, e);
   if (rc) return rc;
   char exe[PATH_MAX];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -448,9 +449,18 @@ static int record(const bench *b, const char *cpu, int64_t *run_id, cl_error *e)
   char device[320];
   snprintf(device, sizeof device, "%s x%ld", cpu, sysconf(_SC_NPROCESSORS_ONLN));
   cl_run_info ri = {.file = exe, .backend = b->enc->backend_name, .device = device, .precision = b->enc->precision};
-  if ((rc = cl_store_run_begin(s, &ri, run_id, e))) goto done;
-  if (cl_store_warning(s)) fprintf(stderr, "clade: %s\n", cl_store_warning(s));
-  for (int i = 0; i < b->nm && rc == CL_OK; i++) {
+  if ((rc = cl_store_run_begin(*s, &ri, run_id, e))) {
+    cl_store_close(*s);
+    *s = NULL;
+    return rc;
+  }
+  if (cl_store_warning(*s)) fprintf(stderr, "clade: %s\n", cl_store_warning(*s));
+  return CL_OK;
+}
+
+static int record_end(const bench *b, cl_store *s, int64_t run_id, int ok, cl_error *e) {
+  int rc = CL_OK;
+  for (int i = 0; ok && i < b->nm && rc == CL_OK; i++) {
     const measure *m = &b->m[i];
     char params[640] = "";
     if (m->extra[0]) snprintf(params, sizeof params, "{%s}", m->extra);
@@ -458,17 +468,16 @@ static int record(const bench *b, const char *cpu, int64_t *run_id, cl_error *e)
                       .value_min = m->vmin, .value_max = m->vmax, .reps = m->reps, .n = m->n,
                       .peak_fraction = m->frac, .model = b->model_name, .model_hash = b->enc->hash,
                       .threads = b->threads, .params_json = params[0] ? params : NULL};
-    rc = cl_store_bench_add(s, *run_id, &r, e);
+    rc = cl_store_bench_add(s, run_id, &r, e);
   }
   char stats[1024];
   snprintf(stats, sizeof stats,
            "{\"kind\":\"bench\",\"model\":\"%s\",\"threads\":%d,\"gemm_peak_gflops\":%.2f,\"openblas_coretype\":\"%s\"}",
            b->enc->hash, b->threads, b->peak, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
   cl_run_stats st = {.stats_json = stats};
-  if (rc == CL_OK) rc = cl_store_run_set_stats(s, *run_id, &st, e);
-  if (rc == CL_OK) rc = cl_store_run_end(s, *run_id, "complete", e);
-  else cl_store_run_end(s, *run_id, "failed", NULL);
-done:
+  if (ok && rc == CL_OK) rc = cl_store_run_set_stats(s, run_id, &st, e);
+  if (ok && rc == CL_OK) rc = cl_store_run_end(s, run_id, "complete", e);
+  else cl_store_run_end(s, run_id, "failed", NULL);
   cl_store_close(s);
   return rc;
 }
@@ -504,10 +513,13 @@ int cl_cmd_bench(int argc, char **argv) {
     add1(b, "gemm_peak", "GFLOP/s", b->peak);
   }
   if (!b->a.json) fprintf(stderr, "clade: bench: loading %s\n", b->a.random ? "random ViT-B/16 weights" : b->a.model);
+  cl_store *store = NULL;
+  int64_t run_id = 0;
   double t = cl_bench_now();
   if ((rc = open_encoder(b, &e))) goto done;
   add1(b, "load", "s", cl_bench_now() - t);
   add1(b, "load_peak_rss", "MiB", cl_bench_peak_rss_mb());
+  if (!b->a.no_db && (rc = record_begin(b, cpu, &store, &run_id, &e))) goto done;
   int reset = cl_bench_reset_peak_rss() == 0;
   if (want(b, "image") && (rc = bench_images(b, &e))) goto done;
   if (want(b, "text") && (rc = bench_texts(b, &e))) goto done;
@@ -527,12 +539,14 @@ int cl_cmd_bench(int argc, char **argv) {
   }
   if (b->a.json) print_json(b, stdout, cpu);
   else print_table(b, stdout, cpu);
-  if (!b->a.no_db) {
-    int64_t run_id = 0;
-    if ((rc = record(b, cpu, &run_id, &e))) goto done;
+  if (store) {
+    rc = record_end(b, store, run_id, 1, &e);
+    store = NULL;
+    if (rc) goto done;
     if (!b->a.json) fprintf(stderr, "clade: bench: recorded as run %lld in %s\n", (long long)run_id, b->a.db);
   }
 done:
+  if (store) record_end(b, store, run_id, 0, NULL);
   if (rc) cl_cli_fail("bench: %s", e.msg);
   cl_encoder_close(b->enc);
   free(b);

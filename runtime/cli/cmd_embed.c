@@ -7,6 +7,7 @@
 #include "cl_cli.h"
 #include "io/cl_safetensors.h"
 #include "model/cl_encoder.h"
+#include "sched/cl_sched.h"
 
 /* Lines of a text file: one text per line; a final newline adds no empty text. */
 static int read_texts(const char *path, char **buf, char ***lines, int *n, cl_error *e) {
@@ -76,7 +77,9 @@ int cl_cmd_embed(int argc, char **argv) {
   iemb = cl_xmalloc((size_t)(nimg ? nimg : 1) * D * sizeof(float));
   temb = cl_xmalloc((size_t)(ntext ? ntext : 1) * D * sizeof(float));
   ids = cl_xmalloc((size_t)(ntext ? ntext : 1) * C * sizeof(int32_t));
-  if (nimg && cl_encoder_images(enc, images, nimg, iemb, &e) != CL_OK) goto done;
+  cl_sched_opts so = {.progress = CL_PROGRESS_OFF}; /* no cache: embed always computes */
+  cl_sched_stats st = {0};
+  if (nimg && cl_sched_images(enc, &so, images, nimg, iemb, &st, &e) != CL_OK) goto done;
   if (ntext && cl_encoder_texts(enc, (const char *const *)texts, ntext, temb, ids, &e) != CL_OK) goto done;
   cl_tmap m;
   cl_tmap_init(&m);

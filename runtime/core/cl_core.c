@@ -71,6 +71,15 @@ char *cl_strdup(const char *s) {
   return d;
 }
 
+char *cl_asprintf(const char *fmt, ...) {
+  char *s = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+  va_end(ap);
+  return s ? s : cl_strdup("");
+}
+
 int cl_read_file(const char *path, char **out, size_t *len, cl_error *e) {
   FILE *f = fopen(path, "rb");
   if (!f) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));

@@ -44,5 +44,7 @@ char *cl_resource_path(char *buf, size_t n, const char *rel);
 void *cl_xmalloc(size_t n);
 void *cl_xcalloc(size_t n, size_t sz);
 char *cl_strdup(const char *s);
+/* printf into a new malloc'd string (never NULL: "" when formatting fails). */
+char *cl_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "image/cl_image.h"
 #include "io/cl_ckpt.h"
 #include "store/cl_store.h"
 #ifdef CLADE_HAVE_CUDA
@@ -149,38 +148,6 @@ void cl_encoder_close(cl_encoder *enc) {
   cl_backend_destroy(enc->be);
   cl_tok_free(enc->tok);
   free(enc);
-}
-
-int cl_encoder_images(cl_encoder *enc, const char *const *paths, int n, float *out, cl_error *e) {
-  int S = enc->cfg.vision.image_size, D = enc->cfg.embed_dim, B = enc->batch;
-  size_t per = (size_t)3 * S * S;
-  float *pix = cl_xmalloc((size_t)B * per * sizeof(float));
-  int rc = CL_OK;
-  for (int start = 0; start < n && rc == CL_OK; start += B) {
-    int nb = n - start < B ? n - start : B;
-    int bad = -1;
-    cl_error ie = {0};
-    /* decode and preprocess the batch in parallel; report the first failure in order */
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < nb; i++) {
-      cl_error le;
-      if (cl_img_preprocess_file(paths[start + i], S, enc->cfg.mean, enc->cfg.std, pix + (size_t)i * per, &le) != CL_OK) {
-#pragma omp critical
-        if (bad < 0 || i < bad) {
-          bad = i;
-          ie = le;
-        }
-      }
-    }
-    if (bad >= 0) {
-      if (e) *e = ie;
-      rc = ie.code ? ie.code : CL_EIO;
-      break;
-    }
-    rc = cl_clip_encode_images(enc->clip, pix, nb, out + (size_t)start * D, e);
-  }
-  free(pix);
-  return rc;
 }
 
 int cl_encoder_texts(cl_encoder *enc, const char *const *texts, int n, float *out, int32_t *ids_out,

@@ -37,8 +37,7 @@ typedef struct cl_encoder {
 int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e);
 void cl_encoder_close(cl_encoder *enc);
 
-/* Decode + preprocess (threads) + encode n image files into out [n, embed_dim]. */
-int cl_encoder_images(cl_encoder *enc, const char *const *paths, int n, float *out, cl_error *e);
+/* Image files are embedded through the pipeline in sched/cl_sched.h (cl_sched_images). */
 /* Tokenise and encode n texts into out [n, embed_dim]; ids_out [n, context] if non-NULL. */
 int cl_encoder_texts(cl_encoder *enc, const char *const *texts, int n, float *out, int32_t *ids_out,
                      cl_error *e);

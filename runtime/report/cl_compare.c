@@ -445,19 +445,10 @@ void cl_compare_free(cl_compare_result *r) {
 
 /* ---- rendering ---- */
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...) {
-  char *s = NULL;
-  va_list ap;
-  va_start(ap, f);
-  if (vasprintf(&s, f, ap) < 0) s = NULL;
-  va_end(ap);
-  return s ? s : cl_strdup("");
-}
 
-static char *pct(int has, double v) { return has ? fmt("%.2f", 100 * v) : cl_strdup("-"); }
-static char *points(int has, double d) { return has ? fmt("%+.2f", 100 * d) : cl_strdup("-"); }
-static char *pval(const cl_compare_row *r) { return r->has_p ? fmt("%.3g", r->p) : cl_strdup("-"); }
+static char *pct(int has, double v) { return has ? cl_asprintf("%.2f", 100 * v) : cl_strdup("-"); }
+static char *points(int has, double d) { return has ? cl_asprintf("%+.2f", 100 * d) : cl_strdup("-"); }
+static char *pval(const cl_compare_row *r) { return r->has_p ? cl_asprintf("%.3g", r->p) : cl_strdup("-"); }
 
 static char *side_caption(const cl_compare_side *sd) {
   char commit[64] = "no commit";
@@ -467,12 +458,12 @@ static char *side_caption(const cl_compare_side *sd) {
   /* a hash that is the commit says nothing more */
   if (sd->from_rev && strncasecmp(sd->spec, sd->commit, strlen(sd->spec)) != 0)
     snprintf(from, sizeof from, " from '%s'", sd->spec);
-  return fmt("run %lld: %s%s, %s, %s", (long long)sd->run_id, commit, from, sd->status, sd->file);
+  return cl_asprintf("run %lld: %s%s, %s, %s", (long long)sd->run_id, commit, from, sd->status, sd->file);
 }
 
 static char *summary(const cl_compare_result *r) {
   const int *n = r->count;
-  return fmt("%d regressed, %d improved, %d same, %d untested, %d added, %d removed "
+  return cl_asprintf("%d regressed, %d improved, %d same, %d untested, %d added, %d removed "
              "(min delta %.2f points, alpha %g, %s)",
              n[CL_COMPARE_REGRESSED], n[CL_COMPARE_IMPROVED], n[CL_COMPARE_SAME],
              n[CL_COMPARE_UNTESTED], n[CL_COMPARE_ADDED], n[CL_COMPARE_REMOVED],
@@ -489,7 +480,7 @@ static void row_cells(const cl_compare_row *r, char *c[NCOLS]) {
   c[2] = cl_strdup(r->dataset);
   c[3] = cl_strdup(r->protocol);
   c[4] = cl_strdup(*r->text_type ? r->text_type : "-");
-  c[5] = fmt("%d", r->shots);
+  c[5] = cl_asprintf("%d", r->shots);
   c[6] = pct(r->has_base, r->base);
   c[7] = pct(r->has_head, r->head);
   c[8] = points(r->has_base && r->has_head, r->delta);

@@ -51,15 +51,6 @@ static void sl_free(strlist *l) {
   memset(l, 0, sizeof *l);
 }
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...) {
-  char *s = NULL;
-  va_list ap;
-  va_start(ap, f);
-  if (vasprintf(&s, f, ap) < 0) s = NULL;
-  va_end(ap);
-  return s ? s : cl_strdup("");
-}
 
 /* ---- the run's cells ---- */
 
@@ -194,8 +185,8 @@ static void run_list_free(run_list *l) {
 
 /* "abc1234", "abc1234*" when dirty, "run 7" without git */
 static char *short_commit(const run_meta *m) {
-  if (!m->commit) return fmt("run %lld", (long long)m->id);
-  return fmt("%.7s%s", m->commit, m->dirty == 1 ? "*" : "");
+  if (!m->commit) return cl_asprintf("run %lld", (long long)m->id);
+  return cl_asprintf("%.7s%s", m->commit, m->dirty == 1 ? "*" : "");
 }
 
 /* ---- plot scaffolding ---- */
@@ -342,7 +333,7 @@ static void plot_bars(FILE *f, const run_data *d) {
       double x = bx + s * bw, y = ymap(&fr, v), h = fr.y0 + fr.h - y;
       fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
               x, y, fmax(bw - 1, 1), fmax(h, 0.5), cl_report_svg_color(s));
-      char *t = fmt("%s on %s: %.2f%% (text type %s, %s)", c->model, c->dataset, 100 * v,
+      char *t = cl_asprintf("%s on %s: %.2f%% (text type %s, %s)", c->model, c->dataset, 100 * v,
                     *c->text_type ? c->text_type : "-", c->experiment);
       cl_report_html(f, t);
       free(t);
@@ -379,7 +370,7 @@ static void plot_shots(FILE *f, const run_data *d) {
     const rcell *c = &d->c[i];
     double v;
     if (c->shots <= 0 || is_zero_shot(c) || !metric(c, "top1", &v)) continue;
-    char *k = fmt("%s\x1f%s\x1f%s\x1f%s", c->experiment, c->model, c->dataset, c->protocol);
+    char *k = cl_asprintf("%s\x1f%s\x1f%s\x1f%s", c->experiment, c->model, c->dataset, c->protocol);
     sl_add(&keys, k);
     free(k);
     int seen = 0;
@@ -403,7 +394,7 @@ static void plot_shots(FILE *f, const run_data *d) {
     const rcell *c = &d->c[i];
     double v, s = 0;
     if (c->shots <= 0 || is_zero_shot(c) || !metric(c, "top1", &v)) continue;
-    char *k = fmt("%s\x1f%s\x1f%s\x1f%s", c->experiment, c->model, c->dataset, c->protocol);
+    char *k = cl_asprintf("%s\x1f%s\x1f%s\x1f%s", c->experiment, c->model, c->dataset, c->protocol);
     int si = sl_find(&keys, k), xi = 0;
     free(k);
     while (shots[xi] != c->shots) xi++;
@@ -466,7 +457,7 @@ static void plot_shots(FILE *f, const run_data *d) {
         fprintf(f, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"%s\" fill=\"none\"/>",
                 x, y1, y2, x - 3, y1, x + 3, x - 3, y2, x + 3, col);
       fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>", x, ymap(&fr, m), col);
-      char *t = fmt("%s, %d shots: %.2f%% \xc2\xb1 %.2f", labels[s], shots[j], 100 * m, 100 * e);
+      char *t = cl_asprintf("%s, %d shots: %.2f%% \xc2\xb1 %.2f", labels[s], shots[j], 100 * m, 100 * e);
       cl_report_html(f, t);
       free(t);
       fputs("</title></circle>\n", f);
@@ -508,7 +499,7 @@ static void plot_heatmap(FILE *f, const run_data *d) {
     if (!is_zero_shot(c) || !metric(c, "top1", &v)) continue;
     int k = sl_find(&tts, *c->text_type ? c->text_type : "-") * C + sl_find(&ms, c->model);
     sum[k] += v, cnt[k]++;
-    char *w = fmt("%s%s%s %.2f%%", what[k] ? what[k] : "", what[k] ? "; " : "", c->dataset, 100 * v);
+    char *w = cl_asprintf("%s%s%s %.2f%%", what[k] ? what[k] : "", what[k] ? "; " : "", c->dataset, 100 * v);
     free(what[k]);
     what[k] = w;
   }
@@ -538,7 +529,7 @@ static void plot_heatmap(FILE *f, const run_data *d) {
       cl_report_svg_heat(t, col, &dark);
       fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>", x + 1,
               y + 1, cw - 2, ch - 2, col);
-      char *tip = fmt("%s, %s: %.2f%% (%s)", ms.v[j], tts.v[r], 100 * v, what[k]);
+      char *tip = cl_asprintf("%s, %s: %.2f%% (%s)", ms.v[j], tts.v[r], 100 * v, what[k]);
       cl_report_html(f, tip);
       free(tip);
       fputs("</title></rect>", f);
@@ -581,7 +572,7 @@ typedef struct hist_ctx {
 
 static char *cell_key(const char *x, const char *m, const char *d, const char *p, const char *t,
                       int shots) {
-  return fmt("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d", x, m, d, p, t, shots);
+  return cl_asprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d", x, m, d, p, t, shots);
 }
 
 static int hist_cell(const cl_cell_row *r, void *ud, cl_error *e) {
@@ -648,7 +639,7 @@ static int plot_history(FILE *f, cl_store *s, int64_t run_id, const run_data *d,
   if (first) snprintf(latest, sizeof latest, "; the latest %d of %d runs", CL_REPORT_HISTORY_MAX, nr);
   if (shown < K)
     snprintf(subset, sizeof subset, " Shown: the %d of %d cells whose top-1 moved most.", shown, K);
-  char *cap = fmt("Top-1 of each cell of this run over the complete runs that evaluated it, oldest first, "
+  char *cap = cl_asprintf("Top-1 of each cell of this run over the complete runs that evaluated it, oldest first, "
                   "labelled by commit (* = dirty tree)%s.%s", latest, subset);
   figure_open(f, "plot-history", "History across commits.", cap);
   free(cap);
@@ -673,7 +664,7 @@ static int plot_history(FILE *f, cl_store *s, int64_t run_id, const run_data *d,
     fields[i * 6 + 2] = cl_strdup(c->dataset);
     fields[i * 6 + 3] = cl_strdup(c->protocol);
     fields[i * 6 + 4] = cl_strdup(c->text_type);
-    fields[i * 6 + 5] = c->shots ? fmt("%d-shot", c->shots) : cl_strdup("");
+    fields[i * 6 + 5] = c->shots ? cl_asprintf("%d-shot", c->shots) : cl_strdup("");
   }
   char **labels = compact_labels(fields, shown, 6, 1);
   double spacing = X > 1 ? fmax((PLOT_W - ML - MR - 60) / (X - 1), 22) : 0;
@@ -695,7 +686,7 @@ static int plot_history(FILE *f, cl_store *s, int64_t run_id, const run_data *d,
     if (rotate)
       snprintf(tr + strlen(tr), sizeof tr - strlen(tr), " transform=\"rotate(-40 %.1f %.1f)\"", px, py);
     fprintf(f, "<g><title>");
-    char *tip = fmt("run %lld%s: %s%s, %s, %s", (long long)m->id, m->id == run_id ? " (this report)" : "",
+    char *tip = cl_asprintf("run %lld%s: %s%s, %s, %s", (long long)m->id, m->id == run_id ? " (this report)" : "",
                     m->commit ? m->commit : "no git commit", m->dirty == 1 ? " (dirty)" : "",
                     m->file ? m->file : "?", m->started ? m->started : "?");
     cl_report_html(f, tip);
@@ -722,7 +713,7 @@ static int plot_history(FILE *f, cl_store *s, int64_t run_id, const run_data *d,
       double v = val[(size_t)x * S + k];
       if (isnan(v)) continue;
       fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>", XPOS(x), ymap(&fr, v), col);
-      char *t = fmt("%s, run %lld: %.2f%%", labels[i], (long long)runs->v[ri[x]].id, 100 * v);
+      char *t = cl_asprintf("%s, run %lld: %.2f%%", labels[i], (long long)runs->v[ri[x]].id, 100 * v);
       cl_report_html(f, t);
       free(t);
       fputs("</title></circle>", f);
@@ -753,7 +744,7 @@ static void value_cell(FILE *f, const rcell *c, const char *m) {
     for (int k = 0; k < c->nm; k++) stored |= strcmp(c->mname[k], m) == 0;
     fputs(stored ? "nan" : "", f);
   } else {
-    char *std_name = fmt("%s_std", m), buf[96];
+    char *std_name = cl_asprintf("%s_std", m), buf[96];
     int frac = is_fraction(m), has_sd = metric(c, std_name, &sd);
     free(std_name);
     if (frac) snprintf(buf, sizeof buf, "%.2f", 100 * v);
@@ -925,7 +916,7 @@ done:
 }
 
 int cl_report_write_file(cl_store *s, int64_t run_id, const char *path, cl_error *e) {
-  char *tmp = fmt("%s.tmp.%ld", path, (long)getpid());
+  char *tmp = cl_asprintf("%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(tmp, "w");
   if (!f) {
     int rc = cl_err(e, CL_EIO, "writing %s (through %s): %s", path, tmp, strerror(errno));

@@ -21,12 +21,50 @@ typedef enum {
   CL_ACT_QUICKGELU  /* x * sigmoid(1.702 x) */
 } cl_act;
 
+/* What GEMM (and attention) inputs are rounded to; accumulation is fp32 in every mode (never
+ * fp16 accumulation). fp32 is the default and the only mode recorded results should come
+ * from unless the user asks; the others trade accuracy for speed on tensor cores. */
+typedef enum {
+  CL_PREC_FP32 = 0, /* true fp32 (on CUDA: TF32 off) */
+  CL_PREC_TF32,     /* fp32 storage, GEMM inputs rounded to TF32 (CUDA tensor cores) */
+  CL_PREC_BF16,     /* bf16 weights and GEMM/attention inputs, fp32 accumulation and outputs */
+  CL_PREC_FP16      /* fp16 likewise */
+} cl_precision;
+
+static inline const char *cl_precision_name(cl_precision p) {
+  return p == CL_PREC_TF32 ? "tf32" : p == CL_PREC_BF16 ? "bf16" : p == CL_PREC_FP16 ? "fp16" : "fp32";
+}
+/* "fp32", "tf32", "bf16", "fp16" -> 0 and *out; anything else -> -1. */
+static inline int cl_precision_parse(const char *s, cl_precision *out) {
+  static const char *names[] = {"fp32", "tf32", "bf16", "fp16"};
+  for (int i = 0; s && i < 4; i++) {
+    const char *a = s, *b = names[i];
+    while (*a && *a == *b) a++, b++;
+    if (!*a && !*b) return *out = (cl_precision)i, 0;
+  }
+  return -1;
+}
+
 typedef struct cl_backend cl_backend;
 struct cl_backend {
   const char *name;  /* "cpu", "cuda" */
   int host_memory;   /* 1: alloc returns plain host memory, so callers may write it directly */
   void *impl;        /* the backend's own state (workspace, handles); kernels reach it only
                         through this, so a wrapper may copy the vtable and override entries */
+  cl_precision precision; /* set by set_precision; CL_PREC_FP32 at creation */
+  char device[160];       /* what computes, for provenance: "NVIDIA H100 80GB HBM3",
+                             "cpu: Intel Xeon ..., 2 threads, OpenBLAS SkylakeX" */
+
+  /* --- setup (optional entries: NULL means "not needed" / "fp32 only") --- */
+  /* Choose the precision before any weight is prepared. CL_EUNSUP, saying what the
+   * backend offers, when it lacks p. */
+  int (*set_precision)(cl_backend *be, cl_precision p, cl_error *e);
+  /* Called by the model once for each nn.Linear weight w [n,k] (already uploaded), before
+   * any linear() with it. The backend may rewrite w in place into its own layout of the same
+   * size (the CPU packs GEMM panels) or keep a converted copy (bf16 on a GPU); from then on
+   * w is valid only as linear()'s w argument with the same n and k. linear() also accepts
+   * weights never prepared (tests, one-off GEMMs). */
+  int (*prepare_linear)(cl_backend *be, float *w, int n, int k, cl_error *e);
 
   /* --- memory --- */
   int (*alloc)(cl_backend *be, size_t nbytes, void **out, cl_error *e);

@@ -14,9 +14,16 @@
  * (the OpenBLAS + scalar path, for comparisons). */
 int cl_cpu_avx512(void);
 
-/* C[m,n] = act(A[m,k] op(B) + bias (+ C when accumulate)); op(B) = B^T with B [n,k] (transb)
- * or B [k,n]; leading dimensions lda/ldb/ldc in floats; bias [n] or NULL. Runs on the calling
+/* C[m,n] = act(A[m,k] op(B) + bias (+ C when accumulate)); op(B) = B^T with B [n,k] (transb 1)
+ * or B [k,n] (transb 0), or B^T prepacked by cl_cpu_pack_b_x512 (transb CL_CPU_B_PACKED, ldb
+ * unused); leading dimensions lda/ldb/ldc in floats; bias [n] or NULL. Runs on the calling
  * thread only. */
+#define CL_CPU_B_PACKED 2
+/* Packs a weight w [n,k] (n a multiple of CL_CPU_PANEL) into the GEMM's panel layout
+ * [n/32][k][32] (the same n*k floats; dst must not overlap w): each GEMM then reads its
+ * weights as contiguous streams instead of transposing them again on every call. */
+#define CL_CPU_PANEL 32
+void cl_cpu_pack_b_x512(const float *w, int n, int k, float *dst);
 void cl_cpu_gemm_x512(int transb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                       float *c, int ldc, const float *bias, cl_act act, int accumulate);
 /* The same on a team of nt OpenMP threads (call it outside a parallel region). */

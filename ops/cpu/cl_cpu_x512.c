@@ -22,6 +22,7 @@
 #define X512I static inline __attribute__((always_inline, target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 
 enum { MR = 12, NR = 32, KC = 256, MC = 192, NB = 16 };
+_Static_assert(NR == CL_CPU_PANEL, "prepacked panels are the micro-kernel's");
 
 static int have_avx512;
 static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
@@ -325,19 +326,29 @@ static tbuf *thread_bufs(void) {
 
 /* ---------------- the GEMM ---------------- */
 
+X512 void cl_cpu_pack_b_x512(const float *w, int n, int k, float *dst) {
+#pragma omp parallel for schedule(dynamic)
+  for (int q = 0; q < n / NR; q++) pack_b(1, w, k, q * NR, NR, 0, k, dst + (size_t)q * k * NR);
+}
+
+/* Panel q of op(B) for the kc block starting at pc: in the caller's prepacked panels
+ * ([npan][k][32]: the block is a contiguous slice of the panel) or in the packing buffer. */
+static inline const float *b_panel(int transb, const float *b, int k, const float *bp, int q, int pc, int kc) {
+  return transb == CL_CPU_B_PACKED ? b + (size_t)q * k * NR + (size_t)pc * NR : bp + (size_t)q * kc * NR;
+}
+
 X512 void cl_cpu_gemm_x512(int transb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                            float *c, int ldc, const float *bias, cl_act act, int accumulate) {
   if (m <= 0 || n <= 0) return;
   tbuf *t = thread_bufs();
-  const int npan = (n + NR - 1) / NR, npad = npan * NR;
-  float *bp = grow(&t->b, &t->bcap, (size_t)KC * npad), *ap = grow(&t->a, &t->acap, (size_t)MC * KC);
-  if (!bp || !ap) abort();
+  const int npan = (n + NR - 1) / NR, npad = npan * NR, packed = transb == CL_CPU_B_PACKED;
+  float *bp = packed ? NULL : grow(&t->b, &t->bcap, (size_t)KC * npad), *ap = grow(&t->a, &t->acap, (size_t)MC * KC);
+  if ((!packed && !bp) || !ap) abort();
   for (int pc = 0; pc < k; pc += KC) {
     const int kc = k - pc < KC ? k - pc : KC, first = pc == 0, last = pc + kc == k;
     /* this kc block of op(B): npan panels of kc x 32 floats */
-    for (int q = 0; q < npan; q++)
+    for (int q = 0; q < npan && !packed; q++)
       pack_b(transb, b, ldb, q * NR, n - q * NR < NR ? n - q * NR : NR, pc, kc, bp + (size_t)q * kc * NR);
-    const float *bblk = bp;
     for (int ic = 0; ic < m; ic += MC) {
       const int mc = m - ic < MC ? m - ic : MC, nmp = (mc + MR - 1) / MR;
       for (int s = 0; s < nmp; s++)
@@ -348,7 +359,8 @@ X512 void cl_cpu_gemm_x512(int transb, int m, int n, int k, const float *a, int 
         for (int s = 0; s < nmp; s++) {
           const int mr = mc - s * MR < MR ? mc - s * MR : MR;
           for (int q = q0; q < npan && q < q0 + NB; q++)
-            kernel(kc, ap + (size_t)s * kc * MR, bblk + (size_t)q * kc * NR, c + (size_t)(ic + s * MR) * ldc + q * NR,
+            kernel(kc, ap + (size_t)s * kc * MR, b_panel(transb, b, k, bp, q, pc, kc),
+                   c + (size_t)(ic + s * MR) * ldc + q * NR,
                    ldc, mr, n - q * NR < NR ? n - q * NR : NR, !first || accumulate, last, bias ? bias + q * NR : NULL,
                    act);
         }
@@ -365,9 +377,10 @@ X512 void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, i
                               float *c, int ldc, const float *bias, cl_act act, int accumulate, int nt) {
   if (m <= 0 || n <= 0) return;
   tbuf *t = thread_bufs(); /* the caller's buffers, shared with its team */
-  const int npan = (n + NR - 1) / NR, npad = npan * NR, nmp = (m + MR - 1) / MR;
-  float *bp = grow(&t->b, &t->bcap, (size_t)KC * npad), *ap = grow(&t->a, &t->acap, (size_t)nmp * MR * KC);
-  if (!bp || !ap) abort();
+  const int npan = (n + NR - 1) / NR, npad = npan * NR, nmp = (m + MR - 1) / MR, packed = transb == CL_CPU_B_PACKED;
+  const int npack = packed ? 0 : npan; /* B panels to pack per kc block */
+  float *bp = packed ? NULL : grow(&t->b, &t->bcap, (size_t)KC * npad), *ap = grow(&t->a, &t->acap, (size_t)nmp * MR * KC);
+  if ((!packed && !bp) || !ap) abort();
   /* tile shape: at least 4 tiles per thread when the problem allows it */
   int nb = NB, mb = MC / MR;
   int cg = (npan + nb - 1) / nb, rb = (nmp + mb - 1) / mb;
@@ -386,12 +399,12 @@ X512 void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, i
   for (int pc = 0; pc < k; pc += KC) {
     const int kc = k - pc < KC ? k - pc : KC, first = pc == 0, last = pc + kc == k;
 #pragma omp for schedule(dynamic, 2)
-    for (int i = 0; i < npan + nmp; i++) {
-      if (i < npan)
+    for (int i = 0; i < npack + nmp; i++) {
+      if (i < npack)
         pack_b(transb, b, ldb, i * NR, n - i * NR < NR ? n - i * NR : NR, pc, kc, bp + (size_t)i * kc * NR);
       else
-        pack_a(a + (size_t)(i - npan) * MR * lda + pc, lda, m - (i - npan) * MR < MR ? m - (i - npan) * MR : MR, kc,
-               ap + (size_t)(i - npan) * kc * MR);
+        pack_a(a + (size_t)(i - npack) * MR * lda + pc, lda, m - (i - npack) * MR < MR ? m - (i - npack) * MR : MR,
+               kc, ap + (size_t)(i - npack) * kc * MR);
     }
     /* (the barrier above: every panel is packed) */
 #pragma omp for schedule(dynamic)
@@ -400,7 +413,8 @@ X512 void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, i
       for (int s = s0; s < s0 + mb && s < nmp; s++) {
         const int mr = m - s * MR < MR ? m - s * MR : MR;
         for (int q = q0; q < q0 + nb && q < npan; q++)
-          kernel(kc, ap + (size_t)s * kc * MR, bp + (size_t)q * kc * NR, c + (size_t)s * MR * ldc + q * NR, ldc, mr,
+          kernel(kc, ap + (size_t)s * kc * MR, b_panel(transb, b, k, bp, q, pc, kc),
+                 c + (size_t)s * MR * ldc + q * NR, ldc, mr,
                  n - q * NR < NR ? n - q * NR : NR, !first || accumulate, last, bias ? bias + q * NR : NULL, act);
       }
     }

@@ -4,10 +4,18 @@
 #define CL_OPS_CPU_IMPL_H
 #include "cl_ops.h"
 
+/* A weight that prepare_linear rewrote in place into the GEMM's panel layout. */
+typedef struct cl_cpu_packed {
+  const float *w;
+  int n, k;
+} cl_cpu_packed;
+
 typedef struct cl_cpu {
   cl_backend be; /* be.impl points back here */
   float *ws;     /* workspace: im2col columns, attention scratch */
   size_t ws_cap; /* in floats */
+  cl_cpu_packed *packed; /* sorted by w, so linear() finds its weight by binary search */
+  int npacked, packed_cap;
 } cl_cpu;
 
 /* The workspace with room for n floats (contents not kept when it grows). */

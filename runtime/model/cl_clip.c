@@ -194,6 +194,22 @@ static int init_tower(clip_tower *tw, int width, int heads, int layers, double m
   return CL_OK;
 }
 
+/* Hands every nn.Linear weight to the backend once (ops/cl_ops.h: prepare_linear); they are
+ * the backend's from then on, valid only as linear() weights. The weights allocation is ours
+ * (not const): the slots are const only for the forward code. */
+static int prepare_tower(cl_backend *be, const clip_tower *tw, cl_error *e) {
+  if (!be->prepare_linear) return CL_OK;
+  const int W = tw->width, M = tw->mlp;
+  for (int i = 0; i < tw->layers; i++) {
+    const clip_block *b = &tw->blk[i];
+    TRY(be->prepare_linear(be, (float *)b->qkv_w, 3 * W, W, e));
+    TRY(be->prepare_linear(be, (float *)b->out_w, W, W, e));
+    TRY(be->prepare_linear(be, (float *)b->fc_w, M, W, e));
+    TRY(be->prepare_linear(be, (float *)b->proj_w, W, M, e));
+  }
+  return CL_OK;
+}
+
 int cl_clip_load(const cl_clip_config *cfg, const cl_tmap *weights, cl_backend *be, cl_clip **out,
                  cl_error *e) {
   *out = NULL;
@@ -227,6 +243,8 @@ int cl_clip_load(const cl_clip_config *cfg, const cl_tmap *weights, cl_backend *
     else m->logit_scale = host[l.v[i].off];
   if (!be->host_memory && (rc = be->upload(be, m->weights, host, total * sizeof(float), e))) goto fail;
   if (host != m->weights) free(host);
+  host = NULL;
+  if ((rc = prepare_tower(be, &m->vis, e)) || (rc = prepare_tower(be, &m->txt, e))) goto fail;
   free(l.v);
   *out = m;
   return CL_OK;

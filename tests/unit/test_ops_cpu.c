@@ -2,6 +2,7 @@
  * both activations), matmul, layernorm in place, packed varlen attention (causal or not),
  * the ViT patch embedding, gathers, and their argument checks. */
 #include <stdint.h>
+#include <string.h>
 
 #include "cl_ops.h"
 #include "cl_test.h"
@@ -177,12 +178,63 @@ static void test_small(cl_backend *be) {
   CHECK_OK(be->sync(be, &err), err);
 }
 
+/* prepare_linear may rewrite a weight into the backend's own layout: linear() with it gives
+ * the same bits as with the original weight (same sums in the same order), on shapes that
+ * take the threaded GEMM and the single-threaded one, with and without bias/act/accumulate;
+ * n not a multiple of 32 stays unpacked; a freed and reallocated block is not mistaken
+ * for the packed one; a prepared weight used with other dims is refused. */
+static void test_prepare_linear(cl_backend *be) {
+  cl_error err = {0};
+  if (!be->prepare_linear) return;
+  const int shapes[4][3] = {{197, 768, 96}, {9, 64, 32}, {300, 100, 70}, {1, 3072, 64}}; /* m, k, n */
+  int npacked = 0;
+  for (int s = 0; s < 4; s++) {
+    const int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+    float *x = rnd((size_t)m * k), *w0 = rnd((size_t)n * k), *b = rnd(n);
+    float *y0 = rnd((size_t)m * n), *y1 = cl_xmalloc((size_t)m * n * sizeof *y1);
+    float *w = NULL;
+    CHECK_OK(be->alloc(be, (size_t)n * k * sizeof *w, (void **)&w, &err), err);
+    memcpy(w, w0, (size_t)n * k * sizeof *w);
+    CHECK_OK(be->prepare_linear(be, w, n, k, &err), err);
+    CHECK_OK(be->prepare_linear(be, w, n, k, &err), err); /* twice is once */
+    /* packed only with the AVX-512 kernels (not under CLADE_CPU_KERNELS=blas) */
+    const int packed = memcmp(w, w0, (size_t)n * k * sizeof *w) != 0;
+    CHECK(!packed || n % 32 == 0);
+    npacked += packed;
+    for (int v = 0; v < 3; v++) {
+      const cl_act act = v == 1 ? CL_ACT_GELU : CL_ACT_NONE;
+      const int acc = v == 2;
+      const float *bias = v == 0 ? NULL : b;
+      memcpy(y1, y0, (size_t)m * n * sizeof *y1);
+      CHECK_OK(be->linear(be, y0, x, w0, bias, m, k, n, act, acc, &err), err);
+      CHECK_OK(be->linear(be, y1, x, w, bias, m, k, n, act, acc, &err), err);
+      CHECK_MSG(!memcmp(y0, y1, (size_t)m * n * sizeof *y1), "prepared weight [%d,%d], m=%d, variant %d: outputs differ",
+                n, k, m, v);
+    }
+    if (packed) CHECK(be->linear(be, y1, x, w, b, m, k / 2, n, CL_ACT_NONE, 0, &err) == CL_EINVAL);
+    be->free(be, w);
+    /* the same size again (likely the same address): a plain weight now */
+    CHECK_OK(be->alloc(be, (size_t)n * k * sizeof *w, (void **)&w, &err), err);
+    memcpy(w, w0, (size_t)n * k * sizeof *w);
+    memcpy(y1, y0, (size_t)m * n * sizeof *y1);
+    CHECK_OK(be->linear(be, y0, x, w0, b, m, k, n, CL_ACT_NONE, 0, &err), err);
+    CHECK_OK(be->linear(be, y1, x, w, b, m, k, n, CL_ACT_NONE, 0, &err), err);
+    CHECK(!memcmp(y0, y1, (size_t)m * n * sizeof *y1));
+    be->free(be, w);
+    free(x), free(w0), free(b), free(y0), free(y1);
+  }
+  const char *kern = getenv("CLADE_CPU_KERNELS");
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && !(kern && !strcmp(kern, "blas"))) CHECK_EQ_INT(npacked, 3);
+}
+
 int main(void) {
   cl_backend *be = NULL;
   cl_error err = {0};
   CHECK_OK(cl_backend_cpu_create(&be, &err), err);
   if (!be) return cl_test_done("test_ops_cpu");
   test_linear(be);
+  test_prepare_linear(be);
   test_layernorm(be);
   test_attention(be);
   test_patch_embed(be);

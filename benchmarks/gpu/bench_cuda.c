@@ -1,9 +1,13 @@
 /* bench_cuda: images/s and prompts/s of open_clip ViT-B-16 with random weights on a clade
- * backend, at several batch sizes. Each batch runs as one chunk (max_tokens = the batch's
- * tokens), so the numbers measure the backend at that batch and not the chunking.
- * Prints one line per measurement:
- *   RESULT clade <images|texts> <precision> <batch> <items per second>
- * Usage: bench_cuda [--backend cuda|cpu] [--batches 1,32,256] [--seconds 3] [--no-texts]
+ * backend, at several batch sizes and precisions. Each precision gets a fresh backend and
+ * model (set_precision comes before the weights are loaded and prepared). Each batch runs as
+ * one chunk (max_tokens = the batch's tokens), so the numbers measure the backend at that
+ * batch and not the chunking. Prints one line per measurement:
+ *   RESULT clade <images|texts> <label> <batch> <items per second>
+ * where label is the precision (or --label, for one precision), and for the CUDA backend a
+ * "# <label>: ..." line saying what the GEMMs and attention ran on.
+ * Usage: bench_cuda [--backend cuda|cpu] [--precision fp32,tf32,bf16] [--label NAME]
+ *                   [--batches 1,32,256] [--seconds 3] [--no-texts]
  * Built and run by benchmarks/gpu/run (a GPU machine); --backend cpu checks it anywhere. */
 #include <stdint.h>
 #include <stdio.h>
@@ -107,50 +111,42 @@ static double measure(cl_clip *m, run_fn f, const void *in, int n, float *out, d
   return (double)runs * n / t;
 }
 
-int main(int argc, char **argv) {
-  const char *backend = "cuda", *batches = "1,32,256";
-  double seconds = 3;
-  int texts = 1;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
-    else if (!strcmp(argv[i], "--batches") && i + 1 < argc) batches = argv[++i];
-    else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--no-texts")) texts = 0;
-    else {
-      fprintf(stderr, "usage: bench_cuda [--backend cuda|cpu] [--batches 1,32,256] [--seconds 3] [--no-texts]\n");
-      return 2;
-    }
-  }
+static int make_backend(const char *backend, cl_backend **be, cl_error *e) {
+  if (!strcmp(backend, "cpu")) return cl_backend_cpu_create(be, e);
+#ifdef CLADE_HAVE_CUDA_BACKEND
+  if (!strcmp(backend, "cuda")) return cl_backend_cuda_create(be, e);
+#endif
+  return cl_err(e, CL_EUNSUP, "backend %s is not built", backend);
+}
+
+/* All batches in one precision: a fresh backend in that precision, the model loaded on it. */
+static int bench_precision(const char *backend, cl_precision prec, const char *label, const cl_clip_config *cfg,
+                           const cl_tmap *w, const char *batches, double seconds, int texts) {
   cl_error e = {0};
   cl_backend *be = NULL;
-  int rc;
-  if (!strcmp(backend, "cpu")) rc = cl_backend_cpu_create(&be, &e);
-#ifdef CLADE_HAVE_CUDA_BACKEND
-  else if (!strcmp(backend, "cuda")) rc = cl_backend_cuda_create(&be, &e);
-#endif
-  else rc = cl_err(&e, CL_EUNSUP, "backend %s is not built", backend);
-  if (rc) {
+  cl_clip *m = NULL;
+  if (make_backend(backend, &be, &e)) return fprintf(stderr, "bench_cuda: %s\n", e.msg), 1;
+  if (prec != CL_PREC_FP32 && (!be->set_precision || be->set_precision(be, prec, &e))) {
+    printf("# %s: not offered by the %s backend%s%s\n", cl_precision_name(prec), backend,
+           be->set_precision ? ": " : "", be->set_precision ? e.msg : "");
+    cl_backend_destroy(be);
+    return 0;
+  }
+  if (cl_clip_load(cfg, w, be, &m, &e)) {
     fprintf(stderr, "bench_cuda: %s\n", e.msg);
+    cl_backend_destroy(be);
     return 1;
   }
-  cl_clip_config cfg;
-  cl_tmap w;
-  cl_clip *m = NULL;
-  if (cl_clip_config_builtin("ViT-B-16", &cfg, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
-  random_state_dict(&cfg, &w);
-  if (cl_clip_load(&cfg, &w, be, &m, &e)) return fprintf(stderr, "bench_cuda: %s\n", e.msg), 1;
-  cl_tmap_free(&w);
-#ifdef CLADE_HAVE_CUDA_BACKEND
-  if (!strcmp(backend, "cuda")) printf("# device: %s\n", cl_backend_cuda_device_name(be));
-#endif
-
-  const int S = cfg.vision.image_size, ctx = cfg.text.context_length;
-  const int precisions = strcmp(backend, "cuda") ? 1 : 2; /* fp32, then tf32 on the GPU */
+  const int S = cfg->vision.image_size, ctx = cfg->text.context_length, g = S / cfg->vision.patch_size;
   for (const char *b = batches; *b;) {
     const int n = atoi(b);
     const size_t per = (size_t)3 * S * S;
-    float *px = malloc((size_t)n * per * sizeof *px), *out = malloc((size_t)n * cfg.embed_dim * sizeof *out);
+    float *px = malloc((size_t)n * per * sizeof *px), *out = malloc((size_t)n * cfg->embed_dim * sizeof *out);
     int32_t *ids = calloc((size_t)n * ctx, sizeof *ids);
+    if (n <= 0 || !px || !out || !ids) {
+      fprintf(stderr, "bench_cuda: bad batch size or out of memory (%d)\n", n);
+      exit(1);
+    }
     for (size_t i = 0; i < (size_t)n * per; i++) px[i] = frand();
     for (int i = 0; i < n; i++) { /* prompts of 16 tokens: SOT, 14 words, EOT */
       int32_t *s = ids + (size_t)i * ctx;
@@ -158,22 +154,69 @@ int main(int argc, char **argv) {
       for (int j = 1; j < 15; j++) s[j] = 320 + (int32_t)((frand() + 1) * 20000);
       s[15] = 49407;
     }
-    cl_clip_set_max_tokens(m, n * (1 + (S / cfg.vision.patch_size) * (S / cfg.vision.patch_size)));
-    for (int p = 0; p < precisions; p++) {
-      const char *prec = p ? "tf32" : "fp32";
-#ifdef CLADE_HAVE_CUDA_BACKEND
-      if (precisions == 2 && cl_backend_cuda_set_tf32(be, p, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
-#endif
-      printf("RESULT clade images %s %d %.1f\n", prec, n, measure(m, run_images, px, n, out, seconds));
-      if (texts) printf("RESULT clade texts %s %d %.1f\n", prec, n, measure(m, run_texts, ids, n, out, seconds));
-      fflush(stdout);
-    }
+    cl_clip_set_max_tokens(m, n * (1 + g * g));
+    printf("RESULT clade images %s %d %.1f\n", label, n, measure(m, run_images, px, n, out, seconds));
+    if (texts) printf("RESULT clade texts %s %d %.1f\n", label, n, measure(m, run_texts, ids, n, out, seconds));
+    fflush(stdout);
     free(px), free(out), free(ids);
     b = strchr(b, ',');
     if (!b) break;
     b++;
   }
+#ifdef CLADE_HAVE_CUDA_BACKEND
+  if (!strcmp(backend, "cuda")) printf("# %s: %s\n", label, cl_backend_cuda_path_info(be));
+#endif
   cl_clip_free(m);
   cl_backend_destroy(be);
   return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *backend = "cuda", *batches = "1,32,256", *precisions = "fp32,tf32,bf16", *label = NULL;
+  double seconds = 3;
+  int texts = 1;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend = argv[++i];
+    else if (!strcmp(argv[i], "--batches") && i + 1 < argc) batches = argv[++i];
+    else if (!strcmp(argv[i], "--precision") && i + 1 < argc) precisions = argv[++i];
+    else if (!strcmp(argv[i], "--label") && i + 1 < argc) label = argv[++i];
+    else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--no-texts")) texts = 0;
+    else {
+      fprintf(stderr, "usage: bench_cuda [--backend cuda|cpu] [--precision fp32,tf32,bf16] [--label NAME]\n"
+                      "                  [--batches 1,32,256] [--seconds 3] [--no-texts]\n");
+      return 2;
+    }
+  }
+  /* the precisions, parsed before the (slow) random weights */
+  cl_precision prec[8];
+  int np = 0;
+  for (const char *p = precisions; *p && np < 8;) {
+    char name[16];
+    size_t len = strcspn(p, ",");
+    snprintf(name, sizeof name, "%.*s", (int)(len < 15 ? len : 15), p);
+    if (cl_precision_parse(name, &prec[np++])) {
+      fprintf(stderr, "bench_cuda: unknown precision '%s' (fp32, tf32, bf16, fp16)\n", name);
+      return 2;
+    }
+    p += len;
+    if (*p == ',') p++;
+  }
+  if (label && np != 1) return fprintf(stderr, "bench_cuda: --label needs exactly one precision\n"), 2;
+
+  cl_error e = {0};
+  cl_backend *be = NULL;
+  if (make_backend(backend, &be, &e)) return fprintf(stderr, "bench_cuda: %s\n", e.msg), 1;
+  if (be->device[0]) printf("# device: %s\n", be->device);
+  cl_backend_destroy(be);
+  cl_clip_config cfg;
+  cl_tmap w;
+  if (cl_clip_config_builtin("ViT-B-16", &cfg, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+  random_state_dict(&cfg, &w);
+  int rc = 0;
+  for (int i = 0; i < np && !rc; i++)
+    rc = bench_precision(backend, prec[i], label ? label : cl_precision_name(prec[i]), &cfg, &w, batches, seconds,
+                         texts);
+  cl_tmap_free(&w);
+  return rc;
 }

@@ -9,7 +9,8 @@ torch.inference_mode(), random pixels [B,3,224,224] on the GPU, in four modes:
 Each (mode, batch): one warm-up call (which compiles), then calls until --seconds have passed
 (at least 3), synchronising after each, as clade's encode call returns host results.
 Prints `RESULT torch images <mode> <batch> <images/s>` lines, then, given clade's RESULT
-lines (--clade FILE), a table with the ratios clade/torch.
+lines (--clade FILE: fp32, tf32, bf16 and bf16-sdpa), a table with the ratios clade/torch:
+fp32 vs fp32, clade's better bf16 vs torch's bf16 eager, and best vs best.
 """
 import argparse
 import time
@@ -69,19 +70,25 @@ def main():
     if not a.clade:
         return
     res.update(read_results(a.clade))
-    cols = [("clade", "fp32"), ("clade", "tf32")] + [("torch", m) for m in MODES]
+    clade_modes = ["fp32", "tf32", "bf16", "bf16-sdpa"]
+    cols = [("clade", m) for m in clade_modes] + [("torch", m) for m in MODES]
+    nc = len(clade_modes)
     print("\nimages/s, ViT-B/16 image tower")
-    print("| batch | " + " | ".join(f"{w} {m}" for w, m in cols) + " | clade/torch fp32 | clade best/torch best |")
-    print("|" + "---|" * (len(cols) + 3))
+    print("| batch | " + " | ".join(f"{w} {m}" for w, m in cols)
+          + " | clade/torch fp32 | clade/torch bf16 | clade best/torch best |")
+    print("|" + "---|" * (len(cols) + 4))
     for b in batches:
         v = [res.get((w, "images", m, b)) for w, m in cols]
-        cl = [x for x in v[:2] if x]
-        th = [x for x in v[2:] if x]
-        r32 = v[0] / v[2] if v[0] and v[2] else float("nan")
+        cl = [x for x in v[:nc] if x]
+        th = [x for x in v[nc:] if x]
+        t = dict(zip(MODES, v[nc:]))
+        c = dict(zip(clade_modes, v[:nc]))
+        r32 = c["fp32"] / t["fp32"] if c["fp32"] and t["fp32"] else float("nan")
+        cb = max([x for x in (c["bf16"], c["bf16-sdpa"]) if x], default=None)
+        r16 = cb / t["bf16"] if cb and t["bf16"] else float("nan")
         rbest = max(cl) / max(th) if cl and th else float("nan")
         cells = " | ".join(f"{x:.0f}" if x else "-" for x in v)
-        print(f"| {b} | {cells} | {r32:.2f} | {rbest:.2f} |")
-
+        print(f"| {b} | {cells} | {r32:.2f} | {r16:.2f} | {rbest:.2f} |")
 
 if __name__ == "__main__":
     main()

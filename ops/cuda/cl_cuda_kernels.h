@@ -42,6 +42,14 @@ cudaError_t cl_cuda_cls_pos(float *x, const float *cls, const float *pos, int n,
 cudaError_t cl_cuda_attention(float *out, const float *qkv, const int32_t *seq_off, int nseq,
                               int lmax, int width, int heads, int causal, cudaStream_t s);
 
+/* --- bf16/fp16 modes (cl_cuda_lowp.cu) --- */
+/* dst[i] = src[i] rounded to nearest even: bf16 when bf16 is set, else fp16. */
+cudaError_t cl_cuda_to_lowp(void *dst, const float *src, size_t n, int bf16, cudaStream_t s);
+/* dst[i] = (float)src[i], src bf16 when bf16 is set, else fp16. */
+cudaError_t cl_cuda_from_lowp(float *dst, const void *src, size_t n, int bf16, cudaStream_t s);
+/* sums[0] += sum (a[i] - ref[i])^2, sums[1] += sum ref[i]^2 (sums: device, zeroed by the caller). */
+cudaError_t cl_cuda_diff_norms(const float *a, const float *ref, size_t n, double *sums, cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif

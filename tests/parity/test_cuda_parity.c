@@ -1,6 +1,9 @@
 /* The CUDA backend against the CPU backend, op by op on random inputs (rel err <= 1e-5 in
  * fp32), then the tiny open_clip model on the GPU against open_clip's own outputs (rel err
- * < 1e-4 per vector, as test_clip_tiny.c checks the CPU) and against the CPU backend.
+ * < 1e-4 per vector in fp32 with TF32 off, as test_clip_tiny.c checks the CPU) and against
+ * the CPU backend. The other precisions, with their errors printed: TF32 (<= 1e-2 per
+ * vector), bf16 and fp16 GEMMs (ops <= 1e-2, model <= 1e-2 per vector), and cuDNN's fused
+ * attention (CLADE_CUDNN_SDPA=1 on a second backend; <= 2e-2 per op, or its fallback).
  * Skips (77) with a message when clade was built without the CUDA backend or no GPU is
  * present: never a silent pass. */
 #include <stdint.h>
@@ -21,6 +24,9 @@ int main(void) {
 
 #define TOL_OP 1e-5
 #define TOL_REF 1e-4
+#define TOL_TF32 1e-2  /* TF32 GEMM inputs: 10-bit mantissas */
+#define TOL_LOWP 1e-2  /* bf16/fp16 GEMM inputs, fp32 accumulation, per op and per embedding */
+#define TOL_SDPA 2e-2  /* cuDNN attention: bf16 q, k, v and probabilities */
 
 static cl_backend *cpu, *gpu;
 static cl_error err;
@@ -116,6 +122,46 @@ static void test_linear(void) {
   CHECK(gpu->linear(gpu, NULL, NULL, NULL, NULL, 2, 4, 4, (cl_act)7, 0, &err) == CL_EINVAL);
 }
 
+/* bf16/fp16 linear() on prepared weights against the fp32 CPU op; weights never prepared, and
+ * shapes cuBLASLt has no algorithm for, run the fp32 sgemm. */
+static void test_linear_lowp(cl_precision prec) {
+  static const int dims[][3] = {{1, 64, 64}, {3, 5, 7}, {3, 8, 24}, {37, 96, 200}, {197, 768, 2304}, {50, 3072, 768}};
+  const char *pn = cl_precision_name(prec);
+  CHECK_OK(gpu->set_precision(gpu, prec, &err), err);
+  double worst = 0;
+  for (size_t s = 0; s < sizeof dims / sizeof *dims; s++) {
+    const int m = dims[s][0], k = dims[s][1], n = dims[s][2];
+    pair x = rand_both((size_t)m * k, 1, 0), w = rand_both((size_t)n * k, 0.05f, 0);
+    pair b = rand_both((size_t)n + 1, 0.5f, 0); /* b.g + 1: a bias the epilogue cannot take */
+    pair w2 = rand_both((size_t)n * k, 0.05f, 0);
+    CHECK_OK(gpu->prepare_linear(gpu, w.g, n, k, &err), err);
+    CHECK(gpu->set_precision(gpu, CL_PREC_FP32, &err) == CL_EINVAL && strstr(err.msg, "prepared"));
+    for (int act = 0; act < 3; act++)
+      for (int hasb = 0; hasb < 3; hasb++)
+        for (int acc = 0; acc < 2; acc++) {
+          pair y = rand_both((size_t)m * n, 1, 0);
+          const int off = hasb == 2;
+          CHECK_OK(cpu->linear(cpu, y.c, x.c, w.c, hasb ? b.c + off : NULL, m, k, n, act, acc, &err), err);
+          CHECK_OK(gpu->linear(gpu, y.g, x.g, w.g, hasb ? b.g + off : NULL, m, k, n, act, acc, &err), err);
+          double r = pair_err(&y);
+          if (r > worst) worst = r;
+          CHECK_CLOSE(y, TOL_LOWP, "%s linear m=%d k=%d n=%d act=%s bias=%d accumulate=%d", pn, m, k, n,
+                      act_name[act], hasb, acc);
+          drop(&y);
+        }
+    pair y = rand_both((size_t)m * n, 1, 0);
+    CHECK_OK(cpu->linear(cpu, y.c, x.c, w2.c, b.c, m, k, n, CL_ACT_GELU, 0, &err), err);
+    CHECK_OK(gpu->linear(gpu, y.g, x.g, w2.g, b.g, m, k, n, CL_ACT_GELU, 0, &err), err);
+    CHECK_CLOSE(y, TOL_OP, "%s linear with a weight never prepared m=%d k=%d n=%d", pn, m, k, n);
+    drop(&y), drop(&x), drop(&w), drop(&b), drop(&w2);
+  }
+  printf("%s linear vs fp32 CPU: max rel err %.3g\n", pn, worst);
+  CHECK(gpu->prepare_linear(gpu, NULL, 4, 4, &err) == CL_EINVAL);
+  /* freeing the weights forgot them: the precision may change again */
+  CHECK_OK(gpu->set_precision(gpu, CL_PREC_FP32, &err), err);
+  CHECK(gpu->set_precision(gpu, (cl_precision)9, &err) == CL_EUNSUP);
+}
+
 static void test_matmul(void) {
   static const int dims[][3] = {{1, 64, 32}, {7, 3, 5}, {50, 768, 512}, {300, 64, 33}};
   for (size_t s = 0; s < sizeof dims / sizeof *dims; s++) {
@@ -192,8 +238,10 @@ static void test_gather(void) {
   CHECK(gpu->gather_rows(gpu, NULL, NULL, 4, NULL, 0, 8, 0, &err) == CL_OK);
 }
 
-/* One attention case: sequences of the given lengths packed from row `first`. */
-static void attention_case(const int *lens, int nseq, int first, int width, int heads, int causal) {
+/* One attention case: sequences of the given lengths packed from row `first`; the GPU runs it
+ * `runs` times (a cuDNN plan's first run is its check, computed by the fp32 kernel). */
+static void attention_case(const int *lens, int nseq, int first, int width, int heads, int causal, double tol,
+                           int runs) {
   int32_t off[16];
   off[0] = first;
   for (int s = 0; s < nseq; s++) off[s + 1] = off[s] + lens[s];
@@ -203,9 +251,10 @@ static void attention_case(const int *lens, int nseq, int first, int width, int 
   pair out = both(zero, rows * width);
   free(zero);
   CHECK_OK(cpu->attention(cpu, out.c, qkv.c, off, nseq, width, heads, causal, &err), err);
-  CHECK_OK(gpu->attention(gpu, out.g, qkv.g, off, nseq, width, heads, causal, &err), err);
-  CHECK_CLOSE(out, TOL_OP, "attention nseq=%d first=%d len0=%d width=%d heads=%d causal=%d", nseq, first,
-              lens[0], width, heads, causal);
+  for (int r = 0; r < runs; r++)
+    CHECK_OK(gpu->attention(gpu, out.g, qkv.g, off, nseq, width, heads, causal, &err), err);
+  CHECK_CLOSE(out, tol, "attention (%s) nseq=%d first=%d len0=%d width=%d heads=%d causal=%d",
+              cl_precision_name(gpu->precision), nseq, first, lens[0], width, heads, causal);
   drop(&qkv), drop(&out);
 }
 
@@ -224,7 +273,7 @@ static void test_attention(void) {
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
     for (int causal = 0; causal < 2; causal++)
       for (int first = 0; first <= 3; first += 3)
-        attention_case(cases[c].lens, cases[c].nseq, first, cases[c].width, cases[c].heads, causal);
+        attention_case(cases[c].lens, cases[c].nseq, first, cases[c].width, cases[c].heads, causal, TOL_OP, 1);
   int32_t off[3] = {0, 4, 4};
   CHECK(gpu->attention(gpu, NULL, NULL, off, 2, 64, 2, 0, &err) == CL_EINVAL && strstr(err.msg, "length 0"));
   CHECK(gpu->attention(gpu, NULL, NULL, off, 1, 258, 2, 0, &err) == CL_EUNSUP && strstr(err.msg, "129"));
@@ -306,30 +355,51 @@ static double max_relerr(const float *a, const float *b, int n, int d) {
 static char fx[4096];
 static const char *fix(const char *rel) { return cl_test_fixture(fx, sizeof fx, rel); }
 
-static void test_tiny_model(void) {
+/* The fixtures of the tiny model: weights, preprocessed pixels, open_clip's outputs for the
+ * QuickGELU and the GELU variant. */
+static struct {
   cl_tmap w, pp, outs[2];
-  if (cl_st_load(fix("tiny.safetensors"), &w, &err) || cl_st_load(fix("preprocess.safetensors"), &pp, &err) ||
-      cl_st_load(fix("tiny_outputs.safetensors"), &outs[0], &err) ||
-      cl_st_load(fix("tiny_gelu_outputs.safetensors"), &outs[1], &err)) {
+  const float *pixels;
+  int32_t *ids;
+  int ni, nt;
+} tiny;
+static const char *tiny_names[2] = {"QuickGELU", "GELU"}, *tiny_cfgs[2] = {"tiny_config.json", "tiny_gelu_config.json"};
+enum { E = 32 }; /* the tiny model's embedding width */
+
+static void tiny_load(void) {
+  if (cl_st_load(fix("tiny.safetensors"), &tiny.w, &err) || cl_st_load(fix("preprocess.safetensors"), &tiny.pp, &err) ||
+      cl_st_load(fix("tiny_outputs.safetensors"), &tiny.outs[0], &err) ||
+      cl_st_load(fix("tiny_gelu_outputs.safetensors"), &tiny.outs[1], &err)) {
     fprintf(stderr, "cannot load the fixtures: %s\n", err.msg);
     exit(1);
   }
-  const cl_tensor *pv = need(&pp, "pixel_values"), *idt = need(&outs[0], "input_ids");
-  const int ni = (int)pv->shape[0], nt = (int)idt->shape[0], E = 32;
+  const cl_tensor *pv = need(&tiny.pp, "pixel_values"), *idt = need(&tiny.outs[0], "input_ids");
+  tiny.ni = (int)pv->shape[0], tiny.nt = (int)idt->shape[0];
   CHECK(pv->dtype == CL_F32 && pv->ndim == 4 && pv->shape[1] == 3 && pv->shape[2] == 224);
   CHECK(idt->ndim == 2 && idt->shape[1] == 77);
-  const float *pixels = pv->data;
-  int32_t *ids = ids_of(idt);
+  tiny.pixels = pv->data;
+  tiny.ids = ids_of(idt);
+}
+
+static void tiny_free(void) {
+  free(tiny.ids);
+  cl_tmap_free(&tiny.w), cl_tmap_free(&tiny.pp), cl_tmap_free(&tiny.outs[0]), cl_tmap_free(&tiny.outs[1]);
+}
+
+static void test_tiny_model(void) {
+  const int ni = tiny.ni, nt = tiny.nt;
+  const float *pixels = tiny.pixels;
+  const int32_t *ids = tiny.ids;
   float *img = cl_xmalloc((size_t)ni * E * 4), *txt = cl_xmalloc((size_t)nt * E * 4);
   float *img2 = cl_xmalloc((size_t)ni * E * 4), *txt2 = cl_xmalloc((size_t)nt * E * 4);
   float *cimg = cl_xmalloc((size_t)ni * E * 4), *ctxt = cl_xmalloc((size_t)nt * E * 4);
-  static const char *names[2] = {"QuickGELU", "GELU"}, *cfgs[2] = {"tiny_config.json", "tiny_gelu_config.json"};
   for (int v = 0; v < 2; v++) {
+    const char *name = tiny_names[v];
     cl_clip_config cfg;
     cl_clip *m = NULL, *mc = NULL;
-    CHECK_OK(cl_clip_config_load(fix(cfgs[v]), &cfg, &err), err);
-    CHECK_OK(cl_clip_load(&cfg, &w, gpu, &m, &err), err);
-    CHECK_OK(cl_clip_load(&cfg, &w, cpu, &mc, &err), err);
+    CHECK_OK(cl_clip_config_load(fix(tiny_cfgs[v]), &cfg, &err), err);
+    CHECK_OK(cl_clip_load(&cfg, &tiny.w, gpu, &m, &err), err);
+    CHECK_OK(cl_clip_load(&cfg, &tiny.w, cpu, &mc, &err), err);
     if (!m || !mc) {
       cl_clip_free(m), cl_clip_free(mc);
       continue;
@@ -338,14 +408,14 @@ static void test_tiny_model(void) {
     CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt, &err), err);
     CHECK_OK(cl_clip_encode_images(mc, pixels, ni, cimg, &err), err);
     CHECK_OK(cl_clip_encode_texts(mc, ids, nt, ctxt, &err), err);
-    float *ri = f32_of(need(&outs[v], "image_embeds")), *rt = f32_of(need(&outs[v], "text_embeds"));
+    float *ri = f32_of(need(&tiny.outs[v], "image_embeds")), *rt = f32_of(need(&tiny.outs[v], "text_embeds"));
     double ei = max_relerr(img, ri, ni, E), et = max_relerr(txt, rt, nt, E);
     double ci = max_relerr(img, cimg, ni, E), ct = max_relerr(txt, ctxt, nt, E);
-    printf("%-9s GPU vs open_clip: image rel err %.3g, text %.3g; GPU vs CPU backend: %.3g, %.3g\n",
-           names[v], ei, et, ci, ct);
-    CHECK_MSG(ei < TOL_REF, "%s GPU image embeddings: max rel err %g", names[v], ei);
-    CHECK_MSG(et < TOL_REF, "%s GPU text embeddings: max rel err %g", names[v], et);
-    CHECK_MSG(ci < TOL_OP && ct < TOL_OP, "%s GPU vs CPU backend: %g, %g", names[v], ci, ct);
+    printf("%-9s fp32 GPU vs open_clip: image rel err %.3g, text %.3g; GPU vs CPU backend: %.3g, %.3g\n", name, ei,
+           et, ci, ct);
+    CHECK_MSG(ei < TOL_REF, "%s GPU image embeddings: max rel err %g", name, ei);
+    CHECK_MSG(et < TOL_REF, "%s GPU text embeddings: max rel err %g", name, et);
+    CHECK_MSG(ci < TOL_OP && ct < TOL_OP, "%s GPU vs CPU backend: %g, %g", name, ci, ct);
 
     /* real lengths vs the full 77 tokens */
     cl_clip_set_full_context(m, 1);
@@ -367,13 +437,16 @@ static void test_tiny_model(void) {
     CHECK(max_relerr(img2, img + 5 * E, 1, E) < 1e-6);
     CHECK_OK(cl_clip_encode_images(m, pixels, 0, img2, &err), err);
 
-    /* TF32 GEMMs: close to fp32 but not the same; back off, fp32 again exactly */
-    CHECK_OK(cl_backend_cuda_set_tf32(gpu, 1, &err), err);
+    /* TF32 GEMMs (the weights stay fp32, so the precision may change with the model loaded):
+     * close to fp32 but not the same; back off, fp32 again exactly */
+    CHECK_OK(gpu->set_precision(gpu, CL_PREC_TF32, &err), err);
     CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
-    double tf = max_relerr(img2, ri, ni, E);
-    printf("%-9s TF32 image rel err %.3g vs open_clip\n", names[v], tf);
-    CHECK_MSG(tf < 1e-2, "TF32 image embeddings: %g", tf);
-    CHECK_OK(cl_backend_cuda_set_tf32(gpu, 0, &err), err);
+    CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
+    double tfi = max_relerr(img2, ri, ni, E), tft = max_relerr(txt2, rt, nt, E);
+    printf("%-9s tf32 GPU vs open_clip: image rel err %.3g, text %.3g\n", name, tfi, tft);
+    CHECK_MSG(tfi <= TOL_TF32 && tft <= TOL_TF32, "%s TF32 embeddings: %g, %g", name, tfi, tft);
+    CHECK_OK(cl_backend_cuda_set_tf32(gpu, 0, &err), err); /* the old entry point still works */
+    CHECK(gpu->precision == CL_PREC_FP32);
     CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
     CHECK(max_relerr(img2, img, ni, E) < 1e-6);
 
@@ -384,8 +457,86 @@ static void test_tiny_model(void) {
     cl_clip_free(mc);
   }
   CHECK(cl_backend_cuda_set_tf32(cpu, 1, &err) == CL_EINVAL);
-  free(ids), free(img), free(txt), free(img2), free(txt2), free(cimg), free(ctxt);
-  cl_tmap_free(&w), cl_tmap_free(&pp), cl_tmap_free(&outs[0]), cl_tmap_free(&outs[1]);
+  free(img), free(txt), free(img2), free(txt2), free(cimg), free(ctxt);
+}
+
+/* The tiny model loaded on g in precision prec (g's weights prepared in it) against
+ * open_clip's embeddings: images, texts at their real lengths, and texts at the full 77
+ * tokens (one length: cuDNN's attention when g has it). Leaves g in fp32. */
+static void tiny_lowp(cl_backend *g, cl_precision prec) {
+  const int ni = tiny.ni, nt = tiny.nt;
+  const char *pn = cl_precision_name(prec);
+  float *img = cl_xmalloc((size_t)ni * E * 4), *txt = cl_xmalloc((size_t)nt * E * 4);
+  float *txtf = cl_xmalloc((size_t)nt * E * 4);
+  for (int v = 0; v < 2; v++) {
+    cl_clip_config cfg;
+    cl_clip *m = NULL;
+    CHECK_OK(g->set_precision(g, prec, &err), err);
+    CHECK_OK(cl_clip_config_load(fix(tiny_cfgs[v]), &cfg, &err), err);
+    CHECK_OK(cl_clip_load(&cfg, &tiny.w, g, &m, &err), err);
+    if (!m) continue;
+    /* twice: a new cuDNN attention shape is checked on its first run */
+    for (int r = 0; r < 2; r++) {
+      CHECK_OK(cl_clip_encode_images(m, tiny.pixels, ni, img, &err), err);
+      CHECK_OK(cl_clip_encode_texts(m, tiny.ids, nt, txt, &err), err);
+      cl_clip_set_full_context(m, 1);
+      CHECK_OK(cl_clip_encode_texts(m, tiny.ids, nt, txtf, &err), err);
+      cl_clip_set_full_context(m, 0);
+    }
+    float *ri = f32_of(need(&tiny.outs[v], "image_embeds")), *rt = f32_of(need(&tiny.outs[v], "text_embeds"));
+    double ei = max_relerr(img, ri, ni, E), et = max_relerr(txt, rt, nt, E), ef = max_relerr(txtf, rt, nt, E);
+    printf("%-9s %s GPU vs open_clip: image rel err %.3g, text %.3g, full-context text %.3g\n", tiny_names[v], pn,
+           ei, et, ef);
+    CHECK_MSG(ei <= TOL_LOWP && et <= TOL_LOWP && ef <= TOL_LOWP, "%s %s embeddings: %g, %g, %g", tiny_names[v], pn,
+              ei, et, ef);
+    /* the weights are prepared for this precision now */
+    CHECK(g->set_precision(g, CL_PREC_FP32, &err) == CL_EINVAL);
+    printf("  %s\n", cl_backend_cuda_path_info(g));
+    free(ri), free(rt);
+    cl_clip_free(m);
+    CHECK_OK(g->set_precision(g, CL_PREC_FP32, &err), err);
+  }
+  free(img), free(txt), free(txtf);
+}
+
+/* cuDNN's fused attention, on a second backend created with CLADE_CUDNN_SDPA=1: ops against
+ * the CPU (sequences of one length; others keep the fp32 kernel, so exact), then the tiny
+ * model. A GPU or cuDNN that refuses the graph is reported, not a failure: the backend then
+ * runs its own kernel, which these checks cover too. */
+static void test_cudnn_sdpa(void) {
+  static const struct {
+    int nseq, lens[4], width, heads;
+  } cases[] = {
+      {3, {197, 197, 197}, 768, 12}, /* ViT-B/16 images */
+      {4, {77, 77, 77, 77}, 512, 8},  /* texts at the full context */
+      {2, {50, 50}, 64, 2},           /* the tiny model's head width 32 */
+      {3, {9, 1, 20}, 64, 2},         /* unequal lengths: the fp32 kernel */
+  };
+  setenv("CLADE_CUDNN_SDPA", "1", 1);
+  cl_backend *g = NULL;
+  CHECK_OK(cl_backend_cuda_create(&g, &err), err);
+  unsetenv("CLADE_CUDNN_SDPA");
+  if (!g) return;
+  cl_backend *saved = gpu;
+  gpu = g; /* the pair helpers allocate on `gpu` */
+  for (int pi = 0; pi < 2; pi++) {
+    const cl_precision prec = pi ? CL_PREC_FP16 : CL_PREC_BF16;
+    CHECK_OK(g->set_precision(g, prec, &err), err);
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+      int equal = 1;
+      for (int s = 1; s < cases[c].nseq; s++) equal &= cases[c].lens[s] == cases[c].lens[0];
+      for (int causal = 0; causal < 2; causal++)
+        for (int first = 0; first <= 3; first += 3)
+          attention_case(cases[c].lens, cases[c].nseq, first, cases[c].width, cases[c].heads, causal,
+                         equal ? TOL_SDPA : TOL_OP, 2);
+    }
+    printf("cuDNN attention ops: %s\n", cl_backend_cuda_path_info(g));
+    CHECK_OK(g->set_precision(g, CL_PREC_FP32, &err), err);
+  }
+  gpu = saved;
+  tiny_lowp(g, CL_PREC_BF16);
+  CHECK_OK(g->sync(g, &err), err);
+  cl_backend_destroy(g);
 }
 
 int main(void) {
@@ -396,17 +547,25 @@ int main(void) {
   CHECK_OK(cl_backend_cpu_create(&cpu, &err), err);
   CHECK_OK(cl_backend_cuda_create(&gpu, &err), err);
   if (!cpu || !gpu) return cl_test_done("test_cuda_parity");
-  printf("device: %s\n", cl_backend_cuda_device_name(gpu));
+  printf("device: %s\n", gpu->device);
   CHECK(strcmp(gpu->name, "cuda") == 0 && !gpu->host_memory && cl_backend_cuda_device_name(gpu)[0]);
+  CHECK(gpu->precision == CL_PREC_FP32 && strstr(gpu->device, cl_backend_cuda_device_name(gpu)));
   test_memory();
   test_linear();
+  test_linear_lowp(CL_PREC_BF16);
+  test_linear_lowp(CL_PREC_FP16);
   test_matmul();
   test_layernorm();
   test_elementwise();
   test_gather();
   test_attention();
   test_patch_embed();
+  tiny_load();
   test_tiny_model();
+  tiny_lowp(gpu, CL_PREC_BF16);
+  tiny_lowp(gpu, CL_PREC_FP16);
+  test_cudnn_sdpa();
+  tiny_free();
   CHECK_OK(gpu->sync(gpu, &err), err);
   cl_backend_destroy(gpu);
   cl_backend_destroy(cpu);

@@ -112,6 +112,9 @@ struct cl_backend {
  * thread pool, so creating it sets OpenBLAS to a single thread for the whole process (each
  * GEMM is split across OpenMP threads instead). */
 int cl_backend_cpu_create(cl_backend **out, cl_error *e);
+/* What the CPU backend computes on, as it will fill be->device: "Intel(R) Xeon(R) ...,
+ * 2 threads, AVX-512 kernels" (or "OpenBLAS <core>" where those do not run). */
+void cl_backend_cpu_describe(char *buf, size_t n);
 /* Settings that OpenBLAS and libgomp read only when they load, so they must be in the
  * environment at process start:
  * - OPENBLAS_CORETYPE, when OpenBLAS fell back to generic SSE3 kernels ("Prescott") on a CPU

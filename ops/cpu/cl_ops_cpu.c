@@ -13,6 +13,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -381,6 +382,15 @@ int cl_backend_cpu_tune_env(void) {
   return changed;
 }
 
+void cl_backend_cpu_describe(char *buf, size_t n) {
+  char model[200];
+  cl_cpu_model_name(model, sizeof model);
+  if (cl_cpu_avx512())
+    snprintf(buf, n, "%.100s, %d threads, AVX-512 kernels", model, omp_get_max_threads());
+  else
+    snprintf(buf, n, "%.100s, %d threads, OpenBLAS %.20s", model, omp_get_max_threads(), openblas_get_corename());
+}
+
 int cl_backend_cpu_create(cl_backend **out, cl_error *e) {
   cl_cpu *c = calloc(1, sizeof *c);
   if (!c) return cl_err(e, CL_ENOMEM, "cpu backend: out of memory");
@@ -389,6 +399,8 @@ int cl_backend_cpu_create(cl_backend **out, cl_error *e) {
   be->name = "cpu";
   be->impl = c;
   be->host_memory = 1;
+  be->precision = CL_PREC_FP32; /* and nothing else: no set_precision */
+  cl_backend_cpu_describe(be->device, sizeof be->device);
   be->alloc = cpu_alloc;
   be->free = cpu_free;
   be->upload = cpu_copy;

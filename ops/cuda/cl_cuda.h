@@ -12,6 +12,9 @@
 void cl_cuda_versions(char *buf, size_t n);
 /* Number of usable CUDA devices (0 when no driver or no GPU). */
 int cl_cuda_device_count(void);
+/* "NVIDIA H100 80GB HBM3 (sm_90)" for device i, as the backend fills be->device; -1 when
+ * there is no such device. */
+int cl_cuda_device_name(int i, char *buf, size_t n);
 
 /* The CUDA backend on the current device (device 0 unless the caller chose another):
  * device memory, one stream, cuBLAS GEMMs in true fp32 (TF32 off), own kernels for the

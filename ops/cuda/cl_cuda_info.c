@@ -20,6 +20,16 @@ int cl_cuda_device_count(void) {
   return n;
 }
 
+int cl_cuda_device_name(int i, char *buf, size_t n) {
+  struct cudaDeviceProp p;
+  if (cudaGetDeviceProperties(&p, i) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  snprintf(buf, n, "%.120s (sm_%d%d)", p.name, p.major, p.minor);
+  return 0;
+}
+
 void cl_cuda_versions(char *buf, size_t n) {
   size_t k = 0;
   int rt = 0, drv = 0, a, b;

@@ -633,22 +633,3 @@ int cl_bench_reset_peak_rss(void) {
   return ok ? 0 : -1;
 }
 
-const char *cl_bench_cpu_model(char *buf, size_t n) {
-  snprintf(buf, n, "unknown CPU");
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  if (!f) return buf;
-  char line[512];
-  while (fgets(line, sizeof line, f))
-    if (!strncmp(line, "model name", 10)) {
-      char *c = strchr(line, ':');
-      if (c) {
-        c++;
-        while (*c == ' ') c++;
-        c[strcspn(c, "\n")] = 0;
-        snprintf(buf, n, "%s", c);
-      }
-      break;
-    }
-  fclose(f);
-  return buf;
-}

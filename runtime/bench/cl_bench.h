@@ -61,7 +61,4 @@ double cl_bench_rss_mb(void);
 /* Resets the peak to the current RSS (Linux /proc/self/clear_refs); 0 when it could. */
 int cl_bench_reset_peak_rss(void);
 
-/* "Intel(R) Xeon(R) ..." from /proc/cpuinfo into buf. */
-const char *cl_bench_cpu_model(char *buf, size_t n);
-
 #endif

@@ -505,7 +505,7 @@ int cl_cmd_bench(int argc, char **argv) {
     return rc ? 1 : 0;
   }
   char cpu[256];
-  cl_bench_cpu_model(cpu, sizeof cpu);
+  cl_cpu_model_name(cpu, sizeof cpu);
   b->threads = omp_get_max_threads();
   rc = CL_OK;
   if (want(b, "gemm")) {

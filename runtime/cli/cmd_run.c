@@ -1,8 +1,6 @@
 /* clade run | check | classes: experiment files through the Lua runner. */
 #define _GNU_SOURCE
-#include <cblas.h>
 #include <limits.h>
-#include <omp.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -11,6 +9,7 @@
 
 #include "cl_cli.h"
 #include "lua/cl_lua.h"
+#include "model/cl_encoder.h"
 #include "sched/cl_cache.h"
 #include "store/cl_store.h"
 
@@ -106,7 +105,17 @@ int cl_cmd_run(int argc, char **argv) {
   run_args a;
   int rc = parse(argc, argv, &a, "run");
   if (rc) return rc;
-  cl_lua_run run = {.backend = a.backend ? a.backend : "auto", .precision = a.precision ? a.precision : "fp32",
+  /* resolved once, before anything is recorded: "auto" becomes the backend every model of
+   * the run opens on, and the device names what computed (kernels change the last bits) */
+  char backend[16], device[160];
+  cl_error re;
+  if (cl_encoder_resolve(a.backend, a.precision, backend, device, sizeof device, &re) != CL_OK) {
+    cl_cli_fail("%s", re.msg);
+    return 1;
+  }
+  if (!a.quiet && (!a.backend || !strcmp(a.backend, "auto")) && !strcmp(backend, "cpu"))
+    fprintf(stderr, "clade: no GPU found: running on the CPU\n");
+  cl_lua_run run = {.backend = backend, .precision = a.precision ? a.precision : "fp32",
                     .quiet = a.quiet, .progress = a.json_log ? CL_PROGRESS_JSON : CL_PROGRESS_AUTO,
                     .interrupted = &run_interrupted};
   cl_lua *lua = NULL;
@@ -123,9 +132,6 @@ int cl_cmd_run(int argc, char **argv) {
   }
   /* resume the unfinished run of this content, join one still running, or begin anew */
   int live = 0, resumed = 0;
-  /* the device names what computed: the BLAS kernels change the last bits of embeddings */
-  char device[128];
-  snprintf(device, sizeof device, "cpu (OpenBLAS %s, %d threads)", openblas_get_corename(), omp_get_max_threads());
   cl_run_info ri = {.file = a.file, .file_hash = hash, .backend = run.backend, .precision = run.precision,
                     .device = device};
   if (cl_store_begin_or_resume(st, &ri, &run.run_id, &resumed, &live, &e) != CL_OK) goto dberr;

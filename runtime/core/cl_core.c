@@ -139,3 +139,23 @@ char *cl_resource_path(char *buf, size_t n, const char *rel) {
   snprintf(buf, n, "%s/%s", cl_resource_dir(), rel);
   return buf;
 }
+
+const char *cl_cpu_model_name(char *buf, size_t n) {
+  snprintf(buf, n, "unknown CPU");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return buf;
+  char line[512];
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, "model name", 10)) {
+      char *c = strchr(line, ':');
+      if (c) {
+        c++;
+        while (*c == ' ') c++;
+        c[strcspn(c, "\n")] = 0;
+        snprintf(buf, n, "%s", c);
+      }
+      break;
+    }
+  fclose(f);
+  return buf;
+}

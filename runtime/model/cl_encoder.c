@@ -13,6 +13,12 @@
 #include "cuda/cl_cuda.h"
 #endif
 
+#define TRYE(x)            \
+  do {                     \
+    int _rc = (x);         \
+    if (_rc) return _rc;   \
+  } while (0)
+
 static int is_dir(const char *p) {
   struct stat st;
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
@@ -74,6 +80,43 @@ int cl_encoder_backend(const char *want, cl_backend **out, char name[16], int qu
   return cl_backend_cpu_create(out, e);
 }
 
+static int parse_precision(const char *s, cl_precision *p, cl_error *e) {
+  if (cl_precision_parse(s ? s : "fp32", p))
+    return cl_err(e, CL_EINVAL, "precision \"%s\": choose fp32, tf32, bf16 or fp16", s);
+  return CL_OK;
+}
+
+int cl_encoder_resolve(const char *backend, const char *precision, char name[16], char *device, size_t n,
+                       cl_error *e) {
+  const char *want = backend ? backend : "auto";
+  cl_precision prec = CL_PREC_FP32;
+  TRYE(parse_precision(precision, &prec, e));
+  if (strcmp(want, "cpu") && strcmp(want, "cuda") && strcmp(want, "auto"))
+    return cl_err(e, CL_EINVAL, "backend '%s': choose cpu, cuda or auto", want);
+  int gpu = 0;
+#ifdef CLADE_HAVE_CUDA_BACKEND
+  gpu = strcmp(want, "cpu") != 0 && cl_cuda_device_count() > 0 && cl_cuda_device_name(0, device, n) == 0;
+#endif
+  if (!gpu && !strcmp(want, "cuda"))
+    return cl_err(e, CL_EDEVICE, "backend cuda: %s",
+#ifdef CLADE_HAVE_CUDA_BACKEND
+                  "no GPU found"
+#else
+                  "this clade was built without the CUDA backend"
+#endif
+    );
+  if (gpu) {
+    snprintf(name, 16, "cuda");
+    return CL_OK;
+  }
+  if (prec != CL_PREC_FP32)
+    return cl_err(e, CL_EUNSUP, "precision %s: the cpu backend computes in fp32 only (tf32, bf16 and fp16 need the cuda backend%s)",
+                  cl_precision_name(prec), strcmp(want, "auto") ? "" : "; no GPU found");
+  snprintf(name, 16, "cpu");
+  cl_backend_cpu_describe(device, n);
+  return CL_OK;
+}
+
 int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) {
   cl_encoder *enc = cl_xcalloc(1, sizeof *enc);
   int rc = CL_OK;
@@ -114,13 +157,17 @@ int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) 
       goto fail;
     }
   }
-  const char *prec = spec->precision ? spec->precision : "fp32";
-  if (strcmp(prec, "fp32") != 0) {
-    rc = cl_err(e, CL_EUNSUP, "precision %s: the CPU backend computes in fp32", prec);
+  cl_precision prec = CL_PREC_FP32;
+  if ((rc = parse_precision(spec->precision, &prec, e))) goto fail;
+  snprintf(enc->precision, sizeof enc->precision, "%s", cl_precision_name(prec));
+  if ((rc = cl_encoder_backend(spec->backend, &enc->be, enc->backend_name, spec->quiet, e))) goto fail;
+  /* before the weights: a backend converts them once, in this precision, as they load */
+  if (prec != CL_PREC_FP32 && !enc->be->set_precision) {
+    rc = cl_err(e, CL_EUNSUP, "precision %s: the %s backend computes in fp32 only (tf32, bf16 and fp16 need the cuda backend)",
+                enc->precision, enc->backend_name);
     goto fail;
   }
-  snprintf(enc->precision, sizeof enc->precision, "%s", prec);
-  if ((rc = cl_encoder_backend(spec->backend, &enc->be, enc->backend_name, spec->quiet, e))) goto fail;
+  if (prec != CL_PREC_FP32 && (rc = enc->be->set_precision(enc->be, prec, e))) goto fail;
   cl_tmap w;
   if ((rc = cl_ckpt_load(enc->checkpoint, &w, e))) goto fail;
   rc = cl_clip_load(&enc->cfg, &w, enc->be, &enc->clip, e);

@@ -14,7 +14,7 @@ typedef struct cl_encoder_spec {
   const char *config;    /* JSON file or built-in name; NULL: the folder's open_clip_config.json */
   const char *gelu;      /* NULL (config decides), "exact" or "quick" */
   const char *backend;   /* "cpu", "cuda", "auto" (NULL = auto) */
-  const char *precision; /* "fp32" (NULL = fp32) */
+  const char *precision; /* "fp32", "tf32", "bf16", "fp16" (NULL = fp32); the CPU: fp32 only */
   int quiet;
   /* Content hash of the checkpoint; NULL hashes the file here. The embedding cache passes
    * its memo (path + size + mtime) so a large checkpoint is hashed once. */
@@ -44,5 +44,12 @@ int cl_encoder_texts(cl_encoder *enc, const char *const *texts, int n, float *ou
 /* Resolve the backend name: "auto" picks CUDA when built with it and a GPU is present,
  * else the CPU (saying so once on stderr). */
 int cl_encoder_backend(const char *want, cl_backend **out, char name[16], int quiet, cl_error *e);
+/* What `backend` ("cpu", "cuda", "auto"; NULL = auto) and `precision` (NULL = fp32) will run
+ * on, without loading anything: the concrete backend name, and the device as results record
+ * it (the CPU model and kernels, or the GPU's name). Fails, saying why, where they cannot
+ * run here (cuda without a GPU, tf32/bf16/fp16 on the CPU), so a run is refused before it
+ * is recorded. */
+int cl_encoder_resolve(const char *backend, const char *precision, char name[16], char *device, size_t n,
+                       cl_error *e);
 
 #endif

@@ -14,6 +14,18 @@ printf 'model "m" { path = "%s/model" }\nexperiment "x" {\n  models = { "m" ,\n'
 if "$CLADE" run "$T/syntax.lua" --db "$T/r.db" 2> "$T/err"; then fail "syntax error accepted"; fi
 grep -q "syntax.lua:[0-9]" "$T/err" || fail "syntax error lacks file:line: $(cat "$T/err")"
 
+# a precision or backend this machine cannot run is refused before a run is recorded
+printf 'model "m" { path = "%s/model" }\n' "$S" > "$T/prec.lua"
+if "$CLADE" run "$T/prec.lua" --db "$T/p.db" --precision fp8 2> "$T/err"; then fail "precision fp8 accepted"; fi
+grep -q 'precision "fp8": choose fp32, tf32, bf16 or fp16' "$T/err" || fail "bad precision message: $(cat "$T/err")"
+if [ "$("$CLADE" version 2>/dev/null | grep -c 'GPU 0')" = 0 ]; then
+  if "$CLADE" run "$T/prec.lua" --db "$T/p.db" --precision bf16 2> "$T/err"; then fail "bf16 on the CPU accepted"; fi
+  grep -q "precision bf16: the cpu backend computes in fp32 only" "$T/err" || fail "bf16 message: $(cat "$T/err")"
+  if "$CLADE" run "$T/prec.lua" --db "$T/p.db" --backend cuda 2> "$T/err"; then fail "cuda without a GPU accepted"; fi
+  grep -q "backend cuda: " "$T/err" || fail "cuda message: $(cat "$T/err")"
+fi
+[ ! -s "$T/p.db" ] || [ "$("$CLADE" log --db "$T/p.db" | grep -c '^ *[0-9]')" = 0 ] || fail "a refused run was recorded"
+
 # an unknown (misspelled) field is an error naming file, line and field
 printf 'model "m" { path = "%s/model", gelu = "exact", confg = "x" }\n' "$S" > "$T/field.lua"
 if "$CLADE" run "$T/field.lua" --db "$T/r.db" 2> "$T/err"; then fail "unknown field accepted"; fi

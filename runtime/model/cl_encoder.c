@@ -19,6 +19,12 @@
     if (_rc) return _rc;   \
   } while (0)
 
+static int check_backend_name(const char *want, cl_error *e) {
+  if (strcmp(want, "cpu") && strcmp(want, "cuda") && strcmp(want, "auto"))
+    return cl_err(e, CL_EINVAL, "backend '%s': choose cpu, cuda or auto", want);
+  return CL_OK;
+}
+
 static int is_dir(const char *p) {
   struct stat st;
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
@@ -57,8 +63,7 @@ static int find_checkpoint(const char *dir, char *out, size_t n, cl_error *e) {
 
 int cl_encoder_backend(const char *want, cl_backend **out, char name[16], int quiet, cl_error *e) {
   if (!want) want = "auto";
-  if (strcmp(want, "cpu") && strcmp(want, "cuda") && strcmp(want, "auto"))
-    return cl_err(e, CL_EINVAL, "backend '%s': choose cpu, cuda or auto", want);
+  TRYE(check_backend_name(want, e));
 #ifdef CLADE_HAVE_CUDA
   int gpus = cl_cuda_device_count();
   if (strcmp(want, "cpu") != 0 && gpus > 0) {
@@ -91,8 +96,7 @@ int cl_encoder_resolve(const char *backend, const char *precision, char name[16]
   const char *want = backend ? backend : "auto";
   cl_precision prec = CL_PREC_FP32;
   TRYE(parse_precision(precision, &prec, e));
-  if (strcmp(want, "cpu") && strcmp(want, "cuda") && strcmp(want, "auto"))
-    return cl_err(e, CL_EINVAL, "backend '%s': choose cpu, cuda or auto", want);
+  TRYE(check_backend_name(want, e));
   int gpu = 0;
 #ifdef CLADE_HAVE_CUDA_BACKEND
   gpu = strcmp(want, "cpu") != 0 && cl_cuda_device_count() > 0 && cl_cuda_device_name(0, device, n) == 0;

@@ -120,10 +120,12 @@ void cl_backend_cpu_describe(char *buf, size_t n);
  * - OPENBLAS_CORETYPE, when OpenBLAS fell back to generic SSE3 kernels ("Prescott") on a CPU
  *   newer than itself (Debian 12's 0.3.21 on Sapphire/Emerald Rapids): GEMMs 3-4x slower.
  *   Chosen from the CPU's features (forcing a core type the CPU lacks would crash).
- * - OMP_WAIT_POLICY=PASSIVE, unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set: idle OpenMP
- *   workers otherwise spin for milliseconds after each parallel region and, when cores are
- *   shared (parallel tests, other jobs), take them from the thread doing the work: measured
- *   up to 10x slower; on idle cores passive waiting cost nothing measurable.
+ * - GOMP_SPINCOUNT=20000 (about 0.3 ms of spinning), unless OMP_WAIT_POLICY or
+ *   GOMP_SPINCOUNT is set. libgomp's default spins for milliseconds after each parallel region
+ *   and, when cores are shared (parallel tests, other jobs), takes them from the thread doing
+ *   the work: measured up to 10x slower. Not spinning at all (OMP_WAIT_POLICY=PASSIVE) puts
+ *   the workers to sleep at every barrier of every GEMM: measured 12-16% fewer images/s at
+ *   batch 1. A short spin bridges the gaps inside a forward pass and sleeps between them.
  * Sets what is missing and returns 1 when it set anything, so that main can re-exec itself:
  *   if (cl_backend_cpu_tune_env()) execv("/proc/self/exe", argv);  */
 int cl_backend_cpu_tune_env(void);

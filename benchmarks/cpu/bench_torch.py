@@ -226,7 +226,7 @@ def main():
            "python": platform.python_version(), "threads": torch.get_num_threads(),
            "blas": "mkl" if torch.backends.mkl.is_available() else "other",
            "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
-                                                  "OMP_WAIT_POLICY")},
+                                                  "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
            "results": res}
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")

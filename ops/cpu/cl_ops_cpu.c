@@ -378,7 +378,7 @@ int cl_backend_cpu_tune_env(void) {
   const char *core = blas_coretype();
   if (core) changed |= setenv("OPENBLAS_CORETYPE", core, 1) == 0;
   if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
-    changed |= setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0;
+    changed |= setenv("GOMP_SPINCOUNT", "20000", 1) == 0;
   return changed;
 }
 

@@ -410,6 +410,8 @@ static void print_json(const bench *b, FILE *f, const char *cpu) {
   env_json(f, "OMP_NUM_THREADS");
   fputc(',', f);
   env_json(f, "OMP_WAIT_POLICY");
+  fputc(',', f);
+  env_json(f, "GOMP_SPINCOUNT");
   fprintf(f, "},\"gemm_peak_gflops\":%.2f,\"results\":[", b->peak);
   for (int i = 0; i < b->nm; i++) {
     if (i) fputc(',', f);

@@ -27,7 +27,7 @@ typedef enum {
 typedef enum {
   CL_PREC_FP32 = 0, /* true fp32 (on CUDA: TF32 off) */
   CL_PREC_TF32,     /* fp32 storage, GEMM inputs rounded to TF32 (CUDA tensor cores) */
-  CL_PREC_BF16,     /* bf16 weights and GEMM/attention inputs, fp32 accumulation and outputs */
+  CL_PREC_BF16,     /* bf16 weights and GEMM (CUDA: and attention) inputs, fp32 sums and outputs */
   CL_PREC_FP16      /* fp16 likewise */
 } cl_precision;
 
@@ -112,6 +112,9 @@ struct cl_backend {
  * thread pool, so creating it sets OpenBLAS to a single thread for the whole process (each
  * GEMM is split across OpenMP threads instead). */
 int cl_backend_cpu_create(cl_backend **out, cl_error *e);
+/* 1 when the CPU backend can compute in p here: fp32 always, bf16 where the CPU has
+ * AVX512_BF16 (bf16 GEMM inputs with fp32 sums; attention, LayerNorm and the rest in fp32). */
+int cl_backend_cpu_offers(cl_precision p);
 /* What the CPU backend computes on, as it will fill be->device: "Intel(R) Xeon(R) ...,
  * 2 threads, AVX-512 kernels" (or "OpenBLAS <core>" where those do not run). */
 void cl_backend_cpu_describe(char *buf, size_t n);

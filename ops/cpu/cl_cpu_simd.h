@@ -7,6 +7,7 @@
 #ifndef CL_CPU_SIMD_H
 #define CL_CPU_SIMD_H
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cl_ops.h"
 
@@ -29,6 +30,16 @@ void cl_cpu_gemm_x512(int transb, int m, int n, int k, const float *a, int lda, 
 /* The same on a team of nt OpenMP threads (call it outside a parallel region). */
 void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                          float *c, int ldc, const float *bias, cl_act act, int accumulate, int nt);
+/* bf16 GEMMs (AVX512_BF16's vdpbf16ps): inputs rounded to bf16, fp32 sums and epilogue.
+ * cl_cpu_bf16: 1 when they can run here (AVX-512 kernels on and AVX512_BF16). */
+int cl_cpu_bf16(void);
+/* Packs w [n,k] (n a multiple of 32) into [n/32][(k+1)/2][32] pairs of bf16 (k even in the
+ * low half, k odd zero-padded): n * ((k+1)/2) words, half the bytes of w. */
+void cl_cpu_pack_b_bf16_x512(const float *w, int n, int k, uint32_t *dst);
+/* C[m,n] = act(A[m,k] B^T + bias (+ C when accumulate)) with B packed by the above, on nt
+ * OpenMP threads (1 inside a parallel region). */
+void cl_cpu_gemm_bf16_x512(int m, int n, int k, const float *a, int lda, const uint32_t *b, float *c, int ldc,
+                           const float *bias, cl_act act, int accumulate, int nt);
 /* x[i] = act(x[i]) for i < n, on the calling thread. */
 void cl_cpu_act_x512(float *x, size_t n, cl_act act);
 /* One row of LayerNorm (biased variance), y may equal x. */

@@ -244,6 +244,28 @@ X512 static void pack_a(const float *a, int lda, int mr, int kc, float *dst) {
 
 /* ---------------- micro-kernel ---------------- */
 
+/* The epilogue: c[mr, nr] (row stride ldc) = the tile's sums (c0: columns 0-15, c1: 16-31),
+ * plus the current c when load_c; when last, plus bias, then act. */
+X512I void tile_store(const __m512 c0[MR], const __m512 c1[MR], float *c, int ldc, int mr, int nr, int load_c,
+                      int last, const float *bias, cl_act act) {
+  const __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
+  __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+  if (last && bias) bias0 = _mm512_maskz_loadu_ps(m0, bias), bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; r++) {
+    if (r >= mr) break;
+    float *cr = c + (size_t)r * ldc;
+    __m512 v0 = c0[r], v1 = c1[r];
+    if (load_c) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr)), v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
+    if (last) {
+      v0 = act512(_mm512_add_ps(v0, bias0), act);
+      v1 = act512(_mm512_add_ps(v1, bias1), act);
+    }
+    _mm512_mask_storeu_ps(cr, m0, v0);
+    _mm512_mask_storeu_ps(cr + 16, m1, v1);
+  }
+}
+
 /* c[mr, nr] (row stride ldc) = epilogue(ap [kc][12] x bp [kc][32]). load_c: add the current
  * c; last: then add bias and apply act. */
 X512 static void kernel(int kc, const float *restrict ap, const float *restrict bp, float *c, int ldc, int mr,
@@ -268,22 +290,7 @@ X512 static void kernel(int kc, const float *restrict ap, const float *restrict 
     ap += MR;
     bp += NR;
   }
-  const __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
-  __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
-  if (last && bias) bias0 = _mm512_maskz_loadu_ps(m0, bias), bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-#pragma GCC unroll 12
-  for (int r = 0; r < MR; r++) {
-    if (r >= mr) break;
-    float *cr = c + (size_t)r * ldc;
-    __m512 v0 = c0[r], v1 = c1[r];
-    if (load_c) v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr)), v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
-    if (last) {
-      v0 = act512(_mm512_add_ps(v0, bias0), act);
-      v1 = act512(_mm512_add_ps(v1, bias1), act);
-    }
-    _mm512_mask_storeu_ps(cr, m0, v0);
-    _mm512_mask_storeu_ps(cr + 16, m1, v1);
-  }
+  tile_store(c0, c1, c, ldc, mr, nr, load_c, last, bias, act);
 }
 
 /* ---------------- per-thread packing buffers ---------------- */
@@ -368,6 +375,26 @@ X512 void cl_cpu_gemm_x512(int transb, int m, int n, int k, const float *a, int 
   }
 }
 
+/* Tiles of mb micro-panels x nb panels for a team of nt: at most 192 rows x 512 columns,
+ * and at least 4 tiles per thread when the problem allows it (fewer rows first, then 128
+ * columns). Returns the number of tiles; cg: column groups. */
+static int tile_shape(int nmp, int npan, int nt, int *mbp, int *nbp, int *cgp) {
+  int nb = NB, mb = MC / MR;
+  int cg = (npan + nb - 1) / nb, rb = (nmp + mb - 1) / mb;
+  if (rb * cg < 4 * nt) {
+    int want_rb = (4 * nt + cg - 1) / cg;
+    if (want_rb > nmp) want_rb = nmp;
+    mb = (nmp + want_rb - 1) / want_rb;
+    rb = (nmp + mb - 1) / mb;
+    if (rb * cg < 4 * nt && nb > 4) {
+      nb = 4;
+      cg = (npan + nb - 1) / nb;
+    }
+  }
+  *mbp = mb, *nbp = nb, *cgp = cg;
+  return rb * cg;
+}
+
 /* The same over a team of nt OpenMP threads, balanced dynamically so that a thread slowed
  * by a busy core (parallel tests, other jobs) takes less of the work: per kc block, the
  * team packs all of op(B) and all of A into shared buffers, then takes tiles of up to 16
@@ -381,20 +408,8 @@ X512 void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, i
   const int npack = packed ? 0 : npan; /* B panels to pack per kc block */
   float *bp = packed ? NULL : grow(&t->b, &t->bcap, (size_t)KC * npad), *ap = grow(&t->a, &t->acap, (size_t)nmp * MR * KC);
   if ((!packed && !bp) || !ap) abort();
-  /* tile shape: at least 4 tiles per thread when the problem allows it */
-  int nb = NB, mb = MC / MR;
-  int cg = (npan + nb - 1) / nb, rb = (nmp + mb - 1) / mb;
-  if (rb * cg < 4 * nt) {
-    int want_rb = (4 * nt + cg - 1) / cg;
-    if (want_rb > nmp) want_rb = nmp;
-    mb = (nmp + want_rb - 1) / want_rb;
-    rb = (nmp + mb - 1) / mb;
-    if (rb * cg < 4 * nt && nb > 4) {
-      nb = 4;
-      cg = (npan + nb - 1) / nb;
-    }
-  }
-  const int tiles = rb * cg;
+  int mb, nb, cg;
+  const int tiles = tile_shape(nmp, npan, nt, &mb, &nb, &cg);
 #pragma omp parallel num_threads(nt)
   for (int pc = 0; pc < k; pc += KC) {
     const int kc = k - pc < KC ? k - pc : KC, first = pc == 0, last = pc + kc == k;
@@ -419,6 +434,125 @@ X512 void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, i
       }
     }
     /* (and this one: nobody still reads the buffers the next block overwrites) */
+  }
+}
+
+/* ---------------- bf16 GEMM (AVX512_BF16) ----------------
+ * The same blocking with vdpbf16ps: each 32-bit lane holds a pair of bf16 values, k and k+1
+ * (the lower half is k), and one instruction adds both products to an fp32 accumulator, so
+ * a step covers two k. Weights are packed once as [n/32][k/2][32] pairs, A per kc block as
+ * [kc/2][12] pairs; inputs are rounded to nearest even, sums and the epilogue stay fp32. */
+
+#define XBF __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,avx2,fma")))
+enum { KCB = 2 * KC }; /* k per block: 256 pairs, the same bytes as the fp32 blocks */
+
+static int have_bf16;
+static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
+static void check_bf16(void) { have_bf16 = cl_cpu_avx512() && __builtin_cpu_supports("avx512bf16"); }
+
+int cl_cpu_bf16(void) {
+  pthread_once(&bf16_once, check_bf16);
+  return have_bf16;
+}
+
+/* bf16 of each lane (round to nearest even; inf and NaN stay so) in the upper 16 bits */
+X512I __m512i bf16_hi(__m512 x) {
+  __m512i u = _mm512_castps_si512(x);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  return _mm512_and_si512(u, _mm512_set1_epi32((int)0xffff0000u));
+}
+
+/* lanes of pairs: bf16(lo) | bf16(hi) << 16 */
+X512I __m512i bf16_pair(__m512 lo, __m512 hi) {
+  return _mm512_or_si512(_mm512_srli_epi32(bf16_hi(lo), 16), bf16_hi(hi));
+}
+
+X512 void cl_cpu_pack_b_bf16_x512(const float *w, int n, int k, uint32_t *dst) {
+  const int kp = (k + 1) / 2;
+#pragma omp parallel
+  {
+    float *tmp = NULL;
+    if (posix_memalign((void **)&tmp, 64, (size_t)k * NR * sizeof *tmp) != 0) abort();
+#pragma omp for schedule(dynamic)
+    for (int q = 0; q < n / NR; q++) {
+      pack_b(1, w, k, q * NR, NR, 0, k, tmp); /* [k][32] fp32 */
+      uint32_t *d = dst + (size_t)q * kp * NR;
+      for (int p = 0; p < kp; p++)
+        for (int h = 0; h < NR; h += 16) {
+          const __m512 lo = _mm512_load_ps(tmp + (size_t)2 * p * NR + h);
+          const __m512 hi = 2 * p + 1 < k ? _mm512_load_ps(tmp + (size_t)(2 * p + 1) * NR + h) : _mm512_setzero_ps();
+          _mm512_store_si512(d + (size_t)p * NR + h, bf16_pair(lo, hi));
+        }
+    }
+    free(tmp);
+  }
+}
+
+/* One A micro-panel as pairs, (kc+1)/2 x 12: the fp32 micro-panel, then rows 2p and 2p+1
+ * rounded and paired. */
+X512 static void pack_a_bf16(const float *a, int lda, int mr, int kc, uint32_t *dst) {
+  float tmp[KCB * MR + 16] __attribute__((aligned(64)));
+  pack_a(a, lda, mr, kc, tmp);
+  for (int p = 0; 2 * p < kc; p++) {
+    const __m512 lo = _mm512_maskz_loadu_ps(0x0fff, tmp + 2 * p * MR);
+    const __m512 hi = 2 * p + 1 < kc ? _mm512_maskz_loadu_ps(0x0fff, tmp + (2 * p + 1) * MR) : _mm512_setzero_ps();
+    _mm512_mask_storeu_epi32(dst + p * MR, 0x0fff, bf16_pair(lo, hi));
+  }
+}
+
+XBF static void kernel_bf16(int kp, const uint32_t *restrict ap, const uint32_t *restrict bp, float *c, int ldc,
+                            int mr, int nr, int load_c, int last, const float *bias, cl_act act) {
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; r++) c0[r] = _mm512_setzero_ps(), c1[r] = _mm512_setzero_ps();
+  for (int r = 0; r < mr; r++) {
+    _mm_prefetch((const char *)(c + (size_t)r * ldc), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + (size_t)r * ldc + 16), _MM_HINT_T0);
+  }
+  for (int p = 0; p < kp; p++) {
+    const __m512bh b0 = (__m512bh)_mm512_load_si512(bp), b1 = (__m512bh)_mm512_load_si512(bp + 16);
+    _mm_prefetch((const char *)(bp + 8 * NR), _MM_HINT_T0);
+    _mm_prefetch((const char *)(bp + 8 * NR + 16), _MM_HINT_T0);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32((int)ap[r]);
+      c0[r] = _mm512_dpbf16_ps(c0[r], av, b0);
+      c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
+    }
+    ap += MR;
+    bp += NR;
+  }
+  tile_store(c0, c1, c, ldc, mr, nr, load_c, last, bias, act);
+}
+
+XBF void cl_cpu_gemm_bf16_x512(int m, int n, int k, const float *a, int lda, const uint32_t *b, float *c, int ldc,
+                               const float *bias, cl_act act, int accumulate, int nt) {
+  if (m <= 0 || n <= 0) return;
+  tbuf *t = thread_bufs();
+  const int npan = n / NR, nmp = (m + MR - 1) / MR, kp = (k + 1) / 2;
+  uint32_t *ap = (uint32_t *)grow(&t->a, &t->acap, (size_t)nmp * MR * (KCB / 2));
+  if (!ap) abort();
+  int mb, nb, cg;
+  const int tiles = tile_shape(nmp, npan, nt, &mb, &nb, &cg);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  for (int pc = 0; pc < k; pc += KCB) {
+    const int kc = k - pc < KCB ? k - pc : KCB, kcp = (kc + 1) / 2, first = pc == 0, last = pc + kc == k;
+#pragma omp for schedule(dynamic, 2)
+    for (int s = 0; s < nmp; s++)
+      pack_a_bf16(a + (size_t)s * MR * lda + pc, lda, m - s * MR < MR ? m - s * MR : MR, kc,
+                  ap + (size_t)s * kcp * MR);
+#pragma omp for schedule(dynamic)
+    for (int tile = 0; tile < tiles; tile++) {
+      const int s0 = tile / cg * mb, q0 = tile % cg * nb;
+      for (int s = s0; s < s0 + mb && s < nmp; s++) {
+        const int mr = m - s * MR < MR ? m - s * MR : MR;
+        for (int q = q0; q < q0 + nb && q < npan; q++)
+          kernel_bf16(kcp, ap + (size_t)s * kcp * MR, b + (size_t)q * kp * NR + (size_t)(pc / 2) * NR,
+                      c + (size_t)s * MR * ldc + q * NR, ldc, mr, NR, !first || accumulate, last,
+                      bias ? bias + q * NR : NULL, act);
+      }
+    }
   }
 }
 

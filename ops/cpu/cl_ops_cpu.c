@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cl_cpu_simd.h"
 #include "cl_ops_cpu_impl.h"
@@ -185,6 +187,14 @@ static const cl_cpu_packed *find_packed(const cl_cpu *c, const float *w) {
   return NULL;
 }
 
+/* Gives the pages wholly inside [p + used, p + size) back to the kernel: a bf16 weight fills
+ * only the first half of its fp32 buffer. The range stays mapped (reads as zeros). */
+static void release_tail(void *p, size_t used, size_t size) {
+  const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+  const uintptr_t lo = ((uintptr_t)p + used + pg - 1) & ~(pg - 1), hi = ((uintptr_t)p + size) & ~(pg - 1);
+  if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* With the AVX-512 GEMM, a weight [n,k] with n a multiple of 32 is rewritten in place into
  * the panels every GEMM would otherwise cut from it on each call: packing once at load
  * costs no memory and saves a strided transpose of the weights per call (a large share of
@@ -208,14 +218,20 @@ static int cpu_prepare_linear(cl_backend *be, float *w, int n, int k, cl_error *
     c->packed = p, c->packed_cap = cap;
   }
   const size_t nk = (size_t)n * k;
+  const int bf16 = be->precision == CL_PREC_BF16;
   float *tmp = malloc(nk * sizeof *tmp);
   if (!tmp) return cl_err(e, CL_ENOMEM, "cpu backend: cannot allocate %zu MB to pack a weight", nk * 4 >> 20);
   memcpy(tmp, w, nk * sizeof *tmp);
-  cl_cpu_pack_b_x512(tmp, n, k, w);
+  if (bf16) {
+    cl_cpu_pack_b_bf16_x512(tmp, n, k, (uint32_t *)w);
+    release_tail(w, (size_t)n * ((k + 1) / 2) * 4, nk * 4);
+  } else {
+    cl_cpu_pack_b_x512(tmp, n, k, w);
+  }
   free(tmp);
   int i = c->npacked;
   while (i > 0 && (uintptr_t)c->packed[i - 1].w > (uintptr_t)w) c->packed[i] = c->packed[i - 1], i--;
-  c->packed[i] = (cl_cpu_packed){w, n, k};
+  c->packed[i] = (cl_cpu_packed){w, n, k, bf16};
   c->npacked++;
   return CL_OK;
 }
@@ -229,6 +245,11 @@ static int cpu_linear(cl_backend *be, float *y, const float *x, const float *w, 
     return cl_err(e, CL_EINVAL, "cpu backend: linear [%d,%d] with a weight prepared as [%d,%d]", n, k, pw->n,
                   pw->k);
   if (m == 0) return CL_OK;
+  if (pw && pw->bf16) {
+    cl_cpu_gemm_bf16_x512(m, n, k, x, k, (const uint32_t *)w, y, n, b, act, accumulate,
+                          omp_in_parallel() ? 1 : omp_get_max_threads());
+    return CL_OK;
+  }
   if (cl_cpu_avx512()) { /* bias, activation and residual fused into the GEMM's epilogue */
     gemm_x512(pw ? CL_CPU_B_PACKED : 1, m, n, k, x, w, y, b, act, accumulate);
     return CL_OK;
@@ -382,6 +403,25 @@ int cl_backend_cpu_tune_env(void) {
   return changed;
 }
 
+int cl_backend_cpu_offers(cl_precision p) { return p == CL_PREC_FP32 || (p == CL_PREC_BF16 && cl_cpu_bf16()); }
+
+/* fp32, or bf16 GEMMs where the CPU has AVX512_BF16; chosen before any weight is packed */
+static int cpu_set_precision(cl_backend *be, cl_precision p, cl_error *e) {
+  const cl_cpu *c = be->impl;
+  if (p == be->precision) return CL_OK;
+  if (p != CL_PREC_FP32 && p != CL_PREC_BF16)
+    return cl_err(e, CL_EUNSUP, "precision %s: the cpu backend computes in fp32, or bf16 on CPUs with AVX512_BF16",
+                  cl_precision_name(p));
+  if (!cl_backend_cpu_offers(p))
+    return cl_err(e, CL_EUNSUP, "precision %s: this CPU lacks AVX512_BF16 (or CLADE_CPU_KERNELS=blas is set); use fp32",
+                  cl_precision_name(p));
+  if (c->npacked)
+    return cl_err(e, CL_EINVAL, "cpu backend: precision %s asked after %d weights were prepared in %s",
+                  cl_precision_name(p), c->npacked, cl_precision_name(be->precision));
+  be->precision = p;
+  return CL_OK;
+}
+
 void cl_backend_cpu_describe(char *buf, size_t n) {
   char model[200];
   cl_cpu_model_name(model, sizeof model);
@@ -399,7 +439,8 @@ int cl_backend_cpu_create(cl_backend **out, cl_error *e) {
   be->name = "cpu";
   be->impl = c;
   be->host_memory = 1;
-  be->precision = CL_PREC_FP32; /* and nothing else: no set_precision */
+  be->precision = CL_PREC_FP32;
+  be->set_precision = cpu_set_precision;
   cl_backend_cpu_describe(be->device, sizeof be->device);
   be->alloc = cpu_alloc;
   be->free = cpu_free;

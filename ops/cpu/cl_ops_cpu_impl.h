@@ -4,10 +4,12 @@
 #define CL_OPS_CPU_IMPL_H
 #include "cl_ops.h"
 
-/* A weight that prepare_linear rewrote in place into the GEMM's panel layout. */
+/* A weight that prepare_linear rewrote in place into the GEMM's panel layout: fp32 panels,
+ * or pairs of bf16 (in the first half of the buffer) when the precision is bf16. */
 typedef struct cl_cpu_packed {
   const float *w;
   int n, k;
+  int bf16;
 } cl_cpu_packed;
 
 typedef struct cl_cpu {

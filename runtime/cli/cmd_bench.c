@@ -4,6 +4,7 @@
  * repetitions after a warm-up; nothing here asserts a speed. */
 #define _GNU_SOURCE
 #include <limits.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@
 #define MAXR 64
 
 typedef struct bargs {
-  const char *db, *model, *config, *gelu, *images, *only, *backend, *make_images;
+  const char *db, *model, *config, *gelu, *images, *only, *backend, *make_images, *precision;
   int random, no_db, json, profile, repeat, n_images, text_classes, text_batch, seed, nb;
   int batch[MAXB];
   double min_seconds;
@@ -75,7 +76,7 @@ static int parse(int argc, char **argv, bargs *a) {
                       : !strcmp(s, "--config") ? &a->config : !strcmp(s, "--gelu") ? &a->gelu
                       : !strcmp(s, "--images") ? &a->images : !strcmp(s, "--only") ? &a->only
                       : !strcmp(s, "--backend") ? &a->backend : !strcmp(s, "--make-images") ? &a->make_images
-                      : NULL;
+                      : !strcmp(s, "--precision") ? &a->precision : NULL;
     int *islot = !strcmp(s, "--repeat") ? &a->repeat : !strcmp(s, "--n-images") ? &a->n_images
                : !strcmp(s, "--text-classes") ? &a->text_classes : !strcmp(s, "--text-batch") ? &a->text_batch
                : !strcmp(s, "--seed") ? &a->seed : NULL;
@@ -168,7 +169,7 @@ static int open_encoder(bench *b, cl_error *e) {
   const bargs *a = &b->a;
   if (!a->random) {
     cl_encoder_spec spec = {.path = a->model, .config = a->config, .gelu = a->gelu,
-                            .backend = a->backend ? a->backend : "cpu", .quiet = 1};
+                            .backend = a->backend ? a->backend : "cpu", .precision = a->precision, .quiet = 1};
     int rc = cl_encoder_open(&spec, &b->enc, e);
     if (rc) return rc;
     snprintf(b->model_name, sizeof b->model_name, "%s", a->model);
@@ -183,12 +184,22 @@ static int open_encoder(bench *b, cl_error *e) {
   if ((rc = cl_clip_config_builtin(cfgname, &enc->cfg, e))) goto fail;
   if (a->gelu) enc->cfg.quick_gelu = !strcmp(a->gelu, "quick");
   if ((rc = cl_encoder_backend(a->backend ? a->backend : "cpu", &enc->be, enc->backend_name, 1, e))) goto fail;
+  cl_precision prec = CL_PREC_FP32;
+  if (cl_precision_parse(a->precision ? a->precision : "fp32", &prec)) {
+    rc = cl_err(e, CL_EINVAL, "--precision %s: choose fp32, tf32, bf16 or fp16", a->precision);
+    goto fail;
+  }
+  if (prec != CL_PREC_FP32 && !enc->be->set_precision) {
+    rc = cl_err(e, CL_EUNSUP, "precision %s: the %s backend computes in fp32 only", a->precision, enc->backend_name);
+    goto fail;
+  }
+  if (prec != CL_PREC_FP32 && (rc = enc->be->set_precision(enc->be, prec, e))) goto fail;
   if (a->profile) {
     cl_backend *w;
     if ((rc = cl_bench_prof_wrap(enc->be, &w, e))) goto fail;
     enc->be = b->prof = w;
   }
-  snprintf(enc->precision, sizeof enc->precision, "fp32");
+  snprintf(enc->precision, sizeof enc->precision, "%s", cl_precision_name(prec));
   snprintf(enc->checkpoint, sizeof enc->checkpoint, "random:%s:seed=%d", cfgname, a->seed);
   char ident[128];
   int len = snprintf(ident, sizeof ident, "clade random weights v1 %s quick=%d seed=%d", cfgname,
@@ -208,6 +219,50 @@ fail:
 
 /* ---- measures ---- */
 
+/* deterministic pixels in [-2, 2) */
+static void random_pixels(float *px, size_t n) {
+  uint64_t s = 12345;
+  for (size_t i = 0; i < n; i++) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    px[i] = (float)((double)(s >> 40) / (double)(1ull << 24) * 4.0 - 2.0);
+  }
+}
+
+/* What a precision other than fp32 costs: 8 image embeddings against the same random model
+ * built again in fp32 on the same backend; the largest relative distance. */
+static int bench_precision_error(bench *b, cl_error *e) {
+  cl_encoder *enc = b->enc;
+  const int S = enc->cfg.vision.image_size, D = enc->cfg.embed_dim, n = 8;
+  float *px = cl_xmalloc((size_t)n * 3 * S * S * sizeof(float)), *lo = cl_xmalloc((size_t)2 * n * D * sizeof(float));
+  float *ref = lo + (size_t)n * D;
+  random_pixels(px, (size_t)n * 3 * S * S);
+  cl_backend *be = NULL;
+  cl_clip *m = NULL;
+  char name[16];
+  int rc = cl_clip_encode_images(enc->clip, px, n, lo, e);
+  if (!rc) rc = cl_encoder_backend(b->a.backend ? b->a.backend : "cpu", &be, name, 1, e);
+  if (!rc) rc = cl_clip_random_load(&enc->cfg, (uint64_t)b->a.seed, be, &m, e);
+  if (!rc) rc = cl_clip_encode_images(m, px, n, ref, e);
+  if (!rc) {
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+      double num = 0, den = 0;
+      for (int j = 0; j < D; j++) {
+        const double d = (double)lo[(size_t)i * D + j] - ref[(size_t)i * D + j];
+        num += d * d, den += (double)ref[(size_t)i * D + j] * ref[(size_t)i * D + j];
+      }
+      const double r = sqrt(num / (den > 0 ? den : 1e-30));
+      worst = r > worst || r != r ? r : worst;
+    }
+    measure *me = add1(b, "error_vs_fp32", "rel err", worst);
+    snprintf(me->extra, sizeof me->extra, "\"images\":%d,\"precision\":\"%s\"", n, enc->precision);
+  }
+  cl_clip_free(m);
+  if (be) cl_backend_destroy(be);
+  free(px), free(lo);
+  return rc;
+}
+
 static int bench_images(bench *b, cl_error *e) {
   cl_encoder *enc = b->enc;
   const cl_clip_config *c = &enc->cfg;
@@ -216,11 +271,7 @@ static int bench_images(bench *b, cl_error *e) {
   int bmax = 0;
   for (int i = 0; i < b->a.nb; i++) bmax = b->a.batch[i] > bmax ? b->a.batch[i] : bmax;
   float *px = cl_xmalloc((size_t)bmax * per * sizeof(float)), *out = cl_xmalloc((size_t)bmax * D * sizeof(float));
-  uint64_t s = 12345;
-  for (size_t i = 0; i < (size_t)bmax * per; i++) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    px[i] = (float)((double)(s >> 40) / (double)(1ull << 24) * 4.0 - 2.0);
-  }
+  random_pixels(px, (size_t)bmax * per);
   const double fl = cl_bench_image_flops(c);
   int rc = cl_clip_encode_images(enc->clip, px, bmax, out, e); /* warm-up: sizes the buffers */
   for (int bi = 0; rc == CL_OK && bi < b->a.nb; bi++) {
@@ -539,6 +590,9 @@ int cl_cmd_bench(int argc, char **argv) {
              cl_bench_image_act_floats(&b->enc->cfg, bmax) * 4.0 / 1048576.0, bmax, m->value / budget,
              reset ? "model loaded" : "process start");
   }
+  /* after peak RSS: the fp32 model built for the comparison is not the bench's */
+  if (b->a.random && strcmp(b->enc->precision, "fp32") && want(b, "image") && (rc = bench_precision_error(b, &e)))
+    goto done;
   if (b->a.json) print_json(b, stdout, cpu);
   else print_table(b, stdout, cpu);
   if (store) {

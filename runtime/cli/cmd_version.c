@@ -18,6 +18,7 @@
 #include <omp.h>
 
 #include "cl_cli.h"
+#include "cl_ops.h"
 #ifdef CLADE_HAVE_CUDA
 #include "cuda/cl_cuda.h"
 #endif
@@ -54,6 +55,9 @@ int cl_cmd_version(int argc, char **argv) {
   printf("  zlib           %s\n", zlibVersion());
   printf("  GSL            %s\n", gsl_version);
   printf("  OpenMP         %d (%d threads)\n", _OPENMP, omp_get_max_threads());
+  char cpu[200];
+  cl_backend_cpu_describe(cpu, sizeof cpu);
+  printf("  CPU backend    %s; precisions fp32%s\n", cpu, cl_backend_cpu_offers(CL_PREC_BF16) ? ", bf16" : "");
 #ifdef CLADE_HAVE_CUDA
   char buf[2048];
   cl_cuda_versions(buf, sizeof buf);

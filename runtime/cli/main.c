@@ -99,6 +99,7 @@ const cl_cmd cl_cmds[] = {
   {"bench", "measure encoder speed on this machine and record it in the results database",
    "clade bench [--db PATH] [--model PATH [--config JSON|NAME] | --random-vitb16 [--seed N]]\n"
    "            [--batch 1,8,32] [--images DIR] [--json] [--no-db] [--profile] [--only LIST]\n"
+   "            [--backend cpu|cuda] [--precision fp32|tf32|bf16|fp16]\n"
    "  Measures the image tower (images/s at each batch, random pixels), the text tower\n"
    "  (prompts/s on the Rare Species prompts: the 81 bioclip81 templates x --text-classes N\n"
    "  classes spread over the 400, default 8; 0 = all 32400), end to end (JPEG decode +\n"
@@ -109,6 +110,8 @@ const cl_cmd cl_cmds[] = {
    "  with deterministic random weights. --only gemm,image,text,e2e picks measures;\n"
    "  --profile prints time per backend op on stderr. Results go to PATH (default\n"
    "  results/clade.db) as a run with one bench row per measure, unless --no-db.\n"
+   "  With a --precision other than fp32, also the error it costs: the largest relative\n"
+   "  distance of 8 image embeddings from the same model's fp32 ones (error_vs_fp32).\n"
    "  --make-images DIR only writes the --n-images generated JPEGs to DIR (for a reference\n"
    "  run on the same files) and exits.",
    cl_cmd_bench},

@@ -34,6 +34,14 @@ static int l_open_model(lua_State *L) {
                           .precision = field(L, "precision"), .backend = run ? run->backend : NULL,
                           .quiet = run ? run->quiet : 0};
   const char *name = field(L, "name");
+  /* one precision per run, the one recorded with it (clade run --precision, fp32 by default):
+   * a model that asks for another is an error, not a silent mix */
+  if (run && run->precision) {
+    if (spec.precision && strcmp(spec.precision, run->precision))
+      return luaL_error(L, "model '%s': precision = \"%s\", but this run computes in %s (clade run --precision %s)",
+                        name ? name : "?", spec.precision, run->precision, spec.precision);
+    spec.precision = run->precision;
+  }
   if (run && run->cache) {
     spec.hash_file = (int (*)(void *, const char *, char *, cl_error *))cl_cache_file_hash;
     spec.hash_ud = run->cache;

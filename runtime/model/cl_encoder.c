@@ -113,9 +113,10 @@ int cl_encoder_resolve(const char *backend, const char *precision, char name[16]
     snprintf(name, 16, "cuda");
     return CL_OK;
   }
-  if (prec != CL_PREC_FP32)
-    return cl_err(e, CL_EUNSUP, "precision %s: the cpu backend computes in fp32 only (tf32, bf16 and fp16 need the cuda backend%s)",
-                  cl_precision_name(prec), strcmp(want, "auto") ? "" : "; no GPU found");
+  if (!cl_backend_cpu_offers(prec))
+    return cl_err(e, CL_EUNSUP, "precision %s: the cpu backend computes in fp32%s (tf32, %sfp16 need the cuda backend%s)",
+                  cl_precision_name(prec), prec == CL_PREC_BF16 ? " only: this CPU lacks AVX512_BF16" : ", or bf16 with AVX512_BF16",
+                  prec == CL_PREC_BF16 ? "bf16 and " : "", strcmp(want, "auto") ? "" : "; no GPU found");
   snprintf(name, 16, "cpu");
   cl_backend_cpu_describe(device, n);
   return CL_OK;

@@ -19,12 +19,30 @@ printf 'model "m" { path = "%s/model" }\n' "$S" > "$T/prec.lua"
 if "$CLADE" run "$T/prec.lua" --db "$T/p.db" --precision fp8 2> "$T/err"; then fail "precision fp8 accepted"; fi
 grep -q 'precision "fp8": choose fp32, tf32, bf16 or fp16' "$T/err" || fail "bad precision message: $(cat "$T/err")"
 if [ "$("$CLADE" version 2>/dev/null | grep -c 'GPU 0')" = 0 ]; then
-  if "$CLADE" run "$T/prec.lua" --db "$T/p.db" --precision bf16 2> "$T/err"; then fail "bf16 on the CPU accepted"; fi
-  grep -q "precision bf16: the cpu backend computes in fp32 only" "$T/err" || fail "bf16 message: $(cat "$T/err")"
+  if "$CLADE" run "$T/prec.lua" --db "$T/p.db" --precision fp16 2> "$T/err"; then fail "fp16 on the CPU accepted"; fi
+  grep -q "precision fp16: the cpu backend computes in fp32" "$T/err" || fail "fp16 message: $(cat "$T/err")"
   if "$CLADE" run "$T/prec.lua" --db "$T/p.db" --backend cuda 2> "$T/err"; then fail "cuda without a GPU accepted"; fi
   grep -q "backend cuda: " "$T/err" || fail "cuda message: $(cat "$T/err")"
 fi
 [ ! -s "$T/p.db" ] || [ "$("$CLADE" log --db "$T/p.db" | grep -c '^ *[0-9]')" = 0 ] || fail "a refused run was recorded"
+
+# one precision per run, the one recorded: a model declaring another is an error naming it;
+# a bf16 run (CPUs with AVX512_BF16) encodes into its own cache entries, not the fp32 ones
+printf 'model "m" { path = "%s/model", precision = "bf16" }\ndataset "d" { root = "%s/data/rare_sample" }\nexperiment "x" { models = {"m"}, datasets = {"d"}, protocol = zero_shot { text_types = {"common"} } }\n' "$S" "$S" > "$T/mprec.lua"
+if "$CLADE" run "$T/mprec.lua" --db "$T/m.db" 2> "$T/err"; then fail "a model precision unlike the run's accepted"; fi
+grep -q "model 'm': precision = \"bf16\", but this run computes in fp32" "$T/err" || fail "model precision message: $(cat "$T/err")"
+if "$CLADE" version | grep -q "precisions fp32, bf16"; then
+  sed 's/, precision = "bf16"//' "$T/mprec.lua" > "$T/both.lua"
+  "$CLADE" run "$T/both.lua" --db "$T/b.db" 2> "$T/err" || fail "fp32 run: $(cat "$T/err")"
+  "$CLADE" run "$T/both.lua" --db "$T/b.db" --precision bf16 2> "$T/err" || fail "bf16 run: $(cat "$T/err")"
+  if grep -q "came from the embedding cache" "$T/err"; then fail "the bf16 run used fp32 embeddings"; fi
+  "$CLADE" run "$T/mprec.lua" --db "$T/b.db" --precision bf16 2> "$T/err" || fail "bf16 model, bf16 run: $(cat "$T/err")"
+  grep -q "came from the embedding cache" "$T/err" || fail "the second bf16 run encoded again: $(cat "$T/err")"
+  [ "$("$CLADE" log --db "$T/b.db" --format json | grep -o '"precision":"[a-z0-9]*"' | tr -d '\n')" = \
+    '"precision":"fp32""precision":"bf16""precision":"bf16"' ] || fail "precisions recorded: $("$CLADE" log --db "$T/b.db" --format json)"
+else
+  echo "bf16 runs skipped: this CPU lacks AVX512_BF16"
+fi
 
 # an unknown (misspelled) field is an error naming file, line and field
 printf 'model "m" { path = "%s/model", gelu = "exact", confg = "x" }\n' "$S" > "$T/field.lua"

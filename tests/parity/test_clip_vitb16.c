@@ -116,6 +116,31 @@ int main(int argc, char **argv) {
   printf("times: generate %.1f s, load+convert %.2f s, %d images x2 %.2f s, %d texts x2 %.2f s\n",
          t_gen, t_load, ni, t_img, nt, t_txt);
   cl_backend_destroy(be);
+
+  /* bf16 GEMMs on CPUs with AVX512_BF16 (opt-in, never the default): the same references,
+   * the bound the CUDA backend's bf16 meets (1e-2 per embedding); above fp32's, so bf16 ran */
+  be = NULL;
+  if (!cl_backend_cpu_offers(CL_PREC_BF16)) {
+    printf("bf16 skipped: this CPU lacks AVX512_BF16\n");
+  } else {
+    cl_clip_config cfg;
+    cl_clip *m = NULL;
+    CHECK_OK(cl_backend_cpu_create(&be, &err), err);
+    if (be) CHECK_OK(be->set_precision(be, CL_PREC_BF16, &err), err);
+    CHECK_OK(cl_clip_config_load(cl_test_fixture(buf, sizeof buf, cfgs[0]), &cfg, &err), err);
+    if (be) CHECK_OK(cl_clip_load(&cfg, &w, be, &m, &err), err);
+    if (m) {
+      CHECK_OK(cl_clip_encode_images(m, pv->data, ni, img, &err), err);
+      CHECK_OK(cl_clip_encode_texts(m, ids->data, nt, txt, &err), err);
+      const double ei = max_relerr(img, need(&ref, ikeys[0])->data, ni, E);
+      const double et = max_relerr(txt, need(&ref, tkeys[0])->data, nt, E);
+      printf("bf16      image rel err %.3g, text %.3g (against open_clip fp32)\n", ei, et);
+      CHECK_MSG(ei < 1e-2 && et < 1e-2, "bf16: embeddings max rel err %g (image), %g (text)", ei, et);
+      CHECK_MSG(ei > TOL && et > TOL, "bf16: errors %g, %g as small as fp32's: bf16 did not run", ei, et);
+      cl_clip_free(m);
+    }
+    cl_backend_destroy(be);
+  }
   free(img), free(txt);
   cl_tmap_free(&w), cl_tmap_free(&pp), cl_tmap_free(&tt), cl_tmap_free(&ref);
   return cl_test_done("test_clip_vitb16");

@@ -2,6 +2,7 @@
  * both activations), matmul, layernorm in place, packed varlen attention (causal or not),
  * the ViT patch embedding, gathers, and their argument checks. */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cl_ops.h"
@@ -228,6 +229,74 @@ static void test_prepare_linear(cl_backend *be) {
   if (__builtin_cpu_supports("avx512f") && !(kern && !strcmp(kern, "blas"))) CHECK_EQ_INT(npacked, 3);
 }
 
+/* bf16 of x (nearest, ties to even), as a float: the spec of what the bf16 GEMM multiplies */
+static double bf16(float x) {
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  memcpy(&x, &u, 4);
+  return x;
+}
+
+/* bf16 precision (CPUs with AVX512_BF16): linear() on prepared weights against double sums
+ * of the bf16-rounded inputs (so only fp32 summation differs), with bias, GELU and
+ * accumulate, k odd and over several k blocks; its distance from fp32 printed and bounded
+ * (2^-9 rounding per input); other precisions refused, and no change once weights are in. */
+static void test_bf16(void) {
+  cl_backend *be = NULL;
+  cl_error err = {0};
+  CHECK_OK(cl_backend_cpu_create(&be, &err), err);
+  CHECK(be->set_precision(be, CL_PREC_FP16, &err) == CL_EUNSUP && strstr(err.msg, "fp16"));
+  if (!cl_backend_cpu_offers(CL_PREC_BF16)) {
+    CHECK(be->set_precision(be, CL_PREC_BF16, &err) == CL_EUNSUP && strstr(err.msg, "AVX512_BF16"));
+    printf("test_ops_cpu: bf16 skipped: this CPU lacks AVX512_BF16 (or CLADE_CPU_KERNELS=blas)\n");
+    cl_backend_destroy(be);
+    return;
+  }
+  CHECK_OK(be->set_precision(be, CL_PREC_BF16, &err), err);
+  const int shapes[4][3] = {{197, 768, 96}, {9, 64, 32}, {13, 77, 64}, {300, 1101, 64}}; /* m, k, n */
+  for (int s = 0; s < 4; s++) {
+    const int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+    float *x = rnd((size_t)m * k), *w0 = rnd((size_t)n * k), *b = rnd(n), *y0 = rnd((size_t)m * n);
+    float *y = cl_xmalloc((size_t)m * n * sizeof *y), *w = NULL;
+    double *ref = cl_xmalloc((size_t)m * n * sizeof *ref);
+    CHECK_OK(be->alloc(be, (size_t)n * k * sizeof *w, (void **)&w, &err), err);
+    memcpy(w, w0, (size_t)n * k * sizeof *w);
+    CHECK_OK(be->prepare_linear(be, w, n, k, &err), err);
+    for (int v = 0; v < 3; v++) {
+      const cl_act act = v == 1 ? CL_ACT_GELU : CL_ACT_NONE;
+      const int acc = v == 2;
+      for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+          double sum = v ? b[j] : 0;
+          for (int p = 0; p < k; p++) sum += bf16(x[(size_t)i * k + p]) * bf16(w0[(size_t)j * k + p]);
+          ref[(size_t)i * n + j] = act_ref(sum, act) + (acc ? y0[(size_t)i * n + j] : 0);
+        }
+      memcpy(y, y0, (size_t)m * n * sizeof *y);
+      CHECK_OK(be->linear(be, y, x, w, v ? b : NULL, m, k, n, act, acc, &err), err);
+      const double e = relerr_d(y, ref, (size_t)m * n);
+      CHECK_MSG(e < 1e-6, "bf16 linear [%d,%d] m=%d variant %d: %.3g from the bf16 reference", n, k, m, v, e);
+    }
+    /* against fp32 inputs: the rounding shows (so bf16 did run) and stays bounded */
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < n; j++) {
+        double sum = 0;
+        for (int p = 0; p < k; p++) sum += (double)x[(size_t)i * k + p] * w0[(size_t)j * k + p];
+        ref[(size_t)i * n + j] = sum;
+      }
+    CHECK_OK(be->linear(be, y, x, w, NULL, m, k, n, CL_ACT_NONE, 0, &err), err);
+    const double e32 = relerr_d(y, ref, (size_t)m * n);
+    printf("test_ops_cpu: bf16 linear [%d,%d] m=%d: relative error %.2e against fp32\n", n, k, m, e32);
+    CHECK(e32 > 1e-5 && e32 < 1e-2);
+    if (s == 0) CHECK(be->set_precision(be, CL_PREC_FP32, &err) == CL_EINVAL && strstr(err.msg, "prepared"));
+    be->free(be, w);
+    free(x), free(w0), free(b), free(y0), free(y), free(ref);
+  }
+  /* every weight freed: the precision may change again */
+  CHECK_OK(be->set_precision(be, CL_PREC_FP32, &err), err);
+  cl_backend_destroy(be);
+}
+
 int main(void) {
   cl_backend *be = NULL;
   cl_error err = {0};
@@ -235,6 +304,7 @@ int main(void) {
   if (!be) return cl_test_done("test_ops_cpu");
   test_linear(be);
   test_prepare_linear(be);
+  test_bf16();
   test_layernorm(be);
   test_attention(be);
   test_patch_embed(be);

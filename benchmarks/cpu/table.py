@@ -148,6 +148,17 @@ def main():
                      "at 77 tokens = 5.96 GFLOP), PyTorch all 77" %
                      (t["prompts"], t["classes"], t["templates"], t["mean_tokens"], t["real_gflop_per_prompt"],
                       100 * t["real_peak_fraction"], 100 * (t["peak_fraction"] or 0)))
+    bf = load(os.path.join(a.out, "clade-bf16.json"))
+    if bf:
+        bi, parts = index(bf), []
+        for b in batches:
+            r, c = bi.get(("image_tower", b)), ci.get(("image_tower", b))
+            if r and c and c.get("value"):
+                parts.append("%s images/s at batch %d (%.2fx fp32)" % (fmt(r["value"], r["unit"]), b,
+                                                                     r["value"] / c["value"]))
+        err = bi.get(("error_vs_fp32", None))
+        extra.append("clade bf16 (opt-in `--precision bf16`, never the default): " + ", ".join(parts) +
+                     ("; largest relative error of its embeddings against fp32: %.2g" % err["value"] if err else ""))
     for k in refs:
         e = refs[k][2].get(("end_to_end", ee[0][1])) if ee else None
         if e and e.get("loader"):

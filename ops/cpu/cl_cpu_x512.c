@@ -455,7 +455,8 @@ int cl_cpu_bf16(void) {
   return have_bf16;
 }
 
-/* bf16 of each lane (round to nearest even; inf and NaN stay so) in the upper 16 bits */
+/* bf16 of each lane (round to nearest even) in the upper 16 bits; inf stays inf, a NaN whose
+ * payload is only in the low 16 bits becomes inf (weights and activations are finite) */
 X512I __m512i bf16_hi(__m512 x) {
   __m512i u = _mm512_castps_si512(x);
   const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));

@@ -395,6 +395,12 @@ static int tile_shape(int nmp, int npan, int nt, int *mbp, int *nbp, int *cgp) {
   return rb * cg;
 }
 
+/* Tile t of tile_shape's: micro-panels [s0, s1), panels [q0, q1). */
+static inline void tile_span(int t, int cg, int mb, int nb, int nmp, int npan, int *s0, int *s1, int *q0, int *q1) {
+  *s0 = t / cg * mb, *q0 = t % cg * nb;
+  *s1 = *s0 + mb < nmp ? *s0 + mb : nmp, *q1 = *q0 + nb < npan ? *q0 + nb : npan;
+}
+
 /* The same over a team of nt OpenMP threads, balanced dynamically so that a thread slowed
  * by a busy core (parallel tests, other jobs) takes less of the work: per kc block, the
  * team packs all of op(B) and all of A into shared buffers, then takes tiles of up to 16
@@ -424,10 +430,11 @@ X512 void cl_cpu_gemm_x512_mt(int transb, int m, int n, int k, const float *a, i
     /* (the barrier above: every panel is packed) */
 #pragma omp for schedule(dynamic)
     for (int tile = 0; tile < tiles; tile++) {
-      const int s0 = tile / cg * mb, q0 = tile % cg * nb;
-      for (int s = s0; s < s0 + mb && s < nmp; s++) {
+      int s0, s1, q0, q1;
+      tile_span(tile, cg, mb, nb, nmp, npan, &s0, &s1, &q0, &q1);
+      for (int s = s0; s < s1; s++) {
         const int mr = m - s * MR < MR ? m - s * MR : MR;
-        for (int q = q0; q < q0 + nb && q < npan; q++)
+        for (int q = q0; q < q1; q++)
           kernel(kc, ap + (size_t)s * kc * MR, b_panel(transb, b, k, bp, q, pc, kc),
                  c + (size_t)s * MR * ldc + q * NR, ldc, mr,
                  n - q * NR < NR ? n - q * NR : NR, !first || accumulate, last, bias ? bias + q * NR : NULL, act);
@@ -545,10 +552,11 @@ XBF void cl_cpu_gemm_bf16_x512(int m, int n, int k, const float *a, int lda, con
                   ap + (size_t)s * kcp * MR);
 #pragma omp for schedule(dynamic)
     for (int tile = 0; tile < tiles; tile++) {
-      const int s0 = tile / cg * mb, q0 = tile % cg * nb;
-      for (int s = s0; s < s0 + mb && s < nmp; s++) {
+      int s0, s1, q0, q1;
+      tile_span(tile, cg, mb, nb, nmp, npan, &s0, &s1, &q0, &q1);
+      for (int s = s0; s < s1; s++) {
         const int mr = m - s * MR < MR ? m - s * MR : MR;
-        for (int q = q0; q < q0 + nb && q < npan; q++)
+        for (int q = q0; q < q1; q++)
           kernel_bf16(kcp, ap + (size_t)s * kcp * MR, b + (size_t)q * kp * NR + (size_t)(pc / 2) * NR,
                       c + (size_t)s * MR * ldc + q * NR, ldc, mr, NR, !first || accumulate, last,
                       bias ? bias + q * NR : NULL, act);

@@ -184,22 +184,12 @@ static int open_encoder(bench *b, cl_error *e) {
   if ((rc = cl_clip_config_builtin(cfgname, &enc->cfg, e))) goto fail;
   if (a->gelu) enc->cfg.quick_gelu = !strcmp(a->gelu, "quick");
   if ((rc = cl_encoder_backend(a->backend ? a->backend : "cpu", &enc->be, enc->backend_name, 1, e))) goto fail;
-  cl_precision prec = CL_PREC_FP32;
-  if (cl_precision_parse(a->precision ? a->precision : "fp32", &prec)) {
-    rc = cl_err(e, CL_EINVAL, "--precision %s: choose fp32, tf32, bf16 or fp16", a->precision);
-    goto fail;
-  }
-  if (prec != CL_PREC_FP32 && !enc->be->set_precision) {
-    rc = cl_err(e, CL_EUNSUP, "precision %s: the %s backend computes in fp32 only", a->precision, enc->backend_name);
-    goto fail;
-  }
-  if (prec != CL_PREC_FP32 && (rc = enc->be->set_precision(enc->be, prec, e))) goto fail;
+  if ((rc = cl_encoder_set_precision(enc->be, enc->backend_name, a->precision, enc->precision, e))) goto fail;
   if (a->profile) {
     cl_backend *w;
     if ((rc = cl_bench_prof_wrap(enc->be, &w, e))) goto fail;
     enc->be = b->prof = w;
   }
-  snprintf(enc->precision, sizeof enc->precision, "%s", cl_precision_name(prec));
   snprintf(enc->checkpoint, sizeof enc->checkpoint, "random:%s:seed=%d", cfgname, a->seed);
   char ident[128];
   int len = snprintf(ident, sizeof ident, "clade random weights v1 %s quick=%d seed=%d", cfgname,

@@ -91,6 +91,18 @@ static int parse_precision(const char *s, cl_precision *p, cl_error *e) {
   return CL_OK;
 }
 
+int cl_encoder_set_precision(cl_backend *be, const char *backend_name, const char *precision, char out[16],
+                             cl_error *e) {
+  cl_precision prec = CL_PREC_FP32;
+  TRYE(parse_precision(precision, &prec, e));
+  if (prec != CL_PREC_FP32 && !be->set_precision)
+    return cl_err(e, CL_EUNSUP, "precision %s: the %s backend computes in fp32 only", cl_precision_name(prec),
+                  backend_name);
+  if (prec != CL_PREC_FP32) TRYE(be->set_precision(be, prec, e));
+  snprintf(out, 16, "%s", cl_precision_name(prec));
+  return CL_OK;
+}
+
 int cl_encoder_resolve(const char *backend, const char *precision, char name[16], char *device, size_t n,
                        cl_error *e) {
   const char *want = backend ? backend : "auto";
@@ -163,16 +175,10 @@ int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) 
     }
   }
   cl_precision prec = CL_PREC_FP32;
-  if ((rc = parse_precision(spec->precision, &prec, e))) goto fail;
-  snprintf(enc->precision, sizeof enc->precision, "%s", cl_precision_name(prec));
+  if ((rc = parse_precision(spec->precision, &prec, e))) goto fail; /* before opening a backend */
   if ((rc = cl_encoder_backend(spec->backend, &enc->be, enc->backend_name, spec->quiet, e))) goto fail;
   /* before the weights: a backend converts them once, in this precision, as they load */
-  if (prec != CL_PREC_FP32 && !enc->be->set_precision) {
-    rc = cl_err(e, CL_EUNSUP, "precision %s: the %s backend computes in fp32 only (tf32, bf16 and fp16 need the cuda backend)",
-                enc->precision, enc->backend_name);
-    goto fail;
-  }
-  if (prec != CL_PREC_FP32 && (rc = enc->be->set_precision(enc->be, prec, e))) goto fail;
+  if ((rc = cl_encoder_set_precision(enc->be, enc->backend_name, spec->precision, enc->precision, e))) goto fail;
   cl_tmap w;
   if ((rc = cl_ckpt_load(enc->checkpoint, &w, e))) goto fail;
   rc = cl_clip_load(&enc->cfg, &w, enc->be, &enc->clip, e);

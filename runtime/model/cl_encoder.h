@@ -44,10 +44,14 @@ int cl_encoder_texts(cl_encoder *enc, const char *const *texts, int n, float *ou
 /* Resolve the backend name: "auto" picks CUDA when built with it and a GPU is present,
  * else the CPU (saying so once on stderr). */
 int cl_encoder_backend(const char *want, cl_backend **out, char name[16], int quiet, cl_error *e);
+/* Sets `precision` (NULL = fp32) on a backend before any weight is prepared, and writes its
+ * canonical name to out; a bad name or one the backend lacks fails saying so. */
+int cl_encoder_set_precision(cl_backend *be, const char *backend_name, const char *precision, char out[16],
+                             cl_error *e);
 /* What `backend` ("cpu", "cuda", "auto"; NULL = auto) and `precision` (NULL = fp32) will run
  * on, without loading anything: the concrete backend name, and the device as results record
  * it (the CPU model and kernels, or the GPU's name). Fails, saying why, where they cannot
- * run here (cuda without a GPU, tf32/bf16/fp16 on the CPU), so a run is refused before it
+ * run here (cuda without a GPU, tf32/fp16 on the CPU, bf16 without AVX512_BF16), so a run is refused before it
  * is recorded. */
 int cl_encoder_resolve(const char *backend, const char *precision, char name[16], char *device, size_t n,
                        cl_error *e);

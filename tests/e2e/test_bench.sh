@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# clade bench: a ViT-B/16 image measure lands in the JSON; a precision the CPU lacks is
+# refused naming it; the opt-in bf16 reports its error against the same model in fp32,
+# above fp32 rounding (so bf16 ran) and within the bf16 bound of the parity tests (1e-2).
+set -euo pipefail
+: "${CLADE:?}"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+B=(bench --random-vitb16 --only image --batch 1 --repeat 1 --min-seconds 0 --json --no-db)
+
+"$CLADE" "${B[@]}" > "$T/fp32.json" 2> "$T/err" || fail "bench: $(cat "$T/err")"
+grep -q '"name":"image_tower"' "$T/fp32.json" || fail "no image_tower measure: $(cat "$T/fp32.json")"
+grep -q '"precision":"fp32"' "$T/fp32.json" || fail "precision not fp32"
+if grep -q 'error_vs_fp32' "$T/fp32.json"; then fail "fp32 reports an error against itself"; fi
+
+if "$CLADE" "${B[@]}" --precision fp16 > /dev/null 2> "$T/err"; then fail "fp16 on the CPU accepted"; fi
+grep -q "precision fp16: the cpu backend computes in fp32" "$T/err" || fail "fp16 message: $(cat "$T/err")"
+
+if "$CLADE" version | grep -q "precisions fp32, bf16"; then
+  "$CLADE" "${B[@]}" --precision bf16 > "$T/bf16.json" 2> "$T/err" || fail "bf16 bench: $(cat "$T/err")"
+  python3 - "$T/bf16.json" <<'PY' || fail "bf16 error: $(cat "$T/bf16.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+err = [r["value"] for r in d["results"] if r["name"] == "error_vs_fp32"]
+print("bench: bf16 error_vs_fp32 =", err)
+sys.exit(0 if d["precision"] == "bf16" and len(err) == 1 and 1e-4 < err[0] < 1e-2 else 1)
+PY
+else
+  echo "bench: bf16 skipped: this CPU lacks AVX512_BF16"
+fi
+echo "test_bench: ok"

@@ -20,6 +20,11 @@ double cl_bench_now(void);
  * a core shared with another job from stalling the others, as a split GEMM would. */
 double cl_bench_gemm_peak(int n, int reps);
 
+/* The ceiling no fp32 GEMM can pass: every OpenMP thread runs independent register-only
+ * FMA chains (AVX-512 where the CPU has it, else AVX2) for half a second; summed rates in
+ * GFLOP/s, best of reps rounds after a warm-up. *isa names the vectors used. */
+double cl_bench_fma_peak(int reps, const char **isa);
+
 /* FLOPs of one forward pass, as the benchmarks count them (multiply-adds count 2):
  * one image (35.13 GFLOP for ViT-B/16) and one text of len tokens with full (non-causal)
  * attention scores (5.96 GFLOP at 77 tokens for ViT-B/16's text tower). */

@@ -43,7 +43,9 @@ typedef struct bench {
   cl_backend *prof; /* the profiling wrapper when --profile */
   char model_name[256];
   int threads;
-  double peak; /* GFLOP/s */
+  double peak;     /* fp32 GEMM peak, GFLOP/s */
+  double fma_peak; /* register-only FMA ceiling, GFLOP/s */
+  const char *fma_isa;
   measure m[MAXR];
   int nm;
 } bench;
@@ -453,7 +455,7 @@ static void print_json(const bench *b, FILE *f, const char *cpu) {
   env_json(f, "OMP_WAIT_POLICY");
   fputc(',', f);
   env_json(f, "GOMP_SPINCOUNT");
-  fprintf(f, "},\"gemm_peak_gflops\":%.2f,\"results\":[", b->peak);
+  fprintf(f, "},\"gemm_peak_gflops\":%.2f,\"fma_peak_gflops\":%.2f,\"results\":[", b->peak, b->fma_peak);
   for (int i = 0; i < b->nm; i++) {
     if (i) fputc(',', f);
     measure_json(f, &b->m[i]);
@@ -464,9 +466,9 @@ static void print_json(const bench *b, FILE *f, const char *cpu) {
 static void print_table(const bench *b, FILE *f, const char *cpu) {
   fprintf(f, "clade bench: %s, backend %s, %s, %d threads\n", b->model_name, b->enc->backend_name, b->enc->precision,
           b->threads);
-  fprintf(f, "machine: %s, %ld cores; OPENBLAS_CORETYPE=%s; fp32 GEMM peak %.1f GFLOP/s\n", cpu,
-          sysconf(_SC_NPROCESSORS_ONLN), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)",
-          b->peak);
+  fprintf(f, "machine: %s, %ld cores; OPENBLAS_CORETYPE=%s; fp32 GEMM peak %.1f GFLOP/s; FMA ceiling %.1f GFLOP/s (%s)\n",
+          cpu, sysconf(_SC_NPROCESSORS_ONLN), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)",
+          b->peak, b->fma_peak, b->fma_isa ? b->fma_isa : "not measured");
   fprintf(f, "%-14s %6s %12s %-10s %23s %5s %7s\n", "measure", "batch", "median", "unit", "min .. max", "reps",
           "of peak");
   for (int i = 0; i < b->nm; i++) {
@@ -515,8 +517,9 @@ static int record_end(const bench *b, cl_store *s, int64_t run_id, int ok, cl_er
   }
   char stats[1024];
   snprintf(stats, sizeof stats,
-           "{\"kind\":\"bench\",\"model\":\"%s\",\"threads\":%d,\"gemm_peak_gflops\":%.2f,\"openblas_coretype\":\"%s\"}",
-           b->enc->hash, b->threads, b->peak, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
+           "{\"kind\":\"bench\",\"model\":\"%s\",\"threads\":%d,\"gemm_peak_gflops\":%.2f,\"fma_peak_gflops\":%.2f,"
+           "\"openblas_coretype\":\"%s\"}",
+           b->enc->hash, b->threads, b->peak, b->fma_peak, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
   cl_run_stats st = {.stats_json = stats};
   if (ok && rc == CL_OK) rc = cl_store_run_set_stats(s, run_id, &st, e);
   if (ok && rc == CL_OK) rc = cl_store_run_end(s, run_id, "complete", e);
@@ -554,6 +557,9 @@ int cl_cmd_bench(int argc, char **argv) {
   if (want(b, "gemm")) {
     b->peak = cl_bench_gemm_peak(1536, 5);
     add1(b, "gemm_peak", "GFLOP/s", b->peak);
+    b->fma_peak = cl_bench_fma_peak(3, &b->fma_isa);
+    measure *m = add1(b, "fma_peak", "GFLOP/s", b->fma_peak);
+    snprintf(m->extra, sizeof m->extra, "\"isa\":\"%s\"", b->fma_isa);
   }
   if (!b->a.json) fprintf(stderr, "clade: bench: loading %s\n", b->a.random ? "random ViT-B/16 weights" : b->a.model);
   cl_store *store = NULL;

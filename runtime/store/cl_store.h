@@ -179,11 +179,13 @@ int cl_store_each_support(cl_store *s, int64_t eval_id, cl_store_support_fn fn, 
  * this host is reaped at once, one from another host when its lease has run out. */
 #define CL_STORE_LEASE_SECONDS 900.0
 
-/* The latest unfinished run (running, interrupted or failed) of this file content: *run_id 0
- * when none. *live is 1 when a live process (this host) or an unexpired lease elsewhere is
- * still running it, so the caller joins it instead of taking it over. */
-int cl_store_find_unfinished(cl_store *s, const char *file_hash, int64_t *run_id, int *live, cl_error *e);
-/* Atomically: resume/join the unfinished run of ri->file_hash, or begin a new run. */
+/* The latest unfinished run (running, interrupted or failed) of this file content
+ * (ri->file_hash) on the same backend and precision: *run_id 0 when none. *live is 1 when a
+ * live process (this host) or an unexpired lease elsewhere is still running it, so the
+ * caller joins it instead of taking it over. */
+int cl_store_find_unfinished(cl_store *s, const cl_run_info *ri, int64_t *run_id, int *live, cl_error *e);
+/* Atomically: resume/join the unfinished run of ri's content, backend and precision, or
+ * begin a new run. */
 int cl_store_begin_or_resume(cl_store *s, const cl_run_info *ri, int64_t *run_id, int *resumed, int *live,
                              cl_error *e);
 /* Take over (or join) a run: status running, and this process's host and pid on the run

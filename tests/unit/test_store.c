@@ -319,6 +319,38 @@ static void check_cli(const char *db, int64_t run_id, int64_t latest) {
   CHECK_EQ_INT(run_cli("results --db '%s' --bogus", db), 2);
 }
 
+/* An unfinished run is resumed only by a run of the same content, backend and precision:
+ * another precision begins its own run (its results are not the unfinished run's). */
+static void test_resume_settings(void) {
+  cl_error err = {0};
+  char db[512];
+  pathf(db, "resume.db");
+  cl_store *s = NULL;
+  CHECK_OK(cl_store_open(db, &s, &err), err);
+  cl_run_info fp32 = {.file = "exp.lua", .file_hash = "0123456789abcdef0123456789abcdef01234567", .backend = "cpu",
+                      .precision = "fp32"};
+  cl_run_info bf16 = fp32, cuda = fp32;
+  bf16.precision = "bf16";
+  cuda.backend = "cuda";
+  int64_t r1 = 0, r2 = 0, r3 = 0, r = 0;
+  int resumed = -1, live = -1;
+  CHECK_OK(cl_store_begin_or_resume(s, &fp32, &r1, &resumed, &live, &err), err);
+  CHECK_EQ_INT(resumed, 0);
+  CHECK_OK(cl_store_run_end(s, r1, "failed", &err), err);
+  CHECK_OK(cl_store_begin_or_resume(s, &bf16, &r2, &resumed, &live, &err), err);
+  CHECK_MSG(r2 != r1 && resumed == 0, "bf16 took over the fp32 run %lld (got %lld, resumed %d)", (long long)r1,
+            (long long)r2, resumed);
+  CHECK_OK(cl_store_run_end(s, r2, "interrupted", &err), err);
+  CHECK_OK(cl_store_begin_or_resume(s, &cuda, &r3, &resumed, &live, &err), err);
+  CHECK(r3 != r1 && r3 != r2 && resumed == 0);
+  CHECK_OK(cl_store_run_end(s, r3, "complete", &err), err);
+  CHECK_OK(cl_store_begin_or_resume(s, &fp32, &r, &resumed, &live, &err), err);
+  CHECK_MSG(r == r1 && resumed == 1, "fp32 resumed %lld, want %lld", (long long)r, (long long)r1);
+  CHECK_OK(cl_store_begin_or_resume(s, &bf16, &r, &resumed, &live, &err), err);
+  CHECK_MSG(r == r2 && resumed == 1, "bf16 resumed %lld, want %lld", (long long)r, (long long)r2);
+  cl_store_close(s);
+}
+
 int main(void) {
   cl_error err = {0};
   snprintf(tmp, sizeof tmp, "/tmp/cl_test_storeXXXXXX");
@@ -327,6 +359,7 @@ int main(void) {
     return 1;
   }
   char p1[512], p2[512], p3[512], db[512];
+  test_resume_settings();
 
   /* git blob hashes, as `git hash-object` */
   char h[41];

@@ -83,7 +83,8 @@ const cl_cmd cl_cmds[] = {
    "  points) and a paired test rejects at A (default 0.05): exact McNemar on per-example\n"
    "  correctness (pooled over trials for few-shot), else a paired t-test over trial accuracies,\n"
    "  else untested. same: inside D or the noise. added/removed: cells on one side only (not a\n"
-   "  failure).\n"
+   "  failure). Runs computed on other backends or precisions compare with a warning naming\n"
+   "  both.\n"
    "  Exit 0: nothing regressed significantly; 1: something did; 2: a side cannot be found or\n"
    "  another error. markdown suits a CI comment; json: a list of objects (experiment, model,\n"
    "  dataset, protocol, text_type, shots, base, head, delta, p_value, verdict, test, ...).",

@@ -63,6 +63,8 @@ static int side_info(const cl_run_row *r, void *ud, cl_error *e) {
   sd->dirty = r->git_dirty;
   snprintf(sd->status, sizeof sd->status, "%s", r->status ? r->status : "?");
   snprintf(sd->file, sizeof sd->file, "%s", r->file ? r->file : "?");
+  snprintf(sd->backend, sizeof sd->backend, "%s", r->backend ? r->backend : "");
+  snprintf(sd->precision, sizeof sd->precision, "%s", r->precision ? r->precision : "");
   return 0;
 }
 

@@ -3,7 +3,8 @@
 # (few-shot on degraded embeddings, same experiment and model names) is 'regressed' (exit 1)
 # with the McNemar p an independent computation gives; a change inside min-delta or inside the
 # noise passes (exit 0); without predictions the few-shot test falls back to a paired t-test;
-# a side that cannot be found exits 2 with one stderr line; git revisions resolve through the
+# runs on different backends or precisions compare with a warning naming both; a side that
+# cannot be found exits 2 with one stderr line; git revisions resolve through the
 # repository of the current folder to the latest complete run at that commit.
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_SRC:?}" "${CLADE_FIXTURES:?}"
@@ -61,6 +62,13 @@ expect 0 1 2 --db r.db --format markdown
 head -1 "$OUT" | grep '^\*\*clade compare: no significant regression\*\*' >/dev/null || fail "markdown summary: $(head -1 "$OUT")"
 grep -q '^| experiment | model | dataset | protocol | text type | shots |' "$OUT" || fail "markdown table"
 [ "$(grep -c '^| quickstart' "$OUT")" = 7 ] || fail "markdown rows: $(cat "$OUT")"
+if grep -q "the deltas include" "$ERR"; then fail "settings warning between two fp32 cpu runs: $(cat "$ERR")"; fi
+# the same runs, head recorded as bf16: compared, with a warning naming both settings
+cp r.db prec.db
+$PY -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("update runs set precision=? where id=2", ("bf16",)); c.commit()' prec.db
+expect 0 1 2 --db prec.db
+grep -q "base run 1 computed on cpu/fp32, head run 2 on cpu/bf16: the deltas include that change" "$ERR" ||
+  fail "no settings warning: $(cat "$ERR")"
 
 # ---- 2. a features model: good, degraded, nearly identical, and re-noised embeddings ----
 mkdir -p toy

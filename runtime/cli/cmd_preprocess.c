@@ -28,16 +28,17 @@ static int parse3(const char *s, float v[3]) {
   return *s ? -1 : 0;
 }
 
-static char *metadata(char **paths, int n, int size, const float mean[3], const float std[3]) {
+static char *metadata(char **paths, int n, int size, cl_img_decode decode, const float mean[3], const float std[3]) {
   cJSON *md = cJSON_CreateObject(), *list = cJSON_CreateArray();
   for (int i = 0; i < n; i++) cJSON_AddItemToArray(list, cJSON_CreateString(paths[i]));
   char *imgs = cJSON_PrintUnformatted(list), buf[256];
   cJSON_Delete(list);
   cJSON_AddStringToObject(md, "images", imgs);
   free(imgs);
-  snprintf(buf, sizeof buf, "Resize(%d, bicubic) CenterCrop(%d) RGB ToTensor Normalize", size,
-           size);
+  snprintf(buf, sizeof buf, "%sResize(%d, bicubic) CenterCrop(%d) RGB ToTensor Normalize",
+           decode == CL_IMG_DECODE_DRAFT ? "draft(RGB) " : "", size, size);
   cJSON_AddStringToObject(md, "transform", buf);
+  cJSON_AddStringToObject(md, "decode", cl_img_decode_name(decode));
   snprintf(buf, sizeof buf, "[%.9g, %.9g, %.9g]", mean[0], mean[1], mean[2]);
   cJSON_AddStringToObject(md, "mean", buf);
   snprintf(buf, sizeof buf, "[%.9g, %.9g, %.9g]", std[0], std[1], std[2]);
@@ -51,6 +52,7 @@ int cl_cmd_preprocess(int argc, char **argv) {
   const char *out = NULL;
   float mean[3] = CL_IMG_OPENAI_MEAN, std[3] = CL_IMG_OPENAI_STD;
   int size = 224, i;
+  cl_img_decode decode = CL_IMG_DECODE_FULL;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) {
@@ -69,6 +71,11 @@ int cl_cmd_preprocess(int argc, char **argv) {
       float *dst = a[2] == 'm' ? mean : std;
       if (parse3(v, dst) != 0) {
         cl_cli_fail("preprocess: %s wants three numbers like 0.5,0.5,0.5, not '%s'", a, v);
+        return 2;
+      }
+    } else if (strcmp(a, "--decode") == 0) {
+      if (cl_img_decode_parse(v, &decode) != 0) {
+        cl_cli_fail("preprocess: --decode is full or draft, not '%s'", v);
         return 2;
       }
     } else if (strcmp(a, "--size") == 0) {
@@ -110,7 +117,7 @@ int cl_cmd_preprocess(int argc, char **argv) {
   /* Images are independent; the library keeps no shared state. */
 #pragma omp parallel for schedule(dynamic, 1)
   for (int k = 0; k < n; k++)
-    rcs[k] = cl_img_preprocess_file(paths[k], size, mean, std, pix + per * (size_t)k, &errs[k]);
+    rcs[k] = cl_img_preprocess_file_decode(paths[k], size, decode, mean, std, pix + per * (size_t)k, &errs[k]);
   int bad = 0, first = -1;
   for (int k = 0; k < n; k++)
     if (rcs[k] != CL_OK && !bad++) first = k;
@@ -128,7 +135,7 @@ int cl_cmd_preprocess(int argc, char **argv) {
     cl_tmap_init(&m);
     cl_tensor t = {.dtype = CL_F32, .ndim = 4, .shape = {n, 3, size, size}, .data = pix};
     cl_tmap_put(&m, "pixels", t);
-    char *md = metadata(paths, n, size, mean, std);
+    char *md = metadata(paths, n, size, decode, mean, std);
     size_t tl = strlen(out) + 32;
     char *tmp = malloc(tl);
     snprintf(tmp, tl, "%s.tmp.%ld", out, (long)getpid());

@@ -44,6 +44,13 @@ void cl_img_free(cl_img *im);
 int cl_img_decode_file(const char *path, cl_img *out, cl_error *e);
 int cl_img_decode_mem(const void *buf, size_t len, const char *name_for_errors, cl_img *out,
                       cl_error *e);
+/* The same after PIL's Image.draft("RGB", (draft, draft)) (draft 0: as above): a JPEG at
+ * least 2*draft pixels on both sides is decoded at 1/2, 1/4 or 1/8 of its size in the DCT
+ * domain (the largest power of two s <= min(w // draft, h // draft)), ceil(w/s) x ceil(h/s);
+ * PNG and smaller JPEGs as above. */
+int cl_img_decode_file_draft(const char *path, int draft, cl_img *out, cl_error *e);
+int cl_img_decode_mem_draft(const void *buf, size_t len, const char *name_for_errors, int draft,
+                            cl_img *out, cl_error *e);
 
 /* torchvision Resize(size) output size: short side -> size, long side -> int(size*long/short). */
 void cl_img_resized_dims(int w, int h, int size, int *out_w, int *out_h);
@@ -74,5 +81,16 @@ int cl_img_preprocess_mem(const void *buf, size_t len, const char *name_for_erro
                           const float mean[3], const float std[3], float *chw_out, cl_error *e);
 int cl_img_preprocess_file(const char *path, int size, const float mean[3], const float std[3],
                            float *chw_out, cl_error *e);
+
+/* How images are decoded before preprocess_val. FULL (the default) is open_clip's: every
+ * pixel, as PIL's Image.open. DRAFT is the opt-in fast mode: large JPEGs are decoded at a
+ * reduced scale in the DCT domain first, as Image.draft("RGB", (size, size)) before the
+ * transform would (2-8x less decoding work on photos; the embeddings change slightly, so the
+ * mode is part of the cache key and of a run's provenance). */
+typedef enum { CL_IMG_DECODE_FULL = 0, CL_IMG_DECODE_DRAFT } cl_img_decode;
+const char *cl_img_decode_name(cl_img_decode d); /* "full", "draft" */
+int cl_img_decode_parse(const char *s, cl_img_decode *out); /* NULL -> full; -1 unknown */
+int cl_img_preprocess_file_decode(const char *path, int size, cl_img_decode decode, const float mean[3],
+                                  const float std[3], float *chw_out, cl_error *e);
 
 #endif

@@ -116,7 +116,16 @@ static int jpeg_retry_with_eoi(tjhandle tj, const uint8_t *buf, size_t len, uint
   return r;
 }
 
-static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, cl_img *out,
+/* PIL's JpegImageFile.draft(mode, (size, size)): the largest s of 8, 4, 2, 1 with
+ * s <= min(w // size, h // size) (1 when the image is smaller); the image is then decoded at
+ * 1/s in the DCT domain, ceil(w / s) x ceil(h / s) pixels. */
+static int draft_scale(int w, int h, int size) {
+  if (size <= 0) return 1;
+  const int q = w / size < h / size ? w / size : h / size;
+  return q >= 8 ? 8 : q >= 4 ? 4 : q >= 2 ? 2 : 1;
+}
+
+static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, int draft, cl_img *out,
                        cl_error *e) {
   tjhandle tj = tjInitDecompress();
   if (!tj) return cl_err(e, CL_ENOMEM, "%s: cannot start the JPEG decoder: %s", name,
@@ -136,6 +145,10 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, cl_img 
                 h, CL_IMG_MAX_PIXELS);
     goto done;
   }
+  /* draft: libjpeg's scaled IDCT, as PIL's decoder runs it (scale_denom = s, the same ISLOW
+   * DCT and fancy upsampling); TurboJPEG picks the factor from the size asked for */
+  const int s = draft_scale(w, h, draft);
+  w = (w + s - 1) / s, h = (h + s - 1) / s;
   cl_img_mode mode;
   int pf;
   switch (cs) {
@@ -301,11 +314,15 @@ static const char *sniff_other(const uint8_t *b, size_t n) {
 }
 
 int cl_img_decode_mem(const void *buf, size_t len, const char *name, cl_img *out, cl_error *e) {
+  return cl_img_decode_mem_draft(buf, len, name, 0, out, e);
+}
+
+int cl_img_decode_mem_draft(const void *buf, size_t len, const char *name, int draft, cl_img *out, cl_error *e) {
   const uint8_t *b = buf;
   if (!name) name = "(memory)";
   memset(out, 0, sizeof *out);
   if (len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF)
-    return decode_jpeg(b, len, name, out, e);
+    return decode_jpeg(b, len, name, draft, out, e);
   if (len >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return decode_png(b, len, name, out, e);
   if (len == 0) return cl_err(e, CL_EFORMAT, "%s: empty file, not an image", name);
   const char *other = sniff_other(b, len);
@@ -315,6 +332,10 @@ int cl_img_decode_mem(const void *buf, size_t len, const char *name, cl_img *out
 }
 
 int cl_img_decode_file(const char *path, cl_img *out, cl_error *e) {
+  return cl_img_decode_file_draft(path, 0, out, e);
+}
+
+int cl_img_decode_file_draft(const char *path, int draft, cl_img *out, cl_error *e) {
   memset(out, 0, sizeof *out);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
@@ -341,7 +362,7 @@ int cl_img_decode_file(const char *path, cl_img *out, cl_error *e) {
     got += (size_t)r;
   }
   close(fd);
-  int rc = cl_img_decode_mem(buf, n, path, out, e);
+  int rc = cl_img_decode_mem_draft(buf, n, path, draft, out, e);
   free(buf);
   return rc;
 }

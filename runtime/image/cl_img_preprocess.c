@@ -68,13 +68,12 @@ void cl_img_normalize(const cl_img *rgb, const float mean[3], const float std[3]
   }
 }
 
-int cl_img_preprocess_mem(const void *buf, size_t len, const char *name, int size,
-                          const float mean[3], const float std[3], float *chw_out, cl_error *e) {
-  cl_img im, crop, rgb;
-  int rc = cl_img_decode_mem(buf, len, name, &im, e);
-  if (rc != CL_OK) return rc;
-  rc = cl_img_resize_crop(&im, size, &crop, e);
-  cl_img_free(&im);
+/* The rest of preprocess_val on a decoded image (freed here). */
+static int resize_crop_normalize(cl_img *im, const char *name, int size, const float mean[3], const float std[3],
+                                 float *chw_out, cl_error *e) {
+  cl_img crop, rgb;
+  int rc = cl_img_resize_crop(im, size, &crop, e);
+  cl_img_free(im);
   if (rc != CL_OK) return cl_err_wrap(e, "%s: resize", name ? name : "(memory)");
   rc = cl_img_to_rgb(&crop, &rgb, e);
   cl_img_free(&crop);
@@ -84,18 +83,30 @@ int cl_img_preprocess_mem(const void *buf, size_t len, const char *name, int siz
   return CL_OK;
 }
 
+int cl_img_preprocess_mem(const void *buf, size_t len, const char *name, int size,
+                          const float mean[3], const float std[3], float *chw_out, cl_error *e) {
+  cl_img im;
+  int rc = cl_img_decode_mem(buf, len, name, &im, e);
+  return rc != CL_OK ? rc : resize_crop_normalize(&im, name, size, mean, std, chw_out, e);
+}
+
 int cl_img_preprocess_file(const char *path, int size, const float mean[3], const float std[3],
                            float *chw_out, cl_error *e) {
-  cl_img im, crop, rgb;
-  int rc = cl_img_decode_file(path, &im, e);
-  if (rc != CL_OK) return rc;
-  rc = cl_img_resize_crop(&im, size, &crop, e);
-  cl_img_free(&im);
-  if (rc != CL_OK) return cl_err_wrap(e, "%s: resize", path);
-  rc = cl_img_to_rgb(&crop, &rgb, e);
-  cl_img_free(&crop);
-  if (rc != CL_OK) return cl_err_wrap(e, "%s", path);
-  cl_img_normalize(&rgb, mean, std, chw_out);
-  cl_img_free(&rgb);
-  return CL_OK;
+  return cl_img_preprocess_file_decode(path, size, CL_IMG_DECODE_FULL, mean, std, chw_out, e);
+}
+
+int cl_img_preprocess_file_decode(const char *path, int size, cl_img_decode decode, const float mean[3],
+                                  const float std[3], float *chw_out, cl_error *e) {
+  cl_img im;
+  int rc = cl_img_decode_file_draft(path, decode == CL_IMG_DECODE_DRAFT ? size : 0, &im, e);
+  return rc != CL_OK ? rc : resize_crop_normalize(&im, path, size, mean, std, chw_out, e);
+}
+
+const char *cl_img_decode_name(cl_img_decode d) { return d == CL_IMG_DECODE_DRAFT ? "draft" : "full"; }
+
+int cl_img_decode_parse(const char *s, cl_img_decode *out) {
+  if (!s || !strcmp(s, "full")) *out = CL_IMG_DECODE_FULL;
+  else if (!strcmp(s, "draft")) *out = CL_IMG_DECODE_DRAFT;
+  else return -1;
+  return 0;
 }

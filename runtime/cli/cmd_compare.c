@@ -103,12 +103,15 @@ int cl_cmd_compare(int argc, char **argv) {
       fprintf(stderr, "clade: warning: compare: %s run %lld is %s: comparing the evaluations it "
               "finished\n", which[k], (long long)side[k].run_id, side[k].status);
   }
-  /* deltas between precisions or backends are not regressions of the code: say so */
-  if (strcmp(side[0].backend, side[1].backend) || strcmp(side[0].precision, side[1].precision))
-    fprintf(stderr, "clade: warning: compare: base run %lld computed on %s/%s, head run %lld on %s/%s: the deltas "
-            "include that change\n", (long long)side[0].run_id, side[0].backend[0] ? side[0].backend : "?",
-            side[0].precision[0] ? side[0].precision : "?", (long long)side[1].run_id,
-            side[1].backend[0] ? side[1].backend : "?", side[1].precision[0] ? side[1].precision : "?");
+  /* deltas between precisions, backends or decodings are not regressions of the code: say so */
+  char how[2][64];
+  for (int k = 0; k < 2; k++)
+    snprintf(how[k], sizeof how[k], "%s/%s%s%s", side[k].backend[0] ? side[k].backend : "?",
+             side[k].precision[0] ? side[k].precision : "?", strcmp(side[k].decode, "draft") ? "" : "/",
+             strcmp(side[k].decode, "draft") ? "" : "draft decode");
+  if (strcmp(how[0], how[1]))
+    fprintf(stderr, "clade: warning: compare: base run %lld computed on %s, head run %lld on %s: the deltas "
+            "include that change\n", (long long)side[0].run_id, how[0], (long long)side[1].run_id, how[1]);
   cl_compare_result r;
   if (cl_compare_runs(s, &side[0], &side[1], &o, &r, &e) != CL_OK) {
     cl_cli_fail("compare: %s", e.msg);

@@ -528,7 +528,8 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
     json_str(f, r->clade_version), fputs(",\"backend\":", f);
     json_str(f, r->backend), fputs(",\"device\":", f);
     json_str(f, r->device), fputs(",\"precision\":", f);
-    json_str(f, r->precision), fputs(",\"host\":", f);
+    json_str(f, r->precision), fputs(",\"decode\":", f);
+    json_str(f, r->decode), fputs(",\"host\":", f);
     json_str(f, r->host);
     fprintf(f, ",\"pid\":%lld,\"stats\":", (long long)r->pid);
     /* stats_json is embedded as a JSON value when it parses, else as a string */

@@ -14,7 +14,7 @@
 #include "store/cl_store.h"
 
 typedef struct {
-  const char *file, *db, *backend, *dataset, *text_type, *precision;
+  const char *file, *db, *backend, *dataset, *text_type, *precision, *decode;
   int quiet, json_log;
 } run_args;
 
@@ -25,7 +25,7 @@ static int parse(int argc, char **argv, run_args *a, const char *cmd) {
     const char *s = argv[i];
     const char **slot = !strcmp(s, "--db") ? &a->db : !strcmp(s, "--backend") ? &a->backend
                       : !strcmp(s, "--dataset") ? &a->dataset : !strcmp(s, "--text-type") ? &a->text_type
-                      : !strcmp(s, "--precision") ? &a->precision : NULL;
+                      : !strcmp(s, "--precision") ? &a->precision : !strcmp(s, "--decode") ? &a->decode : NULL;
     if (slot) {
       if (i + 1 >= argc) {
         cl_cli_fail("%s: %s needs a value", cmd, s);
@@ -50,6 +50,12 @@ static int parse(int argc, char **argv, run_args *a, const char *cmd) {
     cl_cli_fail("%s: no experiment file", cmd);
     return cl_cli_usage(cmd);
   }
+  cl_img_decode d;
+  if (cl_img_decode_parse(a->decode, &d)) {
+    cl_cli_fail("%s: --decode is full or draft, not '%s'", cmd, a->decode);
+    return 2;
+  }
+  a->decode = cl_img_decode_name(d);
   return 0;
 }
 
@@ -115,7 +121,7 @@ int cl_cmd_run(int argc, char **argv) {
   }
   if (!a.quiet && (!a.backend || !strcmp(a.backend, "auto")) && !strcmp(backend, "cpu"))
     fprintf(stderr, "clade: no GPU found: running on the CPU\n");
-  cl_lua_run run = {.backend = backend, .precision = a.precision ? a.precision : "fp32",
+  cl_lua_run run = {.backend = backend, .precision = a.precision ? a.precision : "fp32", .decode = a.decode,
                     .quiet = a.quiet, .progress = a.json_log ? CL_PROGRESS_JSON : CL_PROGRESS_AUTO,
                     .interrupted = &run_interrupted};
   cl_lua *lua = NULL;
@@ -133,7 +139,7 @@ int cl_cmd_run(int argc, char **argv) {
   /* resume the unfinished run of this content, join one still running, or begin anew */
   int live = 0, resumed = 0;
   cl_run_info ri = {.file = a.file, .file_hash = hash, .backend = run.backend, .precision = run.precision,
-                    .device = device};
+                    .device = device, .decode = run.decode};
   if (cl_store_begin_or_resume(st, &ri, &run.run_id, &resumed, &live, &e) != CL_OK) goto dberr;
   if (cl_store_warning(st)) fprintf(stderr, "clade: warning: %s\n", cl_store_warning(st));
   if (!a.quiet) {

@@ -13,12 +13,16 @@ const cl_cmd cl_cmds[] = {
    cl_cmd_version},
   {"help", "show help for clade or one command", "clade help [COMMAND]", cl_cmd_help},
   {"run", "run every experiment of a Lua file and store the results",
-   "clade run FILE.lua [--db PATH] [--backend cpu|cuda|auto] [--precision fp32] [--quiet] [--json-log]\n"
+   "clade run FILE.lua [--db PATH] [--backend cpu|cuda|auto] [--precision fp32] [--decode full|draft]\n"
+   "                   [--quiet] [--json-log]\n"
    "  Results go to PATH (default results/clade.db, relative to the current folder), one\n"
-   "  transaction per finished evaluation, with provenance (git commit, file and model hashes).\n"
-   "  Embeddings are cached by content in cache.db beside it. Running an unfinished run's file\n"
-   "  again resumes it; two processes on one database share the work. First Ctrl-C stops after\n"
-   "  the evaluation in flight (the run is marked interrupted), a second aborts.",
+   "  transaction per finished evaluation, with provenance (git commit, file and model hashes,\n"
+   "  backend, precision, decoding). Embeddings are cached by content in cache.db beside it.\n"
+   "  Running an unfinished run's file again (same backend, precision and decoding) resumes it;\n"
+   "  two processes on one database share the work. First Ctrl-C stops after the evaluation in\n"
+   "  flight (the run is marked interrupted), a second aborts. --decode draft: the opt-in fast\n"
+   "  decoding (large JPEGs at 1/2-1/8 scale in the DCT domain first, as PIL's Image.draft);\n"
+   "  full, the default, is open_clip's.",
    cl_cmd_run},
   {"check", "check a file's datasets: images found, missing, unreadable (runs no model)",
    "clade check FILE.lua\n  One line per dataset on stdout; exit 1 when any image is missing or unreadable.",

@@ -27,6 +27,7 @@ typedef struct cl_lua_run {
   int64_t run_id;
   const char *backend;   /* "cpu" | "cuda" */
   const char *precision; /* "fp32" ... */
+  const char *decode;    /* "full" | "draft": how image files are decoded */
   int quiet;
   cl_progress_mode progress;
   cl_cache *cache;       /* NULL: no embedding cache */

@@ -32,6 +32,7 @@ static int l_open_model(lua_State *L) {
   cl_lua_run *run = cl_lua_get_run(L);
   cl_encoder_spec spec = {.path = field(L, "path"), .config = field(L, "config"), .gelu = field(L, "gelu"),
                           .precision = field(L, "precision"), .backend = run ? run->backend : NULL,
+                          .decode = run ? run->decode : NULL,
                           .quiet = run ? run->quiet : 0};
   const char *name = field(L, "name");
   /* one precision per run, the one recorded with it (clade run --precision, fp32 by default):

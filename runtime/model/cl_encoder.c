@@ -176,6 +176,10 @@ int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) 
   }
   cl_precision prec = CL_PREC_FP32;
   if ((rc = parse_precision(spec->precision, &prec, e))) goto fail; /* before opening a backend */
+  if (cl_img_decode_parse(spec->decode, &enc->decode)) {
+    rc = cl_err(e, CL_EINVAL, "decode \"%s\": choose full or draft", spec->decode);
+    goto fail;
+  }
   if ((rc = cl_encoder_backend(spec->backend, &enc->be, enc->backend_name, spec->quiet, e))) goto fail;
   /* before the weights: a backend converts them once, in this precision, as they load */
   if ((rc = cl_encoder_set_precision(enc->be, enc->backend_name, spec->precision, enc->precision, e))) goto fail;

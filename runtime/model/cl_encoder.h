@@ -6,6 +6,7 @@
 #define CL_ENCODER_H
 #include <stdint.h>
 
+#include "image/cl_image.h"
 #include "model/cl_clip.h"
 #include "text/cl_tokenizer.h"
 
@@ -15,6 +16,7 @@ typedef struct cl_encoder_spec {
   const char *gelu;      /* NULL (config decides), "exact" or "quick" */
   const char *backend;   /* "cpu", "cuda", "auto" (NULL = auto) */
   const char *precision; /* "fp32", "tf32", "bf16", "fp16" (NULL = fp32); the CPU: fp32 only */
+  const char *decode;    /* image decoding: "full" (NULL, open_clip's) or "draft" (opt-in fast) */
   int quiet;
   /* Content hash of the checkpoint; NULL hashes the file here. The embedding cache passes
    * its memo (path + size + mtime) so a large checkpoint is hashed once. */
@@ -31,6 +33,7 @@ typedef struct cl_encoder {
   char hash[41];        /* content hash of the checkpoint file (git blob SHA-1) */
   char backend_name[16];
   char precision[16];
+  cl_img_decode decode; /* how image files are decoded before preprocessing */
   int batch;            /* images per encoder call */
 } cl_encoder;
 

@@ -65,6 +65,7 @@ static int side_info(const cl_run_row *r, void *ud, cl_error *e) {
   snprintf(sd->file, sizeof sd->file, "%s", r->file ? r->file : "?");
   snprintf(sd->backend, sizeof sd->backend, "%s", r->backend ? r->backend : "");
   snprintf(sd->precision, sizeof sd->precision, "%s", r->precision ? r->precision : "");
+  snprintf(sd->decode, sizeof sd->decode, "%s", r->decode ? r->decode : "full");
   return 0;
 }
 

@@ -33,7 +33,7 @@ typedef struct cl_compare_side {
   char file[512];
   char spec[128];    /* what the user gave */
   int from_rev;      /* 1: spec was a git revision */
-  char backend[16], precision[16]; /* how it computed ("" unknown) */
+  char backend[16], precision[16], decode[8]; /* how it computed ("" unknown) */
 } cl_compare_side;
 
 enum {

@@ -176,7 +176,7 @@ static int64_t count(cl_cache *c, const char *sql) {
 int cl_cache_stats_get(cl_cache *c, cl_cache_stats *st, cl_error *e) {
   (void)e;
   st->models = count(c, "SELECT COUNT(DISTINCT model_key) FROM embeddings");
-  st->images = count(c, "SELECT COUNT(*) FROM embeddings WHERE kind = 'image'");
+  st->images = count(c, "SELECT COUNT(*) FROM embeddings WHERE kind LIKE 'image%'");
   st->texts = count(c, "SELECT COUNT(*) FROM embeddings WHERE kind = 'text'");
   st->bytes = count(c, "SELECT COALESCE(SUM(LENGTH(vec)), 0) FROM embeddings");
   st->files = count(c, "SELECT COUNT(*) FROM files");

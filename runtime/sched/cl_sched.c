@@ -25,6 +25,11 @@ static double now(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The cache kind of image embeddings: draft decoding changes the pixels, not the texts */
+static const char *image_kind(const cl_encoder *enc) {
+  return enc->decode == CL_IMG_DECODE_DRAFT ? "image-draft" : "image";
+}
+
 void cl_sched_model_key(const cl_encoder *enc, char out[41]) {
   const cl_clip_config *c = &enc->cfg;
   char buf[1024];
@@ -149,8 +154,8 @@ static void decode_work(uv_work_t *req) {
   imgpipe *p = j->b->p;
   double t = now();
   size_t per = (size_t)3 * p->S * p->S;
-  j->rc = cl_img_preprocess_file(p->paths[j->index], p->S, p->enc->cfg.mean, p->enc->cfg.std,
-                                 j->b->pixels + (size_t)j->slot * per, &j->err);
+  j->rc = cl_img_preprocess_file_decode(p->paths[j->index], p->S, p->enc->decode, p->enc->cfg.mean, p->enc->cfg.std,
+                                        j->b->pixels + (size_t)j->slot * per, &j->err);
   j->secs = now() - t;
 }
 
@@ -237,7 +242,7 @@ static void encoded(uv_async_t *h) {
         char mk[41];
         cl_sched_model_key(p->enc, mk);
         cl_error e;
-        if (cl_cache_put(p->o->cache, mk, "image", keys, b->n, p->D, b->emb, &e) != CL_OK) fail_at(p, b->start, e.code, &e);
+        if (cl_cache_put(p->o->cache, mk, image_kind(p->enc), keys, b->n, p->D, b->emb, &e) != CL_OK) fail_at(p, b->start, e.code, &e);
       }
       p->st->images_encoded += b->n;
       p->prog.done += b->n;
@@ -288,7 +293,7 @@ static int lookup_images(cl_encoder *enc, const cl_sched_opts *o, const char *co
   cl_sched_model_key(enc, mk);
   const char **kp = cl_xmalloc((size_t)(n ? n : 1) * sizeof(char *));
   for (int i = 0; i < n; i++) kp[i] = keys[i];
-  int rc = cl_cache_get(o->cache, mk, "image", kp, n, enc->cfg.embed_dim, out, hit, e);
+  int rc = cl_cache_get(o->cache, mk, image_kind(enc), kp, n, enc->cfg.embed_dim, out, hit, e);
   free(kp);
   return rc;
 }

@@ -122,6 +122,9 @@ static const char *const MIGRATIONS[] = {
     ");"
     "CREATE INDEX bench_run ON bench(run_id);"
     "CREATE INDEX bench_measure ON bench(name, batch, model_hash);",
+    /* 3 -> 4: how a run decoded its images: 'full' (open_clip's, every run before this) or
+     * 'draft' (the opt-in fast mode, PIL's Image.draft), part of a run's provenance. */
+    "ALTER TABLE runs ADD COLUMN decode TEXT NOT NULL DEFAULT 'full' CHECK (decode IN ('full', 'draft'));",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof *MIGRATIONS == CL_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -132,8 +135,8 @@ static const char *const SQL[CL_ST_COUNT] = {
     [CL_ST_ROLLBACK] = "ROLLBACK",
     [CL_ST_RUN_INSERT] =
         "INSERT INTO runs(file, file_hash, git_commit, git_branch, git_dirty, clade_version,"
-        " backend, device, precision, host, pid, started_at, status)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, " NOW_ISO ", 'running')",
+        " backend, device, precision, host, pid, decode, started_at, status)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, " NOW_ISO ", 'running')",
     [CL_ST_RUN_END] =
         "UPDATE runs SET status = ?2,"
         " ended_at = CASE WHEN ?2 = 'running' THEN NULL ELSE " NOW_ISO " END,"
@@ -444,6 +447,7 @@ int cl_store_run_begin(cl_store *s, const cl_run_info *ri, int64_t *run_id, cl_e
   bind_text(st, 9, ri->precision);
   bind_text(st, 10, host[0] ? host : NULL);
   sqlite3_bind_int64(st, 11, (sqlite3_int64)getpid());
+  bind_text(st, 12, ri->decode ? ri->decode : "full");
   int rc = step_done(s, st, e, "inserting the run of %s", ri->file);
   if (rc) return rc;
   *run_id = (int64_t)sqlite3_last_insert_rowid(s->db);

@@ -17,7 +17,7 @@
 #include "../core/cl_core.h"
 
 /* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
-#define CL_STORE_SCHEMA_VERSION 3
+#define CL_STORE_SCHEMA_VERSION 4
 /* PRAGMA application_id marking a clade database ("Clad"). */
 #define CL_STORE_APP_ID 0x436c6164
 #define CL_STORE_DEFAULT_PATH "results/clade.db"
@@ -46,6 +46,7 @@ typedef struct cl_run_info {
   const char *backend;
   const char *device;
   const char *precision;
+  const char *decode; /* image decoding, "full" (NULL) or "draft" */
 } cl_run_info;
 
 /* Records a run with status 'running'. Fills git_commit/branch/dirty via libgit2 from the
@@ -117,6 +118,7 @@ typedef struct cl_run_row {
   const char *git_commit, *git_branch; /* NULL when unknown */
   int git_dirty;                       /* -1 unknown */
   const char *clade_version, *backend, *device, *precision, *host;
+  const char *decode; /* "full" or "draft" */
   int64_t pid;
   const char *started_at, *ended_at; /* ISO 8601 UTC; ended_at NULL while running */
   const char *status;
@@ -180,12 +182,12 @@ int cl_store_each_support(cl_store *s, int64_t eval_id, cl_store_support_fn fn, 
 #define CL_STORE_LEASE_SECONDS 900.0
 
 /* The latest unfinished run (running, interrupted or failed) of this file content
- * (ri->file_hash) on the same backend and precision: *run_id 0 when none. *live is 1 when a
+ * (ri->file_hash) on the same backend, precision and decoding: *run_id 0 when none. *live is 1 when a
  * live process (this host) or an unexpired lease elsewhere is still running it, so the
  * caller joins it instead of taking it over. */
 int cl_store_find_unfinished(cl_store *s, const cl_run_info *ri, int64_t *run_id, int *live, cl_error *e);
-/* Atomically: resume/join the unfinished run of ri's content, backend and precision, or
- * begin a new run. */
+/* Atomically: resume/join the unfinished run of ri's content, backend, precision and
+ * decoding, or begin a new run. */
 int cl_store_begin_or_resume(cl_store *s, const cl_run_info *ri, int64_t *run_id, int *resumed, int *live,
                              cl_error *e);
 /* Take over (or join) a run: status running, and this process's host and pid on the run

@@ -55,13 +55,15 @@ int cl_store_find_unfinished(cl_store *s, const cl_run_info *ri, int64_t *run_id
   /* the same content computed the same way: a run resumed on another backend or precision
    * would record results it did not compute ("IS": NULL matches NULL) */
   int rc = prep(s, "SELECT id, host, pid, status FROM runs WHERE file_hash = ?1 AND backend IS ?2 AND precision IS ?3"
-                   " AND status IN ('running', 'interrupted', 'failed') AND NOT EXISTS (SELECT 1 FROM runs r2"
-                   " WHERE r2.file_hash = ?1 AND r2.backend IS ?2 AND r2.precision IS ?3 AND r2.id > runs.id"
-                   " AND r2.status = 'complete') ORDER BY id DESC LIMIT 1", &st, e);
+                   " AND decode = ?4 AND status IN ('running', 'interrupted', 'failed') AND NOT EXISTS (SELECT 1"
+                   " FROM runs r2 WHERE r2.file_hash = ?1 AND r2.backend IS ?2 AND r2.precision IS ?3"
+                   " AND r2.decode = ?4 AND r2.id > runs.id AND r2.status = 'complete') ORDER BY id DESC LIMIT 1",
+                &st, e);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, ri->file_hash, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 2, ri->backend, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 3, ri->precision, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, ri->decode ? ri->decode : "full", -1, SQLITE_TRANSIENT);
   if (sqlite3_step(st) == SQLITE_ROW) {
     *run_id = sqlite3_column_int64(st, 0);
     const char *host = (const char *)sqlite3_column_text(st, 1);

@@ -67,7 +67,7 @@ int cl_store_each_run(cl_store *s, int64_t run_id, cl_store_run_fn fn, void *ud,
       " r.clade_version, r.backend, r.device, r.precision, r.host, r.pid, r.started_at,"
       " r.ended_at, r.status, r.wall_seconds, r.images_encoded, r.texts_encoded,"
       " r.images_cached, r.texts_cached, r.stats_json,"
-      " (SELECT count(*) FROM evaluations v WHERE v.run_id = r.id)"
+      " (SELECT count(*) FROM evaluations v WHERE v.run_id = r.id), r.decode"
       " FROM runs r WHERE ?1 = 0 OR r.id = ?1 ORDER BY r.id";
   sqlite3_stmt *st;
   int rc = prepare(s, sql, &st, "reading runs", e);
@@ -99,6 +99,7 @@ int cl_store_each_run(cl_store *s, int64_t run_id, cl_store_run_fn fn, void *ud,
         .texts_cached = sqlite3_column_int64(st, 19),
         .stats_json = col_text(st, 20),
         .n_evaluations = sqlite3_column_int64(st, 21),
+        .decode = col_text(st, 22),
     };
     cb = fn(&r, ud, e);
   }

@@ -44,6 +44,20 @@ else
   echo "bf16 runs skipped: this CPU lacks AVX512_BF16"
 fi
 
+# the opt-in draft decoding: a bad mode is refused before a run is recorded; a draft run
+# records it, encodes into its own cache entries, and does not resume a full one
+sed 's/, precision = "bf16"//' "$T/mprec.lua" > "$T/dec.lua"
+if "$CLADE" run "$T/dec.lua" --db "$T/d.db" --decode fast 2> "$T/err"; then fail "--decode fast accepted"; fi
+grep -q "run: --decode is full or draft, not 'fast'" "$T/err" || fail "bad decode message: $(cat "$T/err")"
+[ ! -s "$T/d.db" ] || [ "$("$CLADE" log --db "$T/d.db" | grep -c '^ *[0-9]')" = 0 ] || fail "a refused run was recorded"
+"$CLADE" run "$T/dec.lua" --db "$T/d.db" 2> "$T/err" || fail "full run: $(cat "$T/err")"
+"$CLADE" run "$T/dec.lua" --db "$T/d.db" --decode draft 2> "$T/err" || fail "draft run: $(cat "$T/err")"
+if grep -q "came from the embedding cache" "$T/err"; then fail "the draft run used full-decode image embeddings"; fi
+"$CLADE" run "$T/dec.lua" --db "$T/d.db" --decode draft 2> "$T/err" || fail "second draft run: $(cat "$T/err")"
+grep -q "came from the embedding cache" "$T/err" || fail "the second draft run encoded again: $(cat "$T/err")"
+[ "$("$CLADE" log --db "$T/d.db" --format json | grep -o '"decode":"[a-z]*"' | tr -d '\n')" = \
+  '"decode":"full""decode":"draft""decode":"draft"' ] || fail "decodings recorded: $("$CLADE" log --db "$T/d.db" --format json)"
+
 # an unknown (misspelled) field is an error naming file, line and field
 printf 'model "m" { path = "%s/model", gelu = "exact", confg = "x" }\n' "$S" > "$T/field.lua"
 if "$CLADE" run "$T/field.lua" --db "$T/r.db" 2> "$T/err"; then fail "unknown field accepted"; fi

@@ -23,7 +23,7 @@
 #define MAXR 64
 
 typedef struct bargs {
-  const char *db, *model, *config, *gelu, *images, *only, *backend, *make_images, *precision;
+  const char *db, *model, *config, *gelu, *images, *only, *backend, *make_images, *precision, *decode;
   int random, no_db, json, profile, repeat, n_images, text_classes, text_batch, seed, nb;
   int batch[MAXB];
   double min_seconds;
@@ -78,7 +78,7 @@ static int parse(int argc, char **argv, bargs *a) {
                       : !strcmp(s, "--config") ? &a->config : !strcmp(s, "--gelu") ? &a->gelu
                       : !strcmp(s, "--images") ? &a->images : !strcmp(s, "--only") ? &a->only
                       : !strcmp(s, "--backend") ? &a->backend : !strcmp(s, "--make-images") ? &a->make_images
-                      : !strcmp(s, "--precision") ? &a->precision : NULL;
+                      : !strcmp(s, "--precision") ? &a->precision : !strcmp(s, "--decode") ? &a->decode : NULL;
     int *islot = !strcmp(s, "--repeat") ? &a->repeat : !strcmp(s, "--n-images") ? &a->n_images
                : !strcmp(s, "--text-classes") ? &a->text_classes : !strcmp(s, "--text-batch") ? &a->text_batch
                : !strcmp(s, "--seed") ? &a->seed : NULL;
@@ -171,7 +171,8 @@ static int open_encoder(bench *b, cl_error *e) {
   const bargs *a = &b->a;
   if (!a->random) {
     cl_encoder_spec spec = {.path = a->model, .config = a->config, .gelu = a->gelu,
-                            .backend = a->backend ? a->backend : "cpu", .precision = a->precision, .quiet = 1};
+                            .backend = a->backend ? a->backend : "cpu", .precision = a->precision,
+                            .decode = a->decode, .quiet = 1};
     int rc = cl_encoder_open(&spec, &b->enc, e);
     if (rc) return rc;
     snprintf(b->model_name, sizeof b->model_name, "%s", a->model);
@@ -187,6 +188,10 @@ static int open_encoder(bench *b, cl_error *e) {
   if (a->gelu) enc->cfg.quick_gelu = !strcmp(a->gelu, "quick");
   if ((rc = cl_encoder_backend(a->backend ? a->backend : "cpu", &enc->be, enc->backend_name, 1, e))) goto fail;
   if ((rc = cl_encoder_set_precision(enc->be, enc->backend_name, a->precision, enc->precision, e))) goto fail;
+  if (cl_img_decode_parse(a->decode, &enc->decode)) {
+    rc = cl_err(e, CL_EINVAL, "--decode is full or draft, not '%s'", a->decode);
+    goto fail;
+  }
   if (a->profile) {
     cl_backend *w;
     if ((rc = cl_bench_prof_wrap(enc->be, &w, e))) goto fail;
@@ -222,6 +227,21 @@ static void random_pixels(float *px, size_t n) {
 
 /* What a precision other than fp32 costs: 8 image embeddings against the same random model
  * built again in fp32 on the same backend; the largest relative distance. */
+/* The largest relative distance ||x_i - ref_i|| / ||ref_i|| over n rows of D (NaN wins). */
+static double worst_rel_err(const float *x, const float *ref, int n, int D) {
+  double worst = 0;
+  for (int i = 0; i < n; i++) {
+    double num = 0, den = 0;
+    for (int j = 0; j < D; j++) {
+      const double d = (double)x[(size_t)i * D + j] - ref[(size_t)i * D + j];
+      num += d * d, den += (double)ref[(size_t)i * D + j] * ref[(size_t)i * D + j];
+    }
+    const double r = sqrt(num / (den > 0 ? den : 1e-30));
+    worst = r > worst || r != r ? r : worst;
+  }
+  return worst;
+}
+
 static int bench_precision_error(bench *b, cl_error *e) {
   cl_encoder *enc = b->enc;
   const int S = enc->cfg.vision.image_size, D = enc->cfg.embed_dim, n = 8;
@@ -236,17 +256,7 @@ static int bench_precision_error(bench *b, cl_error *e) {
   if (!rc) rc = cl_clip_random_load(&enc->cfg, (uint64_t)b->a.seed, be, &m, e);
   if (!rc) rc = cl_clip_encode_images(m, px, n, ref, e);
   if (!rc) {
-    double worst = 0;
-    for (int i = 0; i < n; i++) {
-      double num = 0, den = 0;
-      for (int j = 0; j < D; j++) {
-        const double d = (double)lo[(size_t)i * D + j] - ref[(size_t)i * D + j];
-        num += d * d, den += (double)ref[(size_t)i * D + j] * ref[(size_t)i * D + j];
-      }
-      const double r = sqrt(num / (den > 0 ? den : 1e-30));
-      worst = r > worst || r != r ? r : worst;
-    }
-    measure *me = add1(b, "error_vs_fp32", "rel err", worst);
+    measure *me = add1(b, "error_vs_fp32", "rel err", worst_rel_err(lo, ref, n, D));
     snprintf(me->extra, sizeof me->extra, "\"images\":%d,\"precision\":\"%s\"", n, enc->precision);
   }
   cl_clip_free(m);
@@ -402,6 +412,20 @@ static int bench_e2e(bench *b, cl_error *e) {
              n, made ? "true" : "false", bytes / 1048576.0, tg, 1000 * dec / ((double)n * reps),
              encs / (reps * n / m->value), tower > 0 ? m->value / tower : -1);
   }
+  if (rc == CL_OK && enc->decode == CL_IMG_DECODE_DRAFT) {
+    /* what draft decoding costs: the same images decoded in full, embeddings compared */
+    float *ref = cl_xmalloc((size_t)n * D * sizeof(float));
+    cl_sched_stats st = {0};
+    enc->decode = CL_IMG_DECODE_FULL;
+    rc = cl_sched_images(enc, &o, (const char *const *)paths, n, ref, &st, e);
+    enc->decode = CL_IMG_DECODE_DRAFT;
+    if (rc == CL_OK) {
+      measure *m = add1(b, "draft_error", "rel err", worst_rel_err(out, ref, n, D));
+      snprintf(m->extra, sizeof m->extra, "\"images\":%d,\"full_decode_ms_per_image\":%.2f", n,
+               1000 * st.decode_seconds / n);
+    }
+    free(ref);
+  }
   free(out);
   if (made) rm_rf_jpegs(dir, paths, n);
   free(paths);
@@ -442,8 +466,8 @@ static void env_json(FILE *f, const char *name) {
 static void print_json(const bench *b, FILE *f, const char *cpu) {
   fputs("{\"tool\":\"clade\",\"version\":\"" CLADE_VERSION "\",\"model\":", f);
   json_str(f, b->model_name);
-  fprintf(f, ",\"model_hash\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\",\"threads\":%d,\"cpu\":", b->enc->hash,
-          b->enc->backend_name, b->enc->precision, b->threads);
+  fprintf(f, ",\"model_hash\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\",\"decode\":\"%s\",\"threads\":%d,\"cpu\":",
+          b->enc->hash, b->enc->backend_name, b->enc->precision, cl_img_decode_name(b->enc->decode), b->threads);
   json_str(f, cpu);
   fprintf(f, ",\"cores\":%ld,\"env\":{", sysconf(_SC_NPROCESSORS_ONLN));
   env_json(f, "OPENBLAS_CORETYPE");
@@ -464,8 +488,8 @@ static void print_json(const bench *b, FILE *f, const char *cpu) {
 }
 
 static void print_table(const bench *b, FILE *f, const char *cpu) {
-  fprintf(f, "clade bench: %s, backend %s, %s, %d threads\n", b->model_name, b->enc->backend_name, b->enc->precision,
-          b->threads);
+  fprintf(f, "clade bench: %s, backend %s, %s, %s decode, %d threads\n", b->model_name, b->enc->backend_name,
+          b->enc->precision, cl_img_decode_name(b->enc->decode), b->threads);
   fprintf(f, "machine: %s, %ld cores; OPENBLAS_CORETYPE=%s; fp32 GEMM peak %.1f GFLOP/s; FMA ceiling %.1f GFLOP/s (%s)\n",
           cpu, sysconf(_SC_NPROCESSORS_ONLN), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)",
           b->peak, b->fma_peak, b->fma_isa ? b->fma_isa : "not measured");
@@ -493,7 +517,8 @@ static int record_begin(const bench *b, const char *cpu, cl_store **s, int64_t *
   else exe[len] = 0;
   char device[320];
   snprintf(device, sizeof device, "%s x%ld", cpu, sysconf(_SC_NPROCESSORS_ONLN));
-  cl_run_info ri = {.file = exe, .backend = b->enc->backend_name, .device = device, .precision = b->enc->precision};
+  cl_run_info ri = {.file = exe, .backend = b->enc->backend_name, .device = device, .precision = b->enc->precision,
+                    .decode = cl_img_decode_name(b->enc->decode)};
   if ((rc = cl_store_run_begin(*s, &ri, run_id, e))) {
     cl_store_close(*s);
     *s = NULL;

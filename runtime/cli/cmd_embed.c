@@ -39,7 +39,8 @@ int cl_cmd_embed(int argc, char **argv) {
     const char **slot = !strcmp(s, "--model") ? &spec.path : !strcmp(s, "--config") ? &spec.config
                       : !strcmp(s, "--texts") ? &texts_path : !strcmp(s, "--out") ? &out_path
                       : !strcmp(s, "--backend") ? &spec.backend : !strcmp(s, "--gelu") ? &spec.gelu
-                      : !strcmp(s, "--precision") ? &spec.precision : NULL;
+                      : !strcmp(s, "--precision") ? &spec.precision : !strcmp(s, "--decode") ? &spec.decode
+                      : NULL;
     if (slot) {
       in_images = 0;
       if (i + 1 >= argc) {
@@ -89,8 +90,9 @@ int cl_cmd_embed(int argc, char **argv) {
   float ls = cl_clip_logit_scale(enc->clip);
   cl_tmap_put_copy(&m, "logit_scale", CL_F32, 0, NULL, &ls);
   char meta[256];
-  snprintf(meta, sizeof meta, "{\"checkpoint_hash\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\"}", enc->hash,
-           enc->backend_name, enc->precision);
+  snprintf(meta, sizeof meta,
+           "{\"checkpoint_hash\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\",\"decode\":\"%s\"}", enc->hash,
+           enc->backend_name, enc->precision, cl_img_decode_name(enc->decode));
   /* write beside, then rename: a failed run leaves no half-written file */
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp%d", out_path, (int)getpid());

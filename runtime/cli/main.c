@@ -38,7 +38,7 @@ const cl_cmd cl_cmds[] = {
    cl_cmd_cache},
   {"embed", "embed images and texts with an open_clip checkpoint",
    "clade embed --model PATH [--config JSON|NAME] [--gelu exact|quick] [--images IMAGE...] [--texts FILE]\n"
-   "            [--backend cpu|cuda|auto] --out F.safetensors\n"
+   "            [--backend cpu|cuda|auto] [--precision P] [--decode full|draft] --out F.safetensors\n"
    "  PATH: a hub folder (open_clip_config.json + .bin/.safetensors) or a checkpoint file; the\n"
    "  config is a JSON file (bare model_cfg or hub wrapper) or a built-in name (ViT-B-16,\n"
    "  ViT-B-16-quickgelu, ViT-L-14). Writes image_embeddings F32 [N,D], text_embeddings F32 [M,D]\n"
@@ -107,7 +107,7 @@ const cl_cmd cl_cmds[] = {
   {"bench", "measure encoder speed on this machine and record it in the results database",
    "clade bench [--db PATH] [--model PATH [--config JSON|NAME] | --random-vitb16 [--seed N]]\n"
    "            [--batch 1,8,32] [--images DIR] [--json] [--no-db] [--profile] [--only LIST]\n"
-   "            [--backend cpu|cuda] [--precision fp32|tf32|bf16|fp16]\n"
+   "            [--backend cpu|cuda] [--precision fp32|tf32|bf16|fp16] [--decode full|draft]\n"
    "  Measures the image tower (images/s at each batch, random pixels), the text tower\n"
    "  (prompts/s on the Rare Species prompts: the 81 bioclip81 templates x --text-classes N\n"
    "  classes spread over the 400, default 8; 0 = all 32400), end to end (JPEG decode +\n"
@@ -121,6 +121,8 @@ const cl_cmd cl_cmds[] = {
    "  results/clade.db) as a run with one bench row per measure, unless --no-db.\n"
    "  With a --precision other than fp32, also the error it costs: the largest relative\n"
    "  distance of 8 image embeddings from the same model's fp32 ones (error_vs_fp32).\n"
+   "  --decode draft: end to end with the opt-in draft decoding, and what it costs: the\n"
+   "  largest relative distance of the set's embeddings from full decoding's (draft_error).\n"
    "  --make-images DIR only writes the --n-images generated JPEGs to DIR (for a reference\n"
    "  run on the same files) and exits.",
    cl_cmd_bench},

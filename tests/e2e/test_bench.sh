@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# clade bench: a ViT-B/16 image measure lands in the JSON; the FMA ceiling is measured; a precision the CPU lacks is
+# clade bench: a ViT-B/16 image measure lands in the JSON; the FMA ceiling is measured; draft
+# decoding reports its error against full decoding; a precision the CPU lacks is
 # refused naming it; the opt-in bf16 reports its error against the same model in fp32,
 # above fp32 rounding (so bf16 ran) and within the bf16 bound of the parity tests (1e-2).
 set -euo pipefail
@@ -24,6 +25,18 @@ r = {x["name"]: x for x in d["results"]}
 fma, gemm = r["fma_peak"]["value"], r["gemm_peak"]["value"]
 print("bench: fma_peak %.1f (%s), gemm_peak %.1f GFLOP/s" % (fma, r["fma_peak"]["isa"], gemm))
 sys.exit(0 if fma > 0 and abs(d["fma_peak_gflops"] - fma) < 0.01 and gemm < 1.25 * fma else 1)
+PY
+
+# draft decoding: end to end runs, and its cost against full decoding is measured: above
+# zero (3 of the 4 generated sizes are drafted) and small (1/2 scale, then the same resize)
+"$CLADE" bench --random-vitb16 --only e2e --batch 4 --n-images 4 --repeat 1 --min-seconds 0 --json --no-db \
+  --decode draft > "$T/draft.json" 2> "$T/err" || fail "bench --decode draft: $(cat "$T/err")"
+python3 - "$T/draft.json" <<'PY' || fail "draft_error: $(cat "$T/draft.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = {x["name"]: x for x in d["results"]}
+print("bench: draft_error %.4g" % r["draft_error"]["value"])
+sys.exit(0 if d["decode"] == "draft" and "end_to_end" in r and 1e-4 < r["draft_error"]["value"] < 0.1 else 1)
 PY
 
 if "$CLADE" "${B[@]}" --precision fp16 > /dev/null 2> "$T/err"; then fail "fp16 on the CPU accepted"; fi

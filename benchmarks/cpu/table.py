@@ -38,7 +38,7 @@ def merge_rounds(out):
         for run in runs:
             for res in run.get("results", []):
                 k = (res["name"], res.get("batch"))
-                lower = res["name"] in ("peak_rss", "peak_rss_all", "load", "load_peak_rss", "error_vs_fp32")
+                lower = res["name"] in ("peak_rss", "peak_rss_all", "load", "load_peak_rss", "error_vs_fp32", "draft_error")
                 if k not in best or (res["value"] < best[k]["value"] if lower else res["value"] > best[k]["value"]):
                     best[k] = res
         merged = dict(runs[0])
@@ -206,6 +206,17 @@ def main():
         err = bi.get(("error_vs_fp32", None))
         extra.append("clade bf16 (opt-in `--precision bf16`, never the default): " + ", ".join(parts) +
                      ("; largest relative error of its embeddings against fp32: %.2g" % err["value"] if err else ""))
+    dr = load(os.path.join(a.out, "clade-draft.json"))
+    if dr and ee:
+        di = index(dr)
+        r, c, err = di.get(("end_to_end", ee[0][1])), ci.get(("end_to_end", ee[0][1])), di.get(("draft_error", None))
+        if r and c and c.get("value"):
+            extra.append("clade draft decoding (opt-in `--decode draft`, PIL's Image.draft; never the default): end "
+                         "to end %s images/s (%.2fx full decoding), decode+preprocess %.1f ms/image (full: %.1f); "
+                         "largest relative distance of its embeddings from full decoding's: %s" %
+                         (fmt(r["value"], r["unit"]), r["value"] / c["value"], r.get("decode_ms_per_image", 0),
+                          (err or {}).get("full_decode_ms_per_image", 0),
+                          "%.2g" % err["value"] if err else "?"))
     for k in refs:
         e = refs[k][2].get(("end_to_end", ee[0][1])) if ee else None
         if e and e.get("loader"):

@@ -503,6 +503,10 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
     l[5] = local_time(r->started_at);
     l[6] = r->has_wall ? duration(r->wall_seconds) : cl_strdup("-");
     l[7] = fmt("%lld eval%s", (long long)r->n_evaluations, r->n_evaluations == 1 ? "" : "s");
+    /* how it computed: backend/precision, and the decoding when not open_clip's */
+    const int other = r->decode && strcmp(r->decode, "full") != 0;
+    l[8] = fmt("%s/%s%s%s", r->backend ? r->backend : "-", r->precision ? r->precision : "-", other ? "/" : "",
+               other ? r->decode : "");
   } else {
     /* Built in memory so -n can keep the last N; runs are few. */
     char *buf = NULL;
@@ -558,7 +562,7 @@ int cl_cmd_log(int argc, char **argv) {
   cl_store *s = open_db(&o);
   if (!s) return 1;
   cl_error e = {0};
-  log_ctx c = {.format = o.format, .g = {.ncols = 8}};
+  log_ctx c = {.format = o.format, .g = {.ncols = 9}};
   rc = cl_store_each_run(s, o.run, log_row, &c, &e);
   cl_store_close(s);
   long first = o.limit && c.n > o.limit ? c.n - o.limit : 0;

@@ -69,9 +69,10 @@ const cl_cmd cl_cmds[] = {
   {"log", "list the recorded runs with their provenance",
    "clade log [--db PATH] [--run ID] [-n N] [--format table|json]\n"
    "  table: one line per run, oldest first: id, file, commit, dirty|clean, status, started,\n"
-   "  wall time, evaluations (`-` where unknown). -n N: the last N runs only.\n"
+   "  wall time, evaluations, backend/precision (and /draft for draft decoding; `-` where\n"
+   "  unknown). -n N: the last N runs only.\n"
    "  json: a list of objects (id, file, commit, dirty, status, wall_seconds, images_encoded,\n"
-   "  texts_encoded, images_cached, texts_cached, ...)",
+   "  texts_encoded, images_cached, texts_cached, backend, precision, decode, ...)",
    cl_cmd_log},
   {"preprocess", "open_clip's exact image preprocessing into a safetensors file",
    "clade preprocess --out F.safetensors [--size S] [--mean M,M,M] [--std S,S,S]\n"

@@ -57,6 +57,7 @@ if grep -q "came from the embedding cache" "$T/err"; then fail "the draft run us
 grep -q "came from the embedding cache" "$T/err" || fail "the second draft run encoded again: $(cat "$T/err")"
 [ "$("$CLADE" log --db "$T/d.db" --format json | grep -o '"decode":"[a-z]*"' | tr -d '\n')" = \
   '"decode":"full""decode":"draft""decode":"draft"' ] || fail "decodings recorded: $("$CLADE" log --db "$T/d.db" --format json)"
+[ "$("$CLADE" log --db "$T/d.db" | grep -c ' cpu/fp32/draft$')" = 2 ] || fail "clade log's draft runs: $("$CLADE" log --db "$T/d.db")"
 
 # an unknown (misspelled) field is an error naming file, line and field
 printf 'model "m" { path = "%s/model", gelu = "exact", confg = "x" }\n' "$S" > "$T/field.lua"

@@ -4,7 +4,7 @@
 # PIL (resize bicubic on the short side, center crop, RGB, /255, mean/std in float32) must give
 # the same pixels, on photos, gray, 4:2:2, progressive and CMYK JPEGs at scales 1, 1/2, 1/4 and
 # 1/8, and on a PNG (never drafted). Draft of a small JPEG equals the full decode; of a large
-# one it does not (the mode did something).
+# one it does not (the mode did something). A truncated JPEG fails, naming the file.
 set -euo pipefail
 : "${CLADE:?}"
 PY=/usr/bin/python3
@@ -35,6 +35,11 @@ mapfile -t IMGS < "$T/list"
 "$CLADE" preprocess --out "$T/full.safetensors" "${IMGS[@]}" || fail "preprocess"
 if "$CLADE" preprocess --decode fast --out "$T/x.safetensors" "${IMGS[0]}" 2> "$T/err"; then fail "--decode fast accepted"; fi
 grep -q "decode is full or draft, not 'fast'" "$T/err" || fail "bad --decode message: $(cat "$T/err")"
+
+# a truncated JPEG fails in draft as in full decoding (PIL: "image file is truncated"), naming it
+head -c 30000 "$T/more/big_420.jpg" > "$T/cut.jpg"
+if "$CLADE" preprocess --decode draft --out "$T/x.safetensors" "$T/cut.jpg" 2> "$T/err"; then fail "truncated JPEG accepted in draft"; fi
+grep -q "cut.jpg: truncated JPEG" "$T/err" || fail "truncated message: $(cat "$T/err")"
 
 $PY - "$T/draft.safetensors" "$T/full.safetensors" "${IMGS[@]}" <<'PY'
 import json, struct, sys

@@ -4,6 +4,7 @@
  * success, non-zero on failure. */
 #ifndef CL_CLI_H
 #define CL_CLI_H
+#include <stddef.h>
 
 typedef struct cl_cmd {
   const char *name;
@@ -18,6 +19,9 @@ extern const cl_cmd cl_cmds[];
 void cl_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the usage of a command to stderr and return 2. */
 int cl_cli_usage(const char *cmd);
+/* How a run computed, as clade log and compare show it: "backend/precision", plus "/decode"
+ * when not full ("-" for what is unknown: NULL or ""). */
+void cl_cli_run_how(const char *backend, const char *precision, const char *decode, char *buf, size_t n);
 
 int cl_cmd_version(int argc, char **argv);
 int cl_cmd_help(int argc, char **argv);

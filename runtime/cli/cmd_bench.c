@@ -225,8 +225,6 @@ static void random_pixels(float *px, size_t n) {
   }
 }
 
-/* What a precision other than fp32 costs: 8 image embeddings against the same random model
- * built again in fp32 on the same backend; the largest relative distance. */
 /* The largest relative distance ||x_i - ref_i|| / ||ref_i|| over n rows of D (NaN wins). */
 static double worst_rel_err(const float *x, const float *ref, int n, int D) {
   double worst = 0;
@@ -242,6 +240,8 @@ static double worst_rel_err(const float *x, const float *ref, int n, int D) {
   return worst;
 }
 
+/* What a precision other than fp32 costs: 8 image embeddings against the same random model
+ * built again in fp32 on the same backend; the largest relative distance. */
 static int bench_precision_error(bench *b, cl_error *e) {
   cl_encoder *enc = b->enc;
   const int S = enc->cfg.vision.image_size, D = enc->cfg.embed_dim, n = 8;

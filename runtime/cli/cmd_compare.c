@@ -105,10 +105,7 @@ int cl_cmd_compare(int argc, char **argv) {
   }
   /* deltas between precisions, backends or decodings are not regressions of the code: say so */
   char how[2][64];
-  for (int k = 0; k < 2; k++)
-    snprintf(how[k], sizeof how[k], "%s/%s%s%s", side[k].backend[0] ? side[k].backend : "?",
-             side[k].precision[0] ? side[k].precision : "?", strcmp(side[k].decode, "draft") ? "" : "/",
-             strcmp(side[k].decode, "draft") ? "" : "draft decode");
+  for (int k = 0; k < 2; k++) cl_cli_run_how(side[k].backend, side[k].precision, side[k].decode, how[k], sizeof how[k]);
   if (strcmp(how[0], how[1]))
     fprintf(stderr, "clade: warning: compare: base run %lld computed on %s, head run %lld on %s: the deltas "
             "include that change\n", (long long)side[0].run_id, how[0], (long long)side[1].run_id, how[1]);

@@ -503,10 +503,9 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
     l[5] = local_time(r->started_at);
     l[6] = r->has_wall ? duration(r->wall_seconds) : cl_strdup("-");
     l[7] = fmt("%lld eval%s", (long long)r->n_evaluations, r->n_evaluations == 1 ? "" : "s");
-    /* how it computed: backend/precision, and the decoding when not open_clip's */
-    const int other = r->decode && strcmp(r->decode, "full") != 0;
-    l[8] = fmt("%s/%s%s%s", r->backend ? r->backend : "-", r->precision ? r->precision : "-", other ? "/" : "",
-               other ? r->decode : "");
+    char how[64];
+    cl_cli_run_how(r->backend, r->precision, r->decode, how, sizeof how);
+    l[8] = cl_strdup(how);
   } else {
     /* Built in memory so -n can keep the last N; runs are few. */
     char *buf = NULL;

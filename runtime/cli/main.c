@@ -139,6 +139,12 @@ void cl_cli_fail(const char *fmt, ...) {
   va_end(ap);
 }
 
+void cl_cli_run_how(const char *backend, const char *precision, const char *decode, char *buf, size_t n) {
+  const int other = decode && *decode && strcmp(decode, "full") != 0;
+  snprintf(buf, n, "%s/%s%s%s", backend && *backend ? backend : "-", precision && *precision ? precision : "-",
+           other ? "/" : "", other ? decode : "");
+}
+
 int cl_cli_usage(const char *cmd) {
   for (const cl_cmd *c = cl_cmds; c->name; c++)
     if (strcmp(c->name, cmd) == 0) {

@@ -25,8 +25,8 @@ char *cl_cache_path_for(const char *results_db, char *buf, size_t n);
 int cl_cache_file_hash(cl_cache *c, const char *path, char out[41], cl_error *e);
 
 /* Look up n embeddings of kind ("image", "image-draft" for draft decoding, or "text") under
- * encoder key `model_key`; keys[i] is an item key (image content hash, or the text). Found rows are copied into out[i*dim]
- * and hit[i] set to 1; others get hit[i] = 0. */
+ * encoder key `model_key`; keys[i] is an item key (image content hash, or the text). Found
+ * rows are copied into out[i*dim] and hit[i] set to 1; others get hit[i] = 0. */
 int cl_cache_get(cl_cache *c, const char *model_key, const char *kind, const char *const *keys, int n,
                  int dim, float *out, uint8_t *hit, cl_error *e);
 /* Store n embeddings (one transaction). */

@@ -1,23 +1,39 @@
-/* clade tokenize: print open_clip's token ids (SOT .. EOT) of texts, one line per text. */
+/* clade tokenize: print open_clip's token ids (SOT .. EOT) of texts, or with --dna CLIBD's
+ * BarcodeBERT ids of DNA barcodes, one line per text or sequence. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cl_cli.h"
+#include "text/cl_dna.h"
 #include "text/cl_tokenizer.h"
 
+/* What tokenizes: the CLIP tokenizer (t), or the DNA one when t is NULL. */
+typedef struct tokenizer {
+  const cl_tok *t;
+  cl_dna_cfg dna;
+} tokenizer;
+
 /* One line of ids; where names the text in error messages. */
-static int print_ids(const cl_tok *t, const char *text, const char *where) {
-  int32_t ids[CL_TOK_CONTEXT];
+static int print_ids(const tokenizer *tk, const char *text, const char *where) {
+  int32_t buf[CL_TOK_CONTEXT], *ids = buf;
   cl_error e = {0};
-  int n = cl_tok_encode(t, text, ids, CL_TOK_CONTEXT, &e);
-  if (n < 0) {
-    cl_cli_fail("%s: %s", where, e.msg);
-    return 1;
+  int n;
+  if (tk->t) {
+    n = cl_tok_encode(tk->t, text, ids, CL_TOK_CONTEXT, &e);
+  } else {
+    n = cl_dna_ntokens(&tk->dna);
+    ids = cl_xmalloc((size_t)n * sizeof *ids);
+    if (cl_dna_encode(&tk->dna, text, strlen(text), ids, &e)) n = -1;
   }
-  for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
-  putchar('\n');
-  return 0;
+  if (n >= 0) {
+    for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
+    putchar('\n');
+  } else {
+    cl_cli_fail("%s: %s", where, e.msg);
+  }
+  if (ids != buf) free(ids);
+  return n < 0;
 }
 
 static int read_stdin(char **out, size_t *len) {
@@ -45,7 +61,7 @@ static int read_stdin(char **out, size_t *len) {
 }
 
 /* One text per line; a final newline adds no empty text; a trailing \r is dropped. */
-static int tokenize_file(const cl_tok *t, const char *path) {
+static int tokenize_file(const tokenizer *t, const char *path) {
   char *buf;
   size_t len;
   cl_error e = {0};
@@ -80,9 +96,10 @@ static int tokenize_file(const cl_tok *t, const char *path) {
 }
 
 int cl_cmd_tokenize(int argc, char **argv) {
-  int i = 1, opts = 1, ntexts = 0;
+  int i = 1, opts = 1, ntexts = 0, dna = 0;
   for (int k = 1; k < argc; k++) { /* check the options before loading anything */
     if (opts && strcmp(argv[k], "--") == 0) { opts = 0; continue; }
+    if (opts && strcmp(argv[k], "--dna") == 0) { dna = 1; continue; }
     if (opts && (strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0)) {
       for (const cl_cmd *c = cl_cmds; c->name; c++)
         if (strcmp(c->name, "tokenize") == 0) printf("usage: %s\n", c->usage);
@@ -105,23 +122,26 @@ int cl_cmd_tokenize(int argc, char **argv) {
   }
   if (!ntexts) return cl_cli_usage("tokenize");
 
-  cl_tok *t;
+  cl_tok *t = NULL;
   cl_error e = {0};
-  if (cl_tok_load(NULL, &t, &e)) {
+  if (!dna && cl_tok_load(NULL, &t, &e)) {
     cl_cli_fail("loading the tokenizer vocab: %s", e.msg);
     return 1;
   }
+  tokenizer tk = {.t = t};
+  cl_dna_cfg_default(&tk.dna);
   int rc = 0, argn = 0;
   opts = 1;
   for (i = 1; i < argc && !rc; i++) {
     if (opts && strcmp(argv[i], "--") == 0) { opts = 0; continue; }
+    if (opts && strcmp(argv[i], "--dna") == 0) continue;
     if (opts && strcmp(argv[i], "--file") == 0) {
-      rc = tokenize_file(t, argv[++i]);
+      rc = tokenize_file(&tk, argv[++i]);
       continue;
     }
     char where[64];
-    snprintf(where, sizeof where, "text %d", ++argn);
-    rc = print_ids(t, argv[i], where);
+    snprintf(where, sizeof where, "%s %d", dna ? "sequence" : "text", ++argn);
+    rc = print_ids(&tk, argv[i], where);
   }
   cl_tok_free(t);
   if (fflush(stdout) != 0) {

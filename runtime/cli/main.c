@@ -50,9 +50,11 @@ const cl_cmd cl_cmds[] = {
    "  Species classes, default 8, M JPEGs each, default 6) and DIR/data/plankton_sample (5\n"
    "  PLK_Mini classes, M PNGs each). Same seed (default 0), same bytes.",
    cl_cmd_synth},
-  {"tokenize", "print the CLIP token ids of texts", "clade tokenize [--file F] [TEXT...]\n"
+  {"tokenize", "print the CLIP token ids of texts (or CLIBD's DNA ids of barcodes)",
+   "clade tokenize [--dna] [--file F] [TEXT...]\n"
    "  prints one line per text: its ids from <start_of_text> to <end_of_text>, space separated\n"
-   "  --file F  one text per line (F = - reads standard input)", cl_cmd_tokenize},
+   "  --dna     the arguments are DNA barcodes: CLIBD's BarcodeBERT ids (0, then 132 5-mer ids)\n"
+   "  --file F  one text (sequence) per line (F = - reads standard input)", cl_cmd_tokenize},
   {"results", "print a run's results (the latest run by default)",
    "clade results [--db PATH] [--run ID] [--format table|csv|json]\n"
    "  --db PATH   the results database (default results/clade.db); never created by reading\n"

@@ -45,6 +45,13 @@ static inline int cl_precision_parse(const char *s, cl_precision *out) {
   return -1;
 }
 
+/* The fp32 scalars of one AdamW step, computed once in double as PyTorch does and rounded:
+ * decay = 1 - lr*weight_decay (1 outside the decay group), beta1, 1-beta1, beta2, 1-beta2,
+ * step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t), eps. */
+typedef struct cl_adamw_args {
+  float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps;
+} cl_adamw_args;
+
 typedef struct cl_backend cl_backend;
 struct cl_backend {
   const char *name;  /* "cpu", "cuda" */
@@ -106,6 +113,49 @@ struct cl_backend {
   int (*patch_embed)(cl_backend *be, float *x, const float *pixels, const float *w,
                      const float *cls, const float *pos, int n, int channels, int image,
                      int patch, int width, cl_error *e);
+
+  /* --- backward (training; NULL where a backend has no training kernels) ---
+   * One entry per forward op above. Parameter gradients (dw, db, dg, dp, dcls, dpos, dtable)
+   * are always ADDED to (the trainer zeroes them once per step); an input gradient dx is
+   * written, or added when accumulate is set (residual streams). A NULL gradient pointer
+   * skips that gradient's work. Weights are plain row-major here, never prepared. */
+  /* linear (act NONE): dx[m,k] (+)= dy[m,n] w[n,k]; dw[n,k] += dy^T x; db[n] += column sums of dy. */
+  int (*linear_backward)(cl_backend *be, float *dx, float *dw, float *db, const float *dy, const float *x,
+                         const float *w, int m, int k, int n, int accumulate, cl_error *e);
+  /* matmul: dx[m,k] (+)= dy[m,n] p[k,n]^T; dp[k,n] += x^T dy. */
+  int (*matmul_backward)(cl_backend *be, float *dx, float *dp, const float *dy, const float *x, const float *p,
+                         int m, int k, int n, int accumulate, cl_error *e);
+  /* layernorm: the statistics are recomputed from the input x; dx (+)= d/dx, dg += sum dy*xhat,
+   * db += sum dy. dx must not overlap dy or x. */
+  int (*layernorm_backward)(cl_backend *be, float *dx, float *dg, float *db, const float *dy, const float *x,
+                            const float *g, int m, int n, float eps, int accumulate, cl_error *e);
+  /* dx[i] = dy[i] * act'(x[i]), x the activation's input; dx may equal dy. */
+  int (*activate_backward)(cl_backend *be, float *dx, const float *dy, const float *x, size_t n, cl_act act,
+                           cl_error *e);
+  /* gather_rows backward: dtable[idx[i],:] += dy[i,:] for i < n (repeated indices add up). */
+  int (*scatter_add_rows)(cl_backend *be, float *dtable, int table_rows, const int32_t *idx, const float *dy,
+                          int n, int width, cl_error *e);
+  /* attention backward: dqkv [rows, 3*width] (written) from dout [rows, width] and the forward's
+   * qkv; the probabilities are recomputed. Same packing and masking as attention(). */
+  int (*attention_backward)(cl_backend *be, float *dqkv, const float *dout, const float *qkv,
+                            const int32_t *seq_off, int nseq, int width, int heads, int causal, cl_error *e);
+  /* patch_embed backward from dx [n, 1+g*g, width]: dw [width,channels,patch,patch] += the conv's
+   * weight gradient, dcls[width] += the sum of every image's row 0, dpos [1+g*g, width] += the
+   * sum over images (no pixel gradient). */
+  int (*patch_embed_backward)(cl_backend *be, float *dw, float *dcls, float *dpos, const float *dx,
+                              const float *pixels, int n, int channels, int image, int patch, int width,
+                              cl_error *e);
+
+  /* --- optimizer (training) --- */
+  /* *out (host) = sum of x[i]^2 over n entries, accumulated in double. */
+  int (*sumsq)(cl_backend *be, const float *x, size_t n, double *out, cl_error *e);
+  /* x[n] *= s. */
+  int (*scale)(cl_backend *be, float *x, size_t n, float s, cl_error *e);
+  /* One AdamW step of n entries exactly as PyTorch 1.13's single-tensor AdamW (see
+   * cl_adamw_args): p *= decay; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+   * p -= step_size * m / (sqrt(v) / bc2_sqrt + eps). */
+  int (*adamw)(cl_backend *be, float *p, const float *g, float *m, float *v, size_t n,
+               const struct cl_adamw_args *a, cl_error *e);
 };
 
 /* The CPU backend: OpenBLAS GEMMs, OpenMP threads for everything else. OpenMP is its one

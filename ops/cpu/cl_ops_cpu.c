@@ -457,6 +457,7 @@ int cl_backend_cpu_create(cl_backend **out, cl_error *e) {
   be->gather_rows = cpu_gather_rows;
   be->attention = cl_cpu_attention;
   be->patch_embed = cpu_patch_embed;
+  cl_cpu_grad_register(be);
   *out = be;
   return CL_OK;
 }

@@ -31,4 +31,7 @@ void cl_cpu_sgemm(int transb, int m, int n, int k, const float *a, const float *
 int cl_cpu_attention(cl_backend *be, float *out, const float *qkv, const int32_t *seq_off,
                      int nseq, int width, int heads, int causal, cl_error *e);
 
+/* Fills the backward and optimizer entries (cl_grad_cpu.c). */
+void cl_cpu_grad_register(cl_backend *be);
+
 #endif

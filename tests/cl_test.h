@@ -3,6 +3,7 @@
 #ifndef CL_TEST_H
 #define CL_TEST_H
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,19 @@ static inline double cl_test_relerr(const float *a, const float *b, long n) {
     den += (double)b[i] * (double)b[i];
   }
   return sqrt(num) / (den > 0 ? sqrt(den) : 1e-30);
+}
+
+/* Deterministic test data: xorshift64, uniform in [-1, 1). */
+static uint64_t cl_test_rng = 88172645463325252ull;
+static inline float cl_test_frand(void) {
+  cl_test_rng ^= cl_test_rng << 13, cl_test_rng ^= cl_test_rng >> 7, cl_test_rng ^= cl_test_rng << 17;
+  return (float)((cl_test_rng >> 11) * (1.0 / 9007199254740992.0) * 2 - 1);
+}
+static inline float *cl_test_rnd(size_t n) {
+  float *p = (float *)malloc((n ? n : 1) * sizeof *p);
+  if (!p) abort();
+  for (size_t i = 0; i < n; i++) p[i] = cl_test_frand();
+  return p;
 }
 
 /* Directory of ../shared/fixtures (CLADE_FIXTURES overrides). */

@@ -9,16 +9,7 @@
 #include "cl_cpu_simd.h"
 #include "cl_ops_cpu_impl.h"
 
-/* One head of one sequence: qkv rows are [q | k | v] of w floats each (row stride 3w);
- * scratch holds the scaled queries [len, dh] and the scores [len, len]. */
-static void attn_head(float *out, const float *qkv, int len, int w, int dh, int h, int causal,
-                      float scale, float *scratch) {
-  const int ld = 3 * w;
-  float *q = scratch, *p = q + (size_t)len * dh;
-  for (int i = 0; i < len; i++) /* torch scales q before q k^T */
-    for (int d = 0; d < dh; d++) q[(size_t)i * dh + d] = qkv[(size_t)i * ld + (size_t)h * dh + d] * scale;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, dh, 1.0f, q, dh,
-              qkv + w + (size_t)h * dh, ld, 0.0f, p, len);
+void cl_cpu_softmax_rows(float *p, int len, int causal) {
   for (int i = 0; i < len; i++) {
     float *pi = p + (size_t)i * len;
     const int nj = causal ? i + 1 : len; /* masked keys get probability exactly 0 */
@@ -29,6 +20,19 @@ static void attn_head(float *out, const float *qkv, int len, int w, int dh, int 
     for (int j = 0; j < nj; j++) pi[j] *= inv;
     for (int j = nj; j < len; j++) pi[j] = 0.0f;
   }
+}
+
+/* One head of one sequence: qkv rows are [q | k | v] of w floats each (row stride 3w);
+ * scratch holds the scaled queries [len, dh] and the scores [len, len]. */
+static void attn_head(float *out, const float *qkv, int len, int w, int dh, int h, int causal,
+                      float scale, float *scratch) {
+  const int ld = 3 * w;
+  float *q = scratch, *p = q + (size_t)len * dh;
+  for (int i = 0; i < len; i++) /* torch scales q before q k^T */
+    for (int d = 0; d < dh; d++) q[(size_t)i * dh + d] = qkv[(size_t)i * ld + (size_t)h * dh + d] * scale;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, dh, 1.0f, q, dh,
+              qkv + w + (size_t)h * dh, ld, 0.0f, p, len);
+  cl_cpu_softmax_rows(p, len, causal);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, dh, len, 1.0f, p, len,
               qkv + 2 * (size_t)w + (size_t)h * dh, ld, 0.0f, out + (size_t)h * dh, w);
 }

@@ -194,16 +194,7 @@ static void attn_head_backward(float *dqkv, const float *dout, const float *qkv,
   for (int i = 0; i < len; i++)
     for (int d = 0; d < dh; d++) q[(size_t)i * dh + d] = qkv[(size_t)i * ld + (size_t)h * dh + d] * scale;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, dh, 1.0f, q, dh, k, ld, 0.0f, p, len);
-  for (int i = 0; i < len; i++) {
-    float *pi = p + (size_t)i * len;
-    const int nj = causal ? i + 1 : len;
-    float mx = -INFINITY, sum = 0.0f;
-    for (int j = 0; j < nj; j++) mx = pi[j] > mx ? pi[j] : mx;
-    for (int j = 0; j < nj; j++) sum += pi[j] = expf(pi[j] - mx);
-    const float inv = 1.0f / sum;
-    for (int j = 0; j < nj; j++) pi[j] *= inv;
-    for (int j = nj; j < len; j++) pi[j] = 0.0f;
-  }
+  cl_cpu_softmax_rows(p, len, causal);
   /* dV = P^T dO */
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, dh, len, 1.0f, p, len, go, w, 0.0f, dv, ld);
   /* dP = dO V^T, then dS in place */
@@ -263,19 +254,9 @@ static int cpu_patch_embed_backward(cl_backend *be, float *dw, float *dcls, floa
   const int g = image / patch, seq = 1 + g * g, np = g * g, kk = channels * patch * patch;
   if (dw) {
     /* im2col of the patch rows only (no class rows): cols [n*np, kk]; dw += dx_patches^T cols */
-    const size_t rows = (size_t)n * np;
-    float *cols = cl_cpu_workspace(c, rows * kk, e);
+    float *cols = cl_cpu_workspace(c, (size_t)n * np * kk, e);
     if (!cols) return CL_ENOMEM;
-#pragma omp parallel for
-    for (size_t row = 0; row < rows; row++) {
-      float *dst = cols + row * kk;
-      const int i = (int)(row / np), r = (int)(row % np), py = r / g, px = r % g;
-      for (int ch = 0; ch < channels; ch++)
-        for (int ky = 0; ky < patch; ky++)
-          memcpy(dst + (ch * patch + ky) * patch,
-                 pixels + (((size_t)i * channels + ch) * image + (size_t)py * patch + ky) * image + (size_t)px * patch,
-                 (size_t)patch * sizeof(float));
-    }
+    cl_cpu_im2col(cols, pixels, n, channels, image, patch, 0);
     /* the patch rows of dx skip each image's class row: one GEMM per image, in image order */
     for (int i = 0; i < n; i++)
       gemm_tn_acc(width, kk, np, dx + ((size_t)i * seq + 1) * width, width, cols + (size_t)i * np * kk, kk, dw, kk);

@@ -331,6 +331,27 @@ static int cpu_gather_rows(cl_backend *be, float *y, const float *table, int tab
 
 /* --- ViT stem --- */
 
+void cl_cpu_im2col(float *cols, const float *pixels, int n, int channels, int image, int patch, int cls_rows) {
+  const int g = image / patch, per = g * g + (cls_rows ? 1 : 0), kk = channels * patch * patch;
+  const size_t rows = (size_t)n * per;
+#pragma omp parallel for
+  for (size_t row = 0; row < rows; row++) {
+    float *dst = cols + row * kk;
+    const int i = (int)(row / per), r = (int)(row % per) - (cls_rows ? 1 : 0);
+    if (r < 0) {
+      memset(dst, 0, (size_t)kk * sizeof(float));
+      continue;
+    }
+    const int py = r / g, px = r % g;
+    for (int ch = 0; ch < channels; ch++)
+      for (int ky = 0; ky < patch; ky++) {
+        const float *src = pixels + (((size_t)i * channels + ch) * image + (size_t)py * patch + ky) * image
+                           + (size_t)px * patch;
+        memcpy(dst + (ch * patch + ky) * patch, src, (size_t)patch * sizeof(float));
+      }
+  }
+}
+
 static int cpu_patch_embed(cl_backend *be, float *x, const float *pixels, const float *w,
                            const float *cls, const float *pos, int n, int channels, int image,
                            int patch, int width, cl_error *e) {
@@ -343,24 +364,7 @@ static int cpu_patch_embed(cl_backend *be, float *x, const float *pixels, const 
   const size_t rows = (size_t)n * seq;
   float *cols = cl_cpu_workspace(c, rows * kk, e);
   if (!cols) return CL_ENOMEM;
-  /* im2col: one row per token, columns in conv1.weight's (c, ky, kx) order; each image's
-   * row 0 is zero so that one GEMM writes the whole [n, seq, width] block in place */
-#pragma omp parallel for
-  for (size_t row = 0; row < rows; row++) {
-    float *dst = cols + row * kk;
-    int i = (int)(row / seq), r = (int)(row % seq);
-    if (r == 0) {
-      memset(dst, 0, (size_t)kk * sizeof(float));
-      continue;
-    }
-    int py = (r - 1) / g, px = (r - 1) % g;
-    for (int ch = 0; ch < channels; ch++)
-      for (int ky = 0; ky < patch; ky++) {
-        const float *src = pixels + (((size_t)i * channels + ch) * image + (size_t)py * patch + ky) * image
-                           + (size_t)px * patch;
-        memcpy(dst + (ch * patch + ky) * patch, src, (size_t)patch * sizeof(float));
-      }
-  }
+  cl_cpu_im2col(cols, pixels, n, channels, image, patch, 1);
   if (cl_cpu_avx512()) gemm_x512(1, (int)rows, width, kk, cols, w, x, NULL, CL_ACT_NONE, 0);
   else cl_cpu_sgemm(1, (int)rows, width, kk, cols, w, 0.0f, x);
   /* torch: cat([cls + 0, conv]) + pos */

@@ -31,6 +31,14 @@ void cl_cpu_sgemm(int transb, int m, int n, int k, const float *a, const float *
 int cl_cpu_attention(cl_backend *be, float *out, const float *qkv, const int32_t *seq_off,
                      int nseq, int width, int heads, int causal, cl_error *e);
 
+/* im2col for the ViT stem: one row of channels*patch*patch pixels per patch, columns in
+ * conv1.weight's (c, ky, kx) order, images one after another; with cls_rows each image starts
+ * with a zero row (its class token), so one GEMM writes the whole [n, 1+g*g, width] block. */
+void cl_cpu_im2col(float *cols, const float *pixels, int n, int channels, int image, int patch, int cls_rows);
+
+/* Row-wise softmax of p [len, len] in place; causal: keys j > i get probability exactly 0. */
+void cl_cpu_softmax_rows(float *p, int len, int causal);
+
 /* Fills the backward and optimizer entries (cl_grad_cpu.c). */
 void cl_cpu_grad_register(cl_backend *be);
 

@@ -11,16 +11,6 @@
 #include "cl_ops.h"
 #include "cl_test.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static float frand(void) {
-  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-  return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2 - 1);
-}
-static float *rnd(size_t n) {
-  float *p = cl_xmalloc(n * sizeof *p);
-  for (size_t i = 0; i < n; i++) p[i] = frand();
-  return p;
-}
 static double *dbl(const float *x, size_t n) {
   double *p = cl_xmalloc(n * sizeof *p);
   for (size_t i = 0; i < n; i++) p[i] = x[i];
@@ -81,12 +71,12 @@ static void lin_fwd(void *c_, double *y) {
 static void test_linear(cl_backend *be) {
   const int m = 13, k = 17, n = 11;
   cl_error e = {0};
-  float *x = rnd((size_t)m * k), *w = rnd((size_t)n * k), *b = rnd(n), *dy = rnd((size_t)m * n);
+  float *x = cl_test_rnd((size_t)m * k), *w = cl_test_rnd((size_t)n * k), *b = cl_test_rnd(n), *dy = cl_test_rnd((size_t)m * n);
   lin_ctx c = {m, k, n, 0, dbl(x, (size_t)m * k), dbl(w, (size_t)n * k), dbl(b, n)};
   double *gx = numgrad(lin_fwd, &c, c.x, (size_t)m * k, dy, (size_t)m * n);
   double *gw = numgrad(lin_fwd, &c, c.w, (size_t)n * k, dy, (size_t)m * n);
   double *gb = numgrad(lin_fwd, &c, c.b, n, dy, (size_t)m * n);
-  float *dx = rnd((size_t)m * k), *dw = cl_xcalloc((size_t)n * k, 4), *db = cl_xcalloc(n, 4);
+  float *dx = cl_test_rnd((size_t)m * k), *dw = cl_xcalloc((size_t)n * k, 4), *db = cl_xcalloc(n, 4);
   float *dx0 = cl_xmalloc((size_t)m * k * 4);
   memcpy(dx0, dx, (size_t)m * k * 4);
   CHECK_OK(be->linear_backward(be, dx, dw, db, dy, x, w, m, k, n, 0, &e), e);
@@ -108,7 +98,7 @@ static void test_linear(cl_backend *be) {
   free(gx), free(gw), free(gb), free(c.x), free(c.w), free(c.b);
 
   /* matmul y = x p, p [k,n] */
-  float *p = rnd((size_t)k * n);
+  float *p = cl_test_rnd((size_t)k * n);
   lin_ctx d = {m, k, n, 1, dbl(x, (size_t)m * k), dbl(p, (size_t)k * n), NULL};
   gx = numgrad(lin_fwd, &d, d.x, (size_t)m * k, dy, (size_t)m * n);
   double *gp = numgrad(lin_fwd, &d, d.w, (size_t)k * n, dy, (size_t)m * n);
@@ -124,7 +114,7 @@ static void test_linear(cl_backend *be) {
 static void test_linear_large(cl_backend *be) {
   const int m = 300, k = 130, n = 190;
   cl_error e = {0};
-  float *x = rnd((size_t)m * k), *w = rnd((size_t)n * k), *dy = rnd((size_t)m * n);
+  float *x = cl_test_rnd((size_t)m * k), *w = cl_test_rnd((size_t)n * k), *dy = cl_test_rnd((size_t)m * n);
   float *dx = cl_xmalloc((size_t)m * k * 4), *dw = cl_xcalloc((size_t)n * k, 4), *db = cl_xcalloc(n, 4);
   CHECK_OK(be->linear_backward(be, dx, dw, db, dy, x, w, m, k, n, 0, &e), e);
   double worst = 0;
@@ -162,7 +152,7 @@ static void ln_fwd(void *c_, double *y) {
 static void test_layernorm(cl_backend *be) {
   const int m = 7, n = 40;
   cl_error e = {0};
-  float *x = rnd((size_t)m * n), *g = rnd(n), *b = rnd(n), *dy = rnd((size_t)m * n);
+  float *x = cl_test_rnd((size_t)m * n), *g = cl_test_rnd(n), *b = cl_test_rnd(n), *dy = cl_test_rnd((size_t)m * n);
   for (int i = 0; i < m * n; i++) x[i] = x[i] * 2 + 0.5f;
   ln_ctx c = {m, n, dbl(x, (size_t)m * n), dbl(g, n), dbl(b, n)};
   double *gx = numgrad(ln_fwd, &c, c.x, (size_t)m * n, dy, (size_t)m * n);
@@ -194,7 +184,7 @@ static void act_fwd(void *c_, double *y) {
 static void test_activations(cl_backend *be) {
   const int n = 200;
   cl_error e = {0};
-  float *x = rnd(n), *dy = rnd(n), *dx = cl_xmalloc(n * 4);
+  float *x = cl_test_rnd(n), *dy = cl_test_rnd(n), *dx = cl_xmalloc(n * 4);
   for (int i = 0; i < n; i++) x[i] *= 5; /* both tails */
   for (int a = CL_ACT_GELU; a <= CL_ACT_QUICKGELU; a++) {
     act_ctx c = {n, (cl_act)a, dbl(x, n)};
@@ -215,7 +205,7 @@ static void test_scatter(cl_backend *be) {
   const int rows = 6, n = 9, w = 5;
   cl_error e = {0};
   int32_t idx[9] = {3, 0, 3, 5, 1, 3, 0, 2, 5};
-  float *dy = rnd((size_t)n * w), *dt = rnd((size_t)rows * w);
+  float *dy = cl_test_rnd((size_t)n * w), *dt = cl_test_rnd((size_t)rows * w);
   double ref[30];
   for (int i = 0; i < rows * w; i++) ref[i] = dt[i];
   for (int i = 0; i < n; i++)
@@ -260,7 +250,7 @@ static void test_attention(cl_backend *be) {
   const int32_t off[4] = {0, 5, 8, 15};
   const int nseq = 3, W = 8, heads = 2, rows = 15;
   cl_error e = {0};
-  float *qkv = rnd((size_t)rows * 3 * W), *dout = rnd((size_t)rows * W), *dqkv = cl_xmalloc((size_t)rows * 3 * W * 4);
+  float *qkv = cl_test_rnd((size_t)rows * 3 * W), *dout = cl_test_rnd((size_t)rows * W), *dqkv = cl_xmalloc((size_t)rows * 3 * W * 4);
   for (int i = 0; i < rows * 3 * W; i++) qkv[i] *= 2;
   for (int causal = 0; causal < 2; causal++) {
     att_ctx c = {off, nseq, W, heads, causal, dbl(qkv, (size_t)rows * 3 * W)};
@@ -299,8 +289,8 @@ static void pe_fwd(void *c_, double *y) {
 static void test_patch_embed(cl_backend *be) {
   const int n = 2, ch = 3, image = 8, patch = 4, W = 6, g = image / patch, seq = 1 + g * g, kk = ch * patch * patch;
   cl_error e = {0};
-  float *px = rnd((size_t)n * ch * image * image), *w = rnd((size_t)W * kk), *cls = rnd(W), *pos = rnd((size_t)seq * W);
-  float *dx = rnd((size_t)n * seq * W);
+  float *px = cl_test_rnd((size_t)n * ch * image * image), *w = cl_test_rnd((size_t)W * kk), *cls = cl_test_rnd(W), *pos = cl_test_rnd((size_t)seq * W);
+  float *dx = cl_test_rnd((size_t)n * seq * W);
   double *pxd = dbl(px, (size_t)n * ch * image * image);
   pe_ctx c = {n, ch, image, patch, W, pxd, dbl(w, (size_t)W * kk), dbl(cls, W), dbl(pos, (size_t)seq * W)};
   /* the forward kernel agrees with the reference forward */
@@ -325,7 +315,7 @@ static void test_patch_embed(cl_backend *be) {
 static void test_optimizer(cl_backend *be) {
   const int n = 100;
   cl_error e = {0};
-  float *p = rnd(n), *g = rnd(n), *m = rnd(n), *v = rnd(n);
+  float *p = cl_test_rnd(n), *g = cl_test_rnd(n), *m = cl_test_rnd(n), *v = cl_test_rnd(n);
   for (int i = 0; i < n; i++) v[i] = fabsf(v[i]);
   double s = 0, got = 0;
   for (int i = 0; i < n; i++) s += (double)g[i] * g[i];

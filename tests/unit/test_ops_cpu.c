@@ -8,16 +8,6 @@
 #include "cl_ops.h"
 #include "cl_test.h"
 
-static uint64_t rng = 88172645463325252ull;
-static float frand(void) { /* xorshift64, uniform in [-1, 1) */
-  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-  return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2 - 1);
-}
-static float *rnd(size_t n) {
-  float *p = cl_xmalloc(n * sizeof *p);
-  for (size_t i = 0; i < n; i++) p[i] = frand();
-  return p;
-}
 
 static double act_ref(double x, cl_act a) {
   if (a == CL_ACT_GELU) return 0.5 * x * (1 + erf(x / sqrt(2.0)));
@@ -34,7 +24,7 @@ static double relerr_d(const float *a, const double *b, size_t n) {
 static void test_linear(cl_backend *be) {
   const int m = 37, k = 70, n = 53;
   cl_error err = {0};
-  float *x = rnd((size_t)m * k), *w = rnd((size_t)n * k), *b = rnd(n), *y = rnd((size_t)m * n);
+  float *x = cl_test_rnd((size_t)m * k), *w = cl_test_rnd((size_t)n * k), *b = cl_test_rnd(n), *y = cl_test_rnd((size_t)m * n);
   double *ref = cl_xmalloc((size_t)m * n * sizeof *ref);
   for (int a = 0; a < 3; a++)
     for (int acc = 0; acc < 2; acc++) {
@@ -50,7 +40,7 @@ static void test_linear(cl_backend *be) {
       CHECK_MSG(r < 1e-6, "linear act=%d accumulate=%d: rel err %g", a, acc, r);
     }
   /* no bias, plain matmul */
-  float *p = rnd((size_t)k * n);
+  float *p = cl_test_rnd((size_t)k * n);
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++) {
       double s = 0;
@@ -75,7 +65,7 @@ static void test_linear(cl_backend *be) {
 static void test_layernorm(cl_backend *be) {
   const int m = 9, n = 300;
   cl_error err = {0};
-  float *x = rnd((size_t)m * n), *g = rnd(n), *b = rnd(n);
+  float *x = cl_test_rnd((size_t)m * n), *g = cl_test_rnd(n), *b = cl_test_rnd(n);
   double *ref = cl_xmalloc((size_t)m * n * sizeof *ref);
   for (int i = 0; i < m * n; i++) x[i] = x[i] * 3 + 5; /* an offset mean */
   for (int i = 0; i < m; i++) {
@@ -96,7 +86,7 @@ static void test_attention(cl_backend *be) {
   const int32_t off[4] = {0, 5, 6, 15}; /* lengths 5, 1, 9 */
   const int rows = 15, W = 12, H = 3, dh = W / H;
   cl_error err = {0};
-  float *qkv = rnd((size_t)rows * 3 * W), *out = rnd((size_t)rows * W);
+  float *qkv = cl_test_rnd((size_t)rows * 3 * W), *out = cl_test_rnd((size_t)rows * W);
   double *ref = cl_xmalloc((size_t)rows * W * sizeof *ref);
   for (int causal = 0; causal < 2; causal++) {
     for (int s = 0; s < 3; s++)
@@ -130,8 +120,8 @@ static void test_attention(cl_backend *be) {
 static void test_patch_embed(cl_backend *be) {
   const int n = 2, C = 3, I = 12, P = 4, W = 5, g = I / P, S = 1 + g * g;
   cl_error err = {0};
-  float *px = rnd((size_t)n * C * I * I), *w = rnd((size_t)W * C * P * P), *cls = rnd(W), *pos = rnd((size_t)S * W);
-  float *x = rnd((size_t)n * S * W);
+  float *px = cl_test_rnd((size_t)n * C * I * I), *w = cl_test_rnd((size_t)W * C * P * P), *cls = cl_test_rnd(W), *pos = cl_test_rnd((size_t)S * W);
+  float *x = cl_test_rnd((size_t)n * S * W);
   double *ref = cl_xmalloc((size_t)n * S * W * sizeof *ref);
   for (int i = 0; i < n; i++)
     for (int r = 0; r < S; r++)
@@ -191,8 +181,8 @@ static void test_prepare_linear(cl_backend *be) {
   int npacked = 0;
   for (int s = 0; s < 4; s++) {
     const int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
-    float *x = rnd((size_t)m * k), *w0 = rnd((size_t)n * k), *b = rnd(n);
-    float *y0 = rnd((size_t)m * n), *y1 = cl_xmalloc((size_t)m * n * sizeof *y1);
+    float *x = cl_test_rnd((size_t)m * k), *w0 = cl_test_rnd((size_t)n * k), *b = cl_test_rnd(n);
+    float *y0 = cl_test_rnd((size_t)m * n), *y1 = cl_xmalloc((size_t)m * n * sizeof *y1);
     float *w = NULL;
     CHECK_OK(be->alloc(be, (size_t)n * k * sizeof *w, (void **)&w, &err), err);
     memcpy(w, w0, (size_t)n * k * sizeof *w);
@@ -257,7 +247,7 @@ static void test_bf16(void) {
   const int shapes[4][3] = {{197, 768, 96}, {9, 64, 32}, {13, 77, 64}, {300, 1101, 64}}; /* m, k, n */
   for (int s = 0; s < 4; s++) {
     const int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
-    float *x = rnd((size_t)m * k), *w0 = rnd((size_t)n * k), *b = rnd(n), *y0 = rnd((size_t)m * n);
+    float *x = cl_test_rnd((size_t)m * k), *w0 = cl_test_rnd((size_t)n * k), *b = cl_test_rnd(n), *y0 = cl_test_rnd((size_t)m * n);
     float *y = cl_xmalloc((size_t)m * n * sizeof *y), *w = NULL;
     double *ref = cl_xmalloc((size_t)m * n * sizeof *ref);
     CHECK_OK(be->alloc(be, (size_t)n * k * sizeof *w, (void **)&w, &err), err);

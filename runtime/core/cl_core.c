@@ -52,6 +52,20 @@ const char *cl_strcode(int code) {
   return "unknown error";
 }
 
+int cl_shape_bytes(int ndim, const int64_t *shape, size_t elt, size_t *out) {
+  /* nz: the product without zero dimensions, so that no partial product over any subset
+   * of the dimensions (strides, row sizes) can wrap either, even when the count is 0 */
+  size_t n = elt, nz = elt;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0) return -1;
+    n *= (size_t)shape[i]; /* <= nz, which is checked */
+    if (shape[i] && cl_mul_size(nz, (size_t)shape[i], &nz) != 0) return -1;
+  }
+  if (nz > (size_t)INT64_MAX) return -1;
+  *out = n;
+  return 0;
+}
+
 void *cl_xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
   if (!p) { fprintf(stderr, "clade: out of memory (%zu bytes)\n", n); abort(); }

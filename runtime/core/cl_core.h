@@ -41,6 +41,16 @@ const char *cl_resource_dir(void);
 /* Join the resource dir and a relative path into buf; returns buf. */
 char *cl_resource_path(char *buf, size_t n, const char *rel);
 
+/* Checked size arithmetic for every size that comes from input (a file, an experiment):
+ * *out = a * b and 0 when it fits, -1 on overflow (*out then undefined). */
+static inline int cl_mul_size(size_t a, size_t b, size_t *out) {
+  return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+}
+/* Bytes of a dense array of shape[0..ndim) elements of elt bytes each: 0 and *out when
+ * every dimension is >= 0 and the byte count, zero dimensions left out, fits in int64 (so no
+ * element count, stride or offset computed from the shape can wrap); -1 otherwise. */
+int cl_shape_bytes(int ndim, const int64_t *shape, size_t elt, size_t *out);
+
 void *cl_xmalloc(size_t n);
 void *cl_xcalloc(size_t n, size_t sz);
 char *cl_strdup(const char *s);

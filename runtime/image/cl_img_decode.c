@@ -49,7 +49,9 @@ int cl_img_alloc(cl_img *im, int w, int h, cl_img_mode m, cl_error *e) {
   im->mode = m;
   im->channels = mode_channels(m);
   for (int i = 0; i < 256; i++) im->palette[i * 4 + 3] = 255;
-  size_t n = (size_t)w * (size_t)h * (size_t)cl_img_pixel_bytes(im);
+  size_t n;
+  if (cl_shape_bytes(2, (int64_t[]){w, h}, (size_t)cl_img_pixel_bytes(im), &n) != 0)
+    return cl_err(e, CL_EINVAL, "image size %dx%d %s is too large", w, h, cl_img_mode_name(m));
   im->data = malloc(n);
   if (!im->data) return cl_err(e, CL_ENOMEM, "out of memory for a %dx%d %s image", w, h,
                                cl_img_mode_name(m));

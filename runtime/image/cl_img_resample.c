@@ -15,6 +15,7 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,7 +477,9 @@ static int resize_window(const cl_img *in, int W, int H, int x0, int y0, int ow,
 void cl_img_resized_dims(int w, int h, int size, int *out_w, int *out_h) {
   /* torchvision: int(size * long / short), Python's true division in double. */
   int s = w <= h ? w : h, l = w <= h ? h : w;
-  int nl = (int)((double)((long long)size * l) / (double)s);
+  /* saturated, not undefined, past INT_MAX (a 1 x 10^8 image); resized_too_large refuses those */
+  const double d = (double)((long long)size * l) / (double)s;
+  int nl = d < (double)INT_MAX ? (int)d : INT_MAX;
   if (w <= h) {
     *out_w = size;
     *out_h = nl;
@@ -490,10 +493,18 @@ int cl_img_resize(const cl_img *in, int w, int h, cl_img *out, cl_error *e) {
   return resize_window(in, w, h, 0, 0, w, h, out, e);
 }
 
+/* The long side of a shorter-side resize must fit an int: a 1 x 10^8 strip to 224 does not. */
+static int resized_too_large(const cl_img *in, int size, int w, int h, cl_error *e) {
+  if (w < INT_MAX && h < INT_MAX) return CL_OK;
+  return cl_err(e, CL_EUNSUP, "a %dx%d image resized to %d on its shorter side is too large", in->width,
+                in->height, size);
+}
+
 int cl_img_resize_shorter(const cl_img *in, int size, cl_img *out, cl_error *e) {
   if (!in || size < 1) return cl_err(e, CL_EINVAL, "bad resize size %d", size);
   int w, h;
   cl_img_resized_dims(in->width, in->height, size, &w, &h);
+  if (resized_too_large(in, size, w, h, e)) return CL_EUNSUP;
   return resize_window(in, w, h, 0, 0, w, h, out, e);
 }
 
@@ -529,6 +540,7 @@ int cl_img_resize_crop(const cl_img *in, int size, cl_img *out, cl_error *e) {
   if (!in || size < 1) return cl_err(e, CL_EINVAL, "bad resize size %d", size);
   int w, h;
   cl_img_resized_dims(in->width, in->height, size, &w, &h);
+  if (resized_too_large(in, size, w, h, e)) return CL_EUNSUP;
   if (w < size || h < size) { /* cannot happen for a shorter-side resize; kept general */
     cl_img tmp;
     int rc = resize_window(in, w, h, 0, 0, w, h, &tmp, e);

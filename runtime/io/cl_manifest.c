@@ -3,6 +3,7 @@
 #include "cl_manifest.h"
 
 #include <csv.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,10 @@ static int do_row(ctx *c) {
   int k = hash_find(c, label, h);
   if (k < 0) {
     if (m->n_classes == c->cap_classes) {
+      if (c->cap_classes > INT_MAX / 8) { /* the class hash table stays within an int too */
+        free(label);
+        return cl_err(c->e, CL_EUNSUP, "%s:%d: more than %d classes", c->path, c->row_line, c->cap_classes);
+      }
       c->cap_classes = c->cap_classes ? 2 * c->cap_classes : 16;
       m->classes = realloc(m->classes, (size_t)c->cap_classes * sizeof *m->classes);
       if (!m->classes) { free(label); return cl_err(c->e, CL_ENOMEM, "%s: out of memory", c->path); }
@@ -164,6 +169,8 @@ static int do_row(ctx *c) {
     free(label);
   }
   if (m->n_rows == c->cap_rows) {
+    if (c->cap_rows > INT_MAX / 2)
+      return cl_err(c->e, CL_EUNSUP, "%s:%d: more than %d rows", c->path, c->row_line, c->cap_rows);
     c->cap_rows = c->cap_rows ? 2 * c->cap_rows : 256;
     m->rows = realloc(m->rows, (size_t)c->cap_rows * sizeof *m->rows);
     if (!m->rows) return cl_err(c->e, CL_ENOMEM, "%s: out of memory", c->path);
@@ -182,6 +189,10 @@ static void on_field(void *s, size_t len, void *data) {
   ctx *c = data;
   if (c->rc) return;
   if (c->nf == c->capf) {
+    if (c->capf > INT_MAX / 2) {
+      c->rc = cl_err(c->e, CL_EUNSUP, "%s:%d: more than %d fields in a row", c->path, c->row_line, c->capf);
+      return;
+    }
     c->capf = c->capf ? 2 * c->capf : 16;
     c->f = realloc(c->f, (size_t)c->capf * sizeof *c->f);
     if (!c->f) { c->rc = cl_err(c->e, CL_ENOMEM, "%s: out of memory", c->path); return; }
@@ -228,6 +239,10 @@ int cl_manifest_load(const char *csv_path, cl_manifest *m, cl_error *e) {
   if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) pos = 3;
   /* Feed one physical line at a time so every record knows the line it started on. */
   while (pos < len && !c.rc) {
+    if (c.line == INT_MAX) {
+      c.rc = cl_err(e, CL_EUNSUP, "%s: more than %d lines", csv_path, INT_MAX);
+      break;
+    }
     c.line++;
     const char *nl = memchr(buf + pos, '\n', len - pos);
     size_t n = nl ? (size_t)(nl - (buf + pos)) + 1 : len - pos;

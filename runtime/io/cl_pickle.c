@@ -286,7 +286,9 @@ static int rebuild_tensor(vm *v, cl_pt_value *args, cl_pt_value **out) {
     ovf |= __builtin_mul_overflow(numel, sz, &numel);
     if (sz > 0) ovf |= __builtin_mul_overflow(sz - 1, sd, &span) || __builtin_add_overflow(last, span, &last);
   }
-  if (ovf) return fail(v, CL_EFORMAT, "tensor size/stride overflow");
+  size_t nbytes; /* also bounds every partial product of the sizes (cl_pt_tensor_contiguous's) */
+  if (ovf || cl_shape_bytes((int)nd, t->u.tensor.size, cl_dtype_size(st->u.storage.dtype), &nbytes) != 0)
+    return fail(v, CL_EFORMAT, "tensor of storage '%s': size/stride overflow", st->u.storage.key);
   int64_t have = st->u.storage.numel;
   if (numel > 0 && last >= have)
     return fail(v, CL_EFORMAT, "tensor view reaches element %lld of storage '%s' of %lld elements", (long long)last,

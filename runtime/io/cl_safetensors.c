@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,26 +69,40 @@ int cl_st_load(const char *path, cl_tmap *m, cl_error *e) {
     t.ndim = cJSON_GetArraySize(sh);
     for (int i = 0; i < t.ndim; i++) {
       cJSON *d = cJSON_GetArrayItem(sh, i);
-      if (!cJSON_IsNumber(d) || d->valuedouble < 0) {
-        rc = cl_err(e, CL_EFORMAT, "%s: tensor '%s': bad dimension %d", path, it->string, i);
+      /* checked as a double before any cast: 1e30 or 2.5 would be undefined or wrong as int64 */
+      if (!cJSON_IsNumber(d) || !(d->valuedouble >= 0 && d->valuedouble < 0x1p62) ||
+          d->valuedouble != floor(d->valuedouble)) {
+        char *v = cJSON_PrintUnformatted(d);
+        rc = cl_err(e, CL_EFORMAT, "%s: tensor '%s': shape dimension %d is %.64s, not an integer in 0..2^62", path,
+                    it->string, i, v ? v : "?");
+        free(v);
         goto done;
       }
       t.shape[i] = (int64_t)d->valuedouble;
     }
-    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2) {
-      rc = cl_err(e, CL_EFORMAT, "%s: tensor '%s': bad data_offsets", path, it->string);
+    size_t nbytes;
+    if (cl_shape_bytes(t.ndim, t.shape, cl_dtype_size(t.dtype), &nbytes) != 0) {
+      char s[200];
+      rc = cl_err(e, CL_EFORMAT, "%s: tensor '%s': %s %s is too large (its byte count overflows)", path, it->string,
+                  cl_dtype_name(t.dtype), cl_shape_str(&t, s, sizeof s));
       break;
     }
-    double a = cJSON_GetArrayItem(off, 0)->valuedouble, b = cJSON_GetArrayItem(off, 1)->valuedouble;
-    if (a < 0 || b < a || b > (double)datalen) {
+    cJSON *oa = cJSON_GetArrayItem(off, 0), *ob = cJSON_GetArrayItem(off, 1);
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !cJSON_IsNumber(oa) || !cJSON_IsNumber(ob) ||
+        oa->valuedouble != floor(oa->valuedouble) || ob->valuedouble != floor(ob->valuedouble)) {
+      rc = cl_err(e, CL_EFORMAT, "%s: tensor '%s': data_offsets is not a pair of integers", path, it->string);
+      break;
+    }
+    double a = oa->valuedouble, b = ob->valuedouble;
+    if (!(a >= 0 && b >= a && b <= (double)datalen)) {
       rc = cl_err(e, CL_EFORMAT, "%s: tensor '%s': data_offsets [%.0f,%.0f] outside the %zu data bytes (truncated?)",
                   path, it->string, a, b, datalen);
       break;
     }
-    if ((size_t)(b - a) != cl_tensor_nbytes(&t)) {
-      char s[128];
+    if ((size_t)b - (size_t)a != nbytes) {
+      char s[200];
       rc = cl_err(e, CL_EFORMAT, "%s: tensor '%s': %s %s needs %zu bytes, offsets give %.0f", path,
-                  it->string, cl_dtype_name(t.dtype), cl_shape_str(&t, s, sizeof s), cl_tensor_nbytes(&t), b - a);
+                  it->string, cl_dtype_name(t.dtype), cl_shape_str(&t, s, sizeof s), nbytes, b - a);
       break;
     }
     t.data = (void *)(base + (size_t)a);

@@ -1,5 +1,6 @@
 /* cl_lua_data: manifests, image checks and precomputed features for Lua. */
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,10 +115,14 @@ static int l_load_features(lua_State *L) {
     return luaL_error(L, "%s: needs a 2-D tensor 'image_embeddings' [N,D]", path);
   }
   if (want >= 0 && t->shape[0] != want) {
-    long long n = t->shape[0];
+    lua_Integer n = t->shape[0];
     cl_tmap_free(&m);
-    return luaL_error(L, "%s: image_embeddings has %lld rows but the manifest lists %lld images", path, n,
-                      (long long)want);
+    return luaL_error(L, "%s: image_embeddings has %I rows but the manifest lists %I images", path, n, want);
+  }
+  if (t->shape[0] > INT_MAX || t->shape[1] > INT_MAX) { /* cl_lmat_new's limit, said before it longjmps */
+    lua_Integer r = t->shape[0], c = t->shape[1];
+    cl_tmap_free(&m);
+    return luaL_error(L, "%s: image_embeddings [%I,%I] is too large", path, r, c);
   }
   cl_lmat *o = cl_lmat_new(L, t->shape[0], t->shape[1]);
   int64_t n = t->shape[0] * t->shape[1];

@@ -6,20 +6,30 @@
 #include <lapacke.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cl_lua.h"
 
 #define MT "clade.tensor"
 
+/* Each side is at most INT_MAX (what BLAS and LAPACK index with) and the bytes must fit:
+ * shapes come from experiment files, so new(2^62, 4) or new(2^32, 2^32) must not wrap. */
 cl_lmat *cl_lmat_new(lua_State *L, int64_t r, int64_t c) {
-  if (r < 0 || c < 0) luaL_error(L, "tensor: negative shape [%lld,%lld]", (long long)r, (long long)c);
-  cl_lmat *m = lua_newuserdatauv(L, sizeof(cl_lmat) + (size_t)(r * c) * sizeof(double), 0);
+  /* (luaL_error knows %I for lua_Integer, not %lld) */
+  if (r < 0 || c < 0) luaL_error(L, "tensor: negative shape [%I,%I]", (lua_Integer)r, (lua_Integer)c);
+  size_t nb;
+  if (r > INT_MAX || c > INT_MAX || cl_shape_bytes(2, (int64_t[]){r, c}, sizeof(double), &nb) != 0 ||
+      nb > SIZE_MAX - sizeof(cl_lmat))
+    luaL_error(L, "tensor: shape [%I,%I] is too large (at most %d per side, and its 8 x rows x columns bytes must fit in memory)",
+               (lua_Integer)r, (lua_Integer)c, INT_MAX);
+  cl_lmat *m = lua_newuserdatauv(L, sizeof(cl_lmat) + nb, 0);
   m->r = r;
   m->c = c;
   m->d = (double *)(m + 1);
-  memset(m->d, 0, (size_t)(r * c) * sizeof(double));
+  memset(m->d, 0, nb);
   luaL_setmetatable(L, MT);
   return m;
 }
@@ -228,13 +238,14 @@ static int t_argmin(lua_State *L) { return argext(L, 0); }
 static int t_topk(lua_State *L) {
   cl_lmat *m = cl_lmat_check(L, 1);
   lua_Integer k = luaL_checkinteger(L, 2);
+  if (k < 0) return luaL_error(L, "tensor:topk: k = %I is negative", (lua_Integer)k);
   if (k > m->c) k = m->c;
   int64_t *best = lua_newuserdatauv(L, (size_t)(k > 0 ? k : 1) * sizeof(int64_t), 0);
   lua_createtable(L, (int)m->r, 0);
   for (int64_t i = 0; i < m->r; i++) {
     const double *row = m->d + i * m->c;
     int n = 0;
-    for (int64_t j = 0; j < m->c; j++) { /* insertion into a sorted list of k: stable for ties */
+    for (int64_t j = 0; k > 0 && j < m->c; j++) { /* insertion into a sorted list of k: stable for ties */
       if (n == k && row[j] <= row[best[n - 1]]) continue;
       int p = n < k ? n++ : (int)k - 1;
       while (p > 0 && row[best[p - 1]] < row[j]) { best[p] = best[p - 1]; p--; }

@@ -44,7 +44,12 @@ static inline void pk_str(pk *p, const char *s) { pk_str_(p, s, 0); }
 static inline void pk_int(pk *p, long v) {
   if (v >= 0 && v < 256) { pk_op(p, 'K'); pk_op(p, (int)v); }
   else if (v >= 0 && v < 65536) { pk_op(p, 'M'); pk_op(p, (int)(v & 255)); pk_op(p, (int)(v >> 8)); }
-  else { pk_op(p, 'J'); pk_u32(p, (uint32_t)(int32_t)v); }
+  else if (v >= INT32_MIN && v <= INT32_MAX) { pk_op(p, 'J'); pk_u32(p, (uint32_t)(int32_t)v); }
+  else { /* LONG1 of 8 bytes, as torch writes sizes past 2^31 */
+    pk_op(p, 0x8a);
+    pk_op(p, 8);
+    for (int i = 0; i < 8; i++) pk_op(p, (int)(((uint64_t)v >> (8 * i)) & 0xff));
+  }
 }
 static inline void pk_global(pk *p, const char *mod, const char *name) {
   pk_op(p, 'c');

@@ -88,7 +88,13 @@ static inline char *cl_test_fixture(char *buf, size_t n, const char *rel) {
   return buf;
 }
 
+/* The verdict: fails when a check failed, and when none ran at all (a test that checked
+ * nothing proves nothing: return CL_TEST_SKIP with the reason instead). */
 static inline int cl_test_done(const char *name) {
+  if (cl_test_checks == 0) {
+    fprintf(stderr, "%s: no check ran\n", name);
+    return 1;
+  }
   if (cl_test_failures) {
     fprintf(stderr, "%s: %d of %d checks failed\n", name, cl_test_failures, cl_test_checks);
     return 1;

@@ -129,13 +129,15 @@ int cl_cmd_run(int argc, char **argv) {
   cl_error e;
   cl_store *st = NULL;
   char hash[41], cpath[4200];
-  if (cl_store_hash_file(a.file, hash, &e) != CL_OK || cl_store_open(a.db, &st, &e) != CL_OK ||
-      cl_cache_open(cl_cache_path_for(a.db, cpath, sizeof cpath), &run.cache, &e) != CL_OK) {
+  if (cl_store_hash_file(a.file, hash, &e) != CL_OK || cl_store_open(a.db, &st, &e) != CL_OK) {
     cl_cli_fail("%s", e.msg);
     cl_store_close(st);
     cl_lua_free(lua);
     return 1;
   }
+  /* the cache is optional: a run goes on without one it cannot open */
+  if (cl_cache_open(cl_cache_path_for(a.db, cpath, sizeof cpath), &run.cache, &e) != CL_OK)
+    fprintf(stderr, "clade: warning: %s; going on without the embedding cache\n", e.msg);
   /* resume the unfinished run of this content, join one still running, or begin anew */
   int live = 0, resumed = 0;
   cl_run_info ri = {.file = a.file, .file_hash = hash, .backend = run.backend, .precision = run.precision,

@@ -284,7 +284,7 @@ static void start_next_batch(imgpipe *p) {
 static int lookup_images(cl_encoder *enc, const cl_sched_opts *o, const char *const *paths, int n, float *out,
                          char (*keys)[41], uint8_t *hit, cl_error *e) {
   memset(hit, 0, (size_t)n);
-  if (!o->cache) return CL_OK;
+  if (!cl_cache_on(o->cache)) return CL_OK; /* no cache, or one a failure turned off */
   for (int i = 0; i < n; i++) {
     int rc = cl_cache_file_hash(o->cache, paths[i], keys[i], e);
     if (rc) return rc;

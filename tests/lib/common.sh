@@ -1,0 +1,32 @@
+# Shared by the shell tests (sourced): a temporary folder, fail, and a run's rows for comparing.
+: "${CLADE:?}"
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# rows DB RUN: results and predictions of a run, without run ids, sorted.
+rows() {
+  "$CLADE" results --db "$1" --run "$2" --format csv | tail -n +2 | cut -d, -f2- | sort
+  "$CLADE" predictions --db "$1" --run "$2" --format csv | tail -n +2 | sort
+}
+
+# same_rows DB RUN WANT_FILE WHAT: the run's rows equal WANT_FILE's, or fail naming WHAT.
+same_rows() {
+  rows "$1" "$2" > "$T/got.rows"
+  [ -s "$3" ] || fail "$4: the reference rows are empty"
+  diff -q "$3" "$T/got.rows" >/dev/null || { diff "$3" "$T/got.rows" | head -5 >&2; fail "$4: rows differ from a clean run"; }
+}
+
+# intact DB: PRAGMA integrity_check says ok.
+intact() {
+  local r
+  r=$($PY -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])' "$1")
+  [ "$r" = ok ] || fail "$1: integrity_check: $r"
+}
+
+# last_complete DB: the id of the newest complete run.
+last_complete() {
+  "$CLADE" log --db "$1" --format json |
+    $PY -c 'import json, sys; r = [x["id"] for x in json.load(sys.stdin) if x["status"] == "complete"]; print(max(r) if r else "")'
+}

@@ -16,7 +16,8 @@ struct cl_cache {
   sqlite3 *db;
   char path[4096];
   sqlite3_stmt *get_file, *put_file, *get_vec, *put_vec, *touch;
-  int off; /* a failure turned the cache off for the rest of this process */
+  int off;      /* a failed read turned the cache off for the rest of this process */
+  int readonly; /* a failed write: serve what is there, store nothing more */
 };
 
 /* MIGRATIONS[v] takes a cache from user_version v to v+1 (as the results database's do).
@@ -41,12 +42,14 @@ static int dberr(cl_cache *c, cl_error *e, const char *what) {
   return cl_err(e, CL_EDB, "%s: %s: %s", c->path, what, sqlite3_errmsg(c->db));
 }
 
-/* The cache is optional: a failure says so once and the process goes on without it. */
-static void give_up(cl_cache *c, const char *what) {
-  if (!c->off)
-    fprintf(stderr, "clade: warning: %s: %s: %s; going on without the embedding cache\n", c->path, what,
-            sqlite3_errmsg(c->db));
-  c->off = 1;
+/* The cache is optional: a failure says so once and the process goes on without it (a failed
+ * write: without writing to it). */
+static void give_up(cl_cache *c, int writing, const char *what) {
+  if (!c->off && !c->readonly)
+    fprintf(stderr, "clade: warning: %s: %s: %s; going on without %s the embedding cache\n", c->path, what,
+            sqlite3_errmsg(c->db), writing ? "writing to" : "reading");
+  if (writing) c->readonly = 1;
+  else c->off = 1;
   if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -194,15 +197,15 @@ int cl_cache_file_hash(cl_cache *c, const char *path, char out[41], cl_error *e)
     return CL_OK;
   }
   sqlite3_reset(c->get_file);
-  if (step != SQLITE_ROW && step != SQLITE_DONE) give_up(c, "reading a file hash");
+  if (step != SQLITE_ROW && step != SQLITE_DONE) give_up(c, 0, "reading a file hash");
   int rc = cl_store_hash_file(path, out, e);
-  if (rc || c->off) return rc;
+  if (rc || c->off || c->readonly) return rc;
   sqlite3_reset(c->put_file);
   sqlite3_bind_text(c->put_file, 1, path, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(c->put_file, 2, (int64_t)st.st_size);
   sqlite3_bind_int64(c->put_file, 3, mt);
   sqlite3_bind_text(c->put_file, 4, out, -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(c->put_file) != SQLITE_DONE) give_up(c, "remembering a file hash");
+  if (sqlite3_step(c->put_file) != SQLITE_DONE) give_up(c, 1, "remembering a file hash");
   sqlite3_reset(c->put_file);
   return CL_OK;
 }
@@ -217,9 +220,9 @@ static void bind_key(sqlite3_stmt *st, const char *model_key, const char *kind, 
 /* Refreshes used_at of the listed entries, in one write transaction. */
 static void touch(cl_cache *c, const char *model_key, const char *kind, const char *const *keys, const int *idx,
                   int n, double t) {
-  if (n == 0 || c->off) return;
+  if (n == 0 || c->off || c->readonly) return;
   if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-    give_up(c, "marking embeddings used");
+    give_up(c, 1, "marking embeddings used");
     return;
   }
   for (int i = 0; i < n; i++) {
@@ -227,12 +230,12 @@ static void touch(cl_cache *c, const char *model_key, const char *kind, const ch
     sqlite3_bind_double(c->touch, 4, t);
     if (sqlite3_step(c->touch) != SQLITE_DONE) {
       sqlite3_reset(c->touch);
-      give_up(c, "marking embeddings used");
+      give_up(c, 1, "marking embeddings used");
       return;
     }
   }
   sqlite3_reset(c->touch);
-  if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) give_up(c, "marking embeddings used");
+  if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) give_up(c, 1, "marking embeddings used");
 }
 
 int cl_cache_get(cl_cache *c, const char *model_key, const char *kind, const char *const *keys, int n,
@@ -266,7 +269,7 @@ int cl_cache_get(cl_cache *c, const char *model_key, const char *kind, const cha
   }
   sqlite3_reset(c->get_vec);
   if (failed || sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-    give_up(c, "reading embeddings");
+    give_up(c, 0, "reading embeddings");
     memset(hit, 0, (size_t)n);
   } else {
     if (bad)
@@ -282,10 +285,10 @@ int cl_cache_get(cl_cache *c, const char *model_key, const char *kind, const cha
 int cl_cache_put(cl_cache *c, const char *model_key, const char *kind, const char *const *keys, int n,
                  int dim, const float *vecs, cl_error *e) {
   (void)e;
-  if (c->off || n <= 0) return CL_OK;
+  if (c->off || c->readonly || n <= 0) return CL_OK;
   double t = now_s();
   if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-    give_up(c, "storing embeddings");
+    give_up(c, 1, "storing embeddings");
     return CL_OK;
   }
   for (int i = 0; i < n; i++) {
@@ -297,12 +300,12 @@ int cl_cache_put(cl_cache *c, const char *model_key, const char *kind, const cha
     sqlite3_bind_int64(c->put_vec, 7, entry_crc(model_key, kind, keys[i], v, dim));
     if (sqlite3_step(c->put_vec) != SQLITE_DONE) {
       sqlite3_reset(c->put_vec);
-      give_up(c, "storing embeddings");
+      give_up(c, 1, "storing embeddings");
       return CL_OK;
     }
   }
   sqlite3_reset(c->put_vec);
-  if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) give_up(c, "storing embeddings");
+  if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) give_up(c, 1, "storing embeddings");
   return CL_OK;
 }
 

@@ -7,8 +7,8 @@
  * Every entry carries a CRC-32 of its key and vector: an entry that fails it is a miss (and
  * said so), encoded again. The cache is optional: a file that is not a database is moved
  * aside and a new cache begun, and any later failure (disk full, a lock held too long, a
- * damaged page) warns once on stderr and turns the cache off for the rest of the process,
- * whose run goes on encoding what it needs. */
+ * damaged page) warns once on stderr: a failed write leaves the cache read-only, a failed read
+ * turns it off, for the rest of the process, whose run goes on encoding what it needs. */
 #ifndef CL_CACHE_H
 #define CL_CACHE_H
 #include <stdint.h>
@@ -24,7 +24,7 @@ typedef struct cl_cache cl_cache;
  * damaged one) is renamed to <path>.damaged-<time> with a warning, and a new one made. */
 int cl_cache_open(const char *path, cl_cache **out, cl_error *e);
 void cl_cache_close(cl_cache *c);
-/* Whether the cache still serves (no failure turned it off). */
+/* Whether the cache still serves (no failed read turned it off). */
 int cl_cache_on(const cl_cache *c);
 /* "<dir of results db>/cache.db" into buf. */
 char *cl_cache_path_for(const char *results_db, char *buf, size_t n);
@@ -36,10 +36,11 @@ int cl_cache_file_hash(cl_cache *c, const char *path, char out[41], cl_error *e)
  * encoder key `model_key`; keys[i] is an item key (image content hash, or the text). Found
  * rows whose checksum holds are copied into out[i*dim] and hit[i] set to 1; others get
  * hit[i] = 0. A hit refreshes the entry's used_at when older than an hour. Never fails the
- * caller: a failure turns the cache off (all misses). */
+ * caller: a failed read turns the cache off (all misses). */
 int cl_cache_get(cl_cache *c, const char *model_key, const char *kind, const char *const *keys, int n,
                  int dim, float *out, uint8_t *hit, cl_error *e);
-/* Store n embeddings with their checksums (one transaction); a failure turns the cache off. */
+/* Store n embeddings with their checksums (one transaction); a failure leaves the cache
+ * read-only. */
 int cl_cache_put(cl_cache *c, const char *model_key, const char *kind, const char *const *keys, int n,
                  int dim, const float *vecs, cl_error *e);
 

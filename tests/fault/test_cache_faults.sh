@@ -6,14 +6,7 @@
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_SRC:?}"
 source "$CLADE_SRC/tests/lib/common.sh"
-"$CLADE" synth --out "$T/s" >/dev/null 2>&1
-cat > "$T/x.lua" <<LUA
-model "m" { path = "$T/s/model" }
-dataset "d" { root = "$T/s/data/rare_sample" }
-experiment "x" { models = { "m" }, datasets = { "d" }, protocol = zero_shot { text_types = { "common" } } }
-LUA
-"$CLADE" run "$T/x.lua" --db "$T/clean/r.db" --quiet 2>/dev/null
-rows "$T/clean/r.db" 1 > "$T/clean.rows"
+sample_zero_shot
 sql() { $PY -c 'import sqlite3, sys; d = sqlite3.connect(sys.argv[1]); print(*d.executescript(sys.argv[2]) and d.execute(sys.argv[3]).fetchone()); d.commit()' "$@"; }
 
 # 1. zero one image vector and one text vector in place: both fail their checksum

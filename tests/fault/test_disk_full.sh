@@ -15,14 +15,7 @@ source "$CLADE_SRC/tests/lib/common.sh"
 mkdir -p "$T/m"
 mount -t tmpfs -o size=8m tmpfs "$T/m" 2>/dev/null || { echo "SKIP: mounting a tmpfs is not permitted here" >&2; exit 77; }
 trap 'kill -9 $(jobs -p) 2>/dev/null || true; umount "$T/m" 2>/dev/null; rm -rf "$T"' EXIT
-"$CLADE" synth --out "$T/s" >/dev/null 2>&1
-cat > "$T/x.lua" <<LUA
-model "m" { path = "$T/s/model" }
-dataset "d" { root = "$T/s/data/rare_sample" }
-experiment "x" { models = { "m" }, datasets = { "d" }, protocol = zero_shot { text_types = { "common" } } }
-LUA
-"$CLADE" run "$T/x.lua" --db "$T/clean/r.db" --quiet 2>/dev/null
-rows "$T/clean/r.db" 1 > "$T/clean.rows"
+sample_zero_shot
 # fill: the tmpfs full but for $1 KiB
 fill() { dd if=/dev/zero of="$T/m/fill" bs=64k 2>/dev/null || true; truncate -s "-$1K" "$T/m/fill"; }
 unfill() { rm -f "$T/m/fill"; }

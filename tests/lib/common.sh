@@ -30,3 +30,16 @@ last_complete() {
   "$CLADE" log --db "$1" --format json |
     $PY -c 'import json, sys; r = [x["id"] for x in json.load(sys.stdin) if x["status"] == "complete"]; print(max(r) if r else "")'
 }
+
+# sample_zero_shot: the synthetic sample in $T/s, a zero-shot experiment on it in $T/x.lua,
+# and the rows of a clean run of it, made apart, in $T/clean.rows.
+sample_zero_shot() {
+  "$CLADE" synth --out "$T/s" >/dev/null 2>&1
+  cat > "$T/x.lua" <<LUA
+model "m" { path = "$T/s/model" }
+dataset "d" { root = "$T/s/data/rare_sample" }
+experiment "x" { models = { "m" }, datasets = { "d" }, protocol = zero_shot { text_types = { "common" } } }
+LUA
+  "$CLADE" run "$T/x.lua" --db "$T/clean/r.db" --quiet 2>/dev/null
+  rows "$T/clean/r.db" 1 > "$T/clean.rows"
+}

@@ -3,7 +3,8 @@
 --
 -- run(ctx, opts) gets ctx = { dataset, model, features (tensor [N,D], raw image embeddings in
 -- manifest order), labels ({class index per row}), classes (manifest class records), filepaths,
--- has_taxonomy, embed_texts(list) -> tensor [M,D] raw } and calls ctx.emit{...} once per
+-- has_taxonomy, embed_texts(list) -> tensor [M,D] raw, embed(modality, items) -> tensor [M,D]
+-- raw: "image" (file paths), "text", or any modality the model has a tower for } and calls ctx.emit{...} once per
 -- finished evaluation: { text_type, shots, params, results = {{trial, metric, value}},
 -- predictions = {{trial, example, prediction}}, support = {{trial, class, example}} }.
 local M = { protocols = {} }

@@ -117,6 +117,7 @@ function M.run()
               features = feats, labels = labels, classes = man.classes, has_taxonomy = man.has_taxonomy,
               filepaths = man.filepaths,
               embed_texts = function(list) return model_handle(mname, m):embed_texts(list, mname .. " prompts") end,
+              embed = function(modality, list) return model_handle(mname, m):embed(modality, list, mname .. " " .. modality) end,
             }
             ctx.emit = function(ev)
               core.check_interrupt()

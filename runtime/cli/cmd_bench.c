@@ -204,7 +204,7 @@ static int open_encoder(bench *b, cl_error *e) {
   if ((rc = cl_store_hash_buf(ident, (size_t)len, enc->hash, e))) goto fail;
   if ((rc = cl_clip_random_load(&enc->cfg, (uint64_t)a->seed, enc->be, &enc->clip, e))) goto fail;
   if ((rc = cl_tok_load(NULL, &enc->tok, e))) goto fail;
-  enc->batch = 32;
+  if ((rc = cl_clip_bundle(enc, e))) goto fail;
   snprintf(b->model_name, sizeof b->model_name, "%s%s (random weights, seed %d)", cfgname,
            enc->cfg.quick_gelu && !strstr(cfgname, "quickgelu") ? " quickgelu" : "", a->seed);
   b->enc = enc;
@@ -387,8 +387,8 @@ static int bench_e2e(bench *b, cl_error *e) {
   tg = cl_bench_now() - tg;
   int bmax = 0;
   for (int i = 0; i < b->a.nb; i++) bmax = b->a.batch[i] > bmax ? b->a.batch[i] : bmax;
-  enc->batch = bmax;
-  const int D = enc->cfg.embed_dim;
+  cl_encoder_tower(enc, "image", NULL)->batch = bmax; /* every CLIP has one */
+  const int D = enc->cfg.embed_dim, im = cl_sched_stat("image");
   float *out = cl_xmalloc((size_t)n * D * sizeof(float));
   cl_sched_opts o = {.cache = NULL, .progress = CL_PROGRESS_OFF, .label = "bench"};
   double rates[64], dec = 0, encs = 0;
@@ -397,9 +397,9 @@ static int bench_e2e(bench *b, cl_error *e) {
   while (rc == CL_OK && reps < 64 && (reps < (b->a.repeat > 2 ? 2 : b->a.repeat) || cl_bench_now() - t0 < b->a.min_seconds)) {
     cl_sched_stats st = {0};
     double t = cl_bench_now();
-    rc = cl_sched_images(enc, &o, (const char *const *)paths, n, out, &st, e);
+    rc = cl_sched_embed(enc, "image", &o, (const char *const *)paths, n, out, &st, e);
     rates[reps++] = n / (cl_bench_now() - t);
-    dec += st.decode_seconds, encs += st.encode_seconds;
+    dec += st.read_seconds[im], encs += st.encode_seconds[im];
   }
   if (rc == CL_OK) {
     measure *m = add(b, "end_to_end", bmax, "images/s", rates, reps, n, cl_bench_image_flops(&enc->cfg));
@@ -417,12 +417,12 @@ static int bench_e2e(bench *b, cl_error *e) {
     float *ref = cl_xmalloc((size_t)n * D * sizeof(float));
     cl_sched_stats st = {0};
     enc->decode = CL_IMG_DECODE_FULL;
-    rc = cl_sched_images(enc, &o, (const char *const *)paths, n, ref, &st, e);
+    rc = cl_sched_embed(enc, "image", &o, (const char *const *)paths, n, ref, &st, e);
     enc->decode = CL_IMG_DECODE_DRAFT;
     if (rc == CL_OK) {
       measure *m = add1(b, "draft_error", "rel err", worst_rel_err(out, ref, n, D));
       snprintf(m->extra, sizeof m->extra, "\"images\":%d,\"full_decode_ms_per_image\":%.2f", n,
-               1000 * st.decode_seconds / n);
+               1000 * st.read_seconds[im] / n);
     }
     free(ref);
   }

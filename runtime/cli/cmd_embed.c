@@ -80,7 +80,7 @@ int cl_cmd_embed(int argc, char **argv) {
   ids = cl_xmalloc((size_t)(ntext ? ntext : 1) * C * sizeof(int32_t));
   cl_sched_opts so = {.progress = CL_PROGRESS_OFF}; /* no cache: embed always computes */
   cl_sched_stats st = {0};
-  if (nimg && cl_sched_images(enc, &so, images, nimg, iemb, &st, &e) != CL_OK) goto done;
+  if (nimg && cl_sched_embed(enc, "image", &so, images, nimg, iemb, &st, &e) != CL_OK) goto done;
   if (ntext && cl_encoder_texts(enc, (const char *const *)texts, ntext, temb, ids, &e) != CL_OK) goto done;
   cl_tmap m;
   cl_tmap_init(&m);

@@ -97,14 +97,29 @@ static void on_sigint(int sig) {
 }
 
 static void stats_json(const cl_sched_stats *st, char *buf, size_t n) {
-  double enc = st->encode_seconds, wall = st->wall_seconds;
+  int im = cl_sched_stat("image");
+  double enc = st->encode_seconds[im], wall = st->wall_seconds[im], dec = st->read_seconds[im];
+  int64_t images = st->encoded[im];
   snprintf(buf, n,
            "{\"image_pipeline_seconds\":%.3f,\"encoder_busy_seconds\":%.3f,\"encoder_busy_fraction\":%.3f,"
            "\"decode_seconds\":%.3f,\"decode_images_per_second\":%.1f,\"encode_images_per_second\":%.1f,"
            "\"end_to_end_images_per_second\":%.1f}",
-           wall, enc, wall > 0 ? enc / wall : 0, st->decode_seconds,
-           st->decode_seconds > 0 ? st->images_encoded / st->decode_seconds : 0,
-           enc > 0 ? st->images_encoded / enc : 0, wall > 0 ? st->images_encoded / wall : 0);
+           wall, enc, wall > 0 ? enc / wall : 0, dec, dec > 0 ? images / dec : 0, enc > 0 ? images / enc : 0,
+           wall > 0 ? images / wall : 0);
+}
+
+/* "nothing encoded: 96 images and 12 texts came from the embedding cache" */
+static void nothing_encoded(const cl_sched_stats *st) {
+  char msg[512];
+  int off = 0, any = 0;
+  for (int i = 0; i < cl_modality_count(); i++) {
+    if (st->encoded[i]) return;
+    if (!st->cached[i]) continue;
+    off += snprintf(msg + off, sizeof msg - off, "%s%lld %s", any++ ? " and " : "", (long long)st->cached[i],
+                    cl_modality_at(i)->plural);
+    if (off >= (int)sizeof msg) break;
+  }
+  if (any) fprintf(stderr, "clade: nothing encoded: %s came from the embedding cache\n", msg);
 }
 
 int cl_cmd_run(int argc, char **argv) {
@@ -166,8 +181,9 @@ int cl_cmd_run(int argc, char **argv) {
   /* counters add up over every process and resume that worked on the run */
   char sj[512];
   stats_json(&run.stats, sj, sizeof sj);
-  cl_run_stats stats = {.images_encoded = run.stats.images_encoded, .texts_encoded = run.stats.texts_encoded,
-                        .images_cached = run.stats.images_cached, .texts_cached = run.stats.texts_cached,
+  const int im = cl_sched_stat("image"), tx = cl_sched_stat("text");
+  cl_run_stats stats = {.images_encoded = run.stats.encoded[im], .texts_encoded = run.stats.encoded[tx],
+                        .images_cached = run.stats.cached[im], .texts_cached = run.stats.cached[tx],
                         .stats_json = sj};
   if (cl_store_run_add_stats(st, run.run_id, &stats, &e2) != CL_OK) cl_cli_fail("%s", e2.msg);
   if (strcmp(status, "running") != 0 && cl_store_run_end(st, run.run_id, status, &e2) != CL_OK) {
@@ -175,9 +191,7 @@ int cl_cmd_run(int argc, char **argv) {
     ok = 0;
   }
   if (!a.quiet) {
-    if (run.stats.images_encoded == 0 && run.stats.texts_encoded == 0 && ok)
-      fprintf(stderr, "clade: nothing encoded: %lld images and %lld texts came from the embedding cache\n",
-              (long long)run.stats.images_cached, (long long)run.stats.texts_cached);
+    if (ok) nothing_encoded(&run.stats);
     if (ok && !strcmp(status, "complete"))
       fprintf(stderr, "clade: run %lld complete (`clade results --run %lld`)\n", (long long)run.run_id,
               (long long)run.run_id);

@@ -1,7 +1,9 @@
 /* cl_lua_model: encoders for Lua. core.open_model{path, config, gelu, precision} returns a
- * handle with :embed_images(paths), :embed_texts(texts) (tensors of raw embeddings) and
- * :hash(). The handle owns its cl_encoder and frees it when collected. */
+ * handle with :embed(modality, items) (a tensor of raw embeddings; :embed_images(paths) and
+ * :embed_texts(texts) are its image and text forms), :modalities() and :hash(). The handle
+ * owns its cl_encoder and frees it when collected. */
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,22 +78,23 @@ static int to_tensor(lua_State *L, const float *f, lua_Integer n, int d) {
   return 1;
 }
 
-typedef int (*embed_fn)(cl_encoder *, const cl_sched_opts *, const char *const *, int, float *, cl_sched_stats *,
-                        cl_error *);
-
-/* handle:embed_*(list [, label]) -> tensor [n, D] of raw embeddings, through the run's cache */
-static int embed(lua_State *L, embed_fn fn) {
+/* the items of handle:embed(modality, items [, label]) at stack index idx -> tensor [n, D] of
+ * raw embeddings, through the run's cache */
+static int embed(lua_State *L, const char *modality, int idx) {
   cl_encoder *enc = check(L);
-  lua_Integer n;
-  const char **items = string_list(L, 2, &n);
-  int D = enc->cfg.embed_dim;
-  float *out = cl_xmalloc((size_t)(n > 0 ? n : 1) * D * sizeof(float));
   cl_error e;
+  const cl_tower *t = cl_encoder_tower(enc, modality, &e);
+  if (!t) return luaL_error(L, "%s", e.msg);
+  lua_Integer n;
+  const char **items = string_list(L, idx, &n);
+  if (n > INT_MAX / (t->dim > 0 ? t->dim : 1)) return luaL_error(L, "embed: %lld items is too many", (long long)n);
+  int D = t->dim;
+  float *out = cl_xmalloc((size_t)(n > 0 ? n : 1) * D * sizeof(float));
   cl_lua_run *run = cl_lua_get_run(L);
   cl_sched_stats scratch = {0};
-  cl_sched_opts o = {.cache = run ? run->cache : NULL, .label = luaL_optstring(L, 3, ""),
+  cl_sched_opts o = {.cache = run ? run->cache : NULL, .label = luaL_optstring(L, idx + 1, ""),
                      .progress = run ? (run->quiet ? CL_PROGRESS_OFF : run->progress) : CL_PROGRESS_OFF};
-  if (fn(enc, &o, items, (int)n, out, run ? &run->stats : &scratch, &e) != CL_OK) {
+  if (cl_sched_embed(enc, modality, &o, items, (int)n, out, run ? &run->stats : &scratch, &e) != CL_OK) {
     free(out);
     return luaL_error(L, "%s", e.msg);
   }
@@ -100,8 +103,20 @@ static int embed(lua_State *L, embed_fn fn) {
   return 1;
 }
 
-static int l_embed_images(lua_State *L) { return embed(L, cl_sched_images); }
-static int l_embed_texts(lua_State *L) { return embed(L, cl_sched_texts); }
+static int l_embed(lua_State *L) { return embed(L, luaL_checkstring(L, 2), 3); }
+static int l_embed_images(lua_State *L) { return embed(L, "image", 2); }
+static int l_embed_texts(lua_State *L) { return embed(L, "text", 2); }
+
+/* handle:modalities() -> the modality names it has towers for, in registry order */
+static int l_modalities(lua_State *L) {
+  cl_encoder *enc = check(L);
+  lua_createtable(L, enc->ntowers, 0);
+  for (int i = 0; i < enc->ntowers; i++) {
+    lua_pushstring(L, enc->towers[i].mod->name);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
 
 static int l_hash(lua_State *L) {
   lua_pushstring(L, check(L)->hash);
@@ -122,7 +137,8 @@ static int l_gc(lua_State *L) {
 
 void cl_lua_register_models(lua_State *L) {
   if (luaL_newmetatable(L, MT)) {
-    static const luaL_Reg m[] = {{"embed_images", l_embed_images}, {"embed_texts", l_embed_texts},
+    static const luaL_Reg m[] = {{"embed", l_embed}, {"embed_images", l_embed_images}, {"embed_texts", l_embed_texts},
+                                 {"modalities", l_modalities},
                                  {"hash", l_hash}, {"logit_scale", l_logit_scale}, {NULL, NULL}};
     luaL_newlib(L, m);
     lua_setfield(L, -2, "__index");

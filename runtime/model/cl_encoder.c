@@ -195,13 +195,27 @@ int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) 
                        : cl_store_hash_file(enc->checkpoint, enc->hash, e);
   if (rc) goto fail;
   if ((rc = cl_tok_load(NULL, &enc->tok, e))) goto fail;
-  enc->batch = 32;
+  if ((rc = cl_clip_bundle(enc, e))) goto fail;
   *out = enc;
   return CL_OK;
 fail:
   cl_encoder_close(enc);
   *out = NULL;
   return rc;
+}
+
+cl_tower *cl_encoder_tower(cl_encoder *enc, const char *modality, cl_error *e) {
+  for (int i = 0; i < enc->ntowers; i++)
+    if (!strcmp(enc->towers[i].mod->name, modality)) return &enc->towers[i];
+  char have[256] = "";
+  for (int i = 0, off = 0; i < enc->ntowers && off < (int)sizeof have; i++)
+    off += snprintf(have + off, sizeof have - off, "%s%s", i ? ", " : "", enc->towers[i].mod->name);
+  char known[256];
+  if (!cl_modality_find(modality))
+    cl_err(e, CL_EINVAL, "modality '%s' is not registered (known: %s)", modality, cl_modality_list(known, sizeof known));
+  else
+    cl_err(e, CL_EINVAL, "%s: the model has no %s tower (it has %s)", enc->checkpoint, modality, have);
+  return NULL;
 }
 
 void cl_encoder_close(cl_encoder *enc) {

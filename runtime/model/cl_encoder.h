@@ -1,6 +1,7 @@
-/* cl_encoder: a ready-to-use encoder bundle — model spec resolution (hub folder, checkpoint
- * file, built-in config name), the backend, the CLIP towers, the tokenizer and the image
- * preprocessing — with batched helpers that embed image files and texts.
+/* cl_encoder: a model as a bundle of towers keyed by modality (open_clip CLIP: image + text),
+ * ready to use — model spec resolution (hub folder, checkpoint file, built-in config name),
+ * the backend, the weights, the tokenizer and the image preprocessing. The scheduler
+ * (sched/cl_sched.h) embeds items of any modality through cl_encoder_tower().
  * Owns: everything it loads; one encoder is used by one thread at a time. */
 #ifndef CL_ENCODER_H
 #define CL_ENCODER_H
@@ -8,6 +9,7 @@
 
 #include "image/cl_image.h"
 #include "model/cl_clip.h"
+#include "model/cl_modality.h"
 #include "text/cl_tokenizer.h"
 
 typedef struct cl_encoder_spec {
@@ -34,13 +36,24 @@ typedef struct cl_encoder {
   char backend_name[16];
   char precision[16];
   cl_img_decode decode; /* how image files are decoded before preprocessing */
-  int batch;            /* images per encoder call */
+  cl_tower towers[CL_MODALITY_MAX];
+  int ntowers;
+  /* the embedding cache's identity of this model: checkpoint hash, config, preprocessing,
+   * backend, precision and CL_ENCODER_VERSION, hashed (set by the bundle's constructor) */
+  char model_key[41];
 } cl_encoder;
 
 int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e);
 void cl_encoder_close(cl_encoder *enc);
 
-/* Image files are embedded through the pipeline in sched/cl_sched.h (cl_sched_images). */
+/* The tower for a modality name; NULL (and e filled, naming the towers it has) when the
+ * model has none. */
+cl_tower *cl_encoder_tower(cl_encoder *enc, const char *modality, cl_error *e);
+/* Bundles: fill enc->towers and enc->model_key from a loaded model. open_clip CLIP: image
+ * and text towers over enc->clip, enc->tok, enc->cfg and enc->decode. */
+int cl_clip_bundle(cl_encoder *enc, cl_error *e);
+
+/* Items are embedded through the pipeline in sched/cl_sched.h (cl_sched_embed). */
 /* Tokenise and encode n texts into out [n, embed_dim]; ids_out [n, context] if non-NULL. */
 int cl_encoder_texts(cl_encoder *enc, const char *const *texts, int n, float *out, int32_t *ids_out,
                      cl_error *e);

@@ -1,8 +1,10 @@
-/* cl_sched: the embedding job graph on libuv. Image files are decoded and preprocessed on
- * libuv's thread pool (all cores), assembled into batches and encoded by one encoder worker
- * thread per device, with a fixed number of batches in flight so memory stays bounded and
- * the encoder is kept busy while the next batches decode. Results go through the embedding
- * cache: only images and texts it lacks are encoded.
+/* cl_sched: the embedding job graph on libuv, for items of any registered modality. Items
+ * are read into encoder inputs (image files decoded and preprocessed on libuv's thread pool,
+ * all cores; texts tokenised in line), assembled into batches and encoded by one encoder
+ * worker thread per device, with a fixed number of batches in flight so memory stays
+ * bounded and the encoder is kept busy while the next batches are read. Results go through
+ * the embedding cache, keyed by (model, modality's cache kind, item key): only items it
+ * lacks are encoded.
  * Owns: the per-call loop, the worker thread, the batch buffers, the progress display. */
 #ifndef CL_SCHED_H
 #define CL_SCHED_H
@@ -11,13 +13,17 @@
 #include "model/cl_encoder.h"
 #include "sched/cl_cache.h"
 
-/* Counters and timings a run records (clade log, the run's stats_json). */
+/* Counters and timings a run records (clade log, the run's stats_json), per registered
+ * modality (index as cl_modality_index). */
 typedef struct cl_sched_stats {
-  int64_t images_encoded, images_cached, texts_encoded, texts_cached;
-  double decode_seconds;  /* summed over decode threads */
-  double encode_seconds;  /* encoder busy time */
-  double wall_seconds;    /* wall time inside the image pipeline */
+  int64_t encoded[CL_MODALITY_MAX], cached[CL_MODALITY_MAX]; /* items */
+  double read_seconds[CL_MODALITY_MAX];   /* reading items (image decoding), summed over threads */
+  double encode_seconds[CL_MODALITY_MAX]; /* encoder busy time */
+  double wall_seconds[CL_MODALITY_MAX];   /* wall time inside the pipeline */
 } cl_sched_stats;
+
+/* The stats index of a modality name (-1: not registered). */
+static inline int cl_sched_stat(const char *modality) { return cl_modality_index(cl_modality_find(modality)); }
 
 typedef enum { CL_PROGRESS_AUTO = 0, CL_PROGRESS_OFF, CL_PROGRESS_JSON } cl_progress_mode;
 
@@ -28,17 +34,12 @@ typedef struct cl_sched_opts {
   int batches_in_flight;    /* default 3 */
 } cl_sched_opts;
 
-/* The encoder's cache identity: checkpoint hash, config, preprocessing, backend, precision
- * and CL_ENCODER_VERSION, hashed into 40 hex digits. */
-void cl_sched_model_key(const cl_encoder *enc, char out[41]);
-
-/* Embed n image files into out [n, embed_dim] (manifest order). Batches are aligned to
- * positions (images b*B .. b*B+B-1), and a batch with any cache miss is encoded whole, so a
- * run resumed from the cache computes exactly what a clean run computes. */
-int cl_sched_images(cl_encoder *enc, const cl_sched_opts *o, const char *const *paths, int n, float *out,
-                    cl_sched_stats *st, cl_error *e);
-/* Embed n texts into out [n, embed_dim], through the cache. */
-int cl_sched_texts(cl_encoder *enc, const cl_sched_opts *o, const char *const *texts, int n, float *out,
-                   cl_sched_stats *st, cl_error *e);
+/* Embed n items of `modality` (image file paths, texts, ...) into out [n, tower dim] (input
+ * order), with the model's tower for it (an error naming the towers it has when it lacks
+ * one). Batches are aligned to positions (items b*B .. b*B+B-1, B the tower's batch), and a
+ * batch with any cache miss is encoded whole, so a run resumed from the cache computes
+ * exactly what a clean run computes. */
+int cl_sched_embed(cl_encoder *enc, const char *modality, const cl_sched_opts *o, const char *const *items, int n,
+                   float *out, cl_sched_stats *st, cl_error *e);
 
 #endif

@@ -1,0 +1,41 @@
+/* cl_modality: the registered modalities. */
+#include "cl_modality.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cl_modality image = {
+    .name = "image", .plural = "images", .column = "filepath", .key_by = CL_KEY_FILE, .parallel_read = 1};
+static const cl_modality text = {.name = "text", .plural = "texts", .key_by = CL_KEY_ITEM};
+
+/* The registry: one line per modality. */
+static const cl_modality *const registry[] = {&image, &text};
+#define NMOD ((int)(sizeof registry / sizeof registry[0]))
+_Static_assert(sizeof registry / sizeof registry[0] <= CL_MODALITY_MAX, "raise CL_MODALITY_MAX");
+
+int cl_modality_count(void) { return NMOD; }
+
+const cl_modality *cl_modality_at(int i) { return i >= 0 && i < NMOD ? registry[i] : NULL; }
+
+int cl_modality_index(const cl_modality *m) {
+  for (int i = 0; i < NMOD; i++)
+    if (registry[i] == m) return i;
+  return -1;
+}
+
+const cl_modality *cl_modality_find(const char *name) {
+  for (int i = 0; name && i < NMOD; i++)
+    if (!strcmp(registry[i]->name, name)) return registry[i];
+  return NULL;
+}
+
+const char *cl_modality_list(char *buf, size_t n) {
+  size_t off = 0;
+  if (n) buf[0] = 0;
+  for (int i = 0; i < NMOD && off < n; i++) {
+    int w = snprintf(buf + off, n - off, "%s%s", i ? ", " : "", registry[i]->name);
+    if (w < 0) break;
+    off += (size_t)w;
+  }
+  return buf;
+}

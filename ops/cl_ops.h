@@ -30,6 +30,7 @@ typedef enum {
   CL_PREC_BF16,     /* bf16 weights and GEMM (CUDA: and attention) inputs, fp32 sums and outputs */
   CL_PREC_FP16      /* fp16 likewise */
 } cl_precision;
+#define CL_PREC_COUNT 4
 
 static inline const char *cl_precision_name(cl_precision p) {
   return p == CL_PREC_TF32 ? "tf32" : p == CL_PREC_BF16 ? "bf16" : p == CL_PREC_FP16 ? "fp16" : "fp32";

@@ -21,6 +21,7 @@
 
 #include "cl_cpu_simd.h"
 #include "cl_ops_cpu_impl.h"
+#include "tensor/cl_backends.h"
 
 /* below this many elements a parallel region costs more than it saves */
 #define PAR_MIN 32768
@@ -434,6 +435,20 @@ void cl_backend_cpu_describe(char *buf, size_t n) {
   else
     snprintf(buf, n, "%.100s, %d threads, OpenBLAS %.20s", model, omp_get_max_threads(), openblas_get_corename());
 }
+
+static int cpu_probe(char *why, size_t n) {
+  (void)why, (void)n;
+  return 1;
+}
+
+static const char *cpu_lacks(cl_precision p) {
+  return p == CL_PREC_BF16 ? "this CPU lacks AVX512_BF16 (or CLADE_CPU_KERNELS=blas is set)" : NULL;
+}
+
+/* The registry's entry (tensor/cl_backends.h). */
+const cl_backend_desc cl_backend_cpu_desc = {.name = "cpu", .title = "the CPU", .probe = cpu_probe,
+                                             .offers = cl_backend_cpu_offers, .lacks = cpu_lacks,
+                                             .describe = cl_backend_cpu_describe, .create = cl_backend_cpu_create};
 
 int cl_backend_cpu_create(cl_backend **out, cl_error *e) {
   cl_cpu *c = calloc(1, sizeof *c);

@@ -31,6 +31,7 @@
 #include "cl_cuda.h"
 #include "cl_cuda_kernels.h"
 #include "cl_cudnn_sdpa.h"
+#include "tensor/cl_backends.h"
 
 #define STAGE_BYTES ((size_t)8 << 20)   /* one pinned upload chunk (there are two) */
 #define LT_WORKSPACE ((size_t)32 << 20) /* cuBLASLt workspace, as NVIDIA suggests for Hopper */
@@ -823,8 +824,25 @@ int cl_backend_cuda_create(cl_backend **out, cl_error *e) {
   return CL_OK;
 }
 
+static int cuda_probe(char *why, size_t n) {
+  if (cl_cuda_device_count() > 0) return 1;
+  snprintf(why, n, "no GPU found");
+  return 0;
+}
+
+static int cuda_offers(cl_precision p) { return p >= CL_PREC_FP32 && p < CL_PREC_COUNT; }
+
+static void cuda_describe(char *buf, size_t n) {
+  if (cl_cuda_device_name(0, buf, n)) snprintf(buf, n, "unknown GPU");
+}
+
+/* The registry's entry (tensor/cl_backends.h). */
+const cl_backend_desc cl_backend_cuda_desc = {.name = "cuda", .title = "the GPU", .probe = cuda_probe,
+                                              .offers = cuda_offers, .describe = cuda_describe,
+                                              .create = cl_backend_cuda_create};
+
 int cl_backend_cuda_set_tf32(cl_backend *be, int on, cl_error *e) {
-  if (!be || strcmp(be->name, "cuda") != 0)
+  if (!be || be->set_precision != cuda_set_precision)
     return fail(e, CL_EINVAL, "cl_backend_cuda_set_tf32: not a CUDA backend");
   return cuda_set_precision(be, on ? CL_PREC_TF32 : CL_PREC_FP32, e);
 }

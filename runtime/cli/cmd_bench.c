@@ -186,8 +186,9 @@ static int open_encoder(bench *b, cl_error *e) {
   const char *cfgname = a->config ? a->config : "ViT-B-16";
   if ((rc = cl_clip_config_builtin(cfgname, &enc->cfg, e))) goto fail;
   if (a->gelu) enc->cfg.quick_gelu = !strcmp(a->gelu, "quick");
-  if ((rc = cl_encoder_backend(a->backend ? a->backend : "cpu", &enc->be, enc->backend_name, 1, e))) goto fail;
-  if ((rc = cl_encoder_set_precision(enc->be, enc->backend_name, a->precision, enc->precision, e))) goto fail;
+  if ((rc = cl_encoder_backend(a->backend ? a->backend : "cpu", a->precision, &enc->be, enc->backend_name,
+                               enc->precision, 1, e)))
+    goto fail;
   if (cl_img_decode_parse(a->decode, &enc->decode)) {
     rc = cl_err(e, CL_EINVAL, "--decode is full or draft, not '%s'", a->decode);
     goto fail;
@@ -252,7 +253,8 @@ static int bench_precision_error(bench *b, cl_error *e) {
   cl_clip *m = NULL;
   char name[16];
   int rc = cl_clip_encode_images(enc->clip, px, n, lo, e);
-  if (!rc) rc = cl_encoder_backend(b->a.backend ? b->a.backend : "cpu", &be, name, 1, e);
+  char prec[16];
+  if (!rc) rc = cl_encoder_backend(b->a.backend ? b->a.backend : "cpu", NULL, &be, name, prec, 1, e);
   if (!rc) rc = cl_clip_random_load(&enc->cfg, (uint64_t)b->a.seed, be, &m, e);
   if (!rc) rc = cl_clip_encode_images(m, px, n, ref, e);
   if (!rc) {

@@ -128,14 +128,13 @@ int cl_cmd_run(int argc, char **argv) {
   if (rc) return rc;
   /* resolved once, before anything is recorded: "auto" becomes the backend every model of
    * the run opens on, and the device names what computed (kernels change the last bits) */
-  char backend[16], device[160];
+  char backend[16], device[160], note[256];
   cl_error re;
-  if (cl_encoder_resolve(a.backend, a.precision, backend, device, sizeof device, &re) != CL_OK) {
+  if (cl_encoder_resolve(a.backend, a.precision, backend, device, sizeof device, note, sizeof note, &re) != CL_OK) {
     cl_cli_fail("%s", re.msg);
     return 1;
   }
-  if (!a.quiet && (!a.backend || !strcmp(a.backend, "auto")) && !strcmp(backend, "cpu"))
-    fprintf(stderr, "clade: no GPU found: running on the CPU\n");
+  if (!a.quiet && note[0]) fprintf(stderr, "clade: %s\n", note);
   cl_lua_run run = {.backend = backend, .precision = a.precision ? a.precision : "fp32", .decode = a.decode,
                     .quiet = a.quiet, .progress = a.json_log ? CL_PROGRESS_JSON : CL_PROGRESS_AUTO,
                     .interrupted = &run_interrupted};

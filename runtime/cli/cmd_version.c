@@ -19,6 +19,7 @@
 
 #include "cl_cli.h"
 #include "cl_ops.h"
+#include "tensor/cl_backends.h"
 #ifdef CLADE_HAVE_CUDA
 #include "cuda/cl_cuda.h"
 #endif
@@ -55,9 +56,19 @@ int cl_cmd_version(int argc, char **argv) {
   printf("  zlib           %s\n", zlibVersion());
   printf("  GSL            %s\n", gsl_version);
   printf("  OpenMP         %d (%d threads)\n", _OPENMP, omp_get_max_threads());
-  char cpu[200];
-  cl_backend_cpu_describe(cpu, sizeof cpu);
-  printf("  CPU backend    %s; precisions fp32%s\n", cpu, cl_backend_cpu_offers(CL_PREC_BF16) ? ", bf16" : "");
+  for (int i = 0; i < cl_backends_count(); i++) { /* the registry, in auto's order */
+    const cl_backend_desc *d = cl_backends_at(i);
+    char dev[200], why[160], precs[64] = "";
+    if (!d->probe(why, sizeof why)) {
+      printf("  backend %-6s %s\n", d->name, why);
+      continue;
+    }
+    d->describe(dev, sizeof dev);
+    for (int p = 0, off = 0; p < CL_PREC_COUNT; p++)
+      if (d->offers((cl_precision)p))
+        off += snprintf(precs + off, sizeof precs - off, "%s%s", off ? ", " : "", cl_precision_name((cl_precision)p));
+    printf("  backend %-6s %s; precisions %s\n", d->name, dev, precs);
+  }
 #ifdef CLADE_HAVE_CUDA
   char buf[2048];
   cl_cuda_versions(buf, sizeof buf);

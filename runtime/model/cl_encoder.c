@@ -9,21 +9,13 @@
 
 #include "io/cl_ckpt.h"
 #include "store/cl_store.h"
-#ifdef CLADE_HAVE_CUDA
-#include "cuda/cl_cuda.h"
-#endif
+#include "tensor/cl_backends.h"
 
 #define TRYE(x)            \
   do {                     \
     int _rc = (x);         \
     if (_rc) return _rc;   \
   } while (0)
-
-static int check_backend_name(const char *want, cl_error *e) {
-  if (strcmp(want, "cpu") && strcmp(want, "cuda") && strcmp(want, "auto"))
-    return cl_err(e, CL_EINVAL, "backend '%s': choose cpu, cuda or auto", want);
-  return CL_OK;
-}
 
 static int is_dir(const char *p) {
   struct stat st;
@@ -61,76 +53,33 @@ static int find_checkpoint(const char *dir, char *out, size_t n, cl_error *e) {
                       : "no checkpoint (open_clip_model.safetensors or open_clip_pytorch_model.bin)");
 }
 
-int cl_encoder_backend(const char *want, cl_backend **out, char name[16], int quiet, cl_error *e) {
-  if (!want) want = "auto";
-  TRYE(check_backend_name(want, e));
-#ifdef CLADE_HAVE_CUDA
-  int gpus = cl_cuda_device_count();
-  if (strcmp(want, "cpu") != 0 && gpus > 0) {
-#ifdef CLADE_HAVE_CUDA_BACKEND
-    if (cl_backend_cuda_create(out, e) != CL_OK) return CL_EDEVICE;
-    snprintf(name, 16, "cuda");
-    return CL_OK;
-#else
-    if (!strcmp(want, "cuda")) return cl_err(e, CL_EUNSUP, "backend cuda: the CUDA encoder kernels are not built yet");
-#endif
+int cl_encoder_backend(const char *want, const char *precision, cl_backend **out, char name[16], char prec[16],
+                       int quiet, cl_error *e) {
+  const cl_backend_desc *d;
+  cl_precision p;
+  char note[256];
+  *out = NULL;
+  TRYE(cl_backends_choose(want, precision, &d, &p, note, sizeof note, e));
+  if (!quiet && note[0]) fprintf(stderr, "clade: %s\n", note);
+  TRYE(d->create(out, e));
+  snprintf(name, 16, "%s", d->name);
+  /* before the weights: a backend converts them once, in this precision, as they load */
+  int rc = p != CL_PREC_FP32 ? (*out)->set_precision(*out, p, e) : CL_OK;
+  if (rc) {
+    cl_backend_destroy(*out);
+    *out = NULL;
+    return rc;
   }
-  if (!strcmp(want, "cuda")) return cl_err(e, CL_EDEVICE, "backend cuda: no GPU found");
-  if (!quiet) fprintf(stderr, "clade: no GPU found: running on the CPU\n");
-#else
-  if (!strcmp(want, "cuda")) return cl_err(e, CL_EUNSUP, "backend cuda: this clade was built without CUDA");
-  (void)quiet;
-#endif
-  snprintf(name, 16, "cpu");
-  return cl_backend_cpu_create(out, e);
-}
-
-static int parse_precision(const char *s, cl_precision *p, cl_error *e) {
-  if (cl_precision_parse(s ? s : "fp32", p))
-    return cl_err(e, CL_EINVAL, "precision \"%s\": choose fp32, tf32, bf16 or fp16", s);
+  snprintf(prec, 16, "%s", cl_precision_name(p));
   return CL_OK;
 }
 
-int cl_encoder_set_precision(cl_backend *be, const char *backend_name, const char *precision, char out[16],
-                             cl_error *e) {
-  cl_precision prec = CL_PREC_FP32;
-  TRYE(parse_precision(precision, &prec, e));
-  if (prec != CL_PREC_FP32 && !be->set_precision)
-    return cl_err(e, CL_EUNSUP, "precision %s: the %s backend computes in fp32 only", cl_precision_name(prec),
-                  backend_name);
-  if (prec != CL_PREC_FP32) TRYE(be->set_precision(be, prec, e));
-  snprintf(out, 16, "%s", cl_precision_name(prec));
-  return CL_OK;
-}
-
-int cl_encoder_resolve(const char *backend, const char *precision, char name[16], char *device, size_t n,
-                       cl_error *e) {
-  const char *want = backend ? backend : "auto";
-  cl_precision prec = CL_PREC_FP32;
-  TRYE(parse_precision(precision, &prec, e));
-  TRYE(check_backend_name(want, e));
-  int gpu = 0;
-#ifdef CLADE_HAVE_CUDA_BACKEND
-  gpu = strcmp(want, "cpu") != 0 && cl_cuda_device_count() > 0 && cl_cuda_device_name(0, device, n) == 0;
-#endif
-  if (!gpu && !strcmp(want, "cuda"))
-    return cl_err(e, CL_EDEVICE, "backend cuda: %s",
-#ifdef CLADE_HAVE_CUDA_BACKEND
-                  "no GPU found"
-#else
-                  "this clade was built without the CUDA backend"
-#endif
-    );
-  if (gpu) {
-    snprintf(name, 16, "cuda");
-    return CL_OK;
-  }
-  if (!cl_backend_cpu_offers(prec))
-    return cl_err(e, CL_EUNSUP, "precision %s: the cpu backend computes in fp32%s (tf32, %sfp16 need the cuda backend%s)",
-                  cl_precision_name(prec), prec == CL_PREC_BF16 ? " only: this CPU lacks AVX512_BF16" : ", or bf16 with AVX512_BF16",
-                  prec == CL_PREC_BF16 ? "bf16 and " : "", strcmp(want, "auto") ? "" : "; no GPU found");
-  snprintf(name, 16, "cpu");
-  cl_backend_cpu_describe(device, n);
+int cl_encoder_resolve(const char *backend, const char *precision, char name[16], char *device, size_t n, char *note,
+                       size_t nn, cl_error *e) {
+  const cl_backend_desc *d;
+  TRYE(cl_backends_choose(backend, precision, &d, NULL, note, nn, e));
+  snprintf(name, 16, "%s", d->name);
+  d->describe(device, n);
   return CL_OK;
 }
 
@@ -174,15 +123,13 @@ int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) 
       goto fail;
     }
   }
-  cl_precision prec = CL_PREC_FP32;
-  if ((rc = parse_precision(spec->precision, &prec, e))) goto fail; /* before opening a backend */
   if (cl_img_decode_parse(spec->decode, &enc->decode)) {
     rc = cl_err(e, CL_EINVAL, "decode \"%s\": choose full or draft", spec->decode);
     goto fail;
   }
-  if ((rc = cl_encoder_backend(spec->backend, &enc->be, enc->backend_name, spec->quiet, e))) goto fail;
-  /* before the weights: a backend converts them once, in this precision, as they load */
-  if ((rc = cl_encoder_set_precision(enc->be, enc->backend_name, spec->precision, enc->precision, e))) goto fail;
+  if ((rc = cl_encoder_backend(spec->backend, spec->precision, &enc->be, enc->backend_name, enc->precision,
+                               spec->quiet, e)))
+    goto fail;
   cl_tmap w;
   if ((rc = cl_ckpt_load(enc->checkpoint, &w, e))) goto fail;
   rc = cl_clip_load(&enc->cfg, &w, enc->be, &enc->clip, e);

@@ -57,19 +57,18 @@ int cl_clip_bundle(cl_encoder *enc, cl_error *e);
 /* Tokenise and encode n texts into out [n, embed_dim]; ids_out [n, context] if non-NULL. */
 int cl_encoder_texts(cl_encoder *enc, const char *const *texts, int n, float *out, int32_t *ids_out,
                      cl_error *e);
-/* Resolve the backend name: "auto" picks CUDA when built with it and a GPU is present,
- * else the CPU (saying so once on stderr). */
-int cl_encoder_backend(const char *want, cl_backend **out, char name[16], int quiet, cl_error *e);
-/* Sets `precision` (NULL = fp32) on a backend before any weight is prepared, and writes its
- * canonical name to out; a bad name or one the backend lacks fails saying so. */
-int cl_encoder_set_precision(cl_backend *be, const char *backend_name, const char *precision, char out[16],
-                             cl_error *e);
-/* What `backend` ("cpu", "cuda", "auto"; NULL = auto) and `precision` (NULL = fp32) will run
- * on, without loading anything: the concrete backend name, and the device as results record
- * it (the CPU model and kernels, or the GPU's name). Fails, saying why, where they cannot
- * run here (cuda without a GPU, tf32/fp16 on the CPU, bf16 without AVX512_BF16), so a run is refused before it
- * is recorded. */
-int cl_encoder_resolve(const char *backend, const char *precision, char name[16], char *device, size_t n,
-                       cl_error *e);
+/* Opens the backend for `want` (a registered name, or NULL / "auto": the first whose probe
+ * succeeds; tensor/cl_backends.h) in `precision` (NULL = fp32), set before any weight is
+ * prepared; its name and the precision's canonical name go to name and prec. Unless quiet,
+ * says on stderr what auto passed over ("no GPU found: running on the CPU"). */
+int cl_encoder_backend(const char *want, const char *precision, cl_backend **out, char name[16], char prec[16],
+                       int quiet, cl_error *e);
+/* What `backend` and `precision` will run on, without loading anything: the backend's name,
+ * the device as results record it (the CPU model and kernels, or the GPU's name), and what
+ * auto passed over in note ("" when nothing). Fails, saying why, where they cannot run here
+ * (cuda without a GPU, tf32/fp16 on the CPU, bf16 without AVX512_BF16), so a run is refused
+ * before it is recorded. */
+int cl_encoder_resolve(const char *backend, const char *precision, char name[16], char *device, size_t n, char *note,
+                       size_t nn, cl_error *e);
 
 #endif

@@ -173,3 +173,14 @@ const char *cl_cpu_model_name(char *buf, size_t n) {
   fclose(f);
   return buf;
 }
+
+const char *cl_join_names(char *buf, size_t n, int count, const char *(*name)(int i)) {
+  size_t off = 0;
+  if (n) buf[0] = 0;
+  for (int i = 0; i < count && off < n; i++) {
+    int w = snprintf(buf + off, n - off, "%s%s", i ? ", " : "", name(i));
+    if (w < 0) break;
+    off += (size_t)w;
+  }
+  return buf;
+}

@@ -56,6 +56,8 @@ void *cl_xcalloc(size_t n, size_t sz);
 char *cl_strdup(const char *s);
 /* printf into a new malloc'd string (never NULL: "" when formatting fails). */
 char *cl_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "a, b, c": the names name(0) .. name(count-1) joined into buf (registries' lists in errors). */
+const char *cl_join_names(char *buf, size_t n, int count, const char *(*name)(int i));
 /* The CPU's "model name" from /proc/cpuinfo into buf ("unknown CPU" when unreadable). */
 const char *cl_cpu_model_name(char *buf, size_t n);
 

@@ -29,13 +29,6 @@ const cl_modality *cl_modality_find(const char *name) {
   return NULL;
 }
 
-const char *cl_modality_list(char *buf, size_t n) {
-  size_t off = 0;
-  if (n) buf[0] = 0;
-  for (int i = 0; i < NMOD && off < n; i++) {
-    int w = snprintf(buf + off, n - off, "%s%s", i ? ", " : "", registry[i]->name);
-    if (w < 0) break;
-    off += (size_t)w;
-  }
-  return buf;
-}
+static const char *name_at(int i) { return registry[i]->name; }
+
+const char *cl_modality_list(char *buf, size_t n) { return cl_join_names(buf, n, NMOD, name_at); }

@@ -38,16 +38,9 @@ const cl_backend_desc *cl_backends_find(const char *name) {
   return NULL;
 }
 
-const char *cl_backends_list(char *buf, size_t n) {
-  size_t off = 0;
-  if (n) buf[0] = 0;
-  for (int i = 0; i < NBE && off < n; i++) {
-    int w = snprintf(buf + off, n - off, "%s%s", i ? ", " : "", registry[i]->name);
-    if (w < 0) break;
-    off += (size_t)w;
-  }
-  return buf;
-}
+static const char *name_at(int i) { return registry[i]->name; }
+
+const char *cl_backends_list(char *buf, size_t n) { return cl_join_names(buf, n, NBE, name_at); }
 
 /* "fp32 or bf16": what d offers here */
 static void offered(const cl_backend_desc *d, char *buf, size_t n) {

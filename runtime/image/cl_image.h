@@ -62,6 +62,9 @@ int cl_img_resize_shorter(const cl_img *in, int size, cl_img *out, cl_error *e);
 /* torchvision CenterCrop(size): offsets int(round((n-size)/2.0)) (half to even); zero
  * padding where the image is smaller, as torchvision pads. */
 int cl_img_center_crop(const cl_img *in, int size, cl_img *out, cl_error *e);
+/* CenterCrop's offset along a side of n pixels: int(round((n - size) / 2.0)) (half to even),
+ * or minus the zero padding torchvision adds before a side shorter than size. */
+int cl_img_center_offset(int n, int size);
 /* PIL convert('RGB') from any mode (CMYK by Pillow's integer formula, P via palette, I clipped). */
 int cl_img_to_rgb(const cl_img *in, cl_img *out, cl_error *e);
 /* ToTensor + Normalize in float32: ((float)u8/255 - mean[c]) / std[c], CHW. mean/std NULL:
@@ -92,5 +95,18 @@ const char *cl_img_decode_name(cl_img_decode d); /* "full", "draft" */
 int cl_img_decode_parse(const char *s, cl_img_decode *out); /* NULL -> full; -1 unknown */
 int cl_img_preprocess_file_decode(const char *path, int size, cl_img_decode decode, const float mean[3],
                                   const float std[3], float *chw_out, cl_error *e);
+
+/* CLIBD's evaluation transform (not open_clip's; see shared/CLIBD.md "Image"), in cl_img_aa.c:
+ * ToTensor (u8/255 in float32, after PIL convert('RGB') for non-RGB modes), torchvision
+ * Resize(resize, antialias=True) ON THE FLOAT TENSOR (short side -> resize, bilinear,
+ * align_corners False: PyTorch's _upsample_bilinear2d_aa, width pass then height pass, float
+ * weights), CenterCrop(crop), no Normalize. chw_out: 3 * crop * crop floats. */
+int cl_img_clibd_preprocess(const cl_img *im, int resize, int crop, float *chw_out, cl_error *e);
+int cl_img_clibd_preprocess_file(const char *path, int resize, int crop, float *chw_out, cl_error *e);
+/* _upsample_bilinear2d_aa on one float plane (in_h x in_w, row-major) to out_h x out_w, but
+ * only output rows [y0, y0+nh) and columns [x0, x0+nw) into out (nh x nw): a crop of the
+ * full result, identical to it. */
+int cl_img_resize_aa_plane(const float *in, int in_h, int in_w, int out_h, int out_w, int y0, int nh, int x0,
+                           int nw, float *out, cl_error *e);
 
 #endif

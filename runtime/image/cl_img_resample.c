@@ -514,6 +514,11 @@ static int half_even(int d) {
   return (d % 2 == 0 || q % 2 == 0) ? q : q + 1;
 }
 
+int cl_img_center_offset(int n, int size) {
+  /* torchvision pads a too-small side with zeros ((size-n)//2 on the left/top) first. */
+  return n >= size ? half_even(n - size) : -((size - n) / 2);
+}
+
 int cl_img_center_crop(const cl_img *in, int size, cl_img *out, cl_error *e) {
   if (!in || !in->data || size < 1) return cl_err(e, CL_EINVAL, "bad center crop size %d", size);
   int rc = cl_img_alloc(out, size, size, in->mode, e);
@@ -521,9 +526,7 @@ int cl_img_center_crop(const cl_img *in, int size, cl_img *out, cl_error *e) {
   out->palette_size = in->palette_size;
   memcpy(out->palette, in->palette, sizeof out->palette);
   const int bpp = cl_img_pixel_bytes(in);
-  /* torchvision pads a too-small side with zeros ((size-n)//2 on the left/top) first. */
-  int ox = in->width >= size ? half_even(in->width - size) : -((size - in->width) / 2);
-  int oy = in->height >= size ? half_even(in->height - size) : -((size - in->height) / 2);
+  int ox = cl_img_center_offset(in->width, size), oy = cl_img_center_offset(in->height, size);
   memset(out->data, 0, (size_t)size * size * bpp);
   for (int j = 0; j < size; j++) {
     int sy = j + oy;

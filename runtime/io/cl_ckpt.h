@@ -7,7 +7,8 @@
 
 /* Load a checkpoint's state dict into m: .safetensors (by magic/JSON header) via cl_st_load, or a PyTorch zip
    (torch.save of a state dict, or an open_clip training checkpoint {"state_dict": {...}} whose keys may carry a
-   `module.` prefix that is stripped). Tensors come out contiguous in their stored dtype (F32/F16/BF16/F64/I64...).
+   `module.` prefix that is stripped, or BarcodeBERT's {"model": {...}, "bert_config": {...}}, whose plain entries
+   beside the state dict are kept as JSON in m->metadata_json). Tensors come out contiguous in their stored dtype (F32/F16/BF16/F64/I64...).
    The format is told by content, not by the file name. m is initialised here and left empty on error. */
 int cl_ckpt_load(const char *path, cl_tmap *m, cl_error *e);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cjson/cJSON.h>
 #include <zip.h>
 
 #include "cl_ckpt.h"
@@ -237,6 +238,52 @@ static int add_tensor(ctx *c, const char *name, const cl_pt_value *tv) {
   return CL_OK;
 }
 
+/* A plain pickle value (None, bool, number, string, and lists/dicts of them) as JSON, or NULL. */
+static cJSON *plain_json(const cl_pt_value *v, int depth) {
+  if (depth > 16) return NULL;
+  switch (v->kind) {
+  case CL_PT_NONE: return cJSON_CreateNull();
+  case CL_PT_BOOL: return cJSON_CreateBool(v->u.b);
+  case CL_PT_INT: return cJSON_CreateNumber(v->u.i.big ? v->u.i.approx : (double)v->u.i.v);
+  case CL_PT_FLOAT: return cJSON_CreateNumber(v->u.f);
+  case CL_PT_STR: return strlen(v->u.str.s) == v->u.str.n ? cJSON_CreateString(v->u.str.s) : NULL;
+  case CL_PT_TUPLE:
+  case CL_PT_LIST: {
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < v->u.seq.n; i++) {
+      cJSON *x = plain_json(v->u.seq.v[i], depth + 1);
+      if (!x) return cJSON_Delete(a), NULL;
+      cJSON_AddItemToArray(a, x);
+    }
+    return a;
+  }
+  case CL_PT_DICT: {
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; i + 1 < v->u.seq.n; i += 2) {
+      const cl_pt_value *k = v->u.seq.v[i];
+      cJSON *x = k->kind == CL_PT_STR ? plain_json(v->u.seq.v[i + 1], depth + 1) : NULL;
+      if (x) cJSON_AddItemToObject(o, k->u.str.s, x);
+    }
+    return o;
+  }
+  default: return NULL;
+  }
+}
+
+/* The plain entries beside a nested state dict (BarcodeBERT's bert_config, an epoch number)
+ * become the map's metadata JSON, for loaders that need them. */
+static void keep_plain_entries(cl_tmap *m, const cl_pt_value *root) {
+  cJSON *o = cJSON_CreateObject();
+  for (size_t i = 0; i + 1 < root->u.seq.n; i += 2) {
+    const cl_pt_value *k = root->u.seq.v[i];
+    cJSON *x = k->kind == CL_PT_STR ? plain_json(root->u.seq.v[i + 1], 0) : NULL;
+    if (x) cJSON_AddItemToObject(o, k->u.str.s, x);
+  }
+  free(m->metadata_json);
+  m->metadata_json = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+}
+
 /* open_clip's rule: a training checkpoint holds {"state_dict": ...}; keys saved from a
  * DistributedDataParallel model start with "module." and lose it when the first key has it. */
 static int load_state_dict(ctx *c, const cl_pt_value *root) {
@@ -246,7 +293,12 @@ static int load_state_dict(ctx *c, const cl_pt_value *root) {
   const cl_pt_value *sd = cl_pt_dict_get(root, "state_dict");
   if (sd && sd->kind != CL_PT_DICT)
     return cl_err(c->e, CL_EFORMAT, "%s: 'state_dict' is a %s, not a dict", c->path, cl_pt_kind_name(sd->kind));
+  if (!sd) { /* BarcodeBERT's own format: {"model": state dict, "bert_config": {...}, ...} */
+    const cl_pt_value *md = cl_pt_dict_get(root, "model");
+    if (md && md->kind == CL_PT_DICT) sd = md;
+  }
   if (!sd) sd = root;
+  if (sd != root) keep_plain_entries(c->m, root);
   size_t n = sd->u.seq.n / 2;
   int strip = n > 0 && sd->u.seq.v[0]->kind == CL_PT_STR && strncmp(sd->u.seq.v[0]->u.str.s, "module.", 7) == 0;
   strtab names;

@@ -476,23 +476,29 @@ X512I __m512i bf16_pair(__m512 lo, __m512 hi) {
   return _mm512_or_si512(_mm512_srli_epi32(bf16_hi(lo), 16), bf16_hi(hi));
 }
 
-X512 void cl_cpu_pack_b_bf16_x512(const float *w, int n, int k, uint32_t *dst) {
+/* Panel q of cl_cpu_pack_b_bf16_x512. A function of its own (not inlined) so that the OpenMP
+ * region calling it holds no AVX-512 values: clang outlines that region without this target
+ * attribute and refuses AVX-512 code in it. */
+__attribute__((noinline, target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+static void pack_b_bf16_panel(const float *w, int k, int q, float *tmp, uint32_t *dst) {
   const int kp = (k + 1) / 2;
+  pack_b(1, w, k, q * NR, NR, 0, k, tmp); /* [k][32] fp32 */
+  uint32_t *d = dst + (size_t)q * kp * NR;
+  for (int p = 0; p < kp; p++)
+    for (int h = 0; h < NR; h += 16) {
+      const __m512 lo = _mm512_load_ps(tmp + (size_t)2 * p * NR + h);
+      const __m512 hi = 2 * p + 1 < k ? _mm512_load_ps(tmp + (size_t)(2 * p + 1) * NR + h) : _mm512_setzero_ps();
+      _mm512_store_si512(d + (size_t)p * NR + h, bf16_pair(lo, hi));
+    }
+}
+
+X512 void cl_cpu_pack_b_bf16_x512(const float *w, int n, int k, uint32_t *dst) {
 #pragma omp parallel
   {
     float *tmp = NULL;
     if (posix_memalign((void **)&tmp, 64, (size_t)k * NR * sizeof *tmp) != 0) abort();
 #pragma omp for schedule(dynamic)
-    for (int q = 0; q < n / NR; q++) {
-      pack_b(1, w, k, q * NR, NR, 0, k, tmp); /* [k][32] fp32 */
-      uint32_t *d = dst + (size_t)q * kp * NR;
-      for (int p = 0; p < kp; p++)
-        for (int h = 0; h < NR; h += 16) {
-          const __m512 lo = _mm512_load_ps(tmp + (size_t)2 * p * NR + h);
-          const __m512 hi = 2 * p + 1 < k ? _mm512_load_ps(tmp + (size_t)(2 * p + 1) * NR + h) : _mm512_setzero_ps();
-          _mm512_store_si512(d + (size_t)p * NR + h, bf16_pair(lo, hi));
-        }
-    }
+    for (int q = 0; q < n / NR; q++) pack_b_bf16_panel(w, k, q, tmp, dst);
     free(tmp);
   }
 }

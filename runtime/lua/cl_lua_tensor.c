@@ -20,7 +20,7 @@
 cl_lmat *cl_lmat_new(lua_State *L, int64_t r, int64_t c) {
   /* (luaL_error knows %I for lua_Integer, not %lld) */
   if (r < 0 || c < 0) luaL_error(L, "tensor: negative shape [%I,%I]", (lua_Integer)r, (lua_Integer)c);
-  size_t nb;
+  size_t nb = 0;
   if (r > INT_MAX || c > INT_MAX || cl_shape_bytes(2, (int64_t[]){r, c}, sizeof(double), &nb) != 0 ||
       nb > SIZE_MAX - sizeof(cl_lmat))
     luaL_error(L, "tensor: shape [%I,%I] is too large (at most %d per side, and its 8 x rows x columns bytes must fit in memory)",

@@ -102,14 +102,18 @@ uint16_t cl_float_to_half(float f) {
   return (uint16_t)h;
 }
 
+/* Element i of type T at src, which need not be aligned for T: a safetensors tensor starts
+ * wherever its data_offsets say (the loads compile to plain moves). */
+#define CL_LOAD(T, src, i) ({ T v_; memcpy(&v_, (const char *)(src) + (size_t)(i) * sizeof(T), sizeof(T)); v_; })
+
 int cl_to_f32(cl_dtype dt, const void *src, float *dst, int64_t n, cl_error *e) {
   switch (dt) {
   case CL_F32: memcpy(dst, src, (size_t)n * 4); break;
-  case CL_F16: { const uint16_t *s = src; for (int64_t i = 0; i < n; i++) dst[i] = cl_half_to_float(s[i]); } break;
-  case CL_BF16: { const uint16_t *s = src; for (int64_t i = 0; i < n; i++) dst[i] = cl_bf16_to_float(s[i]); } break;
-  case CL_F64: { const double *s = src; for (int64_t i = 0; i < n; i++) dst[i] = (float)s[i]; } break;
-  case CL_I32: { const int32_t *s = src; for (int64_t i = 0; i < n; i++) dst[i] = (float)s[i]; } break;
-  case CL_I64: { const int64_t *s = src; for (int64_t i = 0; i < n; i++) dst[i] = (float)s[i]; } break;
+  case CL_F16: for (int64_t i = 0; i < n; i++) dst[i] = cl_half_to_float(CL_LOAD(uint16_t, src, i)); break;
+  case CL_BF16: for (int64_t i = 0; i < n; i++) dst[i] = cl_bf16_to_float(CL_LOAD(uint16_t, src, i)); break;
+  case CL_F64: for (int64_t i = 0; i < n; i++) dst[i] = (float)CL_LOAD(double, src, i); break;
+  case CL_I32: for (int64_t i = 0; i < n; i++) dst[i] = (float)CL_LOAD(int32_t, src, i); break;
+  case CL_I64: for (int64_t i = 0; i < n; i++) dst[i] = (float)CL_LOAD(int64_t, src, i); break;
   case CL_U8: { const uint8_t *s = src; for (int64_t i = 0; i < n; i++) dst[i] = s[i]; } break;
   default: return cl_err(e, CL_EUNSUP, "cannot convert dtype %s to F32", cl_dtype_name(dt));
   }

@@ -36,7 +36,9 @@ int cl_clip_config_check(cl_clip_config *c, cl_error *e) {
                   v->head_width, v->width);
   v->heads = v->width / v->head_width;
   if (v->layers < 1) return cl_err(e, CL_EINVAL, "model config: vision_cfg.layers must be >= 1");
-  if (!(v->mlp_ratio > 0) || (int)(v->width * v->mlp_ratio) < 1)
+  /* compared as a double first: (int) of a product past INT_MAX is undefined */
+  if (!(v->mlp_ratio > 0) || !(v->width * v->mlp_ratio < INT_MAX / 4) ||
+      (int)(v->width * v->mlp_ratio) < 1)
     return cl_err(e, CL_EINVAL, "model config: vision_cfg.mlp_ratio %g is invalid", v->mlp_ratio);
   if (t->width < 1 || t->heads < 1 || t->width % t->heads)
     return cl_err(e, CL_EINVAL, "model config: text_cfg.heads %d does not divide text_cfg.width %d",
@@ -45,7 +47,9 @@ int cl_clip_config_check(cl_clip_config *c, cl_error *e) {
   if (t->context_length < 1 || t->vocab_size < 1)
     return cl_err(e, CL_EINVAL, "model config: text_cfg.context_length %d / vocab_size %d invalid",
                   t->context_length, t->vocab_size);
-  if (!(t->mlp_ratio > 0) || (int)(t->width * t->mlp_ratio) < 1)
+  /* compared as a double first: (int) of a product past INT_MAX is undefined */
+  if (!(t->mlp_ratio > 0) || !(t->width * t->mlp_ratio < INT_MAX / 4) ||
+      (int)(t->width * t->mlp_ratio) < 1)
     return cl_err(e, CL_EINVAL, "model config: text_cfg.mlp_ratio %g is invalid", t->mlp_ratio);
   for (int i = 0; i < 3; i++)
     if (!(c->std[i] > 0) || !isfinite(c->mean[i]))

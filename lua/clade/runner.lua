@@ -4,6 +4,7 @@
 local core = require "clade.core"
 local text_types = require "clade.text_types"
 local protocols = require "clade.protocols"
+local shard = require "clade.shard"
 local M = {}
 
 local function registry() return require("clade").registry end
@@ -80,10 +81,32 @@ function M.validate(reg)
   end
 end
 
+-- A job's key: what claims, shards and merges know it by.
+function M.job_key(ename, mname, dname, pi) return table.concat({ ename, mname, dname, tostring(pi) }, "\31") end
+
+-- The run's jobs in run order, each with its key and the images its model encodes (what
+-- shards balance).
+function M.plan(reg)
+  local out = {}
+  for _, ename in ipairs(reg.order) do
+    local e = reg.experiments[ename]
+    for _, mname in ipairs(e.models) do
+      for _, dname in ipairs(e.datasets) do
+        local n = #manifest(dname, get_dataset(dname, "experiment '" .. ename .. "'")).rows
+        for pi in ipairs(e.protocols) do
+          out[#out + 1] = { key = M.job_key(ename, mname, dname, pi), model = mname, dataset = dname, images = n }
+        end
+      end
+    end
+  end
+  return out
+end
+
 function M.run()
   local reg = registry()
   if #reg.order == 0 then error("the file declares no experiment", 0) end
   M.validate(reg)
+  local mine = shard.select(function() return M.plan(reg) end) -- nil: every job
   local total, jobs, skipped, held = 0, 0, 0, 0
   for _, ename in ipairs(reg.order) do
     local e = reg.experiments[ename]
@@ -92,6 +115,8 @@ function M.run()
       for _, dname in ipairs(e.datasets) do
         local d = get_dataset(dname, "experiment '" .. ename .. "'")
         for pi, p in ipairs(e.protocols) do
+          local job = M.job_key(ename, mname, dname, pi)
+          if mine and not mine[job] then goto next_job end
           jobs = jobs + 1
           core.check_interrupt()
           local proto = protocols.lookup(p.protocol)
@@ -99,7 +124,6 @@ function M.run()
             error(string.format("experiment '%s': protocol %s needs a text encoder, but model '%s' is precomputed features",
                                 ename, p.protocol, mname), 0)
           end
-          local job = table.concat({ ename, mname, dname, tostring(pi) }, "\31")
           local state = core.claim(job)
           if state == 0 then
             skipped = skipped + 1
@@ -123,7 +147,7 @@ function M.run()
               core.check_interrupt()
               core.store_eval {
                 experiment = ename, model = mname, model_hash = mhash, dataset = dname,
-                protocol = p.protocol, text_type = ev.text_type or "", shots = ev.shots or 0,
+                protocol = p.protocol, text_type = ev.text_type or "", shots = ev.shots or 0, job = job,
                 params = ev.params or {}, n_examples = #man.rows, results = ev.results,
                 predictions = ev.predictions, support = ev.support, filepaths = man.filepaths,
                 labels = man.labels, truth = labels,
@@ -133,6 +157,7 @@ function M.run()
             proto.run(ctx, p.opts)
             core.job_done(job)
           end
+          ::next_job::
         end
       end
     end

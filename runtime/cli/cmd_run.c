@@ -1,5 +1,6 @@
 /* clade run | check | classes: experiment files through the Lua runner. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <unistd.h>
@@ -14,9 +15,24 @@
 #include "store/cl_store.h"
 
 typedef struct {
-  const char *file, *db, *backend, *dataset, *text_type, *precision, *decode;
+  const char *file, *db, *backend, *dataset, *text_type, *precision, *decode, *shard, *cache;
   int quiet, json_log;
+  int shard_index, shard_count; /* --shard I/N; count 0: the whole run */
 } run_args;
+
+/* "I/N" with 0 <= I < N <= 1000000, nothing else. */
+static int parse_shard(const char *s, int *index, int *count) {
+  char *end;
+  errno = 0;
+  long i = strtol(s, &end, 10);
+  if (end == s || *end != '/' || errno || i < 0 || s[0] == '-' || s[0] == '+') return -1;
+  const char *t = end + 1;
+  long n = strtol(t, &end, 10);
+  if (end == t || *end || errno || t[0] == '-' || t[0] == '+' || n < 1 || n > 1000000 || i >= n) return -1;
+  *index = (int)i;
+  *count = (int)n;
+  return 0;
+}
 
 static int parse(int argc, char **argv, run_args *a, const char *cmd) {
   memset(a, 0, sizeof *a);
@@ -25,7 +41,8 @@ static int parse(int argc, char **argv, run_args *a, const char *cmd) {
     const char *s = argv[i];
     const char **slot = !strcmp(s, "--db") ? &a->db : !strcmp(s, "--backend") ? &a->backend
                       : !strcmp(s, "--dataset") ? &a->dataset : !strcmp(s, "--text-type") ? &a->text_type
-                      : !strcmp(s, "--precision") ? &a->precision : !strcmp(s, "--decode") ? &a->decode : NULL;
+                      : !strcmp(s, "--precision") ? &a->precision : !strcmp(s, "--decode") ? &a->decode
+                      : !strcmp(s, "--shard") ? &a->shard : !strcmp(s, "--cache") ? &a->cache : NULL;
     if (slot) {
       if (i + 1 >= argc) {
         cl_cli_fail("%s: %s needs a value", cmd, s);
@@ -56,6 +73,11 @@ static int parse(int argc, char **argv, run_args *a, const char *cmd) {
     return 2;
   }
   a->decode = cl_img_decode_name(d);
+  if (a->shard && parse_shard(a->shard, &a->shard_index, &a->shard_count)) {
+    cl_cli_fail("%s: --shard is I/N with 0 <= I < N (shard I of N, as Slurm numbers array tasks), not '%s'", cmd,
+                a->shard);
+    return 2;
+  }
   return 0;
 }
 
@@ -137,7 +159,7 @@ int cl_cmd_run(int argc, char **argv) {
   if (!a.quiet && note[0]) fprintf(stderr, "clade: %s\n", note);
   cl_lua_run run = {.backend = backend, .precision = a.precision ? a.precision : "fp32", .decode = a.decode,
                     .quiet = a.quiet, .progress = a.json_log ? CL_PROGRESS_JSON : CL_PROGRESS_AUTO,
-                    .interrupted = &run_interrupted};
+                    .interrupted = &run_interrupted, .shard_index = a.shard_index, .shard_count = a.shard_count};
   cl_lua *lua = NULL;
   if (load(&a, &run, &lua)) return 1; /* a broken file records no run */
   cl_error e;
@@ -150,13 +172,22 @@ int cl_cmd_run(int argc, char **argv) {
     return 1;
   }
   /* the cache is optional: a run goes on without one it cannot open */
-  if (cl_cache_open(cl_cache_path_for(a.db, cpath, sizeof cpath), &run.cache, &e) != CL_OK)
+  if (cl_cache_open(a.cache ? a.cache : cl_cache_path_for(a.db, cpath, sizeof cpath), &run.cache, &e) != CL_OK)
     fprintf(stderr, "clade: warning: %s; going on without the embedding cache\n", e.msg);
   /* resume the unfinished run of this content, join one still running, or begin anew */
   int live = 0, resumed = 0;
   cl_run_info ri = {.file = a.file, .file_hash = hash, .backend = run.backend, .precision = run.precision,
-                    .device = device, .decode = run.decode};
+                    .device = device, .decode = run.decode, .shard_index = a.shard_index,
+                    .shard_count = a.shard_count};
   if (cl_store_begin_or_resume(st, &ri, &run.run_id, &resumed, &live, &e) != CL_OK) goto dberr;
+  /* under Slurm, the job (and array task) now working on the run */
+  const char *sjob = getenv("SLURM_JOB_ID"), *aj = getenv("SLURM_ARRAY_JOB_ID"), *at = getenv("SLURM_ARRAY_TASK_ID");
+  if (sjob && *sjob) {
+    char slurm[128];
+    if (aj && *aj && at && *at) snprintf(slurm, sizeof slurm, "%.60s_%.60s", aj, at);
+    else snprintf(slurm, sizeof slurm, "%.120s", sjob);
+    if (cl_store_run_set_slurm(st, run.run_id, slurm, &e) != CL_OK) goto dberr;
+  }
   if (cl_store_warning(st)) fprintf(stderr, "clade: warning: %s\n", cl_store_warning(st));
   if (!a.quiet) {
     if (resumed)
@@ -164,6 +195,7 @@ int cl_cmd_run(int argc, char **argv) {
               (long long)run.run_id, a.file);
     else
       fprintf(stderr, "clade: run %lld of %s into %s\n", (long long)run.run_id, a.file, a.db);
+    if (a.shard_count) fprintf(stderr, "clade: shard %d/%d of the run's jobs\n", a.shard_index, a.shard_count);
   }
   run.store = st;
   signal(SIGINT, on_sigint);

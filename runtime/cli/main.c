@@ -14,7 +14,7 @@ const cl_cmd cl_cmds[] = {
   {"help", "show help for clade or one command", "clade help [COMMAND]", cl_cmd_help},
   {"run", "run every experiment of a Lua file and store the results",
    "clade run FILE.lua [--db PATH] [--backend cpu|cuda|auto] [--precision fp32] [--decode full|draft]\n"
-   "                   [--quiet] [--json-log]\n"
+   "                   [--shard I/N] [--cache PATH] [--quiet] [--json-log]\n"
    "  Results go to PATH (default results/clade.db, relative to the current folder), one\n"
    "  transaction per finished evaluation, with provenance (git commit, file and model hashes,\n"
    "  backend, precision, decoding). Embeddings are cached by content in cache.db beside it.\n"
@@ -22,7 +22,9 @@ const cl_cmd cl_cmds[] = {
    "  two processes on one database share the work. First Ctrl-C stops after the evaluation in\n"
    "  flight (the run is marked interrupted), a second aborts. --decode draft: the opt-in fast\n"
    "  decoding (large JPEGs at 1/2-1/8 scale in the DCT domain first, as PIL's Image.draft);\n"
-   "  full, the default, is open_clip's.",
+   "  full, the default, is open_clip's. --shard I/N: only the I-th (0 to N-1) of N disjoint\n"
+   "  parts of the run's jobs (a stable split balanced by images to encode; the run records I/N\n"
+   "  and the plan's hash), for `clade merge`. --cache PATH: the embedding cache elsewhere.",
    cl_cmd_run},
   {"check", "check a file's datasets: images found, missing, unreadable (runs no model)",
    "clade check FILE.lua\n  One line per dataset on stdout; exit 1 when any image is missing or unreadable.",
@@ -129,6 +131,17 @@ const cl_cmd cl_cmds[] = {
    "  --make-images DIR only writes the --n-images generated JPEGs to DIR (for a reference\n"
    "  run on the same files) and exits.",
    cl_cmd_bench},
+  {"merge", "fold shard databases (clade run --shard I/N) into one run",
+   "clade merge SHARD.db... --into PATH [--quiet]\n"
+   "  Folds every shard run of one plan found in the SHARD databases into one run of PATH\n"
+   "  (created when missing) with all results, predictions, supports and provenance, in one\n"
+   "  transaction (on any error PATH is left as it was). Merging again adds nothing; the same\n"
+   "  evaluation recorded with different values is an error naming it; shards of different\n"
+   "  plans, files, backends or precisions are refused. A shard missing (a SHARD path that does\n"
+   "  not exist counts as missing) or unfinished leaves the merged run incomplete and names the\n"
+   "  shards to rerun. stdout: run, status (complete|incomplete), shards, added,\n"
+   "  already_merged, rerun (indices). Exit 0: complete; 3: incomplete; 1: an error.",
+   cl_cmd_merge},
   {NULL, NULL, NULL, NULL},
 };
 

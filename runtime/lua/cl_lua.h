@@ -33,6 +33,7 @@ typedef struct cl_lua_run {
   cl_cache *cache;       /* NULL: no embedding cache */
   cl_sched_stats stats;  /* counters and timings for the run record */
   volatile int *interrupted; /* set by the caller's SIGINT handler; NULL: never */
+  int shard_index, shard_count; /* run only shard I of N of the plan; count 0: every job */
 } cl_lua_run;
 
 typedef struct cl_lua cl_lua;

@@ -113,6 +113,8 @@ static int l_store_eval(lua_State *L) {
   int rc = cl_store_eval_begin(s, run->run_id, &ei, &eid, &e);
   free(params);
   if (rc != CL_OK) return luaL_error(L, "storing results: %s", e.msg);
+  const char *job = opt_str(L, 1, "job");
+  if (job && cl_store_eval_set_job(s, eid, job, &e) != CL_OK) return fail(L, s, &e);
 
   lua_getfield(L, 1, "results");
   int rt = lua_gettop(L);
@@ -184,6 +186,31 @@ static int l_job_done(lua_State *L) {
   return 0;
 }
 
+/* core.shard() -> I, N when the run is shard I of N, nothing otherwise. */
+static int l_shard(lua_State *L) {
+  cl_lua_run *run = cl_lua_get_run(L);
+  if (!run || run->shard_count <= 0) return 0;
+  lua_pushinteger(L, run->shard_index);
+  lua_pushinteger(L, run->shard_count);
+  return 2;
+}
+
+/* core.record_plan(text, jobs): the shard's plan (its canonical text, hashed here) and how
+ * many of its jobs are this shard's, into the run record. */
+static int l_record_plan(lua_State *L) {
+  size_t n;
+  const char *text = luaL_checklstring(L, 1, &n);
+  lua_Integer jobs = luaL_checkinteger(L, 2);
+  cl_lua_run *run = cl_lua_get_run(L);
+  char hash[41];
+  cl_error e;
+  if (cl_store_hash_buf(text, n, hash, &e) != CL_OK) return luaL_error(L, "%s", e.msg);
+  if (run && run->store && cl_store_run_set_plan(run->store, run->run_id, text, hash, jobs, &e) != CL_OK)
+    return luaL_error(L, "%s", e.msg);
+  lua_pushstring(L, hash);
+  return 1;
+}
+
 /* core.check_interrupt(): raise when Ctrl-C asked the run to stop (between evaluations, so
  * nothing half-written is left). */
 static int l_check_interrupt(lua_State *L) {
@@ -194,6 +221,7 @@ static int l_check_interrupt(lua_State *L) {
 
 void cl_lua_register_store(lua_State *L) {
   static const luaL_Reg fns[] = {{"store_eval", l_store_eval}, {"claim", l_claim}, {"job_done", l_job_done},
+                                 {"shard", l_shard}, {"record_plan", l_record_plan},
                                  {"check_interrupt", l_check_interrupt}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -125,6 +125,38 @@ static const char *const MIGRATIONS[] = {
     /* 3 -> 4: how a run decoded its images: 'full' (open_clip's, every run before this) or
      * 'draft' (the opt-in fast mode, PIL's Image.draft), part of a run's provenance. */
     "ALTER TABLE runs ADD COLUMN decode TEXT NOT NULL DEFAULT 'full' CHECK (decode IN ('full', 'draft'));",
+    /* 4 -> 5: shards (`clade run --shard I/N`, `clade merge`, `clade slurm`). A shard run keeps
+     * its place I/N, the hash of the plan it is a part of and how many of the plan's jobs are
+     * its own; a merged run has shard_count N and no shard_index. slurm_job: the Slurm job
+     * ("ARRAYJOB_TASK" in an array) that last worked on the run. evaluations.job and runs.plan
+     * let a merge put the shards' evaluations back in run order. run_shards: which shard runs
+     * a merged run folds in, and how far each had got when merged. */
+    "ALTER TABLE runs ADD COLUMN shard_index INTEGER CHECK (shard_index IS NULL OR shard_index >= 0);"
+    "ALTER TABLE runs ADD COLUMN shard_count INTEGER CHECK (shard_count IS NULL OR shard_count > 0);"
+    "ALTER TABLE runs ADD COLUMN plan_hash TEXT;"
+    "ALTER TABLE runs ADD COLUMN plan_jobs INTEGER;"
+    "ALTER TABLE runs ADD COLUMN slurm_job TEXT;"
+    "ALTER TABLE runs ADD COLUMN plan TEXT;" /* the job keys of the plan, one a line, in run order */
+    "ALTER TABLE evaluations ADD COLUMN job TEXT;" /* the key of the job that stored it */
+    "CREATE INDEX runs_plan ON runs(plan_hash, shard_count, shard_index);"
+    "CREATE TABLE run_shards("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  shard_index INTEGER NOT NULL CHECK (shard_index >= 0),"
+    "  source TEXT NOT NULL,"       /* the shard database as given to clade merge */
+    "  source_run INTEGER NOT NULL," /* the shard's run id there */
+    "  status TEXT NOT NULL,"
+    "  jobs_done INTEGER NOT NULL,"
+    "  plan_jobs INTEGER,"
+    "  host TEXT,"
+    "  slurm_job TEXT,"
+    "  wall_seconds REAL,"
+    "  images_encoded INTEGER NOT NULL DEFAULT 0,"
+    "  texts_encoded INTEGER NOT NULL DEFAULT 0,"
+    "  images_cached INTEGER NOT NULL DEFAULT 0,"
+    "  texts_cached INTEGER NOT NULL DEFAULT 0,"
+    "  merged_at TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, shard_index, source, source_run)"
+    ");",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof *MIGRATIONS == CL_STORE_SCHEMA_VERSION,
                "one migration per schema version");

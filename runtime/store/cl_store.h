@@ -17,7 +17,7 @@
 #include "../core/cl_core.h"
 
 /* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
-#define CL_STORE_SCHEMA_VERSION 4
+#define CL_STORE_SCHEMA_VERSION 5
 /* PRAGMA application_id marking a clade database ("Clad"). */
 #define CL_STORE_APP_ID 0x436c6164
 #define CL_STORE_DEFAULT_PATH "results/clade.db"
@@ -47,6 +47,7 @@ typedef struct cl_run_info {
   const char *device;
   const char *precision;
   const char *decode; /* image decoding, "full" (NULL) or "draft" */
+  int shard_index, shard_count; /* shard I of N (`clade run --shard I/N`); count 0: not a shard */
 } cl_run_info;
 
 /* Records a run with status 'running'. Fills git_commit/branch/dirty via libgit2 from the
@@ -205,6 +206,51 @@ int cl_store_run_add_stats(cl_store *s, int64_t run_id, const cl_run_stats *st, 
 int cl_store_jobs_done(cl_store *s, int64_t run_id, int64_t *n, cl_error *e);
 /* Whether this run already holds the evaluation cell (a job cut short by a crash). */
 int cl_store_eval_exists(cl_store *s, int64_t run_id, const cl_eval_info *ei, int *exists, cl_error *e);
+
+/* ---- shards and merging (cl_store_merge.c) ----
+ * `clade run --shard I/N` records one part of a run's plan; `clade merge` folds the shard
+ * runs of one plan, from any number of databases, into one merged run of a target database. */
+/* The plan of a shard run: its text (job keys and costs, one job a line, in run order), the
+ * text's hash and how many of its jobs are this shard's. A resumed run whose recorded plan
+ * differs is an error naming both hashes. */
+int cl_store_run_set_plan(cl_store *s, int64_t run_id, const char *plan, const char *plan_hash, int64_t plan_jobs,
+                          cl_error *e);
+/* The job key of the open evaluation (what puts merged evaluations in run order). */
+int cl_store_eval_set_job(cl_store *s, int64_t eval_id, const char *job, cl_error *e);
+/* The Slurm job (e.g. "1234_2") now working on the run. */
+int cl_store_run_set_slurm(cl_store *s, int64_t run_id, const char *slurm_job, cl_error *e);
+
+/* Where the latest shard run of a database stands (`clade slurm --status`). */
+typedef struct cl_shard_state {
+  int64_t run_id;   /* 0: the database holds no shard run */
+  int index, count; /* I/N */
+  char status[16];  /* the run's status */
+  int64_t jobs_done, plan_jobs; /* plan_jobs -1: not yet planned */
+  char plan_hash[41], slurm_job[64];
+} cl_shard_state;
+int cl_store_shard_state(cl_store *s, cl_shard_state *st, cl_error *e);
+
+/* What a merge found: the merged run, and per shard index whether it is complete. */
+typedef struct cl_merge_report {
+  int64_t run_id;      /* the merged run in the target */
+  int shard_count;     /* N */
+  int complete;        /* every shard 0..N-1 merged complete */
+  int64_t evaluations_added, evaluations_same;
+  char *incomplete;    /* malloc'd, NULL when complete: "1 (interrupted, 1 of 2 jobs, shards/1.db), 2 (missing)" */
+  char *rerun;         /* malloc'd: the shard indices to rerun, "1,2" */
+  char *file;          /* malloc'd: the experiment file of the plan */
+} cl_merge_report;
+void cl_merge_report_free(cl_merge_report *r);
+/* Folds every shard run (of one plan) found in the databases at paths[0..n) into target's
+ * merged run of that plan, creating it when absent: evaluations with their results,
+ * predictions, supports and any other table that references evaluations (every column the
+ * target has), done jobs, and a run_shards row per shard run. One transaction: on any error
+ * the target is left as it was. Idempotent: an evaluation already merged with the same rows
+ * is skipped; the same evaluation with different rows is an error naming it. A path that
+ * does not exist counts as a missing shard; runs of different plans, files, backends,
+ * precisions or decodings are refused naming the database. The merged run is complete
+ * when every shard 0..N-1 has been merged complete, interrupted otherwise. */
+int cl_store_merge(cl_store *target, const char *const *paths, int n, cl_merge_report *r, cl_error *e);
 
 /* ---- speed measurements (cl_store_bench.c, `clade bench`) ----
  * A benchmark is a run (cl_store_run_begin with the clade binary as the file, so the run

@@ -54,16 +54,24 @@ int cl_store_find_unfinished(cl_store *s, const cl_run_info *ri, int64_t *run_id
   sqlite3_stmt *st;
   /* the same content computed the same way: a run resumed on another backend or precision
    * would record results it did not compute ("IS": NULL matches NULL) */
+  /* and the same shard (NULL for a whole run; a merged run, shard_count without an index, is
+   * never resumed) */
   int rc = prep(s, "SELECT id, host, pid, status FROM runs WHERE file_hash = ?1 AND backend IS ?2 AND precision IS ?3"
-                   " AND decode = ?4 AND status IN ('running', 'interrupted', 'failed') AND NOT EXISTS (SELECT 1"
+                   " AND decode = ?4 AND shard_index IS ?5 AND shard_count IS ?6"
+                   " AND status IN ('running', 'interrupted', 'failed') AND NOT EXISTS (SELECT 1"
                    " FROM runs r2 WHERE r2.file_hash = ?1 AND r2.backend IS ?2 AND r2.precision IS ?3"
-                   " AND r2.decode = ?4 AND r2.id > runs.id AND r2.status = 'complete') ORDER BY id DESC LIMIT 1",
+                   " AND r2.decode = ?4 AND r2.shard_index IS ?5 AND r2.shard_count IS ?6"
+                   " AND r2.id > runs.id AND r2.status = 'complete') ORDER BY id DESC LIMIT 1",
                 &st, e);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, ri->file_hash, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 2, ri->backend, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 3, ri->precision, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 4, ri->decode ? ri->decode : "full", -1, SQLITE_TRANSIENT);
+  if (ri->shard_count > 0) {
+    sqlite3_bind_int(st, 5, ri->shard_index);
+    sqlite3_bind_int(st, 6, ri->shard_count);
+  }
   if (sqlite3_step(st) == SQLITE_ROW) {
     *run_id = sqlite3_column_int64(st, 0);
     const char *host = (const char *)sqlite3_column_text(st, 1);
@@ -221,6 +229,17 @@ int cl_store_begin_or_resume(cl_store *s, const cl_run_info *ri, int64_t *run_id
     rc = cl_store_run_adopt(s, *run_id, !*live, e);
   } else if (rc == CL_OK) {
     rc = cl_store_run_begin(s, ri, run_id, e);
+    if (rc == CL_OK && ri->shard_count > 0) {
+      sqlite3_stmt *st;
+      if ((rc = prep(s, "UPDATE runs SET shard_index = ?2, shard_count = ?3 WHERE id = ?1", &st, e)) == CL_OK) {
+        sqlite3_bind_int64(st, 1, *run_id);
+        sqlite3_bind_int(st, 2, ri->shard_index);
+        sqlite3_bind_int(st, 3, ri->shard_count);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = cl_store_dberr(s, e, "recording run %lld as shard %d/%d",
+                                                                 (long long)*run_id, ri->shard_index, ri->shard_count);
+        sqlite3_finalize(st);
+      }
+    }
   }
   return commit(s, rc, e);
 }

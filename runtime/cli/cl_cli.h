@@ -40,5 +40,6 @@ int cl_cmd_bench(int argc, char **argv);
 int cl_cmd_compare(int argc, char **argv);
 int cl_cmd_report(int argc, char **argv);
 int cl_cmd_merge(int argc, char **argv);
+int cl_cmd_slurm(int argc, char **argv);
 
 #endif

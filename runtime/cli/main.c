@@ -33,10 +33,13 @@ const cl_cmd cl_cmds[] = {
    "clade classes FILE.lua --dataset NAME --text-type TYPE\n"
    "  One line per class, in class order: the label, a tab, the text. Reads only the manifest.",
    cl_cmd_classes},
-  {"cache", "the embedding cache: size, or prune old entries",
+  {"cache", "the embedding cache: size, prune old entries, merge other caches in",
    "clade cache stats|prune [--db PATH] [--older-than DAYS]\n"
+   "clade cache merge CACHE.db... [--db PATH | --into CACHE]\n"
    "  The cache lives beside the results database (cache.db). prune drops embeddings unused for\n"
-   "  DAYS days (all without --older-than) and hashes of files that no longer exist.",
+   "  DAYS days (all without --older-than) and hashes of files that no longer exist. merge adds\n"
+   "  the embeddings of other caches (say, the shards' node-local ones) that this one lacks, one\n"
+   "  transaction each; stdout: the embeddings added from each.",
    cl_cmd_cache},
   {"embed", "embed images and texts with an open_clip checkpoint",
    "clade embed --model PATH [--config JSON|NAME] [--gelu exact|quick] [--images IMAGE...] [--texts FILE]\n"
@@ -52,11 +55,9 @@ const cl_cmd cl_cmds[] = {
    "  Species classes, default 8, M JPEGs each, default 6) and DIR/data/plankton_sample (5\n"
    "  PLK_Mini classes, M PNGs each). Same seed (default 0), same bytes.",
    cl_cmd_synth},
-  {"tokenize", "print the CLIP token ids of texts (or CLIBD's DNA ids of barcodes)",
-   "clade tokenize [--dna] [--file F] [TEXT...]\n"
+  {"tokenize", "print the CLIP token ids of texts", "clade tokenize [--file F] [TEXT...]\n"
    "  prints one line per text: its ids from <start_of_text> to <end_of_text>, space separated\n"
-   "  --dna     the arguments are DNA barcodes: CLIBD's BarcodeBERT ids (0, then 132 5-mer ids)\n"
-   "  --file F  one text (sequence) per line (F = - reads standard input)", cl_cmd_tokenize},
+   "  --file F  one text per line (F = - reads standard input)", cl_cmd_tokenize},
   {"results", "print a run's results (the latest run by default)",
    "clade results [--db PATH] [--run ID] [--format table|csv|json]\n"
    "  --db PATH   the results database (default results/clade.db); never created by reading\n"
@@ -142,6 +143,23 @@ const cl_cmd cl_cmds[] = {
    "  shards to rerun. stdout: run, status (complete|incomplete), shards, added,\n"
    "  already_merged, rerun (indices). Exit 0: complete; 3: incomplete; 1: an error.",
    cl_cmd_merge},
+  {"slurm", "run a file as a Slurm job array of shards, merged by a dependent job",
+   "clade slurm FILE.lua --array N [--partition P] [--gpus-per-task G] [--cpus-per-task C]\n"
+   "            [--time T] [--mem M] [--account A] [--dir DIR] [--into PATH] [--cache PATH]\n"
+   "            [--backend B] [--precision P] [--decode D] [--submit]\n"
+   "clade slurm FILE.lua --status | --resubmit [--dir DIR]\n"
+   "  Writes DIR/array.sbatch (task I of --array=0-(N-1) runs `clade run FILE --shard I/N\n"
+   "  --db DIR/shards/I.db`) and DIR/merge.sbatch (`clade merge DIR/shards/*.db --into PATH`,\n"
+   "  submitted with --dependency=afterany on the array), prints them, and with --submit\n"
+   "  submits both with sbatch (job ids in DIR/jobs.tsv). DIR defaults to\n"
+   "  slurm/<file name without .lua>, PATH to results/clade.db, both made absolute so the\n"
+   "  scripts run from any folder. The embedding cache is on the node's local disk\n"
+   "  ($CLADE_CACHE_DIR, else $TMPDIR, else /tmp: clade-cache/cache.db) unless --cache PATH.\n"
+   "  --status: per shard its jobs done / planned and state (done, running, pending, failed,\n"
+   "  missing) from its database and squeue/sacct, and the whole array's progress.\n"
+   "  --resubmit: submits again only the shards that are neither done nor queued or running,\n"
+   "  with a new merge job after them. Exit 0; --status: 0 when every shard is done, 3 if not.",
+   cl_cmd_slurm},
   {NULL, NULL, NULL, NULL},
 };
 

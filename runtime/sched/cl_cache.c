@@ -356,3 +356,43 @@ int cl_cache_prune(cl_cache *c, double days, int64_t *removed_embeddings, int64_
   sqlite3_exec(c->db, "VACUUM", NULL, NULL, NULL);
   return CL_OK;
 }
+
+int cl_cache_merge(cl_cache *c, const char *src, int64_t *added, cl_error *e) {
+  *added = 0;
+  struct stat sb;
+  if (stat(src, &sb) != 0) return cl_err(e, CL_EIO, "%s: no such embedding cache", src);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(c->db, "ATTACH ?1 AS src", -1, &st, NULL) != SQLITE_OK) return dberr(c, e, "preparing ATTACH");
+  sqlite3_bind_text(st, 1, src, -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st) == SQLITE_DONE ? CL_OK : cl_err(e, CL_EDB, "%s: cannot open: %s", src, sqlite3_errmsg(c->db));
+  sqlite3_finalize(st);
+  if (rc) return rc;
+  /* every table of this cache that the other has too, with the columns both have */
+  rc = sqlite3_prepare_v2(c->db,
+                          "SELECT t.name, (SELECT group_concat('\"' || replace(m.name, '\"', '\"\"') || '\"', ', ')"
+                          " FROM pragma_table_info(t.name, 'main') m JOIN pragma_table_info(t.name, 'src') s"
+                          " USING (name)) FROM main.sqlite_schema t WHERE t.type = 'table'"
+                          " AND t.name NOT LIKE 'sqlite_%' AND t.name IN (SELECT name FROM src.sqlite_schema)",
+                          -1, &st, NULL) == SQLITE_OK ? CL_OK : dberr(c, e, "listing the cache's tables");
+  int has_embeddings = 0;
+  if (rc == CL_OK && sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    rc = dberr(c, e, "starting the merge");
+  while (rc == CL_OK && sqlite3_step(st) == SQLITE_ROW) {
+    const char *table = (const char *)sqlite3_column_text(st, 0), *cols = (const char *)sqlite3_column_text(st, 1);
+    if (!cols) continue;
+    has_embeddings |= strcmp(table, "embeddings") == 0;
+    /* keyed by content: a row this cache has already is the same embedding, kept as is */
+    char *sql = sqlite3_mprintf("INSERT OR IGNORE INTO main.\"%w\"(%s) SELECT %s FROM src.\"%w\"", table, cols, cols,
+                                table);
+    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) rc = cl_err(e, CL_EDB, "%s: merging %s from %s: %s",
+                                                                             c->path, table, src, sqlite3_errmsg(c->db));
+    else if (!strcmp(table, "embeddings")) *added += sqlite3_changes(c->db);
+    sqlite3_free(sql);
+  }
+  sqlite3_finalize(st);
+  if (rc == CL_OK && !has_embeddings) rc = cl_err(e, CL_EINVAL, "%s: not an embedding cache (no embeddings table)", src);
+  if (rc == CL_OK && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = dberr(c, e, "committing the merge");
+  if (rc != CL_OK && !sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_exec(c->db, "DETACH src", NULL, NULL, NULL);
+  return rc;
+}

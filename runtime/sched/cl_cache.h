@@ -52,5 +52,9 @@ int cl_cache_stats_get(cl_cache *c, cl_cache_stats *st, cl_error *e);
  * longer exist. Returns counts removed. */
 int cl_cache_prune(cl_cache *c, double days, int64_t *removed_embeddings, int64_t *removed_files,
                    cl_error *e);
+/* Adds the embeddings (and file hashes) of the cache at src that this one lacks, with every
+ * column both have, in one transaction (`clade cache merge`); a key already here is kept (the
+ * same key is the same content). *added: the embeddings added. */
+int cl_cache_merge(cl_cache *c, const char *src, int64_t *added, cl_error *e);
 
 #endif

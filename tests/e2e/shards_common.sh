@@ -1,6 +1,5 @@
-# Shared by test_shards.sh and test_slurm.sh (sourced): the sample suite as one experiment
-# file, a run's rows without ids, and integrity checks. Needs T, CLADE, CLADE_SRC.
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# Shared by test_shards.sh and test_slurm.sh (sourced, after tests/lib/common.sh): the sample
+# suite as one experiment file, every row a run's evaluations hold, integrity of many files.
 
 # $T/x.lua: quickstart + sample_ablation on the sample suite in $CLADE_SAMPLE (6 jobs).
 make_experiment() {
@@ -14,11 +13,11 @@ make_experiment() {
     cat "$T/body.lua"; } > "$T/x.lua"
 }
 
-# rows DB [RUN]: every row of every table that references evaluations (results,
+# cell_rows DB [RUN]: every row of every table that references evaluations (results,
 # predictions, support, and any added later), keyed by the evaluation's cell instead of ids,
 # sorted; RUN defaults to the latest run.
-rows() {
-  python3 - "$1" "${2:-}" <<'PY'
+cell_rows() {
+  $PY - "$1" "${2:-}" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 run = int(sys.argv[2]) if sys.argv[2] else db.execute("SELECT max(id) FROM runs").fetchone()[0]
@@ -37,16 +36,12 @@ for line in sorted(out):
 PY
 }
 
-# integrity DB...: PRAGMA integrity_check is ok on each.
+# integrity DB...: PRAGMA integrity_check is ok on each that exists.
 integrity() {
-  for db in "$@"; do
-    [ -e "$db" ] || continue
-    python3 -c 'import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0]; sys.exit(0 if r=="ok" else print(sys.argv[1], r) or 1)' "$db" ||
-      fail "integrity_check failed on $db"
-  done
+  for db in "$@"; do [ ! -e "$db" ] || intact "$db"; done
 }
 
-# status DB [RUN]: the run's status.
+# run_status DB [RUN]: the run's status (default: the latest run).
 run_status() {
-  python3 -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); print(d.execute("SELECT status FROM runs WHERE id = coalesce(?, (SELECT max(id) FROM runs))", (sys.argv[2] or None,)).fetchone()[0])' "$1" "${2:-}"
+  $PY -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); print(d.execute("SELECT status FROM runs WHERE id = coalesce(?, (SELECT max(id) FROM runs))", (sys.argv[2] or None,)).fetchone()[0])' "$1" "${2:-}"
 }

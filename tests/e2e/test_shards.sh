@@ -6,14 +6,13 @@
 # PRAGMA integrity_check after every step.
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_SRC:?}"
-T=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+. "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/shards_common.sh"
 make_experiment
 X="$T/x.lua"
 
 "$CLADE" run "$X" --db "$T/single.db" --quiet 2>/dev/null
-rows "$T/single.db" > "$T/single.rows"
+cell_rows "$T/single.db" > "$T/single.rows"
 grep -q '^support|' "$T/single.rows" || fail "the single run stored no supports"
 grep -q '^predictions|' "$T/single.rows" || fail "the single run stored no predictions"
 
@@ -37,7 +36,7 @@ done
 "$CLADE" merge "$T"/s/{0,1,2}.db --into "$T/m.db" > "$T/out" 2> "$T/err" || fail "merge: $(cat "$T/err")"
 grep -q '^status	complete' "$T/out" || fail "merge not complete: $(cat "$T/out")"
 integrity "$T/m.db" "$T"/s/*.db
-rows "$T/m.db" > "$T/m.rows"
+cell_rows "$T/m.db" > "$T/m.rows"
 diff -q "$T/single.rows" "$T/m.rows" >/dev/null || { diff "$T/single.rows" "$T/m.rows" | head -5; fail "3 shards merged differ from a single run"; }
 [ "$(run_status "$T/m.db")" = complete ] || fail "merged run not complete"
 "$CLADE" results --db "$T/m.db" --format csv | cut -d, -f2- > "$T/m.csv"
@@ -46,8 +45,8 @@ cmp -s "$T/m.csv" "$T/single.csv" || fail "clade results of the merge differ fro
 # idempotent
 "$CLADE" merge "$T"/s/{0,1,2}.db --into "$T/m.db" > "$T/out2" 2>/dev/null || fail "second merge failed"
 grep -q '^added	0$' "$T/out2" || fail "merging twice added rows: $(cat "$T/out2")"
-rows "$T/m.db" | cmp -s - "$T/m.rows" || fail "merging twice changed the rows"
-[ "$("$CLADE" log --db "$T/m.db" --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] ||
+cell_rows "$T/m.db" | cmp -s - "$T/m.rows" || fail "merging twice changed the rows"
+[ "$("$CLADE" log --db "$T/m.db" --format json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] ||
   fail "merging twice made a second run"
 integrity "$T/m.db"
 
@@ -55,7 +54,7 @@ integrity "$T/m.db"
 mkdir -p "$T/k"
 cp "$T/s/0.db" "$T/s/2.db" "$T/k/"
 "$CLADE" run "$X" --shard 1/3 --db "$T/k/1.db" --cache "$T/k/cold.db" --quiet 2>/dev/null & pid=$!
-python3 - "$T/k/1.db" $pid <<'PY'
+$PY - "$T/k/1.db" $pid <<'PY'
 import os, signal, sqlite3, sys, time
 db, pid = sys.argv[1], int(sys.argv[2])
 for _ in range(6000):
@@ -87,27 +86,39 @@ set -e
 grep -q "resuming the unfinished run 1" "$T/err" || fail "the rerun did not resume the shard: $(cat "$T/err")"
 "$CLADE" merge "$T"/k/{0,1,2}.db --into "$T/km.db" > "$T/out" 2> "$T/err" || fail "merge after rerun: $(cat "$T/err")"
 [ "$(run_status "$T/km.db")" = complete ] || fail "merged run not complete after the rerun"
-rows "$T/km.db" | cmp -s - "$T/single.rows" || fail "merge after a kill and rerun differs from the single run"
+cell_rows "$T/km.db" | cmp -s - "$T/single.rows" || fail "merge after a kill and rerun differs from the single run"
 integrity "$T/km.db" "$T"/k/*.db
 
 # the same job with other values in two shards: an error naming it; the target is untouched
 cp "$T/s/2.db" "$T/bad2.db"
-python3 - "$T/bad2.db" <<'PY'
+$PY - "$T/bad2.db" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 db.execute("UPDATE results SET value = value + 0.25 WHERE rowid = (SELECT min(rowid) FROM results WHERE trial IS NULL)")
 db.commit()
 PY
 cp "$T/m.db" "$T/before.db"
-rows "$T/m.db" > "$T/before.rows"
+cell_rows "$T/m.db" > "$T/before.rows"
 if "$CLADE" merge "$T/s/0.db" "$T/bad2.db" --into "$T/m.db" 2> "$T/err" >/dev/null; then fail "a conflicting shard merged"; fi
 grep -q "bad2.db: run 1 (shard 2) records experiment '[^']*', model 'sample-clip', dataset '[^']*', protocol [a-z_]*.* with other values" "$T/err" ||
   fail "the conflict does not name the job: $(cat "$T/err")"
-rows "$T/m.db" | cmp -s - "$T/before.rows" || fail "a failed merge changed the target"
+cell_rows "$T/m.db" | cmp -s - "$T/before.rows" || fail "a failed merge changed the target"
 integrity "$T/m.db"
 
 # a shard of another split (--shard 0/2) is refused naming both databases
 "$CLADE" run "$X" --shard 0/2 --db "$T/other.db" --quiet 2>/dev/null
 if "$CLADE" merge "$T/s/0.db" "$T/other.db" --into "$T/x.db" 2> "$T/err" >/dev/null; then fail "shards of two splits merged"; fi
 grep -q "other.db: run 1 is shard 0/2 .*s/0.db holds shard 0/3" "$T/err" || fail "no clear refusal: $(cat "$T/err")"
+# clade cache merge: the shards' caches into one; merging again adds nothing
+n=$($PY -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM embeddings").fetchone()[0])' "$T/k/cold.db")
+[ "$n" -gt 0 ] || fail "the killed shard's cache is empty"
+"$CLADE" cache merge "$T/k/cold.db" "$T/s/cache.db" --into "$T/cm/cache.db" > "$T/out" 2> "$T/err" || fail "cache merge: $(cat "$T/err")"
+grep -q "^$T/k/cold.db	$n\$" "$T/out" || fail "cache merge did not add the $n embeddings: $(cat "$T/out")"
+"$CLADE" cache merge "$T/k/cold.db" "$T/s/cache.db" --db "$T/cm/results.db" > "$T/out" || fail "second cache merge"
+grep -q '^added_embeddings	0$' "$T/out" || fail "merging caches twice added: $(cat "$T/out")"
+integrity "$T/cm/cache.db"
+"$CLADE" run "$X" --db "$T/cm/results.db" 2> "$T/err" >/dev/null || fail "run on the merged cache: $(cat "$T/err")"
+grep -q "nothing encoded" "$T/err" || fail "a run on the merged cache encoded again: $(cat "$T/err")"
+if "$CLADE" cache merge "$T/single.db" --into "$T/cm/cache.db" 2> "$T/err"; then fail "a results database merged as a cache"; fi
+grep -q "single.db: not an embedding cache" "$T/err" || fail "no clear error: $(cat "$T/err")"
 echo "test_shards: ok"

@@ -41,13 +41,17 @@ const cl_cmd cl_cmds[] = {
    "  the embeddings of other caches (say, the shards' node-local ones) that this one lacks, one\n"
    "  transaction each; stdout: the embeddings added from each.",
    cl_cmd_cache},
-  {"embed", "embed images and texts with an open_clip checkpoint",
+  {"embed", "embed images and texts (and DNA, with CLIBD) with a checkpoint",
    "clade embed --model PATH [--config JSON|NAME] [--gelu exact|quick] [--images IMAGE...] [--texts FILE]\n"
+   "            [--dna FILE]\n"
    "            [--backend cpu|cuda|auto] [--precision P] [--decode full|draft] --out F.safetensors\n"
    "  PATH: a hub folder (open_clip_config.json + .bin/.safetensors) or a checkpoint file; the\n"
    "  config is a JSON file (bare model_cfg or hub wrapper) or a built-in name (ViT-B-16,\n"
    "  ViT-B-16-quickgelu, ViT-L-14). Writes image_embeddings F32 [N,D], text_embeddings F32 [M,D]\n"
-   "  (raw), text_tokens I32 [M,77], logit_scale F32 [] (the stored log). FILE: one text a line.",
+   "  (raw), text_tokens I32 [M,77], logit_scale F32 [] (the stored log). FILE: one text a line.\n"
+   "  A CLIBD model (best.pth + a config.json with \"format\": \"clibd\", or PATH = its folder): its\n"
+   "  image and text towers' raw outputs under the same names (text_tokens [M,20]), and with\n"
+   "  --dna FILE (one sequence a line) dna_embeddings F32 [N,D] and dna_tokens I32 [N,133].",
    cl_cmd_embed},
   {"synth", "write the embedded sample suite: a random-weight model and small generated datasets",
    "clade synth --out DIR [--seed N] [--classes K] [--per-class M]\n"

@@ -353,11 +353,35 @@ fail:
   return rc;
 }
 
+/* Whether the directory holding path is writable (SQLite makes the -wal and -shm there). */
+static int dir_writable(const char *path) {
+  char *dir = cl_strdup(path);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, strlen(dir) + 1, ".");
+  else if (slash == dir) slash[1] = 0;
+  else *slash = 0;
+  int ok = access(dir, W_OK) == 0;
+  free(dir);
+  return ok;
+}
+
+/* "file:<path>?immutable=1", the path %-escaped where a URI needs it. */
+static char *immutable_uri(const char *path) {
+  size_t n = strlen(path);
+  char *u = cl_xmalloc(3 * n + 32), *q = u;
+  q += sprintf(q, "file:");
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+    q += (*p == '%' || *p == '?' || *p == '#' || *p < 0x20 || *p >= 0x7f) ? sprintf(q, "%%%02X", *p)
+                                                                            : sprintf(q, "%c", *p);
+  sprintf(q, "?immutable=1");
+  return u;
+}
+
 static int open_impl(const char *path, int create, cl_store **out, cl_error *e) {
   *out = NULL;
   if (!path || !*path) return cl_err(e, CL_EINVAL, "no database path given");
   int memory = strcmp(path, ":memory:") == 0;
-  int writable = 1;
+  int writable = 1, immutable = 0;
   if (!memory) {
     struct stat sb;
     if (stat(path, &sb) != 0) {
@@ -372,6 +396,21 @@ static int open_impl(const char *path, int create, cl_store **out, cl_error *e) 
     } else if (access(path, W_OK) != 0) {
       if (create) return cl_err(e, CL_EIO, "%s: not writable: %s", path, strerror(errno));
       writable = 0;
+    } else if (!dir_writable(path)) {
+      if (create)
+        return cl_err(e, CL_EIO, "%s: its directory is not writable (SQLite keeps the database's -wal "
+                      "and -shm files beside it)", path);
+      writable = 0;
+    }
+    /* Read-only: with no -wal beside it, no writer can be at work (it would need one there),
+     * and a WAL database there can only be read as immutable (no -shm can be made). With a
+     * -wal, SQLite reads it through a read-only -shm. */
+    if (!writable) {
+      char *wal = cl_xmalloc(strlen(path) + 5);
+      sprintf(wal, "%s-wal", path);
+      struct stat ws;
+      immutable = stat(wal, &ws) != 0 || ws.st_size == 0;
+      free(wal);
     }
   }
   cl_store *s = cl_xcalloc(1, sizeof *s);
@@ -379,7 +418,10 @@ static int open_impl(const char *path, int create, cl_store **out, cl_error *e) 
   /* A handle serves one thread at a time: no per-call mutex. */
   int flags = (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
   if (create) flags |= SQLITE_OPEN_CREATE;
-  if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+  char *uri = immutable ? immutable_uri(path) : NULL;
+  int orc = sqlite3_open_v2(uri ? uri : path, &s->db, flags | (uri ? SQLITE_OPEN_URI : 0), NULL);
+  free(uri);
+  if (orc != SQLITE_OK) {
     int rc = s->db ? cl_store_dberr(s, e, "opening")
                    : cl_err(e, CL_ENOMEM, "%s: opening: out of memory", path);
     cl_store_close(s);

@@ -6,15 +6,12 @@
 # intact, and once there is room the rerun resumes and completes. Each equals a clean run.
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_SRC:?}"
-if [ -z "${CLADE_TEST_NS:-}" ]; then
-  [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to mount a small tmpfs" >&2; exit 77; }
-  unshare -m --propagation private true 2>/dev/null || { echo "SKIP: mount namespaces not permitted here" >&2; exit 77; }
-  CLADE_TEST_NS=1 exec unshare -m --propagation private bash "$0" "$@"
-fi
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to mount a small tmpfs" >&2; exit 77; }
 source "$CLADE_SRC/tests/lib/common.sh"
+private_mounts "$0" "$@"
 mkdir -p "$T/m"
 mount -t tmpfs -o size=8m tmpfs "$T/m" 2>/dev/null || { echo "SKIP: mounting a tmpfs is not permitted here" >&2; exit 77; }
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; umount "$T/m" 2>/dev/null; rm -rf "$T"' EXIT
+MOUNTS+=("$T/m")
 sample_zero_shot
 # fill: the tmpfs full but for $1 KiB
 fill() { dd if=/dev/zero of="$T/m/fill" bs=64k 2>/dev/null || true; truncate -s "-$1K" "$T/m/fill"; }

@@ -2,7 +2,15 @@
 : "${CLADE:?}"
 PY=/usr/bin/python3
 T=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+MOUNTS=() # what a test mounts, unmounted on exit
+cleanup() {
+  kill -9 $(jobs -p) 2>/dev/null || true
+  local m
+  for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
+  chmod -R u+w "$T" 2>/dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # rows DB RUN: results and predictions of a run, without run ids, sorted.
@@ -42,4 +50,29 @@ experiment "x" { models = { "m" }, datasets = { "d" }, protocol = zero_shot { te
 LUA
   "$CLADE" run "$T/x.lua" --db "$T/clean/r.db" --quiet 2>/dev/null
   rows "$T/clean/r.db" 1 > "$T/clean.rows"
+}
+
+# private_mounts "$0" "$@", right after sourcing: as root, reruns the test in a private mount
+# namespace, so that what it mounts vanishes with it (skips where that is not permitted).
+private_mounts() {
+  [ "$(id -u)" = 0 ] && [ -z "${CLADE_TEST_NS:-}" ] || return 0
+  unshare -m --propagation private true 2>/dev/null || { echo "SKIP: mount namespaces are not permitted here" >&2; exit 77; }
+  rm -rf "$T"
+  trap - EXIT
+  CLADE_TEST_NS=1 exec unshare -m --propagation private bash "$@"
+}
+
+# read_only DIR...: makes folders read-only: a read-only bind mount as root (who writes
+# through permissions), chmod otherwise.
+read_only() {
+  local d
+  for d in "$@"; do
+    if [ "$(id -u)" = 0 ]; then
+      mount --bind "$d" "$d" 2>/dev/null || { echo "SKIP: bind mounts are not permitted here" >&2; exit 77; }
+      MOUNTS+=("$d")
+      mount -o remount,ro,bind "$d" 2>/dev/null || { echo "SKIP: read-only remounts are not permitted here" >&2; exit 77; }
+    else
+      chmod a-w "$d"
+    fi
+  done
 }

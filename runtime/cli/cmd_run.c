@@ -103,19 +103,20 @@ static int load(const run_args *a, cl_lua_run *run, cl_lua **out) {
   return 0;
 }
 
-/* First Ctrl-C: stop at the next evaluation boundary and mark the run interrupted; the
- * second aborts. A signal handler can only reach a static flag. */
+/* First Ctrl-C (or SIGTERM, as a scheduler or `kill` sends): stop at the next evaluation
+ * boundary and mark the run interrupted; the second aborts. run_interrupted holds the signal.
+ * A signal handler can only reach a static flag. */
 static volatile int run_interrupted;
 static void on_sigint(int sig) {
-  (void)sig;
   if (run_interrupted) {
-    signal(SIGINT, SIG_DFL);
-    raise(SIGINT);
+    signal(sig, SIG_DFL);
+    raise(sig);
     return;
   }
-  run_interrupted = 1;
+  run_interrupted = sig;
   static const char msg[] = "\nclade: stopping after the evaluation in flight (Ctrl-C again to abort)\n";
-  if (write(2, msg, sizeof msg - 1) < 0) { /* nothing to do */ }
+  static const char term[] = "\nclade: SIGTERM: stopping after the evaluation in flight (SIGTERM again to abort)\n";
+  if (sig == SIGTERM ? write(2, term, sizeof term - 1) < 0 : write(2, msg, sizeof msg - 1) < 0) { /* nothing to do */ }
 }
 
 static void stats_json(const cl_sched_stats *st, char *buf, size_t n) {
@@ -199,9 +200,11 @@ int cl_cmd_run(int argc, char **argv) {
   }
   run.store = st;
   signal(SIGINT, on_sigint);
+  signal(SIGTERM, on_sigint);
   int jobs = 0;
   int ok = cl_lua_call(lua, "clade.runner", "run", 0, NULL, &jobs, &e) == CL_OK;
   signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   int interrupted = run_interrupted;
   if (!ok && !interrupted) cl_cli_fail("%s", e.msg);
   cl_error e2;
@@ -235,7 +238,7 @@ int cl_cmd_run(int argc, char **argv) {
   cl_cache_close(run.cache);
   cl_lua_free(lua);
   cl_store_close(st);
-  return interrupted ? 130 : ok ? 0 : 1;
+  return interrupted ? 128 + interrupted : ok ? 0 : 1; /* 130 after Ctrl-C, 143 after SIGTERM */
 dberr:
   cl_cli_fail("%s", e.msg);
   cl_cache_close(run.cache);

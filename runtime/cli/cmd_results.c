@@ -496,10 +496,15 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
   if (strcmp(c->format, "table") == 0) {
     char **l = grid_row(&c->g);
     l[0] = fmt("%lld", (long long)r->id);
-    l[1] = cl_strdup(r->file ? r->file : "-");
+    /* a shard says which; a merged run how many it folds, and incomplete while one is missing */
+    if (r->shard_count > 0 && r->shard_index >= 0)
+      l[1] = fmt("%s [shard %d/%d]", r->file ? r->file : "-", r->shard_index, r->shard_count);
+    else if (r->shard_count > 0) l[1] = fmt("%s [merged %d shards]", r->file ? r->file : "-", r->shard_count);
+    else l[1] = cl_strdup(r->file ? r->file : "-");
     l[2] = r->git_commit ? fmt("%.7s", r->git_commit) : cl_strdup("-");
     l[3] = cl_strdup(r->git_dirty < 0 ? "-" : r->git_dirty ? "dirty" : "clean");
-    l[4] = cl_strdup(r->status ? r->status : "-");
+    int incomplete = r->shard_count > 0 && r->shard_index < 0 && r->status && !strcmp(r->status, "interrupted");
+    l[4] = cl_strdup(incomplete ? "incomplete" : r->status ? r->status : "-");
     l[5] = local_time(r->started_at);
     l[6] = r->has_wall ? duration(r->wall_seconds) : cl_strdup("-");
     l[7] = fmt("%lld eval%s", (long long)r->n_evaluations, r->n_evaluations == 1 ? "" : "s");
@@ -534,7 +539,14 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
     json_str(f, r->precision), fputs(",\"decode\":", f);
     json_str(f, r->decode), fputs(",\"host\":", f);
     json_str(f, r->host);
-    fprintf(f, ",\"pid\":%lld,\"stats\":", (long long)r->pid);
+    fprintf(f, ",\"pid\":%lld,", (long long)r->pid);
+    if (r->shard_index >= 0) fprintf(f, "\"shard_index\":%d,", r->shard_index);
+    else fputs("\"shard_index\":null,", f);
+    if (r->shard_count > 0) fprintf(f, "\"shard_count\":%d,", r->shard_count);
+    else fputs("\"shard_count\":null,", f);
+    fputs("\"plan_hash\":", f);
+    json_str(f, r->plan_hash), fputs(",\"slurm_job\":", f);
+    json_str(f, r->slurm_job), fputs(",\"stats\":", f);
     /* stats_json is embedded as a JSON value when it parses, else as a string */
     cJSON *stats = r->stats_json ? cJSON_Parse(r->stats_json) : NULL;
     if (stats) fputs(r->stats_json, f);

@@ -81,7 +81,9 @@ const cl_cmd cl_cmds[] = {
    "  wall time, evaluations, backend/precision (and /draft for draft decoding; `-` where\n"
    "  unknown). -n N: the last N runs only.\n"
    "  json: a list of objects (id, file, commit, dirty, status, wall_seconds, images_encoded,\n"
-   "  texts_encoded, images_cached, texts_cached, backend, precision, decode, ...)",
+   "  texts_encoded, images_cached, texts_cached, backend, precision, decode, shard_index,\n"
+   "  shard_count, plan_hash, slurm_job, ...). A shard shows [shard I/N] after its file, a run\n"
+   "  merged from shards [merged N shards], and status incomplete while a shard is missing.",
    cl_cmd_log},
   {"preprocess", "open_clip's exact image preprocessing into a safetensors file",
    "clade preprocess --out F.safetensors [--size S] [--mean M,M,M] [--std S,S,S]\n"

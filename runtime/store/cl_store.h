@@ -128,6 +128,8 @@ typedef struct cl_run_row {
   int64_t images_encoded, texts_encoded, images_cached, texts_cached;
   const char *stats_json; /* NULL when none */
   int64_t n_evaluations;
+  int shard_index, shard_count; /* a shard: I/N; a merged run: -1/N; otherwise -1/0 */
+  const char *plan_hash, *slurm_job; /* NULL when none */
 } cl_run_row;
 typedef int (*cl_store_run_fn)(const cl_run_row *r, void *ud, cl_error *e);
 /* run_id 0: every run, ascending id; otherwise that run (error naming it when absent). */

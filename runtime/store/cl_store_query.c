@@ -67,7 +67,8 @@ int cl_store_each_run(cl_store *s, int64_t run_id, cl_store_run_fn fn, void *ud,
       " r.clade_version, r.backend, r.device, r.precision, r.host, r.pid, r.started_at,"
       " r.ended_at, r.status, r.wall_seconds, r.images_encoded, r.texts_encoded,"
       " r.images_cached, r.texts_cached, r.stats_json,"
-      " (SELECT count(*) FROM evaluations v WHERE v.run_id = r.id), r.decode"
+      " (SELECT count(*) FROM evaluations v WHERE v.run_id = r.id), r.decode,"
+      " r.shard_index, r.shard_count, r.plan_hash, r.slurm_job"
       " FROM runs r WHERE ?1 = 0 OR r.id = ?1 ORDER BY r.id";
   sqlite3_stmt *st;
   int rc = prepare(s, sql, &st, "reading runs", e);
@@ -100,6 +101,10 @@ int cl_store_each_run(cl_store *s, int64_t run_id, cl_store_run_fn fn, void *ud,
         .stats_json = col_text(st, 20),
         .n_evaluations = sqlite3_column_int64(st, 21),
         .decode = col_text(st, 22),
+        .shard_index = sqlite3_column_type(st, 23) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 23),
+        .shard_count = sqlite3_column_int(st, 24),
+        .plan_hash = col_text(st, 25),
+        .slurm_job = col_text(st, 26),
     };
     cb = fn(&r, ud, e);
   }

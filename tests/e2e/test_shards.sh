@@ -75,6 +75,8 @@ set -e
 grep -q '^rerun	1$' "$T/out" || fail "merge does not name shard 1 to rerun: $(cat "$T/out")"
 grep -q "incomplete: shards 1 (running, 1 of 2 jobs, $T/k/1.db)" "$T/err" || fail "merge does not say why: $(cat "$T/err")"
 [ "$(run_status "$T/km.db")" = interrupted ] || fail "merged run with a killed shard is $(run_status "$T/km.db")"
+"$CLADE" log --db "$T/km.db" | grep -q "x.lua \[merged 3 shards\] .* incomplete " || fail "clade log: $("$CLADE" log --db "$T/km.db")"
+"$CLADE" log --db "$T/k/1.db" | grep -q "x.lua \[shard 1/3\] " || fail "clade log of a shard: $("$CLADE" log --db "$T/k/1.db")"
 integrity "$T/km.db"
 # a shard that never ran counts as missing
 set +e
@@ -86,6 +88,7 @@ set -e
 grep -q "resuming the unfinished run 1" "$T/err" || fail "the rerun did not resume the shard: $(cat "$T/err")"
 "$CLADE" merge "$T"/k/{0,1,2}.db --into "$T/km.db" > "$T/out" 2> "$T/err" || fail "merge after rerun: $(cat "$T/err")"
 [ "$(run_status "$T/km.db")" = complete ] || fail "merged run not complete after the rerun"
+"$CLADE" log --db "$T/km.db" | grep -q "x.lua \[merged 3 shards\] .* complete " || fail "clade log: $("$CLADE" log --db "$T/km.db")"
 cell_rows "$T/km.db" | cmp -s - "$T/single.rows" || fail "merge after a kill and rerun differs from the single run"
 integrity "$T/km.db" "$T"/k/*.db
 
@@ -104,6 +107,34 @@ grep -q "bad2.db: run 1 (shard 2) records experiment '[^']*', model 'sample-clip
   fail "the conflict does not name the job: $(cat "$T/err")"
 cell_rows "$T/m.db" | cmp -s - "$T/before.rows" || fail "a failed merge changed the target"
 integrity "$T/m.db"
+
+# columns and tables later migrations add (say, result axes) merge too: the merge reads them
+# from the schema. Shards and target get a results column and a table referencing evaluations.
+mkdir -p "$T/g"
+"$CLADE" merge "$T/s/0.db" --into "$T/g/m.db" >/dev/null 2>&1 || true
+for db in "$T/s/0.db" "$T/s/1.db" "$T/s/2.db" "$T/g/m.db"; do
+  [ "$db" = "$T/g/m.db" ] || cp "$db" "$T/g/"
+  $PY - "$T/g/$(basename "$db")" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA foreign_keys = ON")
+if sys.argv[1].endswith("/m.db"):
+    db.execute("DELETE FROM runs")
+db.execute("ALTER TABLE results ADD COLUMN axis TEXT")
+db.execute("UPDATE results SET axis = metric || '@' || coalesce(trial, 'all')")
+db.execute("CREATE TABLE extra(eval_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE, k TEXT, v REAL)")
+db.execute("INSERT INTO extra SELECT id, experiment || '/' || dataset, shots + 0.5 FROM evaluations")
+db.commit()
+PY
+done
+"$CLADE" merge "$T"/g/{0,1,2}.db --into "$T/g/m.db" > /dev/null 2> "$T/err" || fail "merge with added columns: $(cat "$T/err")"
+cell_rows "$T/g/m.db" > "$T/g.rows"
+grep -q "^results|.*'top1@all'$" "$T/g.rows" || fail "the added results column did not merge"
+for i in 0 1 2; do cell_rows "$T/g/$i.db"; done | grep '^extra|' | LC_ALL=C sort > "$T/g.extra"
+[ -s "$T/g.extra" ] && grep '^extra|' "$T/g.rows" | cmp -s - "$T/g.extra" || fail "the added table did not merge"
+grep '^results|' "$T/g.rows" | sed "s/|'[^']*'\$//" | cmp -s - <(grep '^results|' "$T/single.rows") ||
+  fail "the results beside the added column differ from the single run"
+integrity "$T/g/m.db"
 
 # a shard of another split (--shard 0/2) is refused naming both databases
 "$CLADE" run "$X" --shard 0/2 --db "$T/other.db" --quiet 2>/dev/null

@@ -147,6 +147,10 @@ struct cl_backend {
                               const float *pixels, int n, int channels, int image, int patch, int width,
                               cl_error *e);
 
+  /* dst[n] = src[n] (bytes, backend memory, no overlap); p[n] = 0 (bytes). */
+  int (*copy)(cl_backend *be, void *dst, const void *src, size_t nbytes, cl_error *e);
+  int (*zero)(cl_backend *be, void *p, size_t nbytes, cl_error *e);
+
   /* --- optimizer (training) --- */
   /* *out (host) = sum of x[i]^2 over n entries, accumulated in double. */
   int (*sumsq)(cl_backend *be, const float *x, size_t n, double *out, cl_error *e);

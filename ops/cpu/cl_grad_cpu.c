@@ -311,7 +311,21 @@ static int cpu_adamw(cl_backend *be, float *p, const float *g, float *m, float *
   return CL_OK;
 }
 
+static int cpu_copy_mem(cl_backend *be, void *dst, const void *src, size_t nbytes, cl_error *e) {
+  (void)be, (void)e;
+  if (nbytes && dst != src) memcpy(dst, src, nbytes);
+  return CL_OK;
+}
+
+static int cpu_zero(cl_backend *be, void *p, size_t nbytes, cl_error *e) {
+  (void)be, (void)e;
+  if (nbytes) memset(p, 0, nbytes);
+  return CL_OK;
+}
+
 void cl_cpu_grad_register(cl_backend *be) {
+  be->copy = cpu_copy_mem;
+  be->zero = cpu_zero;
   be->linear_backward = cpu_linear_backward;
   be->matmul_backward = cpu_matmul_backward;
   be->layernorm_backward = cpu_layernorm_backward;

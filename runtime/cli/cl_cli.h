@@ -6,6 +6,8 @@
 #define CL_CLI_H
 #include <stddef.h>
 
+#include "core/cl_core.h"
+
 typedef struct cl_cmd {
   const char *name;
   const char *summary;
@@ -22,6 +24,10 @@ int cl_cli_usage(const char *cmd);
 /* How a run computed, as clade log and compare show it: "backend/precision", plus "/decode"
  * when not full ("-" for what is unknown: NULL or ""). */
 void cl_cli_run_how(const char *backend, const char *precision, const char *decode, char *buf, size_t n);
+
+/* Lines of a text file, one text a line (a final newline adds no empty text; \r\n works):
+ * *buf holds them, *lines points into it; the caller frees both. */
+int cl_cli_read_lines(const char *path, char **buf, char ***lines, int *n, cl_error *e);
 
 int cl_cmd_version(int argc, char **argv);
 int cl_cmd_help(int argc, char **argv);
@@ -41,5 +47,7 @@ int cl_cmd_compare(int argc, char **argv);
 int cl_cmd_report(int argc, char **argv);
 int cl_cmd_merge(int argc, char **argv);
 int cl_cmd_slurm(int argc, char **argv);
+int cl_cmd_grad(int argc, char **argv);
+int cl_cmd_train(int argc, char **argv);
 
 #endif

@@ -12,8 +12,7 @@
 #include "sched/cl_sched.h"
 #include "store/cl_store.h"
 
-/* Lines of a text file: one text per line; a final newline adds no empty text. */
-static int read_texts(const char *path, char **buf, char ***lines, int *n, cl_error *e) {
+int cl_cli_read_lines(const char *path, char **buf, char ***lines, int *n, cl_error *e) {
   size_t len;
   if (cl_read_file(path, buf, &len, e) != CL_OK) return e->code;
   int cap = 16;
@@ -151,8 +150,8 @@ int cl_cmd_embed(int argc, char **argv) {
   int rc = 1;
   char *sbuf = NULL, **seqs = NULL;
   int nseq = 0;
-  if (texts_path && read_texts(texts_path, &tbuf, &texts, &ntext, &e) != CL_OK) goto done;
-  if (dna_path && read_texts(dna_path, &sbuf, &seqs, &nseq, &e) != CL_OK) goto done;
+  if (texts_path && cl_cli_read_lines(texts_path, &tbuf, &texts, &ntext, &e) != CL_OK) goto done;
+  if (dna_path && cl_cli_read_lines(dna_path, &sbuf, &seqs, &nseq, &e) != CL_OK) goto done;
   char ckpt[4096], cfgp[4200];
   if (cl_clibd_resolve(spec.path, spec.config, ckpt, sizeof ckpt, cfgp, sizeof cfgp, NULL) == CL_OK &&
       cl_clibd_config_is(cfgp)) {

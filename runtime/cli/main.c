@@ -166,6 +166,30 @@ const cl_cmd cl_cmds[] = {
    "  --resubmit: submits again only the shards that are neither done nor queued or running,\n"
    "  with a new merge job after them. Exit 0; --status: 0 when every shard is done, 3 if not.",
    cl_cmd_slurm},
+  {"grad", "the CLIP loss and every parameter's gradient on image-text pairs",
+   "clade grad --model PATH [--config JSON|NAME] --images IMAGE... --texts FILE --out G.safetensors\n"
+   "  One forward and backward of open_clip's ClipLoss on the pairs image i <-> line i of FILE\n"
+   "  (open_clip's evaluation transform; fp32 on the CPU). Writes `loss` F32 [] and\n"
+   "  `grad.<open_clip parameter name>` (F32, the parameter's shape) for every parameter.",
+   cl_cmd_grad},
+  {"train", "fine-tune a CLIP contrastively on image-text pairs (AdamW) into an open_clip hub folder",
+   "clade train --model PATH [--config JSON|NAME] --images IMAGE... --texts FILE --steps N --lr X\n"
+   "            [--weight-decay W] [--warmup S] [--batch-size B] [--clip-grad C]\n"
+   "            [--freeze PREFIX]... [--projections-only] [--json-log] --out DIR\n"
+   "  Pairs image i <-> line i of FILE, open_clip's evaluation transform (no augmentation), in\n"
+   "  the given order: step s uses the (s mod N/B)-th run of B consecutive pairs (B = all pairs\n"
+   "  by default, at least 2; a last partial batch is never used). As open_clip trains: ClipLoss,\n"
+   "  AdamW with betas (0.9, 0.98), eps 1e-6, weight decay W (default 0.2) on parameters with 2+\n"
+   "  dims whose name has no bn/ln/bias/logit_scale, cosine_lr with S warmup steps (default 0),\n"
+   "  clip_grad_norm_ to C when given, logit_scale clamped to [0, ln 100] after each step.\n"
+   "  --freeze PREFIX (repeatable): parameters whose name starts with PREFIX get no update, no\n"
+   "  decay and stay out of the clipping norm. --projections-only: train only visual.proj,\n"
+   "  text_projection and logit_scale. --json-log: one JSON object per step on stdout\n"
+   "  ({\"step\": 0-based, \"loss\": before the update, \"lr\": ...}; \"grad_norm\" when clipping).\n"
+   "  Writes DIR/open_clip_model.safetensors + DIR/open_clip_config.json (the hub layout\n"
+   "  open_clip and clade load) and DIR/optimizer.safetensors (exp_avg.*, exp_avg_sq.*, step;\n"
+   "  hyperparameters in its metadata), each file atomically.",
+   cl_cmd_train},
   {NULL, NULL, NULL, NULL},
 };
 
@@ -224,7 +248,8 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) cmd = "help";
   /* OpenBLAS and libgomp read their settings when the process starts: for commands that run
    * encoders, set them (fast kernels for this CPU, passive OpenMP waits) and start again. */
-  if ((!strcmp(cmd, "run") || !strcmp(cmd, "embed") || !strcmp(cmd, "bench") || !strcmp(cmd, "version")) &&
+  if ((!strcmp(cmd, "run") || !strcmp(cmd, "embed") || !strcmp(cmd, "bench") || !strcmp(cmd, "version") ||
+       !strcmp(cmd, "grad") || !strcmp(cmd, "train")) &&
       cl_backend_cpu_tune_env())
     execv("/proc/self/exe", argv);
   for (const cl_cmd *c = cl_cmds; c->name; c++)

@@ -30,6 +30,12 @@ int cl_err(cl_error *e, int code, const char *fmt, ...)
 /* Prefix the existing message with more context ("while loading X: ..."). */
 int cl_err_wrap(cl_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *cl_strcode(int code);
+/* Return a fallible call's status when it is not CL_OK. */
+#define CL_TRY(x)            \
+  do {                       \
+    int _cl_rc = (x);        \
+    if (_cl_rc) return _cl_rc; \
+  } while (0)
 
 /* Read a whole file into a malloc'd buffer (NUL-terminated; *len excludes the NUL). */
 int cl_read_file(const char *path, char **out, size_t *len, cl_error *e);

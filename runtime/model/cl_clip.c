@@ -10,7 +10,7 @@
 
 #include "cl_clip.h"
 
-#define LN_EPS 1e-5f
+#define LN_EPS CL_CLIP_LN_EPS
 #define TRY(x)                   \
   do {                           \
     int _rc = (x);               \
@@ -128,38 +128,48 @@ static void spec_model(wlist *l, cl_clip *m) {
 
 static int is_float(cl_dtype t) { return t == CL_F32 || t == CL_F16 || t == CL_BF16 || t == CL_F64; }
 
-static const char *spec_shape(const wspec *s, char *buf, size_t n) {
-  cl_tensor t = {.ndim = s->ndim};
-  memcpy(t.shape, s->shape, sizeof s->shape);
-  return cl_shape_str(&t, buf, n);
+int cl_clip_check_tensor(const cl_tmap *w, const char *name, int ndim, const int64_t *shape, const cl_tensor **out,
+                         cl_error *e) {
+  const cl_tensor *t = cl_tmap_get(w, name);
+  if (!t) return cl_err(e, CL_ESHAPE, "missing key %s", name);
+  char want[96], got[96];
+  cl_tensor ref = {.ndim = ndim};
+  memcpy(ref.shape, shape, (size_t)ndim * sizeof *shape);
+  if (!cl_shape_eq(t, ndim, shape))
+    return cl_err(e, CL_ESHAPE, "%s: expected %s, got %s", name, cl_shape_str(&ref, want, sizeof want),
+                  cl_shape_str(t, got, sizeof got));
+  if (!is_float(t->dtype))
+    return cl_err(e, CL_EFORMAT, "%s: dtype %s, expected a float dtype (F32, F16, BF16, F64)", name,
+                  cl_dtype_name(t->dtype));
+  if (out) *out = t;
+  return CL_OK;
+}
+
+int cl_clip_check_keys(const cl_tmap *w, const char *const *names, int n, cl_error *e) {
+  for (int i = 0; i < w->n; i++) {
+    int found = 0;
+    for (int j = 0; j < n && !found; j++) found = !strcmp(w->v[i].name, names[j]);
+    if (!found)
+      return cl_err(e, CL_ESHAPE, "unexpected key %s (not part of a model with this config)", w->v[i].name);
+  }
+  return CL_OK;
 }
 
 /* Checks every key against the map; fills s->t and s->off; returns the total floats. */
 static int check_weights(wlist *l, const cl_tmap *wm, size_t *total, cl_error *e) {
   size_t off = 0;
+  const char **names = cl_xmalloc((size_t)(l->n ? l->n : 1) * sizeof *names);
   for (int i = 0; i < l->n; i++) {
     wspec *s = &l->v[i];
-    const cl_tensor *t = cl_tmap_get(wm, s->name);
-    if (!t) return cl_err(e, CL_ESHAPE, "missing key %s", s->name);
-    char want[96], got[96];
-    if (!cl_shape_eq(t, s->ndim, s->shape))
-      return cl_err(e, CL_ESHAPE, "%s: expected %s, got %s", s->name, spec_shape(s, want, sizeof want),
-                    cl_shape_str(t, got, sizeof got));
-    if (!is_float(t->dtype))
-      return cl_err(e, CL_EFORMAT, "%s: dtype %s, expected a float dtype (F32, F16, BF16, F64)",
-                    s->name, cl_dtype_name(t->dtype));
-    s->t = t;
+    names[i] = s->name;
+    if (cl_clip_check_tensor(wm, s->name, s->ndim, s->shape, &s->t, e)) return free(names), e->code;
     s->off = off;
-    off += ((size_t)cl_tensor_numel(t) + 15) & ~(size_t)15; /* 64-byte aligned tensors */
+    off += ((size_t)cl_tensor_numel(s->t) + 15) & ~(size_t)15; /* 64-byte aligned tensors */
   }
-  for (int i = 0; i < wm->n; i++) {
-    int found = 0;
-    for (int j = 0; j < l->n && !found; j++) found = !strcmp(wm->v[i].name, l->v[j].name);
-    if (!found)
-      return cl_err(e, CL_ESHAPE, "unexpected key %s (not part of a model with this config)", wm->v[i].name);
-  }
+  int rc = cl_clip_check_keys(wm, names, l->n, e);
+  free(names);
   *total = off;
-  return CL_OK;
+  return rc;
 }
 
 /* Converts every tensor into dst, in chunks so that threads share the big ones. */
@@ -388,8 +398,7 @@ int cl_clip_encode_images(cl_clip *m, const float *pixels, int n, float *out, cl
   return rc;
 }
 
-/* open_clip pools the token at argmax(ids): the first EOT, the largest id. */
-static int argmax_ids(const int32_t *ids, int n) {
+int cl_clip_pool_index(const int32_t *ids, int n) {
   int best = 0;
   for (int j = 1; j < n; j++)
     if (ids[j] > ids[best]) best = j;
@@ -411,7 +420,7 @@ static int encode_texts(cl_clip *m, const int32_t *ids, int n, float *out, cl_er
     int cnt = 0, T = 0;
     while (start + cnt < n) {
       const int32_t *s = ids + (size_t)(start + cnt) * ctx;
-      int len = m->full_context ? ctx : argmax_ids(s, ctx) + 1;
+      int len = m->full_context ? ctx : cl_clip_pool_index(s, ctx) + 1;
       if (cnt > 0 && T + len > m->max_tokens) break;
       T += len, cnt++;
     }
@@ -421,7 +430,7 @@ static int encode_texts(cl_clip *m, const int32_t *ids, int n, float *out, cl_er
     off[0] = 0;
     for (int i = 0; i < cnt; i++) {
       const int32_t *s = ids + (size_t)(start + i) * ctx;
-      int eot = argmax_ids(s, ctx), len = m->full_context ? ctx : eot + 1;
+      int eot = cl_clip_pool_index(s, ctx), len = m->full_context ? ctx : eot + 1;
       for (int j = 0; j < len; j++) tok[off[i] + j] = s[j], pos[off[i] + j] = j;
       pool[i] = off[i] + eot;
       off[i + 1] = off[i] + len;

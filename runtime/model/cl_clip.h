@@ -44,8 +44,24 @@ int cl_clip_config_builtin(const char *name, cl_clip_config *c, cl_error *e);
  * that changes the architecture in ways not implemented is an error naming the key. */
 int cl_clip_config_parse(const char *json, cl_clip_config *c, cl_error *e);
 int cl_clip_config_load(const char *path, cl_clip_config *c, cl_error *e);
+/* The hub's open_clip_config.json for c: {"model_cfg": {...}, "preprocess_cfg": {mean, std}},
+ * every architecture key explicit (quick_gelu true or false: open_clip's default is GELU).
+ * cl_clip_config_parse reads it back to the same config. malloc'd text. */
+char *cl_clip_config_to_json(const cl_clip_config *c);
 /* Derives vision.heads and checks the sizes fit together (called by parse and load). */
 int cl_clip_config_check(cl_clip_config *c, cl_error *e);
+
+/* open_clip's LayerNorm eps. */
+#define CL_CLIP_LN_EPS 1e-5f
+
+/* State-dict checks shared by every loader of these weights, errors naming the key: the
+ * tensor `name` of w exists with exactly this shape and a float dtype (F32/F16/BF16/F64);
+ * and every key of w is one of the n expected names (no other architecture's key). */
+int cl_clip_check_tensor(const cl_tmap *w, const char *name, int ndim, const int64_t *shape, const cl_tensor **out,
+                         cl_error *e);
+int cl_clip_check_keys(const cl_tmap *w, const char *const *names, int n, cl_error *e);
+/* The position open_clip pools a text at: argmax(ids), the first EOT (the largest id). */
+int cl_clip_pool_index(const int32_t *ids, int n);
 
 /* A model is used by one thread at a time (it reuses its activation buffers). */
 typedef struct cl_clip cl_clip;

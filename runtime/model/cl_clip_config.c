@@ -286,3 +286,42 @@ int cl_clip_config_load(const char *path, cl_clip_config *c, cl_error *e) {
   if (rc) cl_err_wrap(e, "%s", path);
   return rc;
 }
+
+/* The shortest decimal that reads back as the same float, as a double (so cJSON prints it
+ * short: 0.48145466, not 0.48145467042922974). */
+static double short_float(float f) {
+  char buf[32];
+  for (int digits = 6; digits < 10; digits++) {
+    snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+    if (strtof(buf, NULL) == f) break;
+  }
+  return strtod(buf, NULL);
+}
+
+char *cl_clip_config_to_json(const cl_clip_config *c) {
+  cJSON *root = cJSON_CreateObject(), *mc = cJSON_AddObjectToObject(root, "model_cfg");
+  cJSON_AddNumberToObject(mc, "embed_dim", c->embed_dim);
+  cJSON_AddBoolToObject(mc, "quick_gelu", c->quick_gelu);
+  if (c->nonscalar_logit_scale) cJSON_AddTrueToObject(mc, "nonscalar_logit_scale");
+  cJSON *v = cJSON_AddObjectToObject(mc, "vision_cfg"), *t = cJSON_AddObjectToObject(mc, "text_cfg");
+  cJSON_AddNumberToObject(v, "image_size", c->vision.image_size);
+  cJSON_AddNumberToObject(v, "patch_size", c->vision.patch_size);
+  cJSON_AddNumberToObject(v, "width", c->vision.width);
+  cJSON_AddNumberToObject(v, "layers", c->vision.layers);
+  cJSON_AddNumberToObject(v, "head_width", c->vision.head_width);
+  cJSON_AddNumberToObject(v, "mlp_ratio", c->vision.mlp_ratio);
+  cJSON_AddNumberToObject(t, "context_length", c->text.context_length);
+  cJSON_AddNumberToObject(t, "vocab_size", c->text.vocab_size);
+  cJSON_AddNumberToObject(t, "width", c->text.width);
+  cJSON_AddNumberToObject(t, "heads", c->text.heads);
+  cJSON_AddNumberToObject(t, "layers", c->text.layers);
+  cJSON_AddNumberToObject(t, "mlp_ratio", c->text.mlp_ratio);
+  cJSON *pp = cJSON_AddObjectToObject(root, "preprocess_cfg");
+  const double mean[3] = {short_float(c->mean[0]), short_float(c->mean[1]), short_float(c->mean[2])};
+  const double std[3] = {short_float(c->std[0]), short_float(c->std[1]), short_float(c->std[2])};
+  cJSON_AddItemToObject(pp, "mean", cJSON_CreateDoubleArray(mean, 3));
+  cJSON_AddItemToObject(pp, "std", cJSON_CreateDoubleArray(std, 3));
+  char *s = cJSON_Print(root);
+  cJSON_Delete(root);
+  return s ? s : cl_strdup("{}");
+}

@@ -83,46 +83,43 @@ int cl_encoder_resolve(const char *backend, const char *precision, char name[16]
   return CL_OK;
 }
 
-int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) {
-  cl_encoder *enc = cl_xcalloc(1, sizeof *enc);
-  int rc = CL_OK;
+int cl_encoder_locate(const cl_encoder_spec *spec, char *checkpoint, size_t n, cl_clip_config *cfg, cl_error *e) {
   const char *path = spec->path;
   char cfgpath[4200] = "";
-  if (!path) {
-    rc = cl_err(e, CL_EINVAL, "model: no path given");
-    goto fail;
-  }
+  if (!path) return cl_err(e, CL_EINVAL, "model: no path given");
   if (is_dir(path)) {
-    if ((rc = find_checkpoint(path, enc->checkpoint, sizeof enc->checkpoint, e))) goto fail;
+    TRYE(find_checkpoint(path, checkpoint, n, e));
     snprintf(cfgpath, sizeof cfgpath, "%s/open_clip_config.json", path);
   } else if (is_file(path)) {
-    snprintf(enc->checkpoint, sizeof enc->checkpoint, "%s", path);
+    snprintf(checkpoint, n, "%s", path);
     const char *slash = strrchr(path, '/');
     snprintf(cfgpath, sizeof cfgpath, "%.*s/open_clip_config.json", slash ? (int)(slash - path) : 1,
              slash ? path : ".");
   } else {
-    rc = cl_err(e, CL_EIO, "%s: no such model file or folder", path);
-    goto fail;
+    return cl_err(e, CL_EIO, "%s: no such model file or folder", path);
   }
   if (spec->config) {
-    if (is_file(spec->config)) rc = cl_clip_config_load(spec->config, &enc->cfg, e);
-    else if (cl_clip_config_builtin(spec->config, &enc->cfg, e) != CL_OK)
-      rc = cl_err(e, CL_EIO, "config %s: neither a file nor a built-in name (ViT-B-16, ViT-B-16-quickgelu, ViT-L-14)",
-                  spec->config);
+    if (is_file(spec->config)) TRYE(cl_clip_config_load(spec->config, cfg, e));
+    else if (cl_clip_config_builtin(spec->config, cfg, e) != CL_OK)
+      return cl_err(e, CL_EIO, "config %s: neither a file nor a built-in name (ViT-B-16, ViT-B-16-quickgelu, ViT-L-14)",
+                    spec->config);
   } else if (is_file(cfgpath)) {
-    rc = cl_clip_config_load(cfgpath, &enc->cfg, e);
+    TRYE(cl_clip_config_load(cfgpath, cfg, e));
   } else {
-    rc = cl_err(e, CL_EINVAL, "%s: no open_clip_config.json beside the checkpoint; give a config", path);
+    return cl_err(e, CL_EINVAL, "%s: no open_clip_config.json beside the checkpoint; give a config", path);
   }
-  if (rc) goto fail;
   if (spec->gelu) {
-    if (!strcmp(spec->gelu, "exact")) enc->cfg.quick_gelu = 0;
-    else if (!strcmp(spec->gelu, "quick")) enc->cfg.quick_gelu = 1;
-    else {
-      rc = cl_err(e, CL_EINVAL, "gelu = \"%s\": choose \"exact\" or \"quick\"", spec->gelu);
-      goto fail;
-    }
+    if (!strcmp(spec->gelu, "exact")) cfg->quick_gelu = 0;
+    else if (!strcmp(spec->gelu, "quick")) cfg->quick_gelu = 1;
+    else return cl_err(e, CL_EINVAL, "gelu = \"%s\": choose \"exact\" or \"quick\"", spec->gelu);
   }
+  return CL_OK;
+}
+
+int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) {
+  cl_encoder *enc = cl_xcalloc(1, sizeof *enc);
+  int rc = cl_encoder_locate(spec, enc->checkpoint, sizeof enc->checkpoint, &enc->cfg, e);
+  if (rc) goto fail;
   if (cl_img_decode_parse(spec->decode, &enc->decode)) {
     rc = cl_err(e, CL_EINVAL, "decode \"%s\": choose full or draft", spec->decode);
     goto fail;

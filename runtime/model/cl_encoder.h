@@ -44,6 +44,10 @@ typedef struct cl_encoder {
 } cl_encoder;
 
 int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e);
+/* What cl_encoder_open resolves before loading anything: the checkpoint file of spec->path
+ * (a hub folder's, or the file itself) and the config (spec->config, else the
+ * open_clip_config.json beside it; spec->gelu applied). */
+int cl_encoder_locate(const cl_encoder_spec *spec, char *checkpoint, size_t n, cl_clip_config *cfg, cl_error *e);
 void cl_encoder_close(cl_encoder *enc);
 
 /* The tower for a modality name; NULL (and e filled, naming the towers it has) when the

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cl_test.h"
+#include "cl_test_tensor.h"
 #include "io/cl_safetensors.h"
 #include "model/cl_clip.h"
 #include "tensor/cl_backends.h"
@@ -313,15 +314,6 @@ static void test_memory(void) {
 
 /* --- the tiny model, mirroring test_clip_tiny.c --- */
 
-static const cl_tensor *need(const cl_tmap *m, const char *key) {
-  const cl_tensor *t = cl_tmap_get(m, key);
-  if (!t) {
-    fprintf(stderr, "fixture lacks %s\n", key);
-    exit(1);
-  }
-  return t;
-}
-
 static float *f32_of(const cl_tensor *t) {
   float *p = cl_xmalloc((size_t)cl_tensor_numel(t) * sizeof *p);
   cl_error e = {0};
@@ -349,9 +341,6 @@ static double max_relerr(const float *a, const float *b, int n, int d) {
   return worst;
 }
 
-static char fx[4096];
-static const char *fix(const char *rel) { return cl_test_fixture(fx, sizeof fx, rel); }
-
 /* The fixtures of the tiny model: weights, preprocessed pixels, open_clip's outputs for the
  * QuickGELU and the GELU variant. */
 static struct {
@@ -364,13 +353,13 @@ static const char *tiny_names[2] = {"QuickGELU", "GELU"}, *tiny_cfgs[2] = {"tiny
 enum { E = 32 }; /* the tiny model's embedding width */
 
 static void tiny_load(void) {
-  if (cl_st_load(fix("tiny.safetensors"), &tiny.w, &err) || cl_st_load(fix("preprocess.safetensors"), &tiny.pp, &err) ||
-      cl_st_load(fix("tiny_outputs.safetensors"), &tiny.outs[0], &err) ||
-      cl_st_load(fix("tiny_gelu_outputs.safetensors"), &tiny.outs[1], &err)) {
+  if (cl_st_load(cl_test_fix("tiny.safetensors"), &tiny.w, &err) || cl_st_load(cl_test_fix("preprocess.safetensors"), &tiny.pp, &err) ||
+      cl_st_load(cl_test_fix("tiny_outputs.safetensors"), &tiny.outs[0], &err) ||
+      cl_st_load(cl_test_fix("tiny_gelu_outputs.safetensors"), &tiny.outs[1], &err)) {
     fprintf(stderr, "cannot load the fixtures: %s\n", err.msg);
     exit(1);
   }
-  const cl_tensor *pv = need(&tiny.pp, "pixel_values"), *idt = need(&tiny.outs[0], "input_ids");
+  const cl_tensor *pv = cl_test_need(&tiny.pp, "pixel_values"), *idt = cl_test_need(&tiny.outs[0], "input_ids");
   tiny.ni = (int)pv->shape[0], tiny.nt = (int)idt->shape[0];
   CHECK(pv->dtype == CL_F32 && pv->ndim == 4 && pv->shape[1] == 3 && pv->shape[2] == 224);
   CHECK(idt->ndim == 2 && idt->shape[1] == 77);
@@ -394,7 +383,7 @@ static void test_tiny_model(void) {
     const char *name = tiny_names[v];
     cl_clip_config cfg;
     cl_clip *m = NULL, *mc = NULL;
-    CHECK_OK(cl_clip_config_load(fix(tiny_cfgs[v]), &cfg, &err), err);
+    CHECK_OK(cl_clip_config_load(cl_test_fix(tiny_cfgs[v]), &cfg, &err), err);
     CHECK_OK(cl_clip_load(&cfg, &tiny.w, tb, &m, &err), err);
     CHECK_OK(cl_clip_load(&cfg, &tiny.w, cpu, &mc, &err), err);
     if (!m || !mc) {
@@ -405,7 +394,7 @@ static void test_tiny_model(void) {
     CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt, &err), err);
     CHECK_OK(cl_clip_encode_images(mc, pixels, ni, cimg, &err), err);
     CHECK_OK(cl_clip_encode_texts(mc, ids, nt, ctxt, &err), err);
-    float *ri = f32_of(need(&tiny.outs[v], "image_embeds")), *rt = f32_of(need(&tiny.outs[v], "text_embeds"));
+    float *ri = f32_of(cl_test_need(&tiny.outs[v], "image_embeds")), *rt = f32_of(cl_test_need(&tiny.outs[v], "text_embeds"));
     double ei = max_relerr(img, ri, ni, E), et = max_relerr(txt, rt, nt, E);
     double ci = max_relerr(img, cimg, ni, E), ct = max_relerr(txt, ctxt, nt, E);
     printf("%-9s fp32 %s vs open_clip: image rel err %.3g, text %.3g; vs the CPU backend: %.3g, %.3g\n", name,
@@ -470,7 +459,7 @@ static void tiny_lowp(cl_backend *g, cl_precision prec) {
     cl_clip_config cfg;
     cl_clip *m = NULL;
     CHECK_OK(g->set_precision(g, prec, &err), err);
-    CHECK_OK(cl_clip_config_load(fix(tiny_cfgs[v]), &cfg, &err), err);
+    CHECK_OK(cl_clip_config_load(cl_test_fix(tiny_cfgs[v]), &cfg, &err), err);
     CHECK_OK(cl_clip_load(&cfg, &tiny.w, g, &m, &err), err);
     if (!m) continue;
     /* twice: a new cuDNN attention shape is checked on its first run */
@@ -481,7 +470,7 @@ static void tiny_lowp(cl_backend *g, cl_precision prec) {
       CHECK_OK(cl_clip_encode_texts(m, tiny.ids, nt, txtf, &err), err);
       cl_clip_set_full_context(m, 0);
     }
-    float *ri = f32_of(need(&tiny.outs[v], "image_embeds")), *rt = f32_of(need(&tiny.outs[v], "text_embeds"));
+    float *ri = f32_of(cl_test_need(&tiny.outs[v], "image_embeds")), *rt = f32_of(cl_test_need(&tiny.outs[v], "text_embeds"));
     double ei = max_relerr(img, ri, ni, E), et = max_relerr(txt, rt, nt, E), ef = max_relerr(txtf, rt, nt, E);
     printf("%-9s %s %s vs open_clip: image rel err %.3g, text %.3g, full-context text %.3g\n", tiny_names[v], pn,
            tbd->name, ei, et, ef);

@@ -7,19 +7,11 @@
 #include <unistd.h>
 
 #include "cl_test.h"
+#include "cl_test_tensor.h"
 #include "io/cl_safetensors.h"
 #include "model/cl_clip.h"
 
 #define TOL 1e-4
-
-static const cl_tensor *need(const cl_tmap *m, const char *key) {
-  const cl_tensor *t = cl_tmap_get(m, key);
-  if (!t) {
-    fprintf(stderr, "fixture lacks %s\n", key);
-    exit(1);
-  }
-  return t;
-}
 
 static float *f32_of(const cl_tensor *t) {
   float *p = cl_xmalloc((size_t)cl_tensor_numel(t) * sizeof *p);
@@ -48,9 +40,6 @@ static double max_relerr(const float *a, const float *b, int n, int d) {
   }
   return worst;
 }
-
-static char fx[4096];
-static const char *fix(const char *rel) { return cl_test_fixture(fx, sizeof fx, rel); }
 
 /* A non-owning copy of w, minus `drop` and with `swap` (if given) replacing its key. */
 static void tmap_view(cl_tmap *out, const cl_tmap *w, const char *drop, const char *swap_key,
@@ -102,20 +91,20 @@ static int same_cfg(const cl_clip_config *a, const cl_clip_config *b) {
 static void test_configs(void) {
   cl_error err = {0};
   cl_clip_config a, b;
-  CHECK_OK(cl_clip_config_load(fix("tiny_config.json"), &a, &err), err);
+  CHECK_OK(cl_clip_config_load(cl_test_fix("tiny_config.json"), &a, &err), err);
   CHECK(a.embed_dim == 32 && a.quick_gelu == 1 && a.vision.heads == 2 && a.vision.width == 64 &&
         a.text.heads == 2 && a.text.layers == 2 && a.vision.mlp_ratio == 4.0);
-  CHECK_OK(cl_clip_config_load(fix("tiny-hub/open_clip_config.json"), &b, &err), err);
+  CHECK_OK(cl_clip_config_load(cl_test_fix("tiny-hub/open_clip_config.json"), &b, &err), err);
   CHECK(same_cfg(&a, &b));
   CHECK(fabsf(b.mean[0] - 0.48145466f) < 1e-9f && fabsf(b.std[2] - 0.27577711f) < 1e-9f);
-  CHECK_OK(cl_clip_config_load(fix("tiny_gelu_config.json"), &b, &err), err);
+  CHECK_OK(cl_clip_config_load(cl_test_fix("tiny_gelu_config.json"), &b, &err), err);
   CHECK(b.quick_gelu == 0);
 
   CHECK_OK(cl_clip_config_builtin("ViT-B-16", &a, &err), err);
-  CHECK_OK(cl_clip_config_load(fix("vitb16_config.json"), &b, &err), err);
+  CHECK_OK(cl_clip_config_load(cl_test_fix("vitb16_config.json"), &b, &err), err);
   CHECK(same_cfg(&a, &b) && a.quick_gelu == 0 && a.vision.heads == 12 && a.embed_dim == 512);
   CHECK_OK(cl_clip_config_builtin("ViT-B-16-quickgelu", &a, &err), err);
-  CHECK_OK(cl_clip_config_load(fix("vitb16_quickgelu_config.json"), &b, &err), err);
+  CHECK_OK(cl_clip_config_load(cl_test_fix("vitb16_quickgelu_config.json"), &b, &err), err);
   CHECK(same_cfg(&a, &b) && a.quick_gelu == 1);
   CHECK_OK(cl_clip_config_builtin("ViT-L-14", &a, &err), err);
   CHECK(a.vision.width == 1024 && a.vision.layers == 24 && a.vision.patch_size == 14 &&
@@ -182,13 +171,13 @@ int main(int argc, char **argv) {
   test_configs();
 
   cl_tmap w, pp, outs[2];
-  if (cl_st_load(fix("tiny.safetensors"), &w, &err) || cl_st_load(fix("preprocess.safetensors"), &pp, &err) ||
-      cl_st_load(fix("tiny_outputs.safetensors"), &outs[0], &err) ||
-      cl_st_load(fix("tiny_gelu_outputs.safetensors"), &outs[1], &err)) {
+  if (cl_st_load(cl_test_fix("tiny.safetensors"), &w, &err) || cl_st_load(cl_test_fix("preprocess.safetensors"), &pp, &err) ||
+      cl_st_load(cl_test_fix("tiny_outputs.safetensors"), &outs[0], &err) ||
+      cl_st_load(cl_test_fix("tiny_gelu_outputs.safetensors"), &outs[1], &err)) {
     fprintf(stderr, "cannot load the fixtures: %s\n", err.msg);
     return 1;
   }
-  const cl_tensor *pv = need(&pp, "pixel_values"), *idt = need(&outs[0], "input_ids");
+  const cl_tensor *pv = cl_test_need(&pp, "pixel_values"), *idt = cl_test_need(&outs[0], "input_ids");
   const int ni = (int)pv->shape[0], nt = (int)idt->shape[0], E = 32;
   CHECK(pv->dtype == CL_F32 && pv->ndim == 4 && pv->shape[1] == 3 && pv->shape[2] == 224);
   CHECK(idt->ndim == 2 && idt->shape[1] == 77);
@@ -206,15 +195,15 @@ int main(int argc, char **argv) {
   for (int v = 0; v < 2; v++) {
     cl_clip_config cfg;
     cl_clip *m = NULL;
-    CHECK_OK(cl_clip_config_load(fix(vars[v].cfg), &cfg, &err), err);
+    CHECK_OK(cl_clip_config_load(cl_test_fix(vars[v].cfg), &cfg, &err), err);
     if (v == 0) cfgq = cfg;
     CHECK_OK(cl_clip_load(&cfg, &w, be, &m, &err), err);
     if (!m) continue;
     CHECK(cl_clip_embed_dim(m) == E && cl_clip_get_config(m)->quick_gelu == cfg.quick_gelu);
     CHECK_OK(cl_clip_encode_images(m, pixels, ni, img, &err), err);
     CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt, &err), err);
-    float *ri = f32_of(need(&outs[v], "image_embeds")), *rt = f32_of(need(&outs[v], "text_embeds"));
-    float *oi = f32_of(need(&outs[1 - v], "image_embeds")), *ot = f32_of(need(&outs[1 - v], "text_embeds"));
+    float *ri = f32_of(cl_test_need(&outs[v], "image_embeds")), *rt = f32_of(cl_test_need(&outs[v], "text_embeds"));
+    float *oi = f32_of(cl_test_need(&outs[1 - v], "image_embeds")), *ot = f32_of(cl_test_need(&outs[1 - v], "text_embeds"));
     double ei = max_relerr(img, ri, ni, E), et = max_relerr(txt, rt, nt, E);
     double xi = max_relerr(img, oi, ni, E), xt = max_relerr(txt, ot, nt, E);
     printf("%-9s image rel err %.3g, text %.3g (vs %s: %.3g, %.3g)\n", vars[v].name, ei, et,
@@ -224,7 +213,7 @@ int main(int argc, char **argv) {
     /* the other activation's reference must be far outside the tolerance, or this test
      * could not tell GELU from QuickGELU */
     CHECK_MSG(xi > 10 * TOL && xt > 10 * TOL, "%s vs %s: %g, %g", vars[v].name, vars[v].other, xi, xt);
-    float ls = *(const float *)need(&outs[v], "logit_scale")->data;
+    float ls = *(const float *)cl_test_need(&outs[v], "logit_scale")->data;
     CHECK_MSG(cl_clip_logit_scale(m) == ls, "logit_scale %.9g, expected %.9g", cl_clip_logit_scale(m), ls);
 
     /* real lengths vs the full 77 tokens */
@@ -264,12 +253,12 @@ int main(int argc, char **argv) {
     CHECK_OK(cl_clip_load(&cfgq, &w, device_like(be), &m, &err), err);
     CHECK_EQ_INT(dev_up, 1);
     if (m) {
-      float *ri = f32_of(need(&outs[0], "image_embeds")), *rt = f32_of(need(&outs[0], "text_embeds"));
+      float *ri = f32_of(cl_test_need(&outs[0], "image_embeds")), *rt = f32_of(cl_test_need(&outs[0], "text_embeds"));
       CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
       CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
       CHECK(max_relerr(img2, ri, ni, E) < TOL && max_relerr(txt2, rt, nt, E) < TOL);
       CHECK(dev_up == 2 && dev_down == 2); /* the pixels went up; one download per call */
-      CHECK(cl_clip_logit_scale(m) == *(const float *)need(&outs[0], "logit_scale")->data);
+      CHECK(cl_clip_logit_scale(m) == *(const float *)cl_test_need(&outs[0], "logit_scale")->data);
       free(ri), free(rt);
     }
     cl_clip_free(m);
@@ -343,12 +332,12 @@ int main(int argc, char **argv) {
   tmap_view(&v, &w, "token_embedding.weight", NULL, NULL);
   CHECK_LOAD_FAILS(&cfgq, &v, CL_ESHAPE, "missing key token_embedding.weight");
   cl_tmap_free(&v);
-  cl_tensor ints = *need(&w, "ln_final.weight");
+  cl_tensor ints = *cl_test_need(&w, "ln_final.weight");
   ints.dtype = CL_I32;
   tmap_view(&v, &w, NULL, "ln_final.weight", &ints);
   CHECK_LOAD_FAILS(&cfgq, &v, CL_EFORMAT, "ln_final.weight: dtype I32");
   cl_tmap_free(&v);
-  cl_tensor tall = *need(&w, "visual.transformer.resblocks.1.attn.in_proj_weight");
+  cl_tensor tall = *cl_test_need(&w, "visual.transformer.resblocks.1.attn.in_proj_weight");
   tall.shape[0] = 96, tall.shape[1] = 64; /* same bytes, wrong shape */
   tmap_view(&v, &w, NULL, "visual.transformer.resblocks.1.attn.in_proj_weight", &tall);
   CHECK_LOAD_FAILS(&cfgq, &v, CL_ESHAPE,

@@ -1,0 +1,267 @@
+/* clade grad / clade train: one forward and backward of open_clip's ClipLoss on pairs
+ * (image i <-> line i), or several AdamW steps over consecutive full batches of them, written
+ * as an open_clip hub folder. Everything the run needs (config, weights, every image, every
+ * text) is read and checked before the first step. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cl_cli.h"
+#include "io/cl_ckpt.h"
+#include "io/cl_safetensors.h"
+#include "model/cl_encoder.h"
+#include "train/cl_train.h"
+
+typedef struct train_args {
+  cl_encoder_spec spec;
+  const char *texts, *out;
+  const char **images;
+  int nimg;
+  const char **freeze;
+  int nfreeze;
+  int steps, warmup, batch, projections_only, json_log;
+  double lr, wd, clip;
+} train_args;
+
+static int parse_num(const char *cmd, const char *flag, const char *s, double lo, double *out) {
+  char *end = NULL;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (!*s || *end || errno || !isfinite(v) || v < lo) {
+    cl_cli_fail("%s: %s %s: expected a number >= %g", cmd, flag, s, lo);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int parse_int(const char *cmd, const char *flag, const char *s, int lo, int *out) {
+  double v;
+  if (parse_num(cmd, flag, s, lo, &v)) return -1;
+  if (v != floor(v) || v > 1e9) {
+    cl_cli_fail("%s: %s %s: expected an integer >= %d", cmd, flag, s, lo);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+/* Returns 0, or the exit code (2) after saying what is wrong. */
+static int parse_args(int argc, char **argv, int train, train_args *a) {
+  const char *cmd = argv[0];
+  memset(a, 0, sizeof *a);
+  a->images = cl_xcalloc((size_t)argc, sizeof(char *));
+  a->freeze = cl_xcalloc((size_t)argc, sizeof(char *));
+  a->wd = 0.2;
+  a->lr = -1;
+  a->steps = -1;
+  int in_images = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i];
+    const int takes = !strcmp(s, "--model") || !strcmp(s, "--config") || !strcmp(s, "--texts") ||
+                      !strcmp(s, "--out") ||
+                      (train && (!strcmp(s, "--steps") || !strcmp(s, "--lr") || !strcmp(s, "--weight-decay") ||
+                                 !strcmp(s, "--warmup") || !strcmp(s, "--batch-size") || !strcmp(s, "--clip-grad") ||
+                                 !strcmp(s, "--freeze")));
+    if (takes) {
+      in_images = 0;
+      if (i + 1 >= argc) {
+        cl_cli_fail("%s: %s needs a value", cmd, s);
+        return 2;
+      }
+      const char *v = argv[++i];
+      int bad = 0;
+      if (!strcmp(s, "--model")) a->spec.path = v;
+      else if (!strcmp(s, "--config")) a->spec.config = v;
+      else if (!strcmp(s, "--texts")) a->texts = v;
+      else if (!strcmp(s, "--out")) a->out = v;
+      else if (!strcmp(s, "--freeze")) a->freeze[a->nfreeze++] = v;
+      else if (!strcmp(s, "--steps")) bad = parse_int(cmd, s, v, 1, &a->steps);
+      else if (!strcmp(s, "--warmup")) bad = parse_int(cmd, s, v, 0, &a->warmup);
+      else if (!strcmp(s, "--batch-size")) bad = parse_int(cmd, s, v, 0, &a->batch);
+      else if (!strcmp(s, "--lr")) bad = parse_num(cmd, s, v, 0, &a->lr);
+      else if (!strcmp(s, "--weight-decay")) bad = parse_num(cmd, s, v, 0, &a->wd);
+      else if (!strcmp(s, "--clip-grad")) bad = parse_num(cmd, s, v, 0, &a->clip);
+      if (bad) return 2;
+    } else if (!strcmp(s, "--images")) {
+      in_images = 1;
+    } else if (train && !strcmp(s, "--projections-only")) {
+      in_images = 0, a->projections_only = 1;
+    } else if (train && !strcmp(s, "--json-log")) {
+      in_images = 0, a->json_log = 1;
+    } else if (in_images && s[0] != '-') {
+      a->images[a->nimg++] = s;
+    } else {
+      cl_cli_fail("%s: unexpected argument %s", cmd, s);
+      return cl_cli_usage(cmd);
+    }
+  }
+  if (!a->spec.path || !a->out || !a->texts || !a->nimg) {
+    cl_cli_fail("%s: --model, --images, --texts and --out are required", cmd);
+    return cl_cli_usage(cmd);
+  }
+  if (train && (a->steps < 0 || a->lr < 0)) {
+    cl_cli_fail("%s: --steps and --lr are required", cmd);
+    return cl_cli_usage(cmd);
+  }
+  return 0;
+}
+
+/* The pairs: every image preprocessed (open_clip's preprocess_val) and every line tokenised. */
+typedef struct pairs {
+  int n;
+  float *pixels;
+  int32_t *ids;
+} pairs;
+
+static int load_pairs(const train_args *a, const cl_clip_config *cfg, pairs *p, cl_error *e) {
+  char *buf = NULL;
+  char **lines = NULL;
+  int nt = 0;
+  cl_tok *tok = NULL;
+  memset(p, 0, sizeof *p);
+  if (cl_cli_read_lines(a->texts, &buf, &lines, &nt, e)) return e->code;
+  int rc = CL_OK;
+  if (nt != a->nimg) {
+    rc = cl_err(e, CL_EINVAL, "%s: %d lines for %d images (line i is image i's caption)", a->texts, nt, a->nimg);
+    goto done;
+  }
+  const int S = cfg->vision.image_size, C = cfg->text.context_length;
+  const size_t per = 3 * (size_t)S * S;
+  p->n = nt;
+  p->pixels = cl_xmalloc((size_t)nt * per * sizeof(float));
+  p->ids = cl_xmalloc((size_t)nt * C * sizeof(int32_t));
+  if ((rc = cl_tok_load(NULL, &tok, e))) goto done;
+  for (int i = 0; i < nt && !rc; i++)
+    if (cl_tok_encode(tok, lines[i], p->ids + (size_t)i * C, C, e) < 0) {
+      rc = e->code ? e->code : CL_EINVAL;
+      cl_err_wrap(e, "%s, line %d", a->texts, i + 1);
+    }
+  for (int i = 0; i < nt && !rc; i++)
+    rc = cl_img_preprocess_file(a->images[i], S, cfg->mean, cfg->std, p->pixels + (size_t)i * per, e);
+done:
+  cl_tok_free(tok);
+  free(lines);
+  free(buf);
+  return rc;
+}
+
+static void free_pairs(pairs *p) {
+  free(p->pixels);
+  free(p->ids);
+}
+
+/* What both commands hold: the arguments, the model on the CPU backend, the pairs. */
+typedef struct session {
+  train_args a;
+  cl_clip_config cfg;
+  cl_backend *be;
+  cl_train_model *m;
+  pairs p;
+  cl_error e;
+} session;
+
+/* Parses the arguments; 0, or the exit code after saying what is wrong. */
+static int session_args(session *s, int argc, char **argv, int train) {
+  memset(s, 0, sizeof *s);
+  int rc = parse_args(argc, argv, train, &s->a);
+  if (rc) free(s->a.images), free(s->a.freeze);
+  return rc;
+}
+
+/* Resolves the model as `clade embed` does and loads it for training on the CPU. */
+static int session_model(session *s) {
+  char ckpt[4096];
+  cl_tmap w;
+  cl_error *e = &s->e;
+  if (cl_encoder_locate(&s->a.spec, ckpt, sizeof ckpt, &s->cfg, e)) return e->code;
+  if (cl_ckpt_load(ckpt, &w, e)) return e->code;
+  int rc = cl_backend_cpu_create(&s->be, e);
+  if (!rc) rc = cl_train_model_create(&s->cfg, &w, s->be, &s->m, e);
+  if (rc) cl_err_wrap(e, "%s", ckpt);
+  cl_tmap_free(&w);
+  return rc;
+}
+
+/* Says the error (rc != 0), frees everything; returns the exit code. */
+static int session_close(session *s, int rc) {
+  if (rc) cl_cli_fail("%s", s->e.msg);
+  free_pairs(&s->p);
+  cl_train_model_free(s->m);
+  cl_backend_destroy(s->be);
+  free(s->a.images), free(s->a.freeze);
+  return rc ? 1 : 0;
+}
+
+int cl_cmd_grad(int argc, char **argv) {
+  session s;
+  int rc = session_args(&s, argc, argv, 0);
+  if (rc) return rc;
+  cl_tmap out;
+  cl_tmap_init(&out);
+  float loss = 0;
+  rc = session_model(&s) || load_pairs(&s.a, &s.cfg, &s.p, &s.e) ||
+       cl_train_forward_backward(s.m, s.p.pixels, s.p.ids, s.p.n, &loss, NULL, &s.e);
+  if (!rc) {
+    cl_tmap_put_copy(&out, "loss", CL_F32, 0, NULL, &loss);
+    rc = cl_train_export(s.m, 1, "grad.", &out, &s.e) || cl_train_save_tensors(s.a.out, &out, NULL, &s.e);
+  }
+  cl_tmap_free(&out);
+  return session_close(&s, rc);
+}
+
+static int make_dir(const char *dir, cl_error *e) {
+  struct stat st;
+  if (stat(dir, &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return cl_err(e, CL_EIO, "%s: exists and is not a folder", dir);
+    return access(dir, W_OK) == 0 ? CL_OK : cl_err(e, CL_EIO, "%s: not writable", dir);
+  }
+  if (mkdir(dir, 0777) != 0) return cl_err(e, CL_EIO, "%s: cannot create (%s)", dir, strerror(errno));
+  return CL_OK;
+}
+
+int cl_cmd_train(int argc, char **argv) {
+  session s;
+  int rc = session_args(&s, argc, argv, 1);
+  if (rc) return rc;
+  const train_args *a = &s.a;
+  cl_error *e = &s.e;
+  cl_train_optim *o = NULL;
+  cl_train_opts opts;
+  cl_train_opts_default(&opts);
+  opts.lr = a->lr, opts.weight_decay = a->wd, opts.steps = a->steps, opts.warmup = a->warmup, opts.clip_grad = a->clip;
+  opts.freeze = a->freeze, opts.nfreeze = a->nfreeze, opts.projections_only = a->projections_only;
+  const int B = a->batch ? a->batch : a->nimg;
+  opts.batch_size = B;
+  if (B < 2) rc = cl_err(e, CL_EINVAL, "batch size %d: contrastive training needs at least 2 pairs per batch", B);
+  else if (B > a->nimg) rc = cl_err(e, CL_EINVAL, "batch size %d is larger than the %d pairs given", B, a->nimg);
+  else rc = make_dir(a->out, e) || session_model(&s) || cl_train_optim_create(s.m, &opts, &o, e) ||
+            load_pairs(a, &s.cfg, &s.p, e);
+  const int nbatch = s.p.n / B, C = s.cfg.text.context_length;
+  const size_t per = 3 * (size_t)s.cfg.vision.image_size * s.cfg.vision.image_size;
+  for (int step = 0; step < a->steps && !rc; step++) {
+    const int b0 = (step % nbatch) * B; /* consecutive full batches, in the given order */
+    float loss = 0;
+    double lr = 0, norm = -1;
+    if (cl_train_forward_backward(s.m, s.p.pixels + (size_t)b0 * per, s.p.ids + (size_t)b0 * C, B, &loss, NULL, e) ||
+        cl_train_optim_step(o, &lr, &norm, e)) {
+      rc = cl_err_wrap(e, "step %d", step);
+      break;
+    }
+    if (a->json_log) {
+      printf("{\"step\":%d,\"loss\":%.9g,\"lr\":%.17g", step, loss, lr);
+      if (norm >= 0) printf(",\"grad_norm\":%.9g", norm);
+      printf("}\n");
+      fflush(stdout);
+    } else {
+      fprintf(stderr, "step %d/%d: loss %.6f, lr %.3g\n", step + 1, a->steps, loss, lr);
+    }
+  }
+  if (!rc) rc = cl_train_save(s.m, o, a->out, e);
+  cl_train_optim_free(o);
+  return session_close(&s, rc);
+}

@@ -42,6 +42,8 @@ void cl_cpu_gemm_bf16_x512(int m, int n, int k, const float *a, int lda, const u
                            const float *bias, cl_act act, int accumulate, int nt);
 /* x[i] = act(x[i]) for i < n, on the calling thread. */
 void cl_cpu_act_x512(float *x, size_t n, cl_act act);
+/* dx[i] = dy[i] * act'(x[i]) for GELU or QuickGELU, on the calling thread (dx may equal dy). */
+void cl_cpu_act_grad_x512(float *dx, const float *dy, const float *x, size_t n, cl_act act);
 /* One row of LayerNorm (biased variance), y may equal x. */
 void cl_cpu_layernorm_x512(float *y, const float *x, const float *g, const float *b, int n, float eps);
 /* One head of one sequence: out[i, :dh] (row stride ldo) = softmax(q k^T * scale) v over

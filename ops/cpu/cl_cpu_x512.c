@@ -116,6 +116,33 @@ X512 void cl_cpu_act_x512(float *x, size_t n, cl_act act) {
   }
 }
 
+/* The activations' derivatives: GELU 0.5 (1 + erf(x/sqrt2)) + x exp(-x^2/2) / sqrt(2 pi);
+ * QuickGELU s + 1.702 x s (1 - s) with s = sigmoid(1.702 x), 0 below x = -51 as the forward. */
+X512I __m512 act_grad512(__m512 x, cl_act act) {
+  if (act == CL_ACT_GELU) {
+    const __m512 e = erf512(_mm512_mul_ps(x, _mm512_set1_ps((float)M_SQRT1_2)));
+    const __m512 g = exp512(_mm512_mul_ps(_mm512_set1_ps(-0.5f), _mm512_mul_ps(x, x)));
+    return _mm512_fmadd_ps(_mm512_mul_ps(x, g), _mm512_set1_ps(0.3989422804014327f),
+                           _mm512_mul_ps(_mm512_set1_ps(0.5f), _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+  }
+  const __m512 e = exp512(_mm512_mul_ps(x, _mm512_set1_ps(-1.702f)));
+  __m512 s = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+  s = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-51.0f), _CMP_GE_OQ), s);
+  const __m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(1.702f), x), _mm512_sub_ps(_mm512_set1_ps(1.0f), s));
+  return _mm512_fmadd_ps(s, t, s);
+}
+
+X512 void cl_cpu_act_grad_x512(float *dx, const float *dy, const float *x, size_t n, cl_act act) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(dx + i, _mm512_mul_ps(_mm512_loadu_ps(dy + i), act_grad512(_mm512_loadu_ps(x + i), act)));
+  if (i < n) {
+    __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(dx + i, m,
+                          _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dy + i), act_grad512(_mm512_maskz_loadu_ps(m, x + i), act)));
+  }
+}
+
 /* One LayerNorm row: sums in double lanes (as the scalar path), the rest in fp32. */
 X512 void cl_cpu_layernorm_x512(float *y, const float *x, const float *g, const float *b, int n, float eps) {
   __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cl_cpu_simd.h"
 #include "cl_ops_cpu_impl.h"
 
 #define PAR_MIN 32768
@@ -148,7 +149,13 @@ static inline float quickgelu_grad(float x) {
 static int cpu_activate_backward(cl_backend *be, float *dx, const float *dy, const float *x, size_t n, cl_act act,
                                  cl_error *e) {
   (void)be;
-  if (act == CL_ACT_GELU) {
+  if ((act == CL_ACT_GELU || act == CL_ACT_QUICKGELU) && cl_cpu_avx512()) {
+    const size_t chunk = 16384, nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for if (n > PAR_MIN)
+    for (size_t c = 0; c < nchunks; c++)
+      cl_cpu_act_grad_x512(dx + c * chunk, dy + c * chunk, x + c * chunk, n - c * chunk < chunk ? n - c * chunk : chunk,
+                           act);
+  } else if (act == CL_ACT_GELU) {
 #pragma omp parallel for if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_grad(x[i]);
   } else if (act == CL_ACT_QUICKGELU) {

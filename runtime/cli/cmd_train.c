@@ -24,7 +24,7 @@ typedef struct train_args {
   const char **freeze;
   int nfreeze;
   int steps, warmup, batch, projections_only, json_log;
-  double lr, wd, clip;
+  double lr, wd, clip, beta1, beta2, eps;
 } train_args;
 
 static int parse_num(const char *cmd, const char *flag, const char *s, double lo, double *out) {
@@ -56,7 +56,7 @@ static int parse_args(int argc, char **argv, int train, train_args *a) {
   memset(a, 0, sizeof *a);
   a->images = cl_xcalloc((size_t)argc, sizeof(char *));
   a->freeze = cl_xcalloc((size_t)argc, sizeof(char *));
-  a->wd = 0.2;
+  a->wd = 0.2, a->beta1 = 0.9, a->beta2 = 0.98, a->eps = 1e-6; /* open_clip's for ViT models */
   a->lr = -1;
   a->steps = -1;
   int in_images = 0;
@@ -66,7 +66,8 @@ static int parse_args(int argc, char **argv, int train, train_args *a) {
                       !strcmp(s, "--out") ||
                       (train && (!strcmp(s, "--steps") || !strcmp(s, "--lr") || !strcmp(s, "--weight-decay") ||
                                  !strcmp(s, "--warmup") || !strcmp(s, "--batch-size") || !strcmp(s, "--clip-grad") ||
-                                 !strcmp(s, "--freeze")));
+                                 !strcmp(s, "--freeze") || !strcmp(s, "--beta1") || !strcmp(s, "--beta2") ||
+                                 !strcmp(s, "--eps")));
     if (takes) {
       in_images = 0;
       if (i + 1 >= argc) {
@@ -86,6 +87,9 @@ static int parse_args(int argc, char **argv, int train, train_args *a) {
       else if (!strcmp(s, "--lr")) bad = parse_num(cmd, s, v, 0, &a->lr);
       else if (!strcmp(s, "--weight-decay")) bad = parse_num(cmd, s, v, 0, &a->wd);
       else if (!strcmp(s, "--clip-grad")) bad = parse_num(cmd, s, v, 0, &a->clip);
+      else if (!strcmp(s, "--beta1")) bad = parse_num(cmd, s, v, 0, &a->beta1);
+      else if (!strcmp(s, "--beta2")) bad = parse_num(cmd, s, v, 0, &a->beta2);
+      else if (!strcmp(s, "--eps")) bad = parse_num(cmd, s, v, 0, &a->eps);
       if (bad) return 2;
     } else if (!strcmp(s, "--images")) {
       in_images = 1;
@@ -235,6 +239,7 @@ int cl_cmd_train(int argc, char **argv) {
   cl_train_opts_default(&opts);
   opts.lr = a->lr, opts.weight_decay = a->wd, opts.steps = a->steps, opts.warmup = a->warmup, opts.clip_grad = a->clip;
   opts.freeze = a->freeze, opts.nfreeze = a->nfreeze, opts.projections_only = a->projections_only;
+  opts.beta1 = a->beta1, opts.beta2 = a->beta2, opts.eps = a->eps;
   const int B = a->batch ? a->batch : a->nimg;
   opts.batch_size = B;
   if (B < 2) rc = cl_err(e, CL_EINVAL, "batch size %d: contrastive training needs at least 2 pairs per batch", B);
@@ -253,7 +258,10 @@ int cl_cmd_train(int argc, char **argv) {
       break;
     }
     if (a->json_log) {
-      printf("{\"step\":%d,\"loss\":%.9g,\"lr\":%.17g", step, loss, lr);
+      char lrs[32]; /* the shortest text that reads back as lr: 0.0005, not 0.00050000000000000001 */
+      for (int digits = 15; digits <= 17; digits++)
+        if (snprintf(lrs, sizeof lrs, "%.*g", digits, lr), strtod(lrs, NULL) == lr) break;
+      printf("{\"step\":%d,\"loss\":%.9g,\"lr\":%s", step, loss, lrs);
       if (norm >= 0) printf(",\"grad_norm\":%.9g", norm);
       printf("}\n");
       fflush(stdout);

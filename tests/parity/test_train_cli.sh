@@ -8,12 +8,9 @@
 # input is refused before any step, naming what is wrong.
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_SRC:?}" "${CLADE_FIXTURES:?}"
-PY=/usr/bin/python3
+. "$CLADE_SRC/tests/lib/common.sh"
 $PY -c 'import numpy' 2>/dev/null || { echo "SKIP: needs Debian's python3-numpy (apt-get install python3-numpy)" >&2; exit 77; }
 F="$CLADE_FIXTURES"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 IMGS=$(ls "$F"/images/img*.jpg | sort)
 $PY - "$F/text_cases.json" "$T/texts.txt" <<'PY'
 import json, sys
@@ -115,6 +112,7 @@ refuse "five.txt: 5 lines for 6 images" --images $IMGS --texts five.txt --out ba
 refuse "missing.jpg" --images $(echo $IMGS | cut -d' ' -f1-5) missing.jpg --texts texts.txt --out bad
 refuse "no parameter name starts with" --images $IMGS --texts texts.txt --freeze visual.nothing. --out bad
 refuse "expected a number" --images $IMGS --texts texts.txt --lr fast --out bad2
+refuse "betas must lie in" --images $IMGS --texts texts.txt --beta2 1 --out bad
 [ ! -e bad/open_clip_model.safetensors ] || fail "a refused run wrote weights"
 # batches: 6 pairs in batches of 3 -> steps alternate between the two halves
 "$CLADE" train --model "$F/tiny-hub" --images $IMGS --texts texts.txt --steps 3 --lr 0 --batch-size 3 --json-log --out half > half.log

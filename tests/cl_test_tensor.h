@@ -14,6 +14,24 @@ static inline const cl_tensor *cl_test_need(const cl_tmap *m, const char *key) {
   return t;
 }
 
+/* Entry i of an I64 tensor, an F64 scalar: read by memcpy, since a safetensors file aligns
+ * its tensors only to their start offsets (an I64 may sit at a 4-byte boundary). */
+static inline int64_t cl_test_i64(const cl_tensor *t, int64_t i) {
+  int64_t v;
+  memcpy(&v, (const char *)t->data + i * 8, 8);
+  return v;
+}
+static inline double cl_test_f64(const cl_tensor *t) {
+  double v;
+  memcpy(&v, t->data, 8);
+  return v;
+}
+static inline float cl_test_f32(const cl_tensor *t) {
+  float v;
+  memcpy(&v, t->data, 4);
+  return v;
+}
+
 /* ../shared/fixtures/<rel>, in a buffer reused by the next call. */
 static inline const char *cl_test_fix(const char *rel) {
   static char buf[4096];

@@ -193,11 +193,12 @@ int cl_train_optim_export(cl_train_optim *o, cl_tmap *out, cl_error *e) {
 
 int cl_train_optim_import(cl_train_optim *o, const cl_tmap *in, cl_error *e) {
   const cl_tensor *st = cl_tmap_get(in, "step");
-  if (!st || st->dtype != CL_I64 || st->ndim != 0 || *(const int64_t *)st->data < 0 ||
-      *(const int64_t *)st->data > o->o.steps)
+  int64_t step = -1;
+  if (st && st->dtype == CL_I64 && st->ndim == 0) memcpy(&step, st->data, sizeof step); /* maybe unaligned */
+  if (step < 0 || step > o->o.steps)
     return cl_err(e, CL_EFORMAT, "optimizer state: `step` missing, not an I64 scalar or outside [0, %d]", o->o.steps);
   CL_TRY(moments_io(o, NULL, in, e));
-  o->step = (int)*(const int64_t *)st->data;
+  o->step = (int)step;
   return CL_OK;
 }
 

@@ -24,8 +24,8 @@
 
 #define TOK "token_embedding.weight"
 
-static float f32(const cl_tmap *m, const char *key) { return *(const float *)cl_test_need(m, key)->data; }
-static double f64(const cl_tmap *m, const char *key) { return *(const double *)cl_test_need(m, key)->data; }
+static float f32(const cl_tmap *m, const char *key) { return cl_test_f32(cl_test_need(m, key)); }
+static double f64(const cl_tmap *m, const char *key) { return cl_test_f64(cl_test_need(m, key)); }
 /* The fixture's metadata ("json" inside __metadata__). */
 static cJSON *meta_of(const cl_tmap *d) {
   cJSON *md = cJSON_Parse(d->metadata_json ? d->metadata_json : "{}");
@@ -118,7 +118,7 @@ static void run_case(const char *file, const cl_clip_config *cfg, const cl_tmap 
           const int64_t W = p->shape[1];
           memset(g + p->off, 0, p->numel * 4);
           for (int q = 0; q < nrows; q++)
-            memcpy(g + p->off + ((const int64_t *)rows->data)[q] * W, (const float *)t->data + q * W, W * 4);
+            memcpy(g + p->off + cl_test_i64(rows, q) * W, (const float *)t->data + q * W, W * 4);
         } else {
           snprintf(key, sizeof key, "grad.step%d.%s", i, p->name);
           memcpy(g + p->off, cl_test_need(&d, key)->data, p->numel * 4);
@@ -170,7 +170,7 @@ static void run_case(const char *file, const cl_clip_config *cfg, const cl_tmap 
       char *used = cl_xcalloc((size_t)p->shape[0], 1);
       double mx = 0, dmax = 0;
       for (int q = 0; q < nrows; q++) {
-        const int64_t row = ((const int64_t *)rows->data)[q];
+        const int64_t row = cl_test_i64(rows, q);
         used[row] = 1;
         for (int64_t c = 0; c < W; c++) {
           const double diff = fabs((double)mine[row * W + c] - ref[q * W + c]);

@@ -37,7 +37,7 @@ static void run(const char *config, const char *grads_file, cl_backend *be, cons
   float *img = cl_xmalloc((size_t)n * E * 4), *txt = cl_xmalloc((size_t)n * E * 4);
   cl_train_outputs outs = {img, txt};
   CHECK_OK(cl_train_forward_backward(m, pixels, ids->data, n, &loss, &outs, &err), err);
-  const float ref_loss = *(const float *)cl_test_need(&ref, "loss")->data;
+  const float ref_loss = cl_test_f32(cl_test_need(&ref, "loss"));
   CHECK_MSG(fabs(loss - ref_loss) <= 1e-5, "%s: loss %.9g, open_clip %.9g", grads_file, loss, ref_loss);
   double r = maxrel(img, cl_test_need(&ref, "image_embeds")->data, (size_t)n * E);
   CHECK_MSG(r < 1e-5, "%s: image_embeds %g", grads_file, r);
@@ -47,7 +47,7 @@ static void run(const char *config, const char *grads_file, cl_backend *be, cons
   /* the loss on open_clip's own embeddings: its value and gradients */
   float *di = cl_xmalloc((size_t)n * E * 4), *dt = cl_xmalloc((size_t)n * E * 4);
   double dls = 0;
-  const float ls = *(const float *)cl_test_need(w, "logit_scale")->data;
+  const float ls = cl_test_f32(cl_test_need(w, "logit_scale"));
   const double l2 = cl_train_clip_loss(cl_test_need(&ref, "image_embeds")->data, cl_test_need(&ref, "text_embeds")->data, n, E, ls,
                                        di, dt, &dls);
   CHECK_MSG(fabs(l2 - ref_loss) <= 1e-5, "clip_loss on open_clip's embeddings %.9g vs %.9g", l2, ref_loss);
@@ -55,7 +55,7 @@ static void run(const char *config, const char *grads_file, cl_backend *be, cons
   CHECK_MSG(r < 1e-5, "%s: dloss.image_embeds %g", grads_file, r);
   r = maxrel(dt, cl_test_need(&ref, "dloss.text_embeds")->data, (size_t)n * E);
   CHECK_MSG(r < 1e-5, "%s: dloss.text_embeds %g", grads_file, r);
-  CHECK_MSG(fabs(dls - *(const float *)cl_test_need(&ref, "grad.logit_scale")->data) < 1e-5, "dlogit_scale %g", dls);
+  CHECK_MSG(fabs(dls - cl_test_f32(cl_test_need(&ref, "grad.logit_scale"))) < 1e-5, "dlogit_scale %g", dls);
 
   /* every parameter's gradient */
   cl_tmap g;
@@ -75,7 +75,7 @@ static void run(const char *config, const char *grads_file, cl_backend *be, cons
       float *sel = cl_xmalloc((size_t)nrows * W * 4);
       char *used = cl_xcalloc((size_t)mine->shape[0], 1);
       for (int q = 0; q < nrows; q++) {
-        const int64_t row = ((const int64_t *)rows->data)[q];
+        const int64_t row = cl_test_i64(rows, q);
         used[row] = 1;
         memcpy(sel + (size_t)q * W, (const float *)mine->data + row * W, (size_t)W * 4);
       }

@@ -56,7 +56,9 @@ local function declare(kind, schema, finish)
       check_fields(kind, name, t, schema, where)
       local obj = finish(name, t, file and dirname(file) or ".", where)
       obj.name, obj.where = name, where
-      return obj
+      local view = {} -- the registry keeps its own record; the file gets a copy
+      for k, v in pairs(obj) do view[k] = v end
+      return view
     end
   end
 end
@@ -118,14 +120,5 @@ local templates = require "clade.templates"
 local protocols = require "clade.protocols"
 clade.text_types, clade.templates, clade.protocols = text_types, templates, protocols
 
-_G.model, _G.dataset, _G.experiment = clade.model, clade.dataset, clade.experiment
-_G.text_type = text_types.define
-_G.mixture = text_types.mixture
-_G.protocol = protocols.define
-_G.zero_shot = protocols.get("zero_shot")
-_G.few_shot = protocols.get("few_shot")
-_G.linear_probe = protocols.get("linear_probe")
-_G.templates = templates.define
-_G.getenv = core.getenv
-_G.clade = clade
+-- The globals of experiment files: lua/clade/sandbox.lua.
 return clade

@@ -9,7 +9,7 @@
 -- predictions = {{trial, example, prediction}}, support = {{trial, class, example}} }.
 local M = { protocols = {} }
 
-local function make(name, def)
+local function make(name, def, builtin)
   local fields = def.fields or {}
   local function ctor(opts)
     opts = opts or {}
@@ -33,7 +33,8 @@ local function make(name, def)
     end
     return { protocol = name, opts = opts }
   end
-  M.protocols[name] = { name = name, run = def.run, ctor = ctor, needs_text = def.needs_text }
+  M.protocols[name] = { name = name, run = def.run, ctor = ctor, needs_text = def.needs_text,
+                        validate = def.validate, builtin = builtin }
   return ctor
 end
 
@@ -41,6 +42,9 @@ function M.define(name)
   return function(def)
     if type(def) ~= "table" or type(def.run) ~= "function" then
       error("protocol '" .. tostring(name) .. "': expected { run = function(ctx, opts) ... end }", 2)
+    end
+    if M.protocols[name] and M.protocols[name].builtin then
+      error("protocol '" .. tostring(name) .. "' is built in: give yours another name", 2)
     end
     return make(name, def)
   end
@@ -50,7 +54,7 @@ function M.get(name)
   local p = M.protocols[name]
   if p then return p.ctor end
   local def = require("clade.protocols." .. name)
-  return make(name, def)
+  return make(name, def, true)
 end
 
 function M.lookup(name)

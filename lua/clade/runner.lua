@@ -42,6 +42,15 @@ local function image_paths(d, man)
   return out
 end
 
+local function copy(t)
+  local o = {}
+  for k, v in pairs(t) do o[k] = v end
+  return o
+end
+
+-- ctx.tensor: a copy of the public tensor module per evaluation (a protocol may change its own)
+local function public_tensor() return copy(core.tensor) end
+
 local feature_cache = {}
 local function image_features(mname, m, dname, d, man)
   local key = mname .. "\0" .. dname
@@ -137,14 +146,18 @@ function M.run()
             local labels = {}
             for i, r in ipairs(man.rows) do labels[i] = r.class end
             local ctx = {
-              experiment = ename, dataset = dname, model = mname, tensor = core.tensor,
+              experiment = ename, dataset = dname, model = mname, tensor = public_tensor(),
               features = feats, labels = labels, classes = man.classes, has_taxonomy = man.has_taxonomy,
               filepaths = man.filepaths,
               embed_texts = function(list) return model_handle(mname, m):embed_texts(list, mname .. " prompts") end,
               embed = function(modality, list) return model_handle(mname, m):embed(modality, list, mname .. " " .. modality) end,
             }
+            if not proto.builtin then -- the file's own protocol gets its own copies to change
+              ctx.features, ctx.labels, ctx.filepaths = feats:clone(), copy(labels), copy(man.filepaths)
+              ctx.classes = {}
+              for i, c in ipairs(man.classes) do ctx.classes[i] = copy(c) end
+            end
             ctx.emit = function(ev)
-              core.check_interrupt()
               core.store_eval {
                 experiment = ename, model = mname, model_hash = mhash, dataset = dname,
                 protocol = p.protocol, text_type = ev.text_type or "", shots = ev.shots or 0, job = job,
@@ -153,7 +166,9 @@ function M.run()
                 labels = man.labels, truth = labels,
               }
               total = total + 1
+              core.check_interrupt() -- a first Ctrl-C stops after the evaluation in flight is stored
             end
+            core.evaluation_budget(string.format("experiment '%s' (%s, %s on %s)", ename, p.protocol, mname, dname))
             proto.run(ctx, p.opts)
             core.job_done(job)
           end

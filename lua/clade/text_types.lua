@@ -50,6 +50,9 @@ function M.define(name)
     if type(t) ~= "table" or type(t.text) ~= "function" then
       error("text_type '" .. tostring(name) .. "': expected { text = function(class) ... end }", 2)
     end
+    if M.types[name] and M.types[name].builtin then
+      error("text_type '" .. tostring(name) .. "' is built in: give yours another name", 2)
+    end
     if not M.types[name] then M.order[#M.order + 1] = name end
     M.types[name] = { name = name, text = t.text, needs = t.needs, description = t.description }
     return M.types[name]
@@ -66,6 +69,8 @@ M.define "scientific_common" { text = with_common(scientific), needs = "taxonomy
                                description = "<scientific> with common name <common>" }
 M.define "taxonomic_common" { text = with_common(taxonomic), needs = "taxonomy",
                               description = "<taxonomic> with common name <common>" }
+
+for _, name in ipairs(M.order) do M.types[name].builtin = true end
 
 function M.get(name)
   local t = M.types[name]

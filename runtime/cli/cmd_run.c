@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -15,9 +16,12 @@
 #include "store/cl_store.h"
 
 typedef struct {
-  const char *file, *db, *backend, *dataset, *text_type, *precision, *decode, *shard, *cache;
-  int quiet, json_log;
+  const char *file, *db, *backend, *dataset, *text_type, *precision, *decode, *shard, *cache, *lua_memory,
+      *lua_budget;
+  int quiet, json_log, strict;
   int shard_index, shard_count; /* --shard I/N; count 0: the whole run */
+  size_t memory;  /* parsed --lua-memory; 0: the default */
+  int64_t budget; /* parsed --lua-budget; 0: the default */
 } run_args;
 
 /* "I/N" with 0 <= I < N <= 1000000, nothing else. */
@@ -34,6 +38,22 @@ static int parse_shard(const char *s, int *index, int *count) {
   return 0;
 }
 
+/* SIZE: bytes, or with a K/M/G suffix (powers of 1024), e.g. 1G; overflow is an error. */
+static int parse_size(const char *s, size_t *out) {
+  char *end;
+  if (!s || *s < '0' || *s > '9') return -1;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno) return -1;
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10, end++;
+  else if (*end == 'M' || *end == 'm') shift = 20, end++;
+  else if (*end == 'G' || *end == 'g') shift = 30, end++;
+  if (*end || v == 0 || v > (SIZE_MAX >> shift)) return -1;
+  *out = (size_t)(v << shift);
+  return 0;
+}
+
 static int parse(int argc, char **argv, run_args *a, const char *cmd) {
   memset(a, 0, sizeof *a);
   a->db = "results/clade.db";
@@ -42,7 +62,8 @@ static int parse(int argc, char **argv, run_args *a, const char *cmd) {
     const char **slot = !strcmp(s, "--db") ? &a->db : !strcmp(s, "--backend") ? &a->backend
                       : !strcmp(s, "--dataset") ? &a->dataset : !strcmp(s, "--text-type") ? &a->text_type
                       : !strcmp(s, "--precision") ? &a->precision : !strcmp(s, "--decode") ? &a->decode
-                      : !strcmp(s, "--shard") ? &a->shard : !strcmp(s, "--cache") ? &a->cache : NULL;
+                      : !strcmp(s, "--shard") ? &a->shard : !strcmp(s, "--cache") ? &a->cache
+                      : !strcmp(s, "--lua-memory") ? &a->lua_memory : !strcmp(s, "--lua-budget") ? &a->lua_budget : NULL;
     if (slot) {
       if (i + 1 >= argc) {
         cl_cli_fail("%s: %s needs a value", cmd, s);
@@ -53,6 +74,8 @@ static int parse(int argc, char **argv, run_args *a, const char *cmd) {
       a->quiet = 1;
     } else if (!strcmp(s, "--json-log")) {
       a->json_log = 1;
+    } else if (!strcmp(s, "--strict")) {
+      a->strict = 1;
     } else if (s[0] == '-') {
       cl_cli_fail("%s: unknown option %s", cmd, s);
       return cl_cli_usage(cmd);
@@ -77,6 +100,20 @@ static int parse(int argc, char **argv, run_args *a, const char *cmd) {
     cl_cli_fail("%s: --shard is I/N with 0 <= I < N (shard I of N, as Slurm numbers array tasks), not '%s'", cmd,
                 a->shard);
     return 2;
+  }
+  if (a->lua_memory && parse_size(a->lua_memory, &a->memory)) {
+    cl_cli_fail("%s: --lua-memory is a size in bytes or with K, M or G (e.g. 1G), not '%s'", cmd, a->lua_memory);
+    return 2;
+  }
+  if (a->lua_budget) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(a->lua_budget, &end, 10);
+    if (errno || *end || v <= 0 || a->lua_budget[0] < '0' || a->lua_budget[0] > '9') {
+      cl_cli_fail("%s: --lua-budget is a positive number of Lua instructions, not '%s'", cmd, a->lua_budget);
+      return 2;
+    }
+    a->budget = v;
   }
   return 0;
 }
@@ -160,7 +197,8 @@ int cl_cmd_run(int argc, char **argv) {
   if (!a.quiet && note[0]) fprintf(stderr, "clade: %s\n", note);
   cl_lua_run run = {.backend = backend, .precision = a.precision ? a.precision : "fp32", .decode = a.decode,
                     .quiet = a.quiet, .progress = a.json_log ? CL_PROGRESS_JSON : CL_PROGRESS_AUTO,
-                    .interrupted = &run_interrupted, .shard_index = a.shard_index, .shard_count = a.shard_count};
+                    .interrupted = &run_interrupted, .shard_index = a.shard_index, .shard_count = a.shard_count,
+                    .lua_memory = a.memory, .lua_budget = a.budget, .strict = a.strict};
   cl_lua *lua = NULL;
   if (load(&a, &run, &lua)) return 1; /* a broken file records no run */
   cl_error e;
@@ -206,7 +244,7 @@ int cl_cmd_run(int argc, char **argv) {
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   int interrupted = run_interrupted;
-  if (!ok && !interrupted) cl_cli_fail("%s", e.msg);
+  if (!ok && (!interrupted || strcmp(e.msg, "interrupted"))) cl_cli_fail("%s", e.msg); /* e.g. a runaway's */
   cl_error e2;
   if (interrupted) cl_store_jobs_release(st, run.run_id, &e2);
   int64_t done = 0;
@@ -251,7 +289,7 @@ int cl_cmd_check(int argc, char **argv) {
   run_args a;
   int rc = parse(argc, argv, &a, "check");
   if (rc) return rc;
-  cl_lua_run run = {.quiet = a.quiet};
+  cl_lua_run run = {.quiet = a.quiet, .lua_memory = a.memory, .lua_budget = a.budget, .strict = a.strict};
   cl_lua *lua;
   if (load(&a, &run, &lua)) return 1;
   cl_error e;
@@ -270,7 +308,7 @@ int cl_cmd_classes(int argc, char **argv) {
     cl_cli_fail("classes: --dataset NAME and --text-type TYPE are required");
     return cl_cli_usage("classes");
   }
-  cl_lua_run run = {.quiet = 1};
+  cl_lua_run run = {.quiet = 1, .lua_memory = a.memory, .lua_budget = a.budget};
   cl_lua *lua;
   if (load(&a, &run, &lua)) return 1;
   cl_error e;

@@ -14,7 +14,8 @@ const cl_cmd cl_cmds[] = {
   {"help", "show help for clade or one command", "clade help [COMMAND]", cl_cmd_help},
   {"run", "run every experiment of a Lua file and store the results",
    "clade run FILE.lua [--db PATH] [--backend cpu|cuda|auto] [--precision fp32] [--decode full|draft]\n"
-   "                   [--shard I/N] [--cache PATH] [--quiet] [--json-log]\n"
+   "                   [--shard I/N] [--cache PATH] [--lua-memory SIZE] [--lua-budget N] [--strict]\n"
+   "                   [--quiet] [--json-log]\n"
    "  Results go to PATH (default results/clade.db, relative to the current folder), one\n"
    "  transaction per finished evaluation, with provenance (git commit, file and model hashes,\n"
    "  backend, precision, decoding). Embeddings are cached by content in cache.db beside it.\n"
@@ -24,7 +25,11 @@ const cl_cmd cl_cmds[] = {
    "  decoding (large JPEGs at 1/2-1/8 scale in the DCT domain first, as PIL's Image.draft);\n"
    "  full, the default, is open_clip's. --shard I/N: only the I-th (0 to N-1) of N disjoint\n"
    "  parts of the run's jobs (a stable split balanced by images to encode; the run records I/N\n"
-   "  and the plan's hash), for `clade merge`. --cache PATH: the embedding cache elsewhere.",
+   "  and the plan's hash), for `clade merge`. --cache PATH: the embedding cache elsewhere.\n"
+   "  Experiment code is limited: --lua-memory SIZE caps the Lua state (bytes, or K/M/G: 1G;\n"
+   "  default half of physical memory), --lua-budget N the Lua instructions of one evaluation\n"
+   "  (default 10000000000); the declarations of a file get 200000000. --strict: duplicate\n"
+   "  manifest rows and classes with fewer images than the shots asked are errors, not warnings.",
    cl_cmd_run},
   {"check", "check a file's datasets: images found, missing, unreadable (runs no model)",
    "clade check FILE.lua\n  One line per dataset on stdout; exit 1 when any image is missing or unreadable.",

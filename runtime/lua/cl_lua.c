@@ -1,5 +1,9 @@
-/* cl_lua: the sandboxed state. Experiment files get the safe parts of the standard library
- * and clade's DSL; no os, io, debug, package, bytecode or file loading of their own. */
+/* cl_lua: the state experiment files run in. Two worlds share it: clade's own modules
+ * (lua/clade/ files) run with the state's globals and a private `require` that reaches
+ * clade.core, the C internals (held in the registry); experiment files and their modules
+ * run in the environment lua/clade/sandbox.lua builds (docs/lua-api.md, nothing else), with
+ * the standard `require` limited to clade's public modules and the file's own folder. No
+ * os, io, debug, bytecode or file reading of their own. Limits: cl_lua_sandbox.c. */
 #define _GNU_SOURCE
 #include "cl_lua.h"
 
@@ -11,12 +15,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cl_lua_sandbox.h"
 #include "eval/cl_pyrandom.h"
 
 struct cl_lua {
   lua_State *L;
   char script_dir[4096];
+  char file[4096]; /* the experiment file, for messages */
   cl_lua_run *run;
+  cl_lua_limits lim;
 };
 
 #define RUN_KEY "clade.run"
@@ -48,25 +55,8 @@ static int l_print(lua_State *L) {
   return 0;
 }
 
-/* load(chunk [, name [, mode [, env]]]) restricted to text chunks. */
-static int l_load(lua_State *L) {
-  size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
-  const char *name = luaL_optstring(L, 2, "=(load)");
-  int has_env = !lua_isnone(L, 4);
-  if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
-    luaL_pushfail(L);
-    lua_insert(L, -2);
-    return 2;
-  }
-  if (has_env) {
-    lua_pushvalue(L, 4);
-    if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
-  }
-  return 1;
-}
-
-/* require(name): clade's own modules from <resources>/lua, or the experiment's folder. */
+/* The trusted world's require(name): clade's own modules from <resources>/lua, kept in a
+ * registry table apart from the standard require's (experiment code cannot reach them). */
 static int l_require(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
@@ -77,18 +67,13 @@ static int l_require(lua_State *L) {
   snprintf(rel, sizeof rel, "%s", name);
   for (char *p = rel; *p; p++)
     if (*p == '.') *p = '/';
-  lua_getfield(L, LUA_REGISTRYINDEX, "clade.script_dir");
-  const char *sdir = lua_tostring(L, -1);
-  char cands[3][4600];
+  char cands[2][4600];
   snprintf(cands[0], sizeof cands[0], "%s/lua/%s.lua", cl_resource_dir(), rel);
   snprintf(cands[1], sizeof cands[1], "%s/lua/%s/init.lua", cl_resource_dir(), rel);
-  snprintf(cands[2], sizeof cands[2], "%s/%s.lua", sdir ? sdir : ".", rel);
-  lua_pop(L, 1);
   const char *found = NULL;
-  for (int i = 0; i < 3 && !found; i++)
+  for (int i = 0; i < 2 && !found; i++)
     if (file_exists(cands[i])) found = cands[i];
-  if (!found)
-    return luaL_error(L, "module '%s' not found (looked in %s and the experiment's folder)", name, cands[0]);
+  if (!found) return luaL_error(L, "module '%s' not found (looked in %s)", name, cands[0]);
   if (luaL_loadfilex(L, found, "t") != LUA_OK) return lua_error(L);
   lua_pushstring(L, name);
   lua_call(L, 1, 1);
@@ -208,6 +193,31 @@ static int l_pyrandom(lua_State *L) {
   lua_Integer seed = luaL_checkinteger(L, 1);
   cl_pyrand *r = lua_newuserdatauv(L, sizeof *r, 0);
   cl_pyrand_seed(r, seed);
+  luaL_setmetatable(L, "clade.pyrandom");
+  return 1;
+}
+
+/* core.evaluation_budget(label): the runner starts an evaluation's instruction budget. */
+static int l_evaluation_budget(lua_State *L) {
+  cl_lua_run *r = cl_lua_get_run(L);
+  cl_lua_budget(L, r && r->lua_budget > 0 ? r->lua_budget : CL_LUA_EVAL_BUDGET, luaL_checkstring(L, 1), 0);
+  return 0;
+}
+
+/* Userdata metatables are clade's: experiment code cannot fetch or change them. */
+static void seal_metatable(lua_State *L, const char *name) {
+  if (luaL_getmetatable(L, name) == LUA_TTABLE) {
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
+}
+
+static int open_core(lua_State *L) {
+  static const luaL_Reg fns[] = {{"caller_file", l_caller_file}, {"getenv", l_getenv}, {"resource", l_resource},
+                                 {"read_lines", l_read_lines}, {"file_exists", l_file_exists}, {"abspath", l_abspath}, {"notice", l_notice},
+                                 {"pyrandom", l_pyrandom}, {"evaluation_budget", l_evaluation_budget}, {NULL, NULL}};
+  luaL_newlib(L, fns);
   if (luaL_newmetatable(L, "clade.pyrandom")) {
     lua_newtable(L);
     lua_pushcfunction(L, r_shuffle);
@@ -216,31 +226,54 @@ static int l_pyrandom(lua_State *L) {
     lua_setfield(L, -2, "random");
     lua_setfield(L, -2, "__index");
   }
-  lua_setmetatable(L, -2);
-  return 1;
-}
-
-static int open_core(lua_State *L) {
-  static const luaL_Reg fns[] = {{"caller_file", l_caller_file}, {"getenv", l_getenv}, {"resource", l_resource},
-                                 {"read_lines", l_read_lines}, {"file_exists", l_file_exists}, {"abspath", l_abspath}, {"notice", l_notice},
-                                 {"pyrandom", l_pyrandom}, {NULL, NULL}};
-  luaL_newlib(L, fns);
+  lua_pop(L, 1);
   cl_lua_open_tensor(L);
   lua_setfield(L, -2, "tensor");
   cl_lua_register_data(L);
   cl_lua_register_models(L);
   cl_lua_register_store(L);
+  cl_lua_register_sandbox(L);
+  static const char *sealed[] = {"clade.pyrandom", "clade.tensor", "clade.model", NULL};
+  for (const char **m = sealed; *m; m++) seal_metatable(L, *m);
   return 1;
+}
+
+static int panic(lua_State *L) {
+  fprintf(stderr, "clade: Lua panic: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+  return 0;
+}
+
+static void warn_off(void *ud, const char *msg, int tocont) {
+  (void)ud, (void)msg, (void)tocont;
+}
+
+/* A failed call's message: the error, or the memory cap it ran into. */
+static int lua_fail(cl_lua *c, int status, cl_error *e) {
+  lua_State *L = c->L;
+  const char *m = lua_tostring(L, -1);
+  if (status == LUA_ERRMEM || (c->lim.mem_hit && m && strstr(m, "not enough memory")))
+    cl_err(e, CL_ELUA, "%s: the Lua memory limit of %zu bytes was reached (clade run --lua-memory SIZE)",
+           c->file[0] ? c->file : "clade", c->lim.cap);
+  else
+    cl_err(e, CL_ELUA, "%s", m ? m : "(error object is not a string)");
+  lua_pop(L, 1);
+  return CL_ELUA;
 }
 
 int cl_lua_new(cl_lua **out, const char *script_dir, cl_lua_run *run, cl_error *e) {
   cl_lua *c = cl_xcalloc(1, sizeof *c);
-  c->L = luaL_newstate();
+  c->lim.cap = run && run->lua_memory ? run->lua_memory : cl_lua_default_memory();
+  c->lim.interrupted = run ? run->interrupted : NULL;
+  c->L = lua_newstate(cl_lua_alloc, &c->lim);
   if (!c->L) {
     free(c);
     return cl_err(e, CL_ENOMEM, "cannot create a Lua state");
   }
   lua_State *L = c->L;
+  lua_atpanic(L, panic);
+  lua_setwarnf(L, warn_off, NULL);
+  cl_lua_limits_attach(L, &c->lim);
+  cl_lua_budget(L, CL_LUA_DECL_BUDGET, "loading clade's Lua library", 1);
   snprintf(c->script_dir, sizeof c->script_dir, "%s", script_dir ? script_dir : ".");
   c->run = run;
   static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base}, {LUA_STRLIBNAME, luaopen_string},
@@ -251,40 +284,53 @@ int cl_lua_new(cl_lua **out, const char *script_dir, cl_lua_run *run, cl_error *
     luaL_requiref(L, l->name, l->func, 1);
     lua_pop(L, 1);
   }
-  /* the base library's file and bytecode loaders go; print goes to stderr */
+  cl_lua_sandbox_searchers(L);
+  /* the trusted globals: no file or bytecode loading; print goes to stderr */
   static const char *drop[] = {"dofile", "loadfile", NULL};
   for (const char **d = drop; *d; d++) {
     lua_pushnil(L);
     lua_setglobal(L, *d);
   }
-  lua_pushcfunction(L, l_load);
-  lua_setglobal(L, "load");
   lua_pushcfunction(L, l_print);
   lua_setglobal(L, "print");
   lua_pushcfunction(L, l_require);
   lua_setglobal(L, "require");
+  /* strings' metatable (its __index is the trusted string table) is not for experiments */
+  lua_pushliteral(L, "");
+  lua_getmetatable(L, -1);
+  lua_pushliteral(L, "string");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 2);
   lua_pushlightuserdata(L, run);
   lua_setfield(L, LUA_REGISTRYINDEX, RUN_KEY);
   lua_pushstring(L, c->script_dir);
   lua_setfield(L, LUA_REGISTRYINDEX, "clade.script_dir");
   lua_newtable(L);
-  luaL_requiref(L, "clade.core", open_core, 0);
+  lua_pushcfunction(L, open_core); /* not luaL_requiref: the standard loaded table never holds it */
+  lua_call(L, 0, 1);
   lua_setfield(L, -2, "clade.core");
   lua_setfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
   *out = c;
-  /* the DSL: lua/clade/init.lua puts model, dataset, experiment, zero_shot, ... in _G */
-  const char *boot = "require 'clade'";
-  if (luaL_loadbufferx(L, boot, strlen(boot), "=clade", "t") != LUA_OK || lua_pcall(L, 0, 0, 0) != LUA_OK) {
+  /* the DSL (lua/clade/init.lua) and the experiment environment (lua/clade/sandbox.lua):
+   * { env = the globals experiment files see, modules = public name -> loader } */
+  const char *boot = "return require 'clade.sandbox'";
+  if (luaL_loadbufferx(L, boot, strlen(boot), "=clade", "t") != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
     cl_err(e, CL_ELUA, "loading clade's Lua library: %s", lua_tostring(L, -1));
     cl_lua_free(c);
     *out = NULL;
     return CL_ELUA;
   }
+  lua_getfield(L, -1, "env");
+  lua_setfield(L, LUA_REGISTRYINDEX, "clade.env");
+  lua_getfield(L, -1, "modules");
+  lua_setfield(L, LUA_REGISTRYINDEX, "clade.public");
+  lua_pop(L, 1);
   return CL_OK;
 }
 
 void cl_lua_free(cl_lua *c) {
   if (!c) return;
+  c->lim.fatal = 1, c->lim.left = 0; /* an experiment's finalizer gets no time at close */
   lua_close(c->L);
   free(c);
 }
@@ -294,37 +340,29 @@ lua_State *cl_lua_state(cl_lua *c) { return c->L; }
 int cl_lua_dofile(cl_lua *c, const char *path, cl_error *e) {
   lua_State *L = c->L;
   if (!file_exists(path)) return cl_err(e, CL_EIO, "%s: no such experiment file", path);
-  if (luaL_loadfilex(L, path, "t") != LUA_OK) {
-    cl_err(e, CL_ELUA, "%s", lua_tostring(L, -1));
-    lua_pop(L, 1);
-    return CL_ELUA;
-  }
-  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
-    cl_err(e, CL_ELUA, "%s", lua_tostring(L, -1));
-    lua_pop(L, 1);
-    return CL_ELUA;
-  }
-  return CL_OK;
+  snprintf(c->file, sizeof c->file, "%s", path);
+  char phase[300];
+  snprintf(phase, sizeof phase, "the declarations of %s", path);
+  cl_lua_budget(L, CL_LUA_DECL_BUDGET, phase, 1);
+  int rc = cl_lua_sandbox_loadfile(L, path);
+  if (rc == LUA_OK) rc = lua_pcall(L, 0, 0, 0);
+  return rc == LUA_OK ? CL_OK : lua_fail(c, rc, e);
 }
 
 int cl_lua_call(cl_lua *c, const char *module, const char *fn, int nargs, const char **args, int *ret,
                 cl_error *e) {
   lua_State *L = c->L;
+  cl_lua_run *r = c->run;
+  cl_lua_budget(L, r && r->lua_budget > 0 ? r->lua_budget : CL_LUA_EVAL_BUDGET, fn, 1);
   lua_getglobal(L, "require");
   lua_pushstring(L, module);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    cl_err(e, CL_ELUA, "%s", lua_tostring(L, -1));
-    lua_pop(L, 1);
-    return CL_ELUA;
-  }
+  int rc = lua_pcall(L, 1, 1, 0);
+  if (rc != LUA_OK) return lua_fail(c, rc, e);
   lua_getfield(L, -1, fn);
   lua_remove(L, -2);
   for (int i = 0; i < nargs; i++) lua_pushstring(L, args[i]);
-  if (lua_pcall(L, nargs, 1, 0) != LUA_OK) {
-    cl_err(e, CL_ELUA, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)");
-    lua_pop(L, 1);
-    return CL_ELUA;
-  }
+  rc = lua_pcall(L, nargs, 1, 0);
+  if (rc != LUA_OK) return lua_fail(c, rc, e);
   if (ret) *ret = (int)lua_tointeger(L, -1);
   lua_pop(L, 1);
   return CL_OK;

@@ -34,18 +34,25 @@ typedef struct cl_lua_run {
   cl_sched_stats stats;  /* counters and timings for the run record */
   volatile int *interrupted; /* set by the caller's SIGINT handler; NULL: never */
   int shard_index, shard_count; /* run only shard I of N of the plan; count 0: every job */
+  size_t lua_memory;   /* cap on the Lua state's bytes (clade run --lua-memory); 0: half of RAM */
+  int64_t lua_budget;  /* Lua instructions per evaluation (--lua-budget); 0: CL_LUA_EVAL_BUDGET */
+  int strict;          /* data warnings (duplicate rows, classes short of shots) are errors */
 } cl_lua_run;
 
 typedef struct cl_lua cl_lua;
 
-/* A fresh sandboxed state: base (without dofile/loadfile, `load` text-only), string, table,
- * math, utf8, coroutine; `require` only from the resource lua/ folder and `script_dir`. */
+/* A fresh state: clade's modules in the trusted globals, and the experiment environment
+ * (lua/clade/sandbox.lua: exactly what docs/lua-api.md lists) whose `require` reaches only
+ * "clade", "clade.suites" and modules under `script_dir`. Memory is capped at
+ * run->lua_memory; Lua instructions are budgeted (cl_lua_sandbox.h). */
 int cl_lua_new(cl_lua **out, const char *script_dir, cl_lua_run *run, cl_error *e);
 void cl_lua_free(cl_lua *c);
 lua_State *cl_lua_state(cl_lua *c);
-/* Load and run `path` in the experiment environment (chunk name "@path"). */
+/* Load and run `path` in the experiment environment (chunk name "@path"), within the
+ * declarations' instruction budget. */
 int cl_lua_dofile(cl_lua *c, const char *path, cl_error *e);
-/* Call require(module)[fn](args...) where args are strings; errors carry file:line. If ret
+/* Call the trusted require(module)[fn](args...) where args are strings, within the
+ * per-evaluation budget; errors carry file:line. If ret
  * is non-NULL it receives the function's integer result (0 when it returns none). */
 int cl_lua_call(cl_lua *c, const char *module, const char *fn, int nargs, const char **args, int *ret,
                 cl_error *e);

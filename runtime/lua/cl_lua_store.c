@@ -215,7 +215,10 @@ static int l_record_plan(lua_State *L) {
  * nothing half-written is left). */
 static int l_check_interrupt(lua_State *L) {
   cl_lua_run *run = cl_lua_get_run(L);
-  if (run && run->interrupted && *run->interrupted) return luaL_error(L, "interrupted");
+  if (run && run->interrupted && *run->interrupted) {
+    lua_pushliteral(L, "interrupted"); /* no location: cmd_run knows this one */
+    return lua_error(L);
+  }
   return 0;
 }
 

@@ -46,6 +46,9 @@ return {
   modules = {
     clade = function() return public end,
     ["clade.suites"] = function() return require "clade.suites" end,
+    -- the built-in protocols' pieces, for protocols of one's own (a copy: replacing one of
+    -- its functions does not reach the built-ins)
+    ["clade.protocols.common"] = function() return copy(require "clade.protocols.common") end,
   },
   public = public,
 }

@@ -172,7 +172,8 @@ static int search_clade(lua_State *L) {
   }
   luaL_where(L, 2);
   return luaL_error(L, "%smodule '%s' is internal to clade: experiment files may require \"clade\", "
-                       "\"clade.suites\" and modules of their own folder (see docs/lua-api.md)",
+                       "\"clade.suites\", \"clade.protocols.common\" and modules of their own folder "
+                       "(see docs/lua-api.md)",
                     lua_tostring(L, -1), name);
 }
 

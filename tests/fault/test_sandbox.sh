@@ -15,7 +15,7 @@ dataset \"d\" { root = \"$S/data/rare_sample\" }"
 
 # no path-reading function, no internal module, no way back to the trusted globals
 for body in 'clade.core.read_lines("/etc/passwd")' 'require "clade.runner"' 'require "clade.core"' \
-            'require "clade.protocols"' 'require "clade.text_types"' 'load("return require")()("clade.core")' \
+            'require "clade.protocols"' 'require "clade.protocols.few_shot"' 'require "clade.templates"' 'require "clade.text_types"' 'load("return require")()("clade.core")' \
             'require "_G"' 'require "package"' 'require "string"' 'getmetatable("").__index.format("x")' \
             'clade.registry.experiments.x = {}' 'collectgarbage("stop")' \
             'getmetatable(clade.tensor.new(1, 1)).__index.normalize = nil'; do
@@ -25,6 +25,15 @@ for body in 'clade.core.read_lines("/etc/passwd")' 'require "clade.runner"' 'req
 done
 grep -q "module 'clade.core' is internal to clade" <(printf 'require "clade.core"\n' > "$T/escape.lua"; "$CLADE" check "$T/escape.lua" 2>&1) ||
   fail "internal module message"
+# the public modules: copies, so replacing their functions reaches no built-in
+cat > "$T/public.lua" <<LUA
+$HEAD
+local common = require "clade.protocols.common"
+assert(type(common.simpleshot) == "function" and #require("clade.suites").all == 10)
+common.simpleshot = function() error("replaced") end
+experiment "x" { models = { "m" }, datasets = { "d" }, protocol = few_shot { shots = { 1 }, trials = 1 } }
+LUA
+"$CLADE" run "$T/public.lua" --db "$T/p.db" --quiet 2> "$T/err" || fail "a public module's copy reached a built-in: $(cat "$T/err")"
 # what clade itself uses stays clade's: replacing string.format, table.insert, the tensor
 # module or a built-in's name in the file changes nothing of the run
 cat > "$T/replace.lua" <<LUA

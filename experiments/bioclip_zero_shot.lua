@@ -13,10 +13,8 @@ local suites = require "clade.suites"
 local models = getenv("CLADE_MODELS") or "models"
 
 model "bioclip" { path = models .. "/bioclip" }
-model "clip" { path = models .. "/clip-vit-b-16", config = "ViT-B-16", gelu = "quick",
-               baseline = "OpenAI CLIP ViT-B/16" }
-model "openclip" { path = models .. "/openclip-vit-b-16-laion2b", config = "ViT-B-16",
-                   baseline = "OpenCLIP ViT-B/16 LAION-2B" }
+model "clip" { path = models .. "/clip-vit-b-16", config = "ViT-B-16", gelu = "quick" } -- OpenAI CLIP ViT-B/16
+model "openclip" { path = models .. "/openclip-vit-b-16-laion2b", config = "ViT-B-16" } -- OpenCLIP ViT-B/16 LAION-2B
 
 -- BioCLIP reads taxonomic+common names where a dataset has them; the baselines common names.
 for _, name in ipairs(suites.all) do

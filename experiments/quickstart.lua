@@ -4,7 +4,7 @@
 -- BioCLIP folder and dataset to get the paper's numbers.
 local sample = getenv("CLADE_SAMPLE") or "../results/sample"
 
-model "sample-clip" { path = sample .. "/model", description = "random weights, ViT 224/16, width 128" }
+model "sample-clip" { path = sample .. "/model" } -- random weights, ViT 224/16, width 128
 
 dataset "rare-sample" { root = sample .. "/data/rare_sample", manifest = "metadata.csv" }
 dataset "plankton-sample" { root = sample .. "/data/plankton_sample" }

@@ -64,8 +64,7 @@ local function declare(kind, schema, finish)
 end
 
 clade.model = declare("model", {
-  path = "string", config = "string", gelu = "string", features = "string",
-  description = "string", precision = "string", baseline = "string",
+  path = "string", config = "string", gelu = "string", features = "string", precision = "string",
 }, function(name, t, dir, where)
   if not t.path and not t.features then
     error(string.format("%s: model '%s' needs path = ... or features = ...", where, name), 0)
@@ -75,26 +74,24 @@ clade.model = declare("model", {
   end
   local m = { kind = t.features and "features" or "encoder", path = resolve(dir, t.path),
               config = resolve(dir, t.config), gelu = t.gelu, features = resolve(dir, t.features),
-              description = t.description, precision = t.precision, baseline = t.baseline }
+              precision = t.precision }
   clade.registry.models[name] = m
   return m
 end)
 
 clade.dataset = declare("dataset", {
-  root = "string", manifest = "string", description = "string", text_types = "table",
-  images = "number", classes = "number",
+  root = "string", manifest = "string", images = "number", classes = "number",
 }, function(name, t, dir, where)
   if not t.root then error(string.format("%s: dataset '%s' needs root = ...", where, name), 0) end
   local root = resolve(dir, t.root)
   local d = { root = root, manifest = resolve(root, t.manifest or "metadata.csv"),
-              description = t.description, expect_images = t.images, expect_classes = t.classes }
+              expect_images = t.images, expect_classes = t.classes } -- checked against the manifest
   clade.registry.datasets[name] = d
   return d
 end)
 
 clade.experiment = declare("experiment", {
   models = "table", datasets = "table", protocol = "table", protocols = "table",
-  description = "string",
 }, function(name, t, dir, where)
   local protos = t.protocols or { t.protocol }
   if #protos == 0 then error(string.format("%s: experiment '%s' needs protocol = ...", where, name), 0) end
@@ -108,7 +105,7 @@ clade.experiment = declare("experiment", {
   if clade.registry.experiments[name] then
     error(string.format("%s: experiment '%s' is declared twice", where, name), 0)
   end
-  local e = { models = t.models, datasets = t.datasets, protocols = protos, description = t.description }
+  local e = { models = t.models, datasets = t.datasets, protocols = protos }
   clade.registry.experiments[name] = e
   table.insert(clade.registry.order, name)
   return e

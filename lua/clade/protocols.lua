@@ -43,6 +43,14 @@ function M.define(name)
     if type(def) ~= "table" or type(def.run) ~= "function" then
       error("protocol '" .. tostring(name) .. "': expected { run = function(ctx, opts) ... end }", 2)
     end
+    local known = { run = "function", fields = "table", needs_text = "boolean" }
+    for k, v in pairs(def) do
+      if known[k] == nil then
+        error("protocol '" .. tostring(name) .. "': unknown field '" .. tostring(k) .. "' (known: fields, needs_text, run)", 2)
+      elseif type(v) ~= known[k] then
+        error("protocol '" .. tostring(name) .. "': field '" .. k .. "' must be a " .. known[k], 2)
+      end
+    end
     if M.protocols[name] and M.protocols[name].builtin then
       error("protocol '" .. tostring(name) .. "' is built in: give yours another name", 2)
     end

@@ -5,6 +5,7 @@ local core = require "clade.core"
 local text_types = require "clade.text_types"
 local protocols = require "clade.protocols"
 local shard = require "clade.shard"
+local validate = require "clade.validate"
 local M = {}
 
 local function registry() return require("clade").registry end
@@ -50,6 +51,34 @@ end
 
 -- ctx.tensor: a copy of the public tensor module per evaluation (a protocol may change its own)
 local function public_tensor() return copy(core.tensor) end
+
+-- A job's errors name the experiment's file and line, not clade's own Lua; an interrupt or
+-- a spent limit goes through as it is.
+local function located(where, f, ...)
+  local res = table.pack(pcall(f, ...))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  if res[2] == "interrupted" or core.limit_spent() then error(res[2], 0) end
+  error(where .. ": " .. validate.strip(res[2]), 0)
+end
+
+-- ctx.emit's fields: anything else is an error, and so is an evaluation with no results or a
+-- NaN (nothing is stored from an empty evaluation)
+local emit_fields = { text_type = "string", shots = "number", params = "table", results = "table",
+                      predictions = "table", support = "table" }
+local function emit_problem(ev)
+  if type(ev) ~= "table" then return "expected { results = {...}, ... }" end
+  for k, v in pairs(ev) do
+    if not emit_fields[k] then return string.format("unknown field '%s' (known: params, predictions, results, shots, support, text_type)", tostring(k)) end
+    if type(v) ~= emit_fields[k] then return string.format("field '%s' must be a %s, not a %s", k, emit_fields[k], type(v)) end
+  end
+  if not ev.results or #ev.results == 0 then return "no results: an empty evaluation is not stored" end
+  for i, r in ipairs(ev.results) do
+    if type(r) ~= "table" or type(r.metric) ~= "string" or type(r.value) ~= "number" then
+      return string.format("results[%d] must be { metric = \"name\", value = number [, trial = n] }", i)
+    end
+    if r.value ~= r.value then return string.format("results[%d]: metric '%s' is NaN", i, r.metric) end
+  end
+end
 
 local feature_cache = {}
 local function image_features(mname, m, dname, d, man)
@@ -111,6 +140,9 @@ function M.plan(reg)
   return out
 end
 
+-- clade run, before a run is recorded: manifests, text types, shots (clade.validate)
+function M.validate_data() validate.data(registry(), manifest) end
+
 function M.run()
   local reg = registry()
   if #reg.order == 0 then error("the file declares no experiment", 0) end
@@ -141,8 +173,9 @@ function M.run()
             core.notice(string.format("%s: %s on %s, %s: another process is on it", ename, mname, dname, p.protocol))
           else
             core.notice(string.format("%s: %s on %s, %s", ename, mname, dname, p.protocol))
+            local where = string.format("%s: experiment '%s' (%s, %s on %s)", e.where, ename, p.protocol, mname, dname)
             local man = manifest(dname, d)
-            local feats, mhash = image_features(mname, m, dname, d, man)
+            local feats, mhash = located(where, image_features, mname, m, dname, d, man)
             local labels = {}
             for i, r in ipairs(man.rows) do labels[i] = r.class end
             local ctx = {
@@ -158,6 +191,11 @@ function M.run()
               for i, c in ipairs(man.classes) do ctx.classes[i] = copy(c) end
             end
             ctx.emit = function(ev)
+              local bad = emit_problem(ev)
+              if bad then
+                local file, line = core.caller_file(2)
+                error(string.format("%s:%d: %s: ctx.emit: %s", file or "?", line or 0, p.protocol, bad), 0)
+              end
               core.store_eval {
                 experiment = ename, model = mname, model_hash = mhash, dataset = dname,
                 protocol = p.protocol, text_type = ev.text_type or "", shots = ev.shots or 0, job = job,
@@ -169,7 +207,7 @@ function M.run()
               core.check_interrupt() -- a first Ctrl-C stops after the evaluation in flight is stored
             end
             core.evaluation_budget(string.format("experiment '%s' (%s, %s on %s)", ename, p.protocol, mname, dname))
-            proto.run(ctx, p.opts)
+            located(where, proto.run, ctx, p.opts)
             core.job_done(job)
           end
           ::next_job::
@@ -213,6 +251,7 @@ function M.check()
       if missing + unreadable > 0 then bad = bad + 1 end
     end
   end
+  if bad == 0 then validate.data(reg, manifest) end -- what `clade run` checks before encoding
   return bad
 end
 

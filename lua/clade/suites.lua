@@ -35,7 +35,6 @@ for _, d in ipairs(M.list) do
     root = data .. "/" .. folder,
     manifest = core.file_exists(shipped) and shipped or "metadata.csv",
     classes = classes, images = images,
-    description = labels == "asis" and "class labels as-is" or "labels: " .. labels,
   }
   M.all[#M.all + 1] = name
   M.zero_shot_text[name] = labels == "taxonomy" and "taxonomic_common" or "asis"

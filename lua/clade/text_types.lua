@@ -50,25 +50,31 @@ function M.define(name)
     if type(t) ~= "table" or type(t.text) ~= "function" then
       error("text_type '" .. tostring(name) .. "': expected { text = function(class) ... end }", 2)
     end
+    for k in pairs(t) do
+      if k ~= "text" and k ~= "needs" then
+        error("text_type '" .. tostring(name) .. "': unknown field '" .. tostring(k) .. "' (known: needs, text)", 2)
+      end
+    end
+    if t.needs ~= nil and t.needs ~= "taxonomy" then
+      error("text_type '" .. tostring(name) .. "': needs must be \"taxonomy\" or absent", 2)
+    end
     if M.types[name] and M.types[name].builtin then
       error("text_type '" .. tostring(name) .. "' is built in: give yours another name", 2)
     end
     if not M.types[name] then M.order[#M.order + 1] = name end
-    M.types[name] = { name = name, text = t.text, needs = t.needs, description = t.description }
+    M.types[name] = { name = name, text = t.text, needs = t.needs }
     return M.types[name]
   end
 end
 
-M.define "asis" { text = function(c) return c.label end, description = "the dataset's own class label" }
-M.define "scientific" { text = scientific, needs = "taxonomy", description = "Genus species" }
-M.define "taxonomic" { text = taxonomic, needs = "taxonomy",
-                       description = "Kingdom Phylum Class Order Family Genus species" }
-M.define "common" { text = function(c) return nonempty(c.common_name) or scientific(c) end,
-                    needs = "taxonomy", description = "common name (scientific when missing)" }
-M.define "scientific_common" { text = with_common(scientific), needs = "taxonomy",
-                               description = "<scientific> with common name <common>" }
-M.define "taxonomic_common" { text = with_common(taxonomic), needs = "taxonomy",
-                              description = "<taxonomic> with common name <common>" }
+M.define "asis" { text = function(c) return c.label end } -- the dataset's own class label
+M.define "scientific" { text = scientific, needs = "taxonomy" } -- Genus species
+M.define "taxonomic" { text = taxonomic, needs = "taxonomy" } -- Kingdom Phylum Class Order Family Genus species
+-- the common name (scientific when missing)
+M.define "common" { text = function(c) return nonempty(c.common_name) or scientific(c) end, needs = "taxonomy" }
+-- <scientific> with common name <common>, <taxonomic> with common name <common>
+M.define "scientific_common" { text = with_common(scientific), needs = "taxonomy" }
+M.define "taxonomic_common" { text = with_common(taxonomic), needs = "taxonomy" }
 
 for _, name in ipairs(M.order) do M.types[name].builtin = true end
 

@@ -202,6 +202,12 @@ int cl_cmd_run(int argc, char **argv) {
   cl_lua *lua = NULL;
   if (load(&a, &run, &lua)) return 1; /* a broken file records no run */
   cl_error e;
+  /* every manifest and what the protocols need of it, before a run is recorded or encoded */
+  if (cl_lua_call(lua, "clade.runner", "validate_data", 0, NULL, NULL, &e) != CL_OK) {
+    cl_cli_fail("%s", e.msg);
+    cl_lua_free(lua);
+    return 1;
+  }
   cl_store *st = NULL;
   char hash[41], cpath[4200];
   if (cl_store_hash_file(a.file, hash, &e) != CL_OK || cl_store_open(a.db, &st, &e) != CL_OK) {

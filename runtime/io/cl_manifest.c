@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 enum { COL_FILEPATH, COL_CLASS, COL_KINGDOM, COL_PHYLUM, COL_CLS, COL_ORDER, COL_FAMILY,
        COL_GENUS, COL_SPECIES, COL_COMMON, NCOL };
@@ -208,8 +209,22 @@ static void on_record(int term, void *data) {
   ctx *c = data;
   c->started = 0;
   if (c->rc) { clear_fields(c); return; }
+  /* Every field is UTF-8 (labels become prompts, paths are stored as text): checked here,
+   * before any image is encoded. */
+  for (int i = 0; i < c->nf && !c->rc; i++)
+    for (size_t at = 0; at < c->f[i].len;) {
+      utf8proc_int32_t cp;
+      utf8proc_ssize_t step = utf8proc_iterate((const utf8proc_uint8_t *)c->f[i].s + at,
+                                               (utf8proc_ssize_t)(c->f[i].len - at), &cp);
+      if (step <= 0) {
+        c->rc = cl_err(c->e, CL_EFORMAT, "%s:%d: field %d is not valid UTF-8 (byte 0x%02x at offset %zu)",
+                       c->path, c->row_line, i + 1, (unsigned char)c->f[i].s[at], at);
+        break;
+      }
+      at += (size_t)step;
+    }
   /* A line of spaces is a blank line, not a one-field record. */
-  if (!(c->nf == 1 && is_blank(c->f[0].s, c->f[0].len)))
+  if (!c->rc && !(c->nf == 1 && is_blank(c->f[0].s, c->f[0].len)))
     c->rc = c->header_done ? do_row(c) : do_header(c);
   clear_fields(c);
 }
@@ -265,6 +280,8 @@ int cl_manifest_load(const char *csv_path, cl_manifest *m, cl_error *e) {
                   c.row_line);
   if (!c.rc && !c.header_done)
     c.rc = cl_err(e, CL_EFORMAT, "%s: empty manifest: no header row", csv_path);
+  if (!c.rc && m->n_rows == 0)
+    c.rc = cl_err(e, CL_EFORMAT, "%s: no images: the manifest has a header but no rows", csv_path);
   csv_free(&p);
   clear_fields(&c);
   free(c.f);

@@ -204,6 +204,25 @@ static int l_evaluation_budget(lua_State *L) {
   return 0;
 }
 
+/* core.warn(msg): "clade: warning: msg" on stderr; under --strict, an error instead. */
+static int l_warn(lua_State *L) {
+  const char *m = luaL_checkstring(L, 1);
+  cl_lua_run *r = cl_lua_get_run(L);
+  if (r && r->strict) {
+    lua_pushfstring(L, "%s (an error under --strict)", m);
+    return lua_error(L);
+  }
+  fprintf(stderr, "clade: warning: %s\n", m);
+  return 0;
+}
+
+/* core.limit_spent(): a budget or the memory cap ran out (such errors pass through as they are) */
+static int l_limit_spent(lua_State *L) {
+  cl_lua_limits *m = cl_lua_limits_of(L);
+  lua_pushboolean(L, m->fatal || m->mem_hit);
+  return 1;
+}
+
 /* Userdata metatables are clade's: experiment code cannot fetch or change them. */
 static void seal_metatable(lua_State *L, const char *name) {
   if (luaL_getmetatable(L, name) == LUA_TTABLE) {
@@ -216,7 +235,8 @@ static void seal_metatable(lua_State *L, const char *name) {
 static int open_core(lua_State *L) {
   static const luaL_Reg fns[] = {{"caller_file", l_caller_file}, {"getenv", l_getenv}, {"resource", l_resource},
                                  {"read_lines", l_read_lines}, {"file_exists", l_file_exists}, {"abspath", l_abspath}, {"notice", l_notice},
-                                 {"pyrandom", l_pyrandom}, {"evaluation_budget", l_evaluation_budget}, {NULL, NULL}};
+                                 {"pyrandom", l_pyrandom}, {"evaluation_budget", l_evaluation_budget}, {"warn", l_warn},
+                                 {"limit_spent", l_limit_spent}, {NULL, NULL}};
   luaL_newlib(L, fns);
   if (luaL_newmetatable(L, "clade.pyrandom")) {
     lua_newtable(L);

@@ -18,7 +18,7 @@ static void setstr(lua_State *L, const char *k, const char *v) {
   lua_setfield(L, -2, k);
 }
 
-/* core.manifest(path) -> { classes = {{label, kingdom, ..., common_name}}, rows = {{filepath, class}},
+/* core.manifest(path) -> { classes = {{label, kingdom, ..., common_name}}, rows = {{filepath, class, line}},
  *                           filepaths = {...}, labels = {...}, has_taxonomy, has_common } */
 static int l_manifest(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
@@ -60,6 +60,8 @@ static int l_manifest(lua_State *L) {
     lua_setfield(L, -2, "filepath");
     lua_pushinteger(L, m.rows[i].cls + 1);
     lua_setfield(L, -2, "class");
+    lua_pushinteger(L, m.rows[i].line);
+    lua_setfield(L, -2, "line");
     lua_rawseti(L, -3, i + 1);
   }
   lua_setfield(L, -3, "filepaths");

@@ -153,6 +153,10 @@ static void test_corners(void) {
   expect_error("badquote.csv", "filepath,class\na.jpg,A\nb.jpg,\"B\"x\n", ":3:");
   expect_error("dup.csv", "filepath,class,class\na.jpg,A,A\n", ":1:");
   expect_error("empty.csv", "", "no header");
+  /* found at load, before any encoding: bytes that are not UTF-8 (line named), no rows */
+  expect_error("latin1.csv", "filepath,class\na.jpg,A\nb.jpg,Caf\xe9\n", ":3: field 2 is not valid UTF-8 (byte 0xe9");
+  expect_error("cut.csv", "filepath,class\na.jpg,\xe2\x82\n", ":2: field 2 is not valid UTF-8");
+  expect_error("headeronly.csv", "filepath,class\n", "no images: the manifest has a header but no rows");
 
   /* A missing file names the file. */
   int rc = cl_manifest_load("/nonexistent/clade/metadata.csv", &m, &e);
@@ -167,7 +171,7 @@ int main(void) {
   test_corners();
   const char *names[] = {"ok.csv", "tax.csv", "nonl.csv", "fields.csv", "fields2.csv", "fields3.csv",
                          "nofp.csv", "nolabel.csv", "emptyfp.csv", "emptyclass.csv", "unterminated.csv",
-                         "badquote.csv", "dup.csv", "empty.csv"};
+                         "badquote.csv", "dup.csv", "empty.csv", "latin1.csv", "cut.csv", "headeronly.csv"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char p[600];
     snprintf(p, sizeof p, "%s/%s", tmpdir, names[i]);

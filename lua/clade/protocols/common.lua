@@ -133,6 +133,28 @@ function M.mean_std(xs)
   return mean, math.sqrt(v / n)
 end
 
+-- Before any encoding: classes with fewer images than a shot count asked get a warning with
+-- their count (an error under --strict). data: { dataset, classes (with n_images) }.
+function M.check_shots(name, shots, data)
+  local seen = {}
+  for _, k in ipairs(shots) do
+    if not seen[k] then
+      seen[k] = true
+      local short, example = 0, nil
+      for _, c in ipairs(data.classes) do
+        if c.n_images < k then
+          short = short + 1
+          example = example or string.format("'%s' has %d", c.label, c.n_images)
+        end
+      end
+      if short > 0 then
+        require("clade.core").warn(string.format("dataset '%s': %d of %d classes have fewer than %d images for %s's %d shots (%s)",
+                                                 data.dataset, short, #data.classes, k, name, k, example))
+      end
+    end
+  end
+end
+
 function M.check_list(name, field, v, elem)
   if v ~= nil and (type(v) ~= "table" or #v == 0) then
     error(string.format("%s: %s must be a non-empty list", name, field), 0)

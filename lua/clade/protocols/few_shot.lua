@@ -13,6 +13,7 @@ return {
       error("few_shot: sampler must be \"bioclip\" or \"fresh\", not \"" .. tostring(s) .. "\"", 0)
     end
   end,
+  validate = function(opts, data) common.check_shots("few_shot", opts.shots or { 1, 5 }, data) end,
   run = function(ctx, opts)
     local shots, trials = opts.shots or { 1, 5 }, opts.trials or 5
     local kind = opts.sampler or "bioclip"

@@ -10,6 +10,7 @@ return {
     common.check_list("linear_probe", "shots", opts.shots, "number")
     if opts.lambda ~= nil and opts.lambda <= 0 then error("linear_probe: lambda must be > 0", 0) end
   end,
+  validate = function(opts, data) common.check_shots("linear_probe", opts.shots or { 5 }, data) end,
   run = function(ctx, opts)
     local T = ctx.tensor
     local shots, trials, lam = opts.shots or { 5 }, opts.trials or 5, opts.lambda or 1.0

@@ -13,6 +13,18 @@ return {
       if type(spec) == "string" then text_types.get(spec) end -- unknown names fail here, with the list
     end
   end,
+  -- before any encoding: every class of the dataset has a name in every text type asked
+  validate = function(opts, data)
+    templates.get(opts.templates)
+    local text_types = require "clade.text_types"
+    local specs = opts.text_types or { data.has_taxonomy and "taxonomic_common" or "asis" }
+    if specs.mixture then specs = { specs } end
+    for _, spec in ipairs(specs) do
+      for _, part in ipairs(type(spec) == "table" and spec.mixture or { { type = spec } }) do
+        text_types.class_texts(part.type, data.classes, data.dataset, data.has_taxonomy)
+      end
+    end
+  end,
   run = function(ctx, opts)
     local tmpl = templates.get(opts.templates)
     local specs = opts.text_types or { ctx.has_taxonomy and "taxonomic_common" or "asis" }

@@ -4,9 +4,7 @@
 # check`), and the globals an experiment file sees are exactly the page's list.
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_SRC:?}"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$CLADE_SRC/tests/lib/common.sh"
 export CLADE_SAMPLE="$T/sample"
 "$CLADE" synth --out "$CLADE_SAMPLE" 2>/dev/null
 DOC="$CLADE_SRC/docs/lua-api.md"

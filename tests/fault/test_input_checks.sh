@@ -5,9 +5,7 @@
 # data (duplicate rows, classes short of the shots) warns with its count, `--strict` refuses.
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_SRC:?}"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$CLADE_SRC/tests/lib/common.sh"
 "$CLADE" synth --out "$T/s" 2>/dev/null
 S="$T/s"
 norun() { # $1 db: no run recorded, nothing encoded

@@ -5,9 +5,7 @@
 # Ctrl-C stops a runaway protocol and keeps an evaluation in flight that finishes.
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_SRC:?}"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$CLADE_SRC/tests/lib/common.sh"
 "$CLADE" synth --out "$T/s" 2>/dev/null
 S="$T/s"
 HEAD="model \"m\" { path = \"$S/model\" }

@@ -155,6 +155,17 @@ function M.check_shots(name, shots, data)
   end
 end
 
+-- sampler: "bioclip" or "fresh"; seed is read by "fresh" only, so elsewhere it is an error
+function M.check_sampler(name, opts, default)
+  local s = opts.sampler or default
+  if s ~= "bioclip" and s ~= "fresh" then
+    error(name .. ": sampler must be \"bioclip\" or \"fresh\", not \"" .. tostring(s) .. "\"", 0)
+  end
+  if opts.seed ~= nil and s ~= "fresh" then
+    error(name .. ": seed is used by sampler = \"fresh\" only (the bioclip sampler seeds each trial with its number)", 0)
+  end
+end
+
 function M.check_list(name, field, v, elem)
   if v ~= nil and (type(v) ~= "table" or #v == 0) then
     error(string.format("%s: %s must be a non-empty list", name, field), 0)

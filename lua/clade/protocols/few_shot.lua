@@ -8,10 +8,7 @@ return {
   fields = { shots = "table", trials = "number", sampler = "string", seed = "number" },
   check = function(opts)
     common.check_list("few_shot", "shots", opts.shots, "number")
-    local s = opts.sampler
-    if s ~= nil and s ~= "bioclip" and s ~= "fresh" then
-      error("few_shot: sampler must be \"bioclip\" or \"fresh\", not \"" .. tostring(s) .. "\"", 0)
-    end
+    common.check_sampler("few_shot", opts, "bioclip")
   end,
   validate = function(opts, data) common.check_shots("few_shot", opts.shots or { 1, 5 }, data) end,
   run = function(ctx, opts)

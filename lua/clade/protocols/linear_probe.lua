@@ -8,6 +8,7 @@ return {
   fields = { shots = "table", trials = "number", lambda = "number", sampler = "string", seed = "number" },
   check = function(opts)
     common.check_list("linear_probe", "shots", opts.shots, "number")
+    common.check_sampler("linear_probe", opts, "fresh")
     if opts.lambda ~= nil and opts.lambda <= 0 then error("linear_probe: lambda must be > 0", 0) end
   end,
   validate = function(opts, data) common.check_shots("linear_probe", opts.shots or { 5 }, data) end,

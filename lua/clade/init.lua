@@ -69,6 +69,11 @@ clade.model = declare("model", {
   if not t.path and not t.features then
     error(string.format("%s: model '%s' needs path = ... or features = ...", where, name), 0)
   end
+  for _, k in ipairs({ "path", "config", "gelu", "precision" }) do -- never read for precomputed features
+    if t.features and t[k] then
+      error(string.format("%s: model '%s': features = ... is precomputed, so field '%s' would never be read", where, name, k), 0)
+    end
+  end
   if t.gelu and t.gelu ~= "exact" and t.gelu ~= "quick" then
     error(string.format("%s: model '%s': gelu must be \"exact\" or \"quick\", not %q", where, name, t.gelu), 0)
   end
@@ -93,6 +98,9 @@ end)
 clade.experiment = declare("experiment", {
   models = "table", datasets = "table", protocol = "table", protocols = "table",
 }, function(name, t, dir, where)
+  if t.protocol and t.protocols then
+    error(string.format("%s: experiment '%s': give protocol = ... or protocols = { ... }, not both", where, name), 0)
+  end
   local protos = t.protocols or { t.protocol }
   if #protos == 0 then error(string.format("%s: experiment '%s' needs protocol = ...", where, name), 0) end
   for _, p in ipairs(protos) do

@@ -67,10 +67,11 @@ norun "$T/d2.db"
 for body in 'model "m" { path = "x", description = "y" }' 'model "m" { path = "x", baseline = "y" }' \
             'dataset "d" { root = "x", text_types = { "asis" } }' 'text_type "t" { text = tostring, description = "y" }' \
             'protocol "p" { run = print, check = print }' 'few_shot { sampler = "bioclip", seed = 3 }' \
-            'linear_probe { sampler = "random" }'; do
+            'linear_probe { sampler = "random" }' 'model "m" { features = "f.safetensors", gelu = "quick" }' \
+            'experiment "x" { models = { "m" }, datasets = { "d" }, protocol = few_shot {}, protocols = { few_shot {} } }'; do
   printf 'local x = 1\n%s\n' "$body" > "$T/field.lua"
   if "$CLADE" check "$T/field.lua" > /dev/null 2> "$T/err"; then fail "accepted: $body"; fi
-  grep -q "field.lua:2:.*\(unknown field\|seed is used by sampler = \"fresh\" only\|sampler must be\)" "$T/err" || fail "unread field message for '$body': $(cat "$T/err")"
+  grep -q "field.lua:2:.*\(unknown field\|seed is used by sampler = \"fresh\" only\|sampler must be\|would never be read\|not both\)" "$T/err" || fail "unread field message for '$body': $(cat "$T/err")"
 done
 printf 'model "m" { path = "%s/model" }\ndataset "d" { root = "%s/data/rare_sample", images = 50 }\nexperiment "x" { models = { "m" }, datasets = { "d" }, protocol = few_shot { shots = { 1 } } }\n' "$S" "$S" > "$T/count.lua"
 if "$CLADE" run "$T/count.lua" --db "$T/n.db" 2> "$T/err"; then fail "a wrong declared image count ran"; fi

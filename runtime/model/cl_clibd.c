@@ -11,6 +11,7 @@
 #include "cl_weights.h"
 #include "image/cl_image.h"
 #include "io/cl_ckpt.h"
+#include "store/cl_store.h"
 #include "text/cl_wordpiece.h"
 
 #define TRY(x)                 \
@@ -214,6 +215,7 @@ int cl_clibd_dna_encode(cl_clibd_dna *t, const char *const *seqs, int n, float *
 struct cl_clibd_text {
   cl_bert *bert;
   cl_wp *wp;
+  char vocab_hash[41]; /* the vocabulary's content hash: part of the model's identity */
   cl_backend *be;
   float *weights; /* proj */
   const float *proj_w, *proj_b;
@@ -231,6 +233,7 @@ int cl_clibd_text_open(const cl_clibd_config *c, const cl_tmap *w, cl_backend *b
   const cl_bert_keys keys = {.prefix = P_TEXT, .owner = P_TEXT};
   cl_wset s = {0};
   int rc = cl_wp_load(c->vocab_file, c->text_lower, c->text_strip_accents, &t->wp, e);
+  if (!rc) rc = cl_store_hash_file(c->vocab_file, t->vocab_hash, e);
   if (!rc && cl_wp_vocab_size(t->wp) != c->text_bert.vocab_size)
     rc = cl_err(e, CL_EINVAL, "%s: %d tokens, but text.bert_config.vocab_size is %d", c->vocab_file,
                 cl_wp_vocab_size(t->wp), c->text_bert.vocab_size);
@@ -269,23 +272,22 @@ void cl_clibd_text_free(cl_clibd_text *t) {
 }
 
 int cl_clibd_text_dim(const cl_clibd_text *t) { return t->D; }
+const char *cl_clibd_text_vocab_hash(const cl_clibd_text *t) { return t->vocab_hash; }
 int cl_clibd_text_length(const cl_clibd_text *t) { return t->L; }
 
-int cl_clibd_text_encode(cl_clibd_text *t, const char *const *texts, int n, float *out, int32_t *ids_out,
-                         int32_t *mask_out, float *hidden, cl_error *e) {
+int cl_clibd_text_tokenize(const cl_clibd_text *t, const char *text, int32_t *ids, int32_t *mask, cl_error *e) {
+  int r = cl_wp_encode(t->wp, text, t->L, ids, mask, e);
+  return r < 0 ? -r : CL_OK;
+}
+
+int cl_clibd_text_encode_ids(cl_clibd_text *t, const int32_t *ids, const int32_t *mask, int n, float *out,
+                             float *hidden, cl_error *e) {
   const int L = t->L, H = t->H, D = t->D;
   cl_backend *be = t->be;
   const size_t nn = (size_t)(n ? n : 1);
-  int32_t *ids = cl_xmalloc(nn * L * sizeof *ids), *mask = cl_xmalloc(nn * L * sizeof *mask);
   float *hid = hidden ? hidden : malloc(nn * L * H * sizeof *hid), *pooled = cl_xmalloc(nn * H * sizeof *pooled);
   float *dev = NULL;
-  int rc = hid ? CL_OK : cl_err(e, CL_ENOMEM, "out of memory (%d texts)", n);
-  for (int i = 0; i < n && !rc; i++)
-    if (cl_wp_encode(t->wp, texts[i], L, ids + (size_t)i * L, mask + (size_t)i * L, e) < 0) {
-      rc = e ? e->code : CL_EINVAL;
-      cl_err_wrap(e, "text %d", i + 1);
-    }
-  if (!rc) rc = cl_bert_forward(t->bert, ids, mask, n, L, 0, hid, e);
+  int rc = hid ? cl_bert_forward(t->bert, ids, mask, n, L, 0, hid, e) : cl_err(e, CL_ENOMEM, "out of memory (%d texts)", n);
   /* the mean over all L positions, padding included, then proj */
   for (int i = 0; i < n && !rc; i++)
     for (int d = 0; d < H; d++) {
@@ -299,14 +301,41 @@ int cl_clibd_text_encode(cl_clibd_text *t, const char *const *texts, int n, floa
   if (!rc && n > 0) rc = be->download(be, out, dev + (size_t)n * H, (size_t)n * D * sizeof(float), e);
   if (!rc) rc = be->sync(be, e);
   if (dev) be->free(be, dev);
-  if (!rc && ids_out) memcpy(ids_out, ids, (size_t)n * L * sizeof *ids);
-  if (!rc && mask_out) memcpy(mask_out, mask, (size_t)n * L * sizeof *mask);
-  free(ids);
-  free(mask);
   if (!hidden) free(hid);
   free(pooled);
   if (rc) cl_err_wrap(e, "text tower");
   return rc;
+}
+
+int cl_clibd_text_encode(cl_clibd_text *t, const char *const *texts, int n, float *out, int32_t *ids_out,
+                         int32_t *mask_out, float *hidden, cl_error *e) {
+  const size_t nn = (size_t)(n ? n : 1), L = (size_t)t->L;
+  int32_t *ids = cl_xmalloc(nn * L * sizeof *ids), *mask = cl_xmalloc(nn * L * sizeof *mask);
+  int rc = CL_OK;
+  for (int i = 0; i < n && !rc; i++)
+    if ((rc = cl_clibd_text_tokenize(t, texts[i], ids + i * L, mask + i * L, e))) cl_err_wrap(e, "text %d", i + 1);
+  if (!rc) rc = cl_clibd_text_encode_ids(t, ids, mask, n, out, hidden, e);
+  if (!rc && ids_out) memcpy(ids_out, ids, (size_t)n * L * sizeof *ids);
+  if (!rc && mask_out) memcpy(mask_out, mask, (size_t)n * L * sizeof *mask);
+  free(ids);
+  free(mask);
+  return rc;
+}
+
+void cl_clibd_identity(const cl_clibd *b, char *buf, size_t n) {
+  const cl_clibd_config *c = &b->cfg;
+  const cl_vit_config *v = &c->image;
+  const cl_bert_config *d = &c->dna_bert, *x = &c->text_bert;
+  snprintf(buf, n,
+           "clibd/1|towers=%d|image=%d,%d,%d,%d,%d,%.6g,%.3g,resize=%d,crop=%d,aa-bilinear|dna=%d,%d,%d,%d,%d,%d,%.3g,"
+           "k=%d,%d,%d,%u,%d|text=%d,%d,%d,%d,%d,%d,%.3g,len=%d,lower=%d,strip=%d,vocab=%s",
+           (b->image ? 1 : 0) | (b->dna ? 2 : 0) | (b->text ? 4 : 0), v->img_size, v->patch_size, v->embed_dim,
+           v->depth, v->num_heads, v->mlp_ratio, v->layer_norm_eps, c->image_resize, c->image_crop, d->vocab_size,
+           d->hidden_size, d->num_hidden_layers, d->num_attention_heads, d->intermediate_size,
+           d->max_position_embeddings, d->layer_norm_eps, c->dna.k, c->dna.stride, c->dna.max_len, c->dna.pad_char,
+           c->dna.leading_id, x->vocab_size, x->hidden_size, x->num_hidden_layers, x->num_attention_heads,
+           x->intermediate_size, x->max_position_embeddings, x->layer_norm_eps, c->text_max_length, c->text_lower,
+           c->text_strip_accents, b->text ? cl_clibd_text_vocab_hash(b->text) : "-");
 }
 
 /* --- the bundle --- */

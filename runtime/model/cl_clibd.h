@@ -82,6 +82,13 @@ int cl_clibd_text_length(const cl_clibd_text *t); /* max_length (20) */
 int cl_clibd_text_encode(cl_clibd_text *t, const char *const *texts, int n, float *out, int32_t *ids_out,
                          int32_t *mask_out, float *hidden, cl_error *e);
 
+/* One text into ids and attention mask [length]. */
+int cl_clibd_text_tokenize(const cl_clibd_text *t, const char *text, int32_t *ids, int32_t *mask, cl_error *e);
+/* ids and mask [n, length] -> out [n, dim]; hidden [n, length, H] when non-NULL. */
+int cl_clibd_text_encode_ids(cl_clibd_text *t, const int32_t *ids, const int32_t *mask, int n, float *out,
+                             float *hidden, cl_error *e);
+const char *cl_clibd_text_vocab_hash(const cl_clibd_text *t); /* content hash of vocab.txt */
+
 /* --- the bundle --- */
 
 typedef struct cl_clibd {
@@ -102,6 +109,16 @@ typedef struct cl_clibd {
 int cl_clibd_open(const char *path, const char *config, int needs, cl_backend *be, int quiet, cl_clibd **out,
                   cl_error *e);
 void cl_clibd_close(cl_clibd *b);
+/* What, besides the checkpoint's content, decides the bundle's embeddings (dims, eps, token
+ * settings, transform, the vocabulary's hash), as one line for a cache key. */
+void cl_clibd_identity(const cl_clibd *b, char *buf, size_t n);
+
+/* The bundle as towers of the modality registry (cl_modality.h), in cl_clibd_towers.c: one
+ * per loaded tower whose modality is registered (image, text, dna), into towers[0..max).
+ * Returns how many (>= 1), or a negated CL_E* code when none. A text tower's input is its ids
+ * then its mask ([2, max_length] int32); a dna tower's its k-mer ids. */
+struct cl_tower;
+int cl_clibd_towers(cl_clibd *b, struct cl_tower *towers, int max, cl_error *e);
 /* Where the checkpoint and config of path are (as cl_clibd_open resolves them). */
 int cl_clibd_resolve(const char *path, const char *config, char *ckpt, size_t nckpt, char *cfg, size_t ncfg,
                      cl_error *e);

@@ -13,6 +13,7 @@
 #include "io/cl_ckpt.h"
 #include "io/cl_safetensors.h"
 #include "model/cl_clibd.h"
+#include "model/cl_modality.h"
 
 #define TOL 1e-4
 
@@ -154,6 +155,49 @@ static void test_transform(const cl_tmap *ref) {
   free(names);
 }
 
+/* The bundle as registry towers: each reads its items one by one and encodes them as a batch,
+ * with the same numbers as CLIBD's (one tower per registered modality among image, text, dna). */
+static void test_registry_towers(cl_clibd *b, const cl_tmap *ref) {
+  cl_tower tw[CL_MODALITY_MAX];
+  cl_error e = {0};
+  int n = cl_clibd_towers(b, tw, CL_MODALITY_MAX, &e), want = 0;
+  static const char *mods[3] = {"image", "text", "dna"};
+  for (int i = 0; i < 3; i++) want += cl_modality_find(mods[i]) != NULL;
+  CHECK_MSG(n == want, "%d towers for %d registered modalities: %s", n, want, e.msg);
+  for (int k = 0; k < n; k++) {
+    const char *name = tw[k].mod->name, **items = NULL;
+    int ni = 0;
+    char path[4096], rel[300], what[64];
+    if (!strcmp(name, "image")) {
+      const char **names = strings("images", NULL);
+      ni = nitems("images");
+      items = calloc((size_t)ni, sizeof *items);
+      for (int i = 0; i < ni; i++) {
+        snprintf(rel, sizeof rel, "images/%s", names[i]);
+        items[i] = strdup(cl_test_fixture(path, sizeof path, rel));
+      }
+      free(names);
+    } else {
+      ni = nitems(!strcmp(name, "text") ? "texts" : "dna");
+      items = !strcmp(name, "text") ? strings("texts", NULL) : strings("dna", "seq");
+    }
+    char *in = calloc((size_t)ni, tw[k].input_bytes);
+    float *out = calloc((size_t)ni * tw[k].dim, sizeof *out);
+    for (int i = 0; i < ni; i++) CHECK_OK(tw[k].read(&tw[k], items[i], in + i * tw[k].input_bytes, &e), e);
+    CHECK_OK(tw[k].encode(&tw[k], in, ni, out, &e), e);
+    snprintf(what, sizeof what, "registry tower %s", name);
+    char key[64];
+    snprintf(key, sizeof key, "%s_embeddings", name);
+    check_close(what, out, ref, key, (long)ni * tw[k].dim);
+    if (!strcmp(name, "image"))
+      for (int i = 0; i < ni; i++) free((void *)items[i]);
+    free(items), free(in), free(out);
+  }
+  char id[2048];
+  cl_clibd_identity(b, id, sizeof id);
+  CHECK_MSG(strstr(id, "clibd/1|towers=7|image=224,16,64,2,2") && strstr(id, "vocab=") && !strstr(id, "vocab=-"), "%s", id);
+}
+
 static void test_barcodebert_format(void) {
   char path[4096], cfgp[4096];
   cl_error e = {0};
@@ -167,6 +211,27 @@ static void test_barcodebert_format(void) {
         c.num_hidden_layers == want.num_hidden_layers && c.num_attention_heads == want.num_attention_heads &&
         c.intermediate_size == want.intermediate_size && c.max_position_embeddings == want.max_position_embeddings &&
         c.layer_norm_eps == want.layer_norm_eps);
+  /* a Hugging Face config.json: keys BERT does not use are fine; an activation it lacks is not */
+  char dir[] = "/tmp/clibd_hf_XXXXXX", hf[4200];
+  if (mkdtemp(dir)) {
+    snprintf(hf, sizeof hf, "%s/config.json", dir);
+    const char *j = "{\"architectures\": [\"BertForMaskedLM\"], \"model_type\": \"bert\", \"vocab_size\": 1027,"
+                    " \"hidden_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 2,"
+                    " \"intermediate_size\": 128, \"max_position_embeddings\": 140, \"hidden_act\": \"gelu\"}";
+    cl_write_file(hf, j, strlen(j), &e);
+    cl_bert_config h;
+    CHECK_OK(cl_bert_config_load(hf, &h, &e), e);
+    CHECK(h.hidden_size == 64 && h.num_hidden_layers == 2 && h.max_position_embeddings == 140 &&
+          h.type_vocab_size == 2 && h.layer_norm_eps == 1e-12);
+    const char *bad = "{\"hidden_size\": 64, \"num_attention_heads\": 2, \"hidden_act\": \"gelu_new\"}";
+    cl_write_file(hf, bad, strlen(bad), &e);
+    CHECK(cl_bert_config_load(hf, &h, &e) == CL_EUNSUP && strstr(e.msg, "hidden_act") && strstr(e.msg, "config.json"));
+    const char *heads = "{\"hidden_size\": 64, \"num_attention_heads\": 3}";
+    cl_write_file(hf, heads, strlen(heads), &e);
+    CHECK(cl_bert_config_load(hf, &h, &e) == CL_EINVAL && strstr(e.msg, "num_attention_heads"));
+    unlink(hf);
+    rmdir(dir);
+  }
   cl_tmap w;
   CHECK_OK(cl_ckpt_load(path, &w, &e), e);
   cl_bert *m = NULL;
@@ -259,6 +324,7 @@ int main(void) {
     if (rc) continue;
     CHECK_OK(cl_st_load(cl_test_fixture(ref, sizeof ref, ck[i].outputs), &r, &e), e);
     check_bundle(ck[i].file, b, &r, ck[i].inter);
+    if (i == 0) test_registry_towers(b, &r);
     cl_tmap_free(&r);
     cl_clibd_close(b);
   }

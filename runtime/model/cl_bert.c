@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,8 @@ static int forward_chunk(cl_bert *m, const int32_t *ids, const int *len, int cnt
     padded |= len[s] < L;
   }
   if (!padded) Q = 0;
+  if (Q > (size_t)INT32_MAX / 4) /* row indices and counts are int32 in the backend's calls */
+    return cl_err(e, CL_EINVAL, "bert: %d padded sequences of %d tokens are too many rows for the padding mask", cnt, L);
   float *x, *h, *big, *qkv2, *att;
   TRY(arena(m, (size_t)T, Q, &x, &h, &big, &qkv2, &att, e));
   /* host indices: tok [T], pos [T], type [T], off [cnt+1 or Q-groups+1], gather3 [3Q], back [T] */
@@ -368,6 +371,8 @@ int cl_bert_forward(cl_bert *m, const int32_t *ids, const int32_t *mask, int n, 
   const cl_bert_config *c = &m->cfg;
   if (n < 0 || L < 1 || (n > 0 && (!ids || !out)))
     return cl_err(e, CL_EINVAL, "bert: bad arguments (n = %d, length %d)", n, L);
+  if (L > CL_BERT_MAX_LEN)
+    return cl_err(e, CL_EINVAL, "bert: sequences of %d tokens, more than %d", L, CL_BERT_MAX_LEN);
   if (L > c->max_position_embeddings)
     return cl_err(e, CL_EINVAL, "bert: sequences of %d tokens, more than max_position_embeddings %d", L,
                   c->max_position_embeddings);

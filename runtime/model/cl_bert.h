@@ -69,5 +69,6 @@ int cl_bert_forward(cl_bert *m, const int32_t *ids, const int32_t *mask, int n, 
                     cl_error *e);
 
 #define CL_BERT_MAX_TOKENS 4608 /* tokens per batch chunk (about 32 DNA barcodes) */
+#define CL_BERT_MAX_LEN 16384   /* tokens per sequence (attention is quadratic in it) */
 
 #endif

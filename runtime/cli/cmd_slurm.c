@@ -91,12 +91,13 @@ static int parse(int argc, char **argv, slurm_args *a) {
       return 2;
     }
   }
-  if (!a->file) {
-    cl_cli_fail("slurm: no experiment file");
-    return cl_cli_usage("slurm");
-  }
   if (a->status + a->resubmit + (a->array > 0) != 1) {
     cl_cli_fail("slurm: say --array N (write the scripts), --status or --resubmit");
+    return cl_cli_usage("slurm");
+  }
+  /* --status and --resubmit need only the folder (array.sbatch names the file) */
+  if (!a->file && !(a->dir && !a->array)) {
+    cl_cli_fail("slurm: no experiment file%s", a->array ? "" : " (or --dir DIR of its scripts)");
     return cl_cli_usage("slurm");
   }
   return 0;
@@ -154,6 +155,19 @@ typedef struct {
 } where;
 
 static int locate(const slurm_args *a, where *w) {
+  if (!a->array) { /* --status, --resubmit: the folder of scripts written before */
+    char def[PATH_MAX];
+    if (a->file) {
+      stem(a->file, w->name, sizeof w->name);
+      snprintf(def, sizeof def, "slurm/%s", w->name);
+    }
+    const char *d = a->dir ? a->dir : def;
+    if (!realpath(d, w->dir)) {
+      cl_cli_fail("slurm: %s: %s (write the scripts first: clade slurm FILE --array N)", d, strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
   if (!realpath(a->file, w->file)) {
     cl_cli_fail("%s: no such experiment file", a->file);
     return -1;

@@ -158,7 +158,7 @@ const cl_cmd cl_cmds[] = {
    "clade slurm FILE.lua --array N [--partition P] [--gpus-per-task G] [--cpus-per-task C]\n"
    "            [--time T] [--mem M] [--account A] [--dir DIR] [--into PATH] [--cache PATH]\n"
    "            [--backend B] [--precision P] [--decode D] [--submit]\n"
-   "clade slurm FILE.lua --status | --resubmit [--dir DIR]\n"
+   "clade slurm [FILE.lua] --status | --resubmit [--dir DIR]   (FILE.lua or --dir)\n"
    "  Writes DIR/array.sbatch (task I of --array=0-(N-1) runs `clade run FILE --shard I/N\n"
    "  --db DIR/shards/I.db`) and DIR/merge.sbatch (`clade merge DIR/shards/*.db --into PATH`,\n"
    "  submitted with --dependency=afterany on the array), prints them, and with --submit\n"

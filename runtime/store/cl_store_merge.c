@@ -252,8 +252,7 @@ static char *cell_name(sqlite3_stmt *st, const names *cols) {
 /* Are the rows of table (fk = eval) the same multiset in both? */
 static int same_children(merger *m, cl_store *src, const char *table, const char *fk, int64_t src_eval,
                          int64_t dst_eval, int *same, cl_error *e) {
-  static const char *skip[2];
-  skip[0] = fk;
+  const char *skip[2] = {fk, NULL};
   names c = {0};
   int rc = common_columns(m->t, src, table, skip, &c, e);
   if (rc) return rc;
@@ -292,8 +291,7 @@ static int same_children(merger *m, cl_store *src, const char *table, const char
 
 static int copy_children(merger *m, cl_store *src, const char *table, const char *fk, int64_t src_eval,
                          int64_t dst_eval, cl_error *e) {
-  static const char *skip[2];
-  skip[0] = fk;
+  const char *skip[2] = {fk, NULL};
   names c = {0};
   int rc = common_columns(m->t, src, table, skip, &c, e);
   if (rc) return rc;
@@ -545,7 +543,9 @@ static int merge_jobs_and_record(merger *m, const shard_run *sr, cl_error *e) {
     if (rc == CL_OK) {
       sqlite3_bind_int64(b, 1, m->merged);
       sqlite3_bind_int(b, 2, sr->index);
-      sqlite3_bind_text(b, 3, sr->path, -1, SQLITE_TRANSIENT);
+      /* the file, however it was named: merging it again by another path replaces its row */
+      char real[PATH_MAX];
+      sqlite3_bind_text(b, 3, realpath(sr->path, real) ? real : sr->path, -1, SQLITE_TRANSIENT);
       sqlite3_bind_int64(b, 4, sr->run_id);
       sqlite3_bind_text(b, 5, sr->status, -1, SQLITE_TRANSIENT);
       sqlite3_bind_int64(b, 6, done);

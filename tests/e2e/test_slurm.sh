@@ -131,7 +131,7 @@ for i in 0 1 2; do
   [ "$got" = "${A}_$i" ] || fail "shard $i recorded Slurm job $got, not ${A}_$i"
 done
 [ -s "$T/node1/clade-cache/cache.db" ] || fail "the shards did not use the node-local cache"
-"$CLADE" slurm "$X" --status --dir "$T/sl" > "$T/status" || fail "--status of a finished array: $(cat "$T/status")"
+"$CLADE" slurm --status --dir "$T/sl" > "$T/status" || fail "--status of a finished array: $(cat "$T/status")"
 grep -q '^total	3/3 done	6/6	' "$T/status" || fail "status: $(cat "$T/status")"
 
 # 2: a task killed with scancel mid-run (cold cache: it is slow), then --resubmit

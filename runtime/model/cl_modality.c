@@ -7,9 +7,11 @@
 static const cl_modality image = {
     .name = "image", .plural = "images", .column = "filepath", .key_by = CL_KEY_FILE, .parallel_read = 1};
 static const cl_modality text = {.name = "text", .plural = "texts", .key_by = CL_KEY_ITEM};
+/* DNA barcodes (BIOSCAN's column), read into k-mer ids by a model's DNA tower */
+static const cl_modality dna = {.name = "dna", .plural = "barcodes", .column = "dna_barcode", .key_by = CL_KEY_ITEM};
 
 /* The registry: one line per modality. */
-static const cl_modality *const registry[] = {&image, &text};
+static const cl_modality *const registry[] = {&image, &text, &dna};
 #define NMOD ((int)(sizeof registry / sizeof registry[0]))
 _Static_assert(sizeof registry / sizeof registry[0] <= CL_MODALITY_MAX, "raise CL_MODALITY_MAX");
 

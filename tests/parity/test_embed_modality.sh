@@ -2,7 +2,8 @@
 # m:embed(modality, items) through the modality registry and the scheduler, against open_clip's
 # outputs for the tiny model: ctx.embed("image", files) and ctx.embed("text", texts) give the
 # fixture's embeddings (rel err < 1e-4) and the very numbers embed_images/embed_texts give; a
-# modality not registered is an error naming the known ones; a second
+# modality the model has no tower for (dna on CLIP), or one not registered, is an error naming
+# what there is; a second
 # run takes every image and text from the embedding cache (keyed by modality and item).
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_FIXTURES:?}"
@@ -56,8 +57,10 @@ local check = protocol "embed_check" {
         results[#results + 1] = { trial = i - 1, metric = name .. (j - 1), value = t:get(i, j) }
       end end
     end
-    local ok, why = pcall(ctx.embed, "smell", { "x" })
-    assert(not ok and why:find("modality 'smell' is not registered %(known: image, text"), "smell: " .. tostring(why))
+    local ok, why = pcall(ctx.embed, "dna", { "ACGT" })
+    assert(not ok and why:find("the model has no dna tower %(it has image, text%)"), "dna: " .. tostring(why))
+    ok, why = pcall(ctx.embed, "smell", { "x" })
+    assert(not ok and why:find("modality 'smell' is not registered %(known: image, text, dna%)"), "smell: " .. tostring(why))
     ctx.emit { results = results }
   end,
 }

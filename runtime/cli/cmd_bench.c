@@ -14,7 +14,6 @@
 
 #include "bench/cl_bench.h"
 #include "cl_cli.h"
-#include "model/cl_clip_random.h"
 #include "model/cl_encoder.h"
 #include "sched/cl_sched.h"
 #include "store/cl_store.h"
@@ -167,52 +166,34 @@ static measure *add1(bench *b, const char *name, const char *unit, double value)
 
 /* ---- the encoder ---- */
 
+static int wrap_profile(void *ud, cl_backend *be, cl_backend **out, cl_error *e) {
+  bench *b = ud;
+  int rc = cl_bench_prof_wrap(be, out, e);
+  if (rc == CL_OK) b->prof = *out;
+  return rc;
+}
+
+/* The spec of the model benchmarked: the checkpoint named, or random weights of a built-in
+ * config; opened (fp32 for the reference of another precision) as runs open them. */
+static cl_encoder_spec bench_spec(const bench *b) {
+  const bargs *a = &b->a;
+  return (cl_encoder_spec){.path = a->model, .config = a->random && !a->config ? "ViT-B-16" : a->config,
+                           .gelu = a->gelu, .backend = a->backend ? a->backend : "cpu", .precision = a->precision,
+                           .decode = a->decode, .quiet = 1, .random = a->random, .seed = (uint64_t)a->seed};
+}
+
 static int open_encoder(bench *b, cl_error *e) {
   const bargs *a = &b->a;
-  if (!a->random) {
-    cl_encoder_spec spec = {.path = a->model, .config = a->config, .gelu = a->gelu,
-                            .backend = a->backend ? a->backend : "cpu", .precision = a->precision,
-                            .decode = a->decode, .quiet = 1};
-    int rc = cl_encoder_open(&spec, &b->enc, e);
-    if (rc) return rc;
+  cl_encoder_spec spec = bench_spec(b);
+  if (a->profile) spec.wrap_backend = wrap_profile, spec.wrap_ud = b;
+  int rc = cl_encoder_open(&spec, &b->enc, e);
+  if (rc) return rc;
+  if (a->random)
+    snprintf(b->model_name, sizeof b->model_name, "%s%s (random weights, seed %d)", spec.config,
+             b->enc->cfg.quick_gelu && !strstr(spec.config, "quickgelu") ? " quickgelu" : "", a->seed);
+  else
     snprintf(b->model_name, sizeof b->model_name, "%s", a->model);
-    if (a->profile) { /* wrap after loading: the model keeps the inner backend; re-point it */
-      fprintf(stderr, "clade: bench: --profile with --model profiles nothing; use --random-vitb16\n");
-    }
-    return CL_OK;
-  }
-  cl_encoder *enc = cl_xcalloc(1, sizeof *enc);
-  int rc = CL_OK;
-  const char *cfgname = a->config ? a->config : "ViT-B-16";
-  if ((rc = cl_clip_config_builtin(cfgname, &enc->cfg, e))) goto fail;
-  if (a->gelu) enc->cfg.quick_gelu = !strcmp(a->gelu, "quick");
-  if ((rc = cl_encoder_backend(a->backend ? a->backend : "cpu", a->precision, &enc->be, enc->backend_name,
-                               enc->precision, 1, e)))
-    goto fail;
-  if (cl_img_decode_parse(a->decode, &enc->decode)) {
-    rc = cl_err(e, CL_EINVAL, "--decode is full or draft, not '%s'", a->decode);
-    goto fail;
-  }
-  if (a->profile) {
-    cl_backend *w;
-    if ((rc = cl_bench_prof_wrap(enc->be, &w, e))) goto fail;
-    enc->be = b->prof = w;
-  }
-  snprintf(enc->checkpoint, sizeof enc->checkpoint, "random:%s:seed=%d", cfgname, a->seed);
-  char ident[128];
-  int len = snprintf(ident, sizeof ident, "clade random weights v1 %s quick=%d seed=%d", cfgname,
-                     enc->cfg.quick_gelu, a->seed);
-  if ((rc = cl_store_hash_buf(ident, (size_t)len, enc->hash, e))) goto fail;
-  if ((rc = cl_clip_random_load(&enc->cfg, (uint64_t)a->seed, enc->be, &enc->clip, e))) goto fail;
-  if ((rc = cl_tok_load(NULL, &enc->tok, e))) goto fail;
-  if ((rc = cl_clip_bundle(enc, e))) goto fail;
-  snprintf(b->model_name, sizeof b->model_name, "%s%s (random weights, seed %d)", cfgname,
-           enc->cfg.quick_gelu && !strstr(cfgname, "quickgelu") ? " quickgelu" : "", a->seed);
-  b->enc = enc;
   return CL_OK;
-fail:
-  cl_encoder_close(enc);
-  return rc;
 }
 
 /* ---- measures ---- */
@@ -249,20 +230,17 @@ static int bench_precision_error(bench *b, cl_error *e) {
   float *px = cl_xmalloc((size_t)n * 3 * S * S * sizeof(float)), *lo = cl_xmalloc((size_t)2 * n * D * sizeof(float));
   float *ref = lo + (size_t)n * D;
   random_pixels(px, (size_t)n * 3 * S * S);
-  cl_backend *be = NULL;
-  cl_clip *m = NULL;
-  char name[16];
+  cl_encoder_spec spec = bench_spec(b);
+  spec.precision = NULL; /* the same model in fp32 */
+  cl_encoder *ref32 = NULL;
   int rc = cl_clip_encode_images(enc->clip, px, n, lo, e);
-  char prec[16];
-  if (!rc) rc = cl_encoder_backend(b->a.backend ? b->a.backend : "cpu", NULL, &be, name, prec, 1, e);
-  if (!rc) rc = cl_clip_random_load(&enc->cfg, (uint64_t)b->a.seed, be, &m, e);
-  if (!rc) rc = cl_clip_encode_images(m, px, n, ref, e);
+  if (!rc) rc = cl_encoder_open(&spec, &ref32, e);
+  if (!rc) rc = cl_clip_encode_images(ref32->clip, px, n, ref, e);
   if (!rc) {
     measure *me = add1(b, "error_vs_fp32", "rel err", worst_rel_err(lo, ref, n, D));
     snprintf(me->extra, sizeof me->extra, "\"images\":%d,\"precision\":\"%s\"", n, enc->precision);
   }
-  cl_clip_free(m);
-  if (be) cl_backend_destroy(be);
+  cl_encoder_close(ref32);
   free(px), free(lo);
   return rc;
 }

@@ -210,7 +210,7 @@ int cl_cmd_run(int argc, char **argv) {
   }
   cl_store *st = NULL;
   char hash[41], cpath[4200];
-  if (cl_store_hash_file(a.file, hash, &e) != CL_OK || cl_store_open(a.db, &st, &e) != CL_OK) {
+  if (cl_hash_file(a.file, hash, &e) != CL_OK || cl_store_open(a.db, &st, &e) != CL_OK) {
     cl_cli_fail("%s", e.msg);
     cl_store_close(st);
     cl_lua_free(lua);

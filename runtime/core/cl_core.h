@@ -1,4 +1,4 @@
-/* cl_core: errors with context, small file helpers, resource lookup.
+/* cl_core: errors with context, small file helpers, resource lookup, content hashes.
  * Owns: the cl_error type and the status codes every fallible function returns. */
 #ifndef CL_CORE_H
 #define CL_CORE_H
@@ -62,6 +62,14 @@ void *cl_xcalloc(size_t n, size_t sz);
 char *cl_strdup(const char *s);
 /* printf into a new malloc'd string (never NULL: "" when formatting fails). */
 char *cl_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ---- content hashes: git blob SHA-1 ("blob <n>\0" + bytes), 40 hex digits + NUL ---- */
+int cl_hash_buf(const void *buf, size_t n, char out[41], cl_error *e);
+/* mmaps the file; an empty file hashes like an empty buffer. */
+int cl_hash_file(const char *path, char out[41], cl_error *e);
+/* Takes a reference on libgit2 (initialised once per process); release it with
+ * git_libgit2_shutdown(). */
+int cl_libgit2_begin(cl_error *e);
+
 /* "a, b, c": the names name(0) .. name(count-1) joined into buf (registries' lists in errors). */
 const char *cl_join_names(char *buf, size_t n, int count, const char *(*name)(int i));
 /* The CPU's "model name" from /proc/cpuinfo into buf ("unknown CPU" when unreadable). */

@@ -135,7 +135,7 @@ static int l_load_features(lua_State *L) {
   cl_tmap_free(&m);
   if (rc != CL_OK) return luaL_error(L, "%s: %s", path, e.msg);
   char hash[41]; /* the file's bytes are its identity */
-  if (cl_store_hash_file(path, hash, &e) != CL_OK) return luaL_error(L, "%s", e.msg);
+  if (cl_hash_file(path, hash, &e) != CL_OK) return luaL_error(L, "%s", e.msg);
   lua_pushstring(L, hash);
   return 2;
 }

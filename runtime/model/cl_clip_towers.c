@@ -46,7 +46,7 @@ static void model_key(const cl_encoder *enc, char out[41]) {
                    c->text.context_length, c->text.vocab_size, c->text.width, c->text.heads, c->text.layers,
                    c->text.mlp_ratio, c->quick_gelu, c->vision.image_size, c->mean[0], c->mean[1], c->mean[2],
                    c->std[0], c->std[1], c->std[2], enc->backend_name, enc->precision);
-  if (cl_store_hash_buf(buf, (size_t)n, out, NULL) != CL_OK) snprintf(out, 41, "unhashable");
+  if (cl_hash_buf(buf, (size_t)n, out, NULL) != CL_OK) snprintf(out, 41, "unhashable");
 }
 
 int cl_clip_bundle(cl_encoder *enc, cl_error *e) {

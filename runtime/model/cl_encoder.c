@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "io/cl_ckpt.h"
+#include "model/cl_clip_random.h"
 #include "store/cl_store.h"
 #include "tensor/cl_backends.h"
 
@@ -83,6 +84,15 @@ int cl_encoder_resolve(const char *backend, const char *precision, char name[16]
   return CL_OK;
 }
 
+/* spec->gelu over the config's activation. */
+static int gelu_option(const cl_encoder_spec *spec, cl_clip_config *cfg, cl_error *e) {
+  if (!spec->gelu) return CL_OK;
+  if (!strcmp(spec->gelu, "exact")) cfg->quick_gelu = 0;
+  else if (!strcmp(spec->gelu, "quick")) cfg->quick_gelu = 1;
+  else return cl_err(e, CL_EINVAL, "gelu = \"%s\": choose \"exact\" or \"quick\"", spec->gelu);
+  return CL_OK;
+}
+
 int cl_encoder_locate(const cl_encoder_spec *spec, char *checkpoint, size_t n, cl_clip_config *cfg, cl_error *e) {
   const char *path = spec->path;
   char cfgpath[4200] = "";
@@ -108,17 +118,42 @@ int cl_encoder_locate(const cl_encoder_spec *spec, char *checkpoint, size_t n, c
   } else {
     return cl_err(e, CL_EINVAL, "%s: no open_clip_config.json beside the checkpoint; give a config", path);
   }
-  if (spec->gelu) {
-    if (!strcmp(spec->gelu, "exact")) cfg->quick_gelu = 0;
-    else if (!strcmp(spec->gelu, "quick")) cfg->quick_gelu = 1;
-    else return cl_err(e, CL_EINVAL, "gelu = \"%s\": choose \"exact\" or \"quick\"", spec->gelu);
+  return gelu_option(spec, cfg, e);
+}
+
+/* The weights: the checkpoint's, or random ones (with an identity hash of what made them). */
+static int load_weights(const cl_encoder_spec *spec, cl_encoder *enc, cl_error *e) {
+  if (spec->random) {
+    char ident[160];
+    int len = snprintf(ident, sizeof ident, "clade random weights v1 %s quick=%d seed=%llu", spec->config,
+                       enc->cfg.quick_gelu, (unsigned long long)spec->seed);
+    TRYE(cl_hash_buf(ident, (size_t)len, enc->hash, e));
+    return cl_clip_random_load(&enc->cfg, spec->seed, enc->be, &enc->clip, e);
   }
-  return CL_OK;
+  cl_tmap w;
+  TRYE(cl_ckpt_load(enc->checkpoint, &w, e));
+  int rc = cl_clip_load(&enc->cfg, &w, enc->be, &enc->clip, e);
+  cl_tmap_free(&w);
+  if (rc) return cl_err_wrap(e, "%s", enc->checkpoint), rc;
+  return spec->hash_file ? spec->hash_file(spec->hash_ud, enc->checkpoint, enc->hash, e)
+                         : cl_hash_file(enc->checkpoint, enc->hash, e);
 }
 
 int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) {
   cl_encoder *enc = cl_xcalloc(1, sizeof *enc);
-  int rc = cl_encoder_locate(spec, enc->checkpoint, sizeof enc->checkpoint, &enc->cfg, e);
+  int rc = CL_OK;
+  if (spec->random) {
+    if (!spec->config) {
+      rc = cl_err(e, CL_EINVAL, "random weights: no built-in config named");
+      goto fail;
+    }
+    snprintf(enc->checkpoint, sizeof enc->checkpoint, "random:%s:seed=%llu", spec->config,
+             (unsigned long long)spec->seed);
+    rc = cl_clip_config_builtin(spec->config, &enc->cfg, e);
+    if (!rc) rc = gelu_option(spec, &enc->cfg, e);
+  } else {
+    rc = cl_encoder_locate(spec, enc->checkpoint, sizeof enc->checkpoint, &enc->cfg, e);
+  }
   if (rc) goto fail;
   if (cl_img_decode_parse(spec->decode, &enc->decode)) {
     rc = cl_err(e, CL_EINVAL, "decode \"%s\": choose full or draft", spec->decode);
@@ -127,17 +162,12 @@ int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) 
   if ((rc = cl_encoder_backend(spec->backend, spec->precision, &enc->be, enc->backend_name, enc->precision,
                                spec->quiet, e)))
     goto fail;
-  cl_tmap w;
-  if ((rc = cl_ckpt_load(enc->checkpoint, &w, e))) goto fail;
-  rc = cl_clip_load(&enc->cfg, &w, enc->be, &enc->clip, e);
-  cl_tmap_free(&w);
-  if (rc) {
-    cl_err_wrap(e, "%s", enc->checkpoint);
-    goto fail;
+  if (spec->wrap_backend) { /* the wrapper owns the backend from here */
+    cl_backend *w;
+    if ((rc = spec->wrap_backend(spec->wrap_ud, enc->be, &w, e))) goto fail;
+    enc->be = w;
   }
-  rc = spec->hash_file ? spec->hash_file(spec->hash_ud, enc->checkpoint, enc->hash, e)
-                       : cl_store_hash_file(enc->checkpoint, enc->hash, e);
-  if (rc) goto fail;
+  if ((rc = load_weights(spec, enc, e))) goto fail;
   if ((rc = cl_tok_load(NULL, &enc->tok, e))) goto fail;
   if ((rc = cl_clip_bundle(enc, e))) goto fail;
   *out = enc;

@@ -24,6 +24,14 @@ typedef struct cl_encoder_spec {
    * its memo (path + size + mtime) so a large checkpoint is hashed once. */
   int (*hash_file)(void *ud, const char *path, char out[41], cl_error *e);
   void *hash_ud;
+  /* Random weights (cl_clip_random) of the built-in `config` with this seed instead of a
+   * checkpoint (path unused): benchmarks and tests of full-size models. */
+  int random;
+  uint64_t seed;
+  /* Wraps the backend before any weight loads (clade bench --profile); the wrapper then owns
+   * and destroys it. */
+  int (*wrap_backend)(void *ud, cl_backend *be, cl_backend **out, cl_error *e);
+  void *wrap_ud;
 } cl_encoder_spec;
 
 typedef struct cl_encoder {

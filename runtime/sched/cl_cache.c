@@ -183,7 +183,7 @@ void cl_cache_close(cl_cache *c) {
 int cl_cache_on(const cl_cache *c) { return c && !c->off; }
 
 int cl_cache_file_hash(cl_cache *c, const char *path, char out[41], cl_error *e) {
-  if (c->off) return cl_store_hash_file(path, out, e);
+  if (c->off) return cl_hash_file(path, out, e);
   struct stat st;
   if (stat(path, &st) != 0) return cl_err(e, CL_EIO, "%s: no such file", path);
   int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
@@ -198,7 +198,7 @@ int cl_cache_file_hash(cl_cache *c, const char *path, char out[41], cl_error *e)
   }
   sqlite3_reset(c->get_file);
   if (step != SQLITE_ROW && step != SQLITE_DONE) give_up(c, 0, "reading a file hash");
-  int rc = cl_store_hash_file(path, out, e);
+  int rc = cl_hash_file(path, out, e);
   if (rc || c->off || c->readonly) return rc;
   sqlite3_reset(c->put_file);
   sqlite3_bind_text(c->put_file, 1, path, -1, SQLITE_TRANSIENT);

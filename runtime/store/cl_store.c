@@ -494,7 +494,7 @@ int cl_store_run_begin(cl_store *s, const cl_run_info *ri, int64_t *run_id, cl_e
                   (long long)s->eval_id);
   char hash[41];
   const char *file_hash = ri->file_hash;
-  if (!file_hash && cl_store_hash_file(ri->file, hash, NULL) == CL_OK) file_hash = hash;
+  if (!file_hash && cl_hash_file(ri->file, hash, NULL) == CL_OK) file_hash = hash;
 
   cl_git_info gi;
   cl_error ge = {0};

@@ -1,7 +1,7 @@
 /* cl_store: the results database (SQLite) and run provenance (libgit2).
  * Owns: the schema and its forward migrations, every SQL statement run against the results
- * database, run provenance (git commit, branch, dirty flag, host, version), and content
- * hashes (git's blob SHA-1, so a hash matches `git hash-object`).
+ * database and run provenance (git commit, branch, dirty flag, host, version). Content
+ * hashes are core's (cl_hash_file).
  *
  * Model: a run is one `clade run` of one file; it holds evaluations (one model x dataset x
  * protocol x text type x shots cell), each with results (per trial, or the aggregate),
@@ -94,10 +94,6 @@ int cl_store_eval_commit(cl_store *s, int64_t eval_id, cl_error *e);
 /* Rolls back the open evaluation, if any: none of its rows remain. */
 void cl_store_eval_abort(cl_store *s);
 
-/* ---- content hashes: git blob SHA-1 ("blob <n>\0" + bytes), 40 hex digits + NUL ---- */
-int cl_store_hash_buf(const void *buf, size_t n, char out[41], cl_error *e);
-/* mmaps the file; an empty file hashes like an empty buffer. */
-int cl_store_hash_file(const char *path, char out[41], cl_error *e);
 
 /* ---- provenance without a run ---- */
 typedef struct cl_git_info {

@@ -1,4 +1,4 @@
-/* cl_store_git: content hashes (git blob SHA-1) and git provenance through libgit2. */
+/* cl_store_git: git provenance through libgit2 (content hashes: core/cl_hash.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -18,62 +18,6 @@
 static const char *git_msg(void) {
   const git_error *ge = git_error_last();
   return ge && ge->message ? ge->message : "unknown libgit2 error";
-}
-
-/* libgit2 refcounts init/shutdown, but a first init (and a last shutdown) costs ~15 ms: per
- * call that would dominate hashing thousands of images. So the store holds one reference for
- * the process (released at exit) and each use takes a cheap extra one. */
-static int git_init_rc;
-static void git_at_exit(void) { git_libgit2_shutdown(); }
-static void git_init_once(void) {
-  git_init_rc = git_libgit2_init();
-  if (git_init_rc >= 0) atexit(git_at_exit);
-}
-
-static int git_begin(cl_error *e) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, git_init_once);
-  if (git_init_rc < 0 || git_libgit2_init() < 0)
-    return cl_err(e, CL_EINVAL, "initialising libgit2: %s", git_msg());
-  return CL_OK;
-}
-
-int cl_store_hash_buf(const void *buf, size_t n, char out[41], cl_error *e) {
-  git_oid oid;
-  if (git_begin(e)) return CL_EINVAL;
-  int rc = git_odb_hash(&oid, n ? buf : "", n, GIT_OBJECT_BLOB);
-  if (rc == 0) git_oid_tostr(out, 41, &oid);
-  else cl_err(e, CL_EINVAL, "hashing %zu bytes: %s", n, git_msg());
-  git_libgit2_shutdown();
-  return rc == 0 ? CL_OK : CL_EINVAL;
-}
-
-int cl_store_hash_file(const char *path, char out[41], cl_error *e) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
-  struct stat sb;
-  if (fstat(fd, &sb) != 0) {
-    int rc = cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
-    close(fd);
-    return rc;
-  }
-  if (!S_ISREG(sb.st_mode)) {
-    close(fd);
-    return cl_err(e, CL_EIO, "%s: not a regular file", path);
-  }
-  size_t n = (size_t)sb.st_size;
-  if (n == 0) { /* mmap of length 0 fails */
-    close(fd);
-    return cl_store_hash_buf("", 0, out, e);
-  }
-  void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED) return cl_err(e, CL_EIO, "%s: mmap: %s", path, strerror(errno));
-  madvise(p, n, MADV_SEQUENTIAL);
-  int rc = cl_store_hash_buf(p, n, out, e);
-  munmap(p, n);
-  if (rc) cl_err_wrap(e, "%s", path);
-  return rc;
 }
 
 /* The directory to start the repository search from: path itself when a directory, else its
@@ -133,7 +77,7 @@ int cl_store_git_info(const char *path, cl_git_info *gi, cl_error *e) {
   gi->dirty = -1;
   char dir[PATH_MAX];
   start_dir(path, dir, sizeof dir);
-  if (git_begin(e)) return CL_EINVAL;
+  if (cl_libgit2_begin(e)) return CL_EINVAL;
   git_repository *repo = NULL;
   int rc = git_repository_open_ext(&repo, dir, 0, NULL);
   if (rc == GIT_ENOTFOUND) { /* not in a repository: provenance is NULL, not an error */

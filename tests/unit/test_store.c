@@ -363,17 +363,17 @@ int main(void) {
 
   /* git blob hashes, as `git hash-object` */
   char h[41];
-  CHECK_OK(cl_store_hash_buf("hello\n", 6, h, &err), err);
+  CHECK_OK(cl_hash_buf("hello\n", 6, h, &err), err);
   CHECK_STR(h, "ce013625030ba8dba906f756967f9e9ca394464a");
-  CHECK_OK(cl_store_hash_buf(NULL, 0, h, &err), err);
+  CHECK_OK(cl_hash_buf(NULL, 0, h, &err), err);
   CHECK_STR(h, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
   write_text(pathf(p1, "hello.txt"), "hello\n");
-  CHECK_OK(cl_store_hash_file(p1, h, &err), err);
+  CHECK_OK(cl_hash_file(p1, h, &err), err);
   CHECK_STR(h, "ce013625030ba8dba906f756967f9e9ca394464a");
   write_text(pathf(p1, "empty.txt"), "");
-  CHECK_OK(cl_store_hash_file(p1, h, &err), err);
+  CHECK_OK(cl_hash_file(p1, h, &err), err);
   CHECK_STR(h, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
-  CHECK_EQ_INT(cl_store_hash_file(pathf(p1, "absent.txt"), h, &err), CL_EIO);
+  CHECK_EQ_INT(cl_hash_file(pathf(p1, "absent.txt"), h, &err), CL_EIO);
   CHECK_MSG(strstr(err.msg, "absent.txt") != NULL, "%s", err.msg);
 
   /* a repository with one commit holding the experiment and a .gitignore */
@@ -605,7 +605,7 @@ int main(void) {
   CHECK_EQ_INT(rs.n_evals, 2);
   CHECK_EQ_INT(rs.images_encoded, 12);
   char exp_hash[41];
-  CHECK_OK(cl_store_hash_file(exp, exp_hash, &err), err);
+  CHECK_OK(cl_hash_file(exp, exp_hash, &err), err);
   CHECK_STR(rs.file_hash, exp_hash);
   memset(&rs, 0, sizeof rs);
   CHECK_OK(cl_store_each_run(s, run0, on_run, &rs, &err), err);

@@ -16,7 +16,10 @@
 #include <turbojpeg.h>
 #include <unistd.h>
 
+#include <lauxlib.h>
+
 #include "io/cl_manifest.h"
+#include "lua/cl_lua.h"
 
 double cl_bench_now(void) {
   struct timespec ts;
@@ -352,125 +355,53 @@ void cl_bench_prof_print(cl_backend *be, FILE *f, const char *title) {
 
 /* ---------------- prompts ---------------- */
 
-static void capitalize(char *dst, const char *s, size_t n) {
-  size_t j = 0;
-  for (size_t i = 0; s[i] && j + 1 < n; i++, j++) {
-    unsigned char c = (unsigned char)s[i];
-    dst[j] = (char)(i == 0 ? (c >= 'a' && c <= 'z' ? c - 32 : c) : (c >= 'A' && c <= 'Z' ? c + 32 : c));
-  }
-  dst[j] = 0;
-}
-
-static void lower(char *dst, const char *s, size_t n) {
-  size_t j = 0;
-  for (; s[j] && j + 1 < n; j++) dst[j] = (char)(s[j] >= 'A' && s[j] <= 'Z' ? s[j] + 32 : s[j]);
-  dst[j] = 0;
-}
-
-/* Trimmed copy, or NULL when empty (text_types.lua's nonempty). */
-static const char *trimmed(const char *s, char *buf, size_t n) {
-  if (!s) return NULL;
-  while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-  size_t len = strlen(s);
-  while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' || s[len - 1] == '\r')) len--;
-  if (!len) return NULL;
-  if (len >= n) len = n - 1;
-  memcpy(buf, s, len);
-  buf[len] = 0;
-  return buf;
-}
-
-/* text_types.lua's taxonomic_common. */
-static void taxonomic_common(const cl_manifest_class *c, char *out, size_t n) {
-  char t[256], cap[256];
-  out[0] = 0;
-  const char *ranks[6] = {c->kingdom, c->phylum, c->cls, c->order, c->family, c->genus};
-  if (!trimmed(c->kingdom, t, sizeof t)) { /* scientific */
-    const char *g = trimmed(c->genus, t, sizeof t);
-    if (g) capitalize(out, g, n);
-    char sp[256];
-    if (g && trimmed(c->species, sp, sizeof sp)) {
-      lower(cap, sp, sizeof cap);
-      strncat(out, " ", n - strlen(out) - 1);
-      strncat(out, cap, n - strlen(out) - 1);
+/* Built by the Lua library (protocols/common.lua's manifest_prompts), the one place prompts
+ * are made, so the benchmark embeds exactly what zero-shot embeds. */
+int cl_bench_rare_prompts(int nclasses, char ***texts, int *n, int *classes_used, cl_error *e) {
+  *texts = NULL, *n = 0;
+  cl_lua *lua = NULL;
+  int rc = cl_lua_new(&lua, NULL, NULL, e);
+  if (rc) return rc;
+  lua_State *L = cl_lua_state(lua);
+  char path[4096];
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "clade.protocols.common");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+    lua_getfield(L, -1, "manifest_prompts");
+    lua_pushstring(L, cl_resource_path(path, sizeof path, "lua/clade/suites/rare_species/metadata.csv"));
+    lua_pushstring(L, "taxonomic_common");
+    lua_pushstring(L, "bioclip81");
+    lua_pushinteger(L, nclasses);
+    if (lua_pcall(L, 4, 2, 0) == LUA_OK) {
+      lua_Integer total = luaL_len(L, -2);
+      size_t bytes = 0;
+      for (lua_Integer i = 1; i <= total; i++) {
+        lua_geti(L, -2, i);
+        size_t l = 0;
+        lua_tolstring(L, -1, &l);
+        bytes += l + 1;
+        lua_pop(L, 1);
+      }
+      char **out = cl_xmalloc((size_t)(total > 0 ? total : 1) * sizeof(char *) + bytes);
+      char *w = (char *)(out + total);
+      for (lua_Integer i = 1; i <= total; i++) {
+        lua_geti(L, -2, i);
+        size_t l = 0;
+        const char *p = lua_tolstring(L, -1, &l);
+        memcpy(w, p ? p : "", l + 1);
+        out[i - 1] = w, w += l + 1;
+        lua_pop(L, 1);
+      }
+      *texts = out, *n = (int)total;
+      if (classes_used) *classes_used = (int)lua_tointeger(L, -1);
+    } else {
+      rc = cl_err(e, CL_ELUA, "bench prompts: %s", lua_tostring(L, -1));
     }
   } else {
-    for (int i = 0; i < 6; i++)
-      if (trimmed(ranks[i], t, sizeof t)) {
-        capitalize(cap, t, sizeof cap);
-        if (out[0]) strncat(out, " ", n - strlen(out) - 1);
-        strncat(out, cap, n - strlen(out) - 1);
-      }
-    if (trimmed(c->species, t, sizeof t)) {
-      lower(cap, t, sizeof cap);
-      if (out[0]) strncat(out, " ", n - strlen(out) - 1);
-      strncat(out, cap, n - strlen(out) - 1);
-    }
+    rc = cl_err(e, CL_ELUA, "bench prompts: %s", lua_tostring(L, -1));
   }
-  if (out[0] && trimmed(c->common_name, t, sizeof t)) {
-    strncat(out, " with common name ", n - strlen(out) - 1);
-    strncat(out, t, n - strlen(out) - 1);
-  }
-}
-
-int cl_bench_rare_prompts(int nclasses, char ***texts, int *n, int *classes_used, cl_error *e) {
-  char path[4096], *tbuf = NULL;
-  size_t tlen;
-  cl_manifest m;
-  *texts = NULL, *n = 0;
-  if (cl_read_file(cl_resource_path(path, sizeof path, "lua/clade/templates/bioclip81.txt"), &tbuf, &tlen, e))
-    return e ? e->code : CL_EIO;
-  if (cl_manifest_load(cl_resource_path(path, sizeof path, "lua/clade/suites/rare_species/metadata.csv"), &m, e)) {
-    free(tbuf);
-    return e ? e->code : CL_EIO;
-  }
-  /* templates: the non-empty lines */
-  const char *tpl[512];
-  int nt = 0;
-  for (char *p = tbuf, *nl; *p && nt < 512; p = nl + 1) {
-    nl = strchr(p, '\n');
-    if (!nl) nl = p + strlen(p) - 1 + 1, nl[0] = 0, nl--;
-    else *nl = 0;
-    size_t l = strlen(p);
-    if (l && p[l - 1] == '\r') p[--l] = 0;
-    if (l) tpl[nt++] = p;
-    if (nl >= tbuf + tlen - 1) break;
-  }
-  int nc = m.n_classes, use = nclasses < 1 || nclasses >= nc ? nc : nclasses;
-  /* size everything first: one block holds the pointers and the strings */
-  char (*names)[1024] = cl_xcalloc((size_t)use, sizeof *names);
-  size_t bytes = 0;
-  for (int i = 0; i < use; i++) {
-    taxonomic_common(&m.classes[(int64_t)i * nc / use], names[i], sizeof names[i]);
-    for (int j = 0; j < nt; j++) {
-      size_t l = strlen(tpl[j]), holes = 0;
-      for (const char *q = tpl[j]; (q = strstr(q, "{}")); q += 2) holes++;
-      bytes += l + holes * strlen(names[i]) + 1;
-    }
-  }
-  const int total = use * nt;
-  char **out = cl_xmalloc((size_t)total * sizeof(char *) + bytes);
-  char *w = (char *)(out + total);
-  for (int i = 0; i < use; i++)
-    for (int j = 0; j < nt; j++) {
-      out[i * nt + j] = w;
-      for (const char *q = tpl[j]; *q;) {
-        if (q[0] == '{' && q[1] == '}') {
-          size_t l = strlen(names[i]);
-          memcpy(w, names[i], l);
-          w += l, q += 2;
-        } else {
-          *w++ = *q++;
-        }
-      }
-      *w++ = 0;
-    }
-  free(names);
-  free(tbuf);
-  cl_manifest_free(&m);
-  *texts = out, *n = total;
-  if (classes_used) *classes_used = use;
-  return CL_OK;
+  cl_lua_free(lua);
+  return rc;
 }
 
 /* ---------------- generated JPEGs ---------------- */

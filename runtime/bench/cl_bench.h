@@ -44,8 +44,8 @@ void cl_bench_prof_reset(cl_backend *prof);
 void cl_bench_prof_print(cl_backend *prof, FILE *f, const char *title);
 
 /* --- inputs --- */
-/* The Rare Species zero-shot prompts: each bioclip81 template filled with a class's
- * taxonomic_common name (lua/clade/text_types.lua), classes in manifest order. nclasses < 1
+/* The Rare Species zero-shot prompts, as the Lua library builds them: each bioclip81 template
+ * filled with a class's taxonomic_common name (lua/clade/text_types.lua). nclasses < 1
  * or >= the 400 classes: every class; otherwise classes i*400/nclasses, spread evenly.
  * Prompts are ordered class by class. *texts is one malloc'd block (free(*texts)). */
 int cl_bench_rare_prompts(int nclasses, char ***texts, int *n, int *classes_used, cl_error *e);

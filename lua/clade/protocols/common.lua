@@ -8,12 +8,33 @@ local M = {}
 
 -- BioCLIP's zero-shot classifier for one text type: per class, the mean over templates of
 -- L2-normalised text embeddings, renormalised. Returns tensor [C, D].
-function M.class_embeddings(ctx, type_name, tmpl)
-  local names = text_types.class_texts(type_name, ctx.classes, ctx.dataset, ctx.has_taxonomy)
+-- The prompts of class names: class by class, every template filled (what zero-shot embeds).
+function M.prompts(names, tmpl)
   local prompts = {}
   for _, n in ipairs(names) do
     for _, t in ipairs(tmpl) do prompts[#prompts + 1] = templates.format(t, n) end
   end
+  return prompts
+end
+
+-- The zero-shot prompts of a manifest's classes (nclasses of them evenly spaced, < 1: all)
+-- for one text type and template set; clade bench's text measure embeds these. Returns the
+-- prompts, the number of classes used and of templates.
+function M.manifest_prompts(manifest_path, type_name, template_set, nclasses)
+  local man = core.manifest(manifest_path)
+  local nc = #man.classes
+  local use = tonumber(nclasses) or 0
+  if use < 1 or use > nc then use = nc end
+  local classes = {}
+  for i = 0, use - 1 do classes[i + 1] = man.classes[i * nc // use + 1] end
+  local tmpl = templates.get(template_set)
+  local names = text_types.class_texts(type_name, classes, manifest_path, man.has_taxonomy)
+  return M.prompts(names, tmpl), use, #tmpl
+end
+
+function M.class_embeddings(ctx, type_name, tmpl)
+  local names = text_types.class_texts(type_name, ctx.classes, ctx.dataset, ctx.has_taxonomy)
+  local prompts = M.prompts(names, tmpl)
   local emb = ctx.embed_texts(prompts):normalize()
   local out = emb:block_mean(#tmpl):normalize()
   return out, names

@@ -18,7 +18,6 @@
 
 #include <lauxlib.h>
 
-#include "io/cl_manifest.h"
 #include "lua/cl_lua.h"
 
 double cl_bench_now(void) {

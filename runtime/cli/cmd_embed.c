@@ -64,7 +64,7 @@ static int embed_clibd(const cl_encoder_spec *spec, const inputs *in, const char
   int32_t *ids = NULL;
   int rc = cl_encoder_backend(spec->backend, spec->precision, &be, name, prec, spec->quiet, e);
   if (!rc) rc = cl_clibd_open(spec->path, spec->config, needs, be, spec->quiet, &b, e);
-  if (!rc) rc = cl_store_hash_file(b->checkpoint, hash, e);
+  if (!rc) rc = cl_hash_file(b->checkpoint, hash, e);
   if (!rc && b->image) {
     const int n = in->nimg, D = cl_clibd_image_dim(b->image);
     emb = cl_xmalloc((size_t)(n ? n : 1) * D * sizeof *emb);

@@ -204,7 +204,7 @@ static int l_record_plan(lua_State *L) {
   cl_lua_run *run = cl_lua_get_run(L);
   char hash[41];
   cl_error e;
-  if (cl_store_hash_buf(text, n, hash, &e) != CL_OK) return luaL_error(L, "%s", e.msg);
+  if (cl_hash_buf(text, n, hash, &e) != CL_OK) return luaL_error(L, "%s", e.msg);
   if (run && run->store && cl_store_run_set_plan(run->store, run->run_id, text, hash, jobs, &e) != CL_OK)
     return luaL_error(L, "%s", e.msg);
   lua_pushstring(L, hash);

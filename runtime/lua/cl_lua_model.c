@@ -124,7 +124,7 @@ static int l_hash(lua_State *L) {
 }
 
 static int l_logit_scale(lua_State *L) {
-  lua_pushnumber(L, cl_clip_logit_scale(check(L)->clip));
+  lua_pushnumber(L, check(L)->logit_scale);
   return 1;
 }
 

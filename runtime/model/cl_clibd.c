@@ -233,7 +233,7 @@ int cl_clibd_text_open(const cl_clibd_config *c, const cl_tmap *w, cl_backend *b
   const cl_bert_keys keys = {.prefix = P_TEXT, .owner = P_TEXT};
   cl_wset s = {0};
   int rc = cl_wp_load(c->vocab_file, c->text_lower, c->text_strip_accents, &t->wp, e);
-  if (!rc) rc = cl_store_hash_file(c->vocab_file, t->vocab_hash, e);
+  if (!rc) rc = cl_hash_file(c->vocab_file, t->vocab_hash, e);
   if (!rc && cl_wp_vocab_size(t->wp) != c->text_bert.vocab_size)
     rc = cl_err(e, CL_EINVAL, "%s: %d tokens, but text.bert_config.vocab_size is %d", c->vocab_file,
                 cl_wp_vocab_size(t->wp), c->text_bert.vocab_size);

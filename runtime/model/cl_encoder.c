@@ -139,14 +139,37 @@ static int load_weights(const cl_encoder_spec *spec, cl_encoder *enc, cl_error *
                          : cl_hash_file(enc->checkpoint, enc->hash, e);
 }
 
+/* open_clip CLIP: a checkpoint and its open_clip config, or random weights. */
+static int open_clip_open(const cl_encoder_spec *spec, cl_encoder *enc, cl_error *e);
+
+/* The model kinds, in order: the first whose `is` accepts the spec opens it (NULL: any). */
+static const struct {
+  int (*is)(const cl_encoder_spec *spec);
+  int (*open)(const cl_encoder_spec *spec, cl_encoder *enc, cl_error *e);
+} kinds[] = {{cl_clibd_bundle_is, cl_clibd_bundle_open}, {NULL, open_clip_open}};
+
 int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) {
   cl_encoder *enc = cl_xcalloc(1, sizeof *enc);
   int rc = CL_OK;
+  if (cl_img_decode_parse(spec->decode, &enc->decode)) {
+    rc = cl_err(e, CL_EINVAL, "decode \"%s\": choose full or draft", spec->decode);
+  } else {
+    size_t k = 0;
+    while (kinds[k].is && !kinds[k].is(spec)) k++;
+    rc = kinds[k].open(spec, enc, e);
+  }
+  if (rc) {
+    cl_encoder_close(enc);
+    enc = NULL;
+  }
+  *out = enc;
+  return rc;
+}
+
+static int open_clip_open(const cl_encoder_spec *spec, cl_encoder *enc, cl_error *e) {
+  int rc = CL_OK;
   if (spec->random) {
-    if (!spec->config) {
-      rc = cl_err(e, CL_EINVAL, "random weights: no built-in config named");
-      goto fail;
-    }
+    if (!spec->config) return cl_err(e, CL_EINVAL, "random weights: no built-in config named");
     snprintf(enc->checkpoint, sizeof enc->checkpoint, "random:%s:seed=%llu", spec->config,
              (unsigned long long)spec->seed);
     rc = cl_clip_config_builtin(spec->config, &enc->cfg, e);
@@ -154,28 +177,20 @@ int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) 
   } else {
     rc = cl_encoder_locate(spec, enc->checkpoint, sizeof enc->checkpoint, &enc->cfg, e);
   }
-  if (rc) goto fail;
-  if (cl_img_decode_parse(spec->decode, &enc->decode)) {
-    rc = cl_err(e, CL_EINVAL, "decode \"%s\": choose full or draft", spec->decode);
-    goto fail;
-  }
+  if (rc) return rc;
   if ((rc = cl_encoder_backend(spec->backend, spec->precision, &enc->be, enc->backend_name, enc->precision,
                                spec->quiet, e)))
-    goto fail;
+    return rc;
   if (spec->wrap_backend) { /* the wrapper owns the backend from here */
     cl_backend *w;
-    if ((rc = spec->wrap_backend(spec->wrap_ud, enc->be, &w, e))) goto fail;
+    if ((rc = spec->wrap_backend(spec->wrap_ud, enc->be, &w, e))) return rc;
     enc->be = w;
   }
-  if ((rc = load_weights(spec, enc, e))) goto fail;
-  if ((rc = cl_tok_load(NULL, &enc->tok, e))) goto fail;
-  if ((rc = cl_clip_bundle(enc, e))) goto fail;
-  *out = enc;
+  if ((rc = load_weights(spec, enc, e))) return rc;
+  if ((rc = cl_tok_load(NULL, &enc->tok, e))) return rc;
+  if ((rc = cl_clip_bundle(enc, e))) return rc;
+  enc->logit_scale = cl_clip_logit_scale(enc->clip);
   return CL_OK;
-fail:
-  cl_encoder_close(enc);
-  *out = NULL;
-  return rc;
 }
 
 cl_tower *cl_encoder_tower(cl_encoder *enc, const char *modality, cl_error *e) {
@@ -194,6 +209,7 @@ cl_tower *cl_encoder_tower(cl_encoder *enc, const char *modality, cl_error *e) {
 
 void cl_encoder_close(cl_encoder *enc) {
   if (!enc) return;
+  if (enc->free_model) enc->free_model(enc->model);
   cl_clip_free(enc->clip);
   cl_backend_destroy(enc->be);
   cl_tok_free(enc->tok);
@@ -202,6 +218,7 @@ void cl_encoder_close(cl_encoder *enc) {
 
 int cl_encoder_texts(cl_encoder *enc, const char *const *texts, int n, float *out, int32_t *ids_out,
                      cl_error *e) {
+  if (!enc->clip || !enc->tok) return cl_err(e, CL_EUNSUP, "%s: not an open_clip CLIP model", enc->checkpoint);
   int C = enc->cfg.text.context_length;
   int32_t *ids = cl_xmalloc((size_t)(n > 0 ? n : 1) * C * sizeof(int32_t));
   int rc = CL_OK;

@@ -46,6 +46,9 @@ typedef struct cl_encoder {
   cl_img_decode decode; /* how image files are decoded before preprocessing */
   cl_tower towers[CL_MODALITY_MAX];
   int ntowers;
+  float logit_scale;     /* the stored log (scores use exp) */
+  void *model;           /* a bundle's own model (CLIBD's), freed by free_model */
+  void (*free_model)(void *model);
   /* the embedding cache's identity of this model: checkpoint hash, config, preprocessing,
    * backend, precision and CL_ENCODER_VERSION, hashed (set by the bundle's constructor) */
   char model_key[41];
@@ -64,6 +67,10 @@ cl_tower *cl_encoder_tower(cl_encoder *enc, const char *modality, cl_error *e);
 /* Bundles: fill enc->towers and enc->model_key from a loaded model. open_clip CLIP: image
  * and text towers over enc->clip, enc->tok, enc->cfg and enc->decode. */
 int cl_clip_bundle(cl_encoder *enc, cl_error *e);
+/* CLIBD (cl_clibd_bundle.c): a spec whose config says "format": "clibd" opens its image, dna
+ * and text towers (those the checkpoint has). */
+int cl_clibd_bundle_is(const cl_encoder_spec *spec);
+int cl_clibd_bundle_open(const cl_encoder_spec *spec, cl_encoder *enc, cl_error *e);
 
 /* Items are embedded through the pipeline in sched/cl_sched.h (cl_sched_embed). */
 /* Tokenise and encode n texts into out [n, embed_dim]; ids_out [n, context] if non-NULL. */

@@ -20,7 +20,7 @@ static int absent_create(cl_backend **out, cl_error *e) {
 }
 static const cl_backend_desc cuda_absent = {.name = "cuda", .title = "the GPU", .probe = absent_probe,
                                             .offers = absent_offers, .describe = absent_describe,
-                                            .create = absent_create};
+                                            .create = absent_create, .not_built = 1};
 #define CUDA_DESC &cuda_absent
 #endif
 
@@ -89,7 +89,7 @@ int cl_backends_choose(const char *want, const char *precision, const cl_backend
     char passed[160] = "";
     for (int i = 0; i < NBE && !d; i++) {
       if (registry[i]->probe(buf, sizeof buf)) d = registry[i];
-      else if (!passed[0]) snprintf(passed, sizeof passed, "%s", buf);
+      else if (!passed[0] && !registry[i]->not_built) snprintf(passed, sizeof passed, "%s", buf);
     }
     if (!d) return cl_err(e, CL_EDEVICE, "backend auto: no backend can run here (%s)", passed);
     if (note && passed[0] && nn) snprintf(note, nn, "%s: running on %s", passed, d->title);

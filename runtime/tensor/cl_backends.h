@@ -22,6 +22,9 @@ typedef struct cl_backend_desc {
   /* The device as results record it (the CPU model and kernels, or the GPU's name). */
   void (*describe)(char *buf, size_t n);
   int (*create)(cl_backend **out, cl_error *e);
+  /* 1: registered only to say it was not built (--backend cuda then says so); auto passes
+   * over it without a note */
+  int not_built;
 } cl_backend_desc;
 
 /* The entries (the CPU backend is the reference other backends are tested against). */

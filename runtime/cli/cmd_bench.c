@@ -3,6 +3,7 @@
  * table, so speed regressions are tracked like accuracy ones. Timings are medians over
  * repetitions after a warm-up; nothing here asserts a speed. */
 #define _GNU_SOURCE
+#include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
@@ -33,7 +34,7 @@ typedef struct measure {
   int batch, reps;
   int64_t n;
   double value, vmin, vmax, frac; /* frac < 0: none */
-  char extra[512];                /* JSON members, without braces ("" or "\"k\":v,...") */
+  cJSON *extra;                   /* more members of its JSON object, or NULL */
 } measure;
 
 typedef struct bench {
@@ -147,6 +148,7 @@ static double median(double *v, int n) {
 static measure *add(bench *b, const char *name, int batch, const char *unit, double *rates, int reps, int64_t n,
                     double flops_per_item) {
   measure *m = &b->m[b->nm < MAXR ? b->nm++ : MAXR - 1];
+  cJSON_Delete(m->extra);
   memset(m, 0, sizeof *m);
   snprintf(m->name, sizeof m->name, "%s", name);
   snprintf(m->unit, sizeof m->unit, "%s", unit);
@@ -162,6 +164,15 @@ static measure *add1(bench *b, const char *name, const char *unit, double value)
   measure *m = add(b, name, 0, unit, &v, 1, 0, 0);
   m->reps = 0;
   return m;
+}
+
+/* A number as the table shows it (v rounded to 1/scale), so the JSON carries no false digits. */
+static double rounded(double v, double scale) { return round(v * scale) / scale; }
+
+/* The measure's extra JSON members, made on first use. */
+static cJSON *extra(measure *m) {
+  if (!m->extra) m->extra = cJSON_CreateObject();
+  return m->extra;
 }
 
 /* ---- the encoder ---- */
@@ -238,7 +249,8 @@ static int bench_precision_error(bench *b, cl_error *e) {
   if (!rc) rc = cl_clip_encode_images(ref32->clip, px, n, ref, e);
   if (!rc) {
     measure *me = add1(b, "error_vs_fp32", "rel err", worst_rel_err(lo, ref, n, D));
-    snprintf(me->extra, sizeof me->extra, "\"images\":%d,\"precision\":\"%s\"", n, enc->precision);
+    cJSON_AddNumberToObject(extra(me), "images", n);
+    cJSON_AddStringToObject(extra(me), "precision", enc->precision);
   }
   cl_encoder_close(ref32);
   free(px), free(lo);
@@ -322,11 +334,14 @@ static int bench_texts(bench *b, cl_error *e) {
   if (rc == CL_OK) {
     measure *m = add(b, "text_tower", B, "prompts/s", rates, reps, n, cl_bench_text_flops(c, C));
     double real_frac = b->peak > 0 ? m->value * (real / n) * 1e-9 / b->peak : -1;
-    snprintf(m->extra, sizeof m->extra,
-             "\"prompts\":%d,\"classes\":%d,\"templates\":%d,\"mean_tokens\":%.2f,\"real_gflop_per_prompt\":%.4f,"
-             "\"real_peak_fraction\":%.4f,\"flops_77_gflop\":%.4f",
-             n, ncls, n / (ncls ? ncls : 1), (double)tokens / n, real / n * 1e-9, real_frac,
-             cl_bench_text_flops(c, C) * 1e-9);
+    cJSON *x = extra(m);
+    cJSON_AddNumberToObject(x, "prompts", n);
+    cJSON_AddNumberToObject(x, "classes", ncls);
+    cJSON_AddNumberToObject(x, "templates", n / (ncls ? ncls : 1));
+    cJSON_AddNumberToObject(x, "mean_tokens", rounded((double)tokens / n, 100));
+    cJSON_AddNumberToObject(x, "real_gflop_per_prompt", rounded(real / n * 1e-9, 1e4));
+    cJSON_AddNumberToObject(x, "real_peak_fraction", rounded(real_frac, 1e4));
+    cJSON_AddNumberToObject(x, "flops_77_gflop", rounded(cl_bench_text_flops(c, C) * 1e-9, 1e4));
     double tr = tok_rate;
     add(b, "tokenize", 0, "prompts/s", &tr, 1, n, 0)->reps = 1;
     if (b->prof) {
@@ -386,11 +401,14 @@ static int bench_e2e(bench *b, cl_error *e) {
     double tower = 0;
     for (int i = 0; i < b->nm; i++)
       if (!strcmp(b->m[i].name, "image_tower") && b->m[i].batch == bmax) tower = b->m[i].value;
-    snprintf(m->extra, sizeof m->extra,
-             "\"images\":%d,\"generated\":%s,\"jpeg_mbytes\":%.1f,\"generate_seconds\":%.2f,"
-             "\"decode_ms_per_image\":%.2f,\"encode_share\":%.4f,\"vs_image_tower\":%.4f",
-             n, made ? "true" : "false", bytes / 1048576.0, tg, 1000 * dec / ((double)n * reps),
-             encs / (reps * n / m->value), tower > 0 ? m->value / tower : -1);
+    cJSON *x = extra(m);
+    cJSON_AddNumberToObject(x, "images", n);
+    cJSON_AddBoolToObject(x, "generated", made);
+    cJSON_AddNumberToObject(x, "jpeg_mbytes", rounded(bytes / 1048576.0, 10));
+    cJSON_AddNumberToObject(x, "generate_seconds", rounded(tg, 100));
+    cJSON_AddNumberToObject(x, "decode_ms_per_image", rounded(1000 * dec / ((double)n * reps), 100));
+    cJSON_AddNumberToObject(x, "encode_share", rounded(encs / (reps * n / m->value), 1e4));
+    cJSON_AddNumberToObject(x, "vs_image_tower", rounded(tower > 0 ? m->value / tower : -1, 1e4));
   }
   if (rc == CL_OK && enc->decode == CL_IMG_DECODE_DRAFT) {
     /* what draft decoding costs: the same images decoded in full, embeddings compared */
@@ -401,8 +419,8 @@ static int bench_e2e(bench *b, cl_error *e) {
     enc->decode = CL_IMG_DECODE_DRAFT;
     if (rc == CL_OK) {
       measure *m = add1(b, "draft_error", "rel err", worst_rel_err(out, ref, n, D));
-      snprintf(m->extra, sizeof m->extra, "\"images\":%d,\"full_decode_ms_per_image\":%.2f", n,
-               1000 * st.read_seconds[im] / n);
+      cJSON_AddNumberToObject(extra(m), "images", n);
+      cJSON_AddNumberToObject(extra(m), "full_decode_ms_per_image", rounded(1000 * st.read_seconds[im] / n, 100));
     }
     free(ref);
   }
@@ -414,57 +432,55 @@ static int bench_e2e(bench *b, cl_error *e) {
 
 /* ---- output ---- */
 
-static void json_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\') fputc('\\', f);
-    if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-    else fputc(*s, f);
-  }
-  fputc('"', f);
+static cJSON *measure_json(const measure *m) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "name", m->name);
+  if (m->batch > 0) cJSON_AddNumberToObject(o, "batch", m->batch);
+  else cJSON_AddNullToObject(o, "batch");
+  cJSON_AddNumberToObject(o, "value", m->value);
+  cJSON_AddStringToObject(o, "unit", m->unit);
+  cJSON_AddNumberToObject(o, "min", m->vmin);
+  cJSON_AddNumberToObject(o, "max", m->vmax);
+  cJSON_AddNumberToObject(o, "reps", m->reps);
+  cJSON_AddNumberToObject(o, "n", (double)m->n);
+  if (m->frac >= 0) cJSON_AddNumberToObject(o, "peak_fraction", rounded(m->frac, 1e4));
+  else cJSON_AddNullToObject(o, "peak_fraction");
+  for (const cJSON *x = m->extra ? m->extra->child : NULL; x; x = x->next)
+    cJSON_AddItemToObject(o, x->string, cJSON_Duplicate(x, 1));
+  return o;
 }
 
-static void measure_json(FILE *f, const measure *m) {
-  fprintf(f, "{\"name\":\"%s\",\"batch\":", m->name);
-  if (m->batch > 0) fprintf(f, "%d", m->batch);
-  else fputs("null", f);
-  fprintf(f, ",\"value\":%.6g,\"unit\":\"%s\",\"min\":%.6g,\"max\":%.6g,\"reps\":%d,\"n\":%lld,\"peak_fraction\":",
-          m->value, m->unit, m->vmin, m->vmax, m->reps, (long long)m->n);
-  if (m->frac >= 0) fprintf(f, "%.4f", m->frac);
-  else fputs("null", f);
-  if (m->extra[0]) fprintf(f, ",%s", m->extra);
-  fputc('}', f);
-}
-
-static void env_json(FILE *f, const char *name) {
-  const char *v = getenv(name);
-  fprintf(f, "\"%s\":", name);
-  if (v) json_str(f, v);
-  else fputs("null", f);
-}
+/* m's extra members as one JSON object text (malloc'd), or NULL when it has none. */
+static char *extra_text(const measure *m) { return m->extra ? cJSON_PrintUnformatted(m->extra) : NULL; }
 
 static void print_json(const bench *b, FILE *f, const char *cpu) {
-  fputs("{\"tool\":\"clade\",\"version\":\"" CLADE_VERSION "\",\"model\":", f);
-  json_str(f, b->model_name);
-  fprintf(f, ",\"model_hash\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\",\"decode\":\"%s\",\"threads\":%d,\"cpu\":",
-          b->enc->hash, b->enc->backend_name, b->enc->precision, cl_img_decode_name(b->enc->decode), b->threads);
-  json_str(f, cpu);
-  fprintf(f, ",\"cores\":%ld,\"env\":{", sysconf(_SC_NPROCESSORS_ONLN));
-  env_json(f, "OPENBLAS_CORETYPE");
-  fputc(',', f);
-  env_json(f, "OPENBLAS_L2_SIZE");
-  fputc(',', f);
-  env_json(f, "OMP_NUM_THREADS");
-  fputc(',', f);
-  env_json(f, "OMP_WAIT_POLICY");
-  fputc(',', f);
-  env_json(f, "GOMP_SPINCOUNT");
-  fprintf(f, "},\"gemm_peak_gflops\":%.2f,\"fma_peak_gflops\":%.2f,\"results\":[", b->peak, b->fma_peak);
-  for (int i = 0; i < b->nm; i++) {
-    if (i) fputc(',', f);
-    measure_json(f, &b->m[i]);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "tool", "clade");
+  cJSON_AddStringToObject(o, "version", CLADE_VERSION);
+  cJSON_AddStringToObject(o, "model", b->model_name);
+  cJSON_AddStringToObject(o, "model_hash", b->enc->hash);
+  cJSON_AddStringToObject(o, "backend", b->enc->backend_name);
+  cJSON_AddStringToObject(o, "precision", b->enc->precision);
+  cJSON_AddStringToObject(o, "decode", cl_img_decode_name(b->enc->decode));
+  cJSON_AddNumberToObject(o, "threads", b->threads);
+  cJSON_AddStringToObject(o, "cpu", cpu);
+  cJSON_AddNumberToObject(o, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN));
+  cJSON *env = cJSON_AddObjectToObject(o, "env");
+  static const char *vars[] = {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                               "GOMP_SPINCOUNT"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+    const char *v = getenv(vars[i]);
+    if (v) cJSON_AddStringToObject(env, vars[i], v);
+    else cJSON_AddNullToObject(env, vars[i]);
   }
-  fputs("]}\n", f);
+  cJSON_AddNumberToObject(o, "gemm_peak_gflops", rounded(b->peak, 100));
+  cJSON_AddNumberToObject(o, "fma_peak_gflops", rounded(b->fma_peak, 100));
+  cJSON *res = cJSON_AddArrayToObject(o, "results");
+  for (int i = 0; i < b->nm; i++) cJSON_AddItemToArray(res, measure_json(&b->m[i]));
+  char *text = cJSON_PrintUnformatted(o);
+  if (text) fprintf(f, "%s\n", text);
+  cJSON_free(text);
+  cJSON_Delete(o);
 }
 
 static void print_table(const bench *b, FILE *f, const char *cpu) {
@@ -482,7 +498,9 @@ static void print_table(const bench *b, FILE *f, const char *cpu) {
     if (m->reps > 1) snprintf(range, sizeof range, "%.4g .. %.4g", m->vmin, m->vmax);
     if (m->frac >= 0) snprintf(frac, sizeof frac, "%.1f%%", 100 * m->frac);
     fprintf(f, "%-14s %6s %12.4g %-10s %23s %5d %7s\n", m->name, bs, m->value, m->unit, range, m->reps, frac);
-    if (m->extra[0]) fprintf(f, "%21s{%s}\n", "", m->extra);
+    char *x = extra_text(m);
+    if (x) fprintf(f, "%21s%s\n", "", x);
+    cJSON_free(x);
   }
 }
 
@@ -512,23 +530,28 @@ static int record_end(const bench *b, cl_store *s, int64_t run_id, int ok, cl_er
   int rc = CL_OK;
   for (int i = 0; ok && i < b->nm && rc == CL_OK; i++) {
     const measure *m = &b->m[i];
-    char params[640] = "";
-    if (m->extra[0]) snprintf(params, sizeof params, "{%s}", m->extra);
+    char *params = extra_text(m);
     cl_bench_row r = {.name = m->name, .batch = m->batch, .value = m->value, .unit = m->unit,
                       .value_min = m->vmin, .value_max = m->vmax, .reps = m->reps, .n = m->n,
                       .peak_fraction = m->frac, .model = b->model_name, .model_hash = b->enc->hash,
-                      .threads = b->threads, .params_json = params[0] ? params : NULL};
+                      .threads = b->threads, .params_json = params};
     rc = cl_store_bench_add(s, run_id, &r, e);
+    cJSON_free(params);
   }
-  char stats[1024];
-  snprintf(stats, sizeof stats,
-           "{\"kind\":\"bench\",\"model\":\"%s\",\"threads\":%d,\"gemm_peak_gflops\":%.2f,\"fma_peak_gflops\":%.2f,"
-           "\"openblas_coretype\":\"%s\"}",
-           b->enc->hash, b->threads, b->peak, b->fma_peak, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "kind", "bench");
+  cJSON_AddStringToObject(o, "model", b->enc->hash);
+  cJSON_AddNumberToObject(o, "threads", b->threads);
+  cJSON_AddNumberToObject(o, "gemm_peak_gflops", rounded(b->peak, 100));
+  cJSON_AddNumberToObject(o, "fma_peak_gflops", rounded(b->fma_peak, 100));
+  cJSON_AddStringToObject(o, "openblas_coretype", getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
+  char *stats = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
   cl_run_stats st = {.stats_json = stats};
   if (ok && rc == CL_OK) rc = cl_store_run_set_stats(s, run_id, &st, e);
   if (ok && rc == CL_OK) rc = cl_store_run_end(s, run_id, "complete", e);
   else cl_store_run_end(s, run_id, "failed", NULL);
+  cJSON_free(stats);
   cl_store_close(s);
   return rc;
 }
@@ -564,7 +587,7 @@ int cl_cmd_bench(int argc, char **argv) {
     add1(b, "gemm_peak", "GFLOP/s", b->peak);
     b->fma_peak = cl_bench_fma_peak(3, &b->fma_isa);
     measure *m = add1(b, "fma_peak", "GFLOP/s", b->fma_peak);
-    snprintf(m->extra, sizeof m->extra, "\"isa\":\"%s\"", b->fma_isa);
+    cJSON_AddStringToObject(extra(m), "isa", b->fma_isa);
   }
   if (!b->a.json) fprintf(stderr, "clade: bench: loading %s\n", b->a.random ? "random ViT-B/16 weights" : b->a.model);
   cl_store *store = NULL;
@@ -584,12 +607,13 @@ int cl_cmd_bench(int argc, char **argv) {
     const double budget =
         (cl_bench_param_count(&b->enc->cfg) + cl_bench_image_act_floats(&b->enc->cfg, bmax)) * 4.0 / 1048576.0;
     measure *m = add1(b, reset ? "peak_rss" : "peak_rss_all", "MiB", cl_bench_peak_rss_mb());
-    snprintf(m->extra, sizeof m->extra,
-             "\"weights_mib\":%.1f,\"activations_mib\":%.1f,\"act_batch\":%d,\"vs_weights_plus_activations\":%.3f,"
-             "\"since\":\"%s\"",
-             cl_bench_param_count(&b->enc->cfg) * 4.0 / 1048576.0,
-             cl_bench_image_act_floats(&b->enc->cfg, bmax) * 4.0 / 1048576.0, bmax, m->value / budget,
-             reset ? "model loaded" : "process start");
+    cJSON *x = extra(m);
+    cJSON_AddNumberToObject(x, "weights_mib", rounded(cl_bench_param_count(&b->enc->cfg) * 4.0 / 1048576.0, 10));
+    cJSON_AddNumberToObject(x, "activations_mib",
+                            rounded(cl_bench_image_act_floats(&b->enc->cfg, bmax) * 4.0 / 1048576.0, 10));
+    cJSON_AddNumberToObject(x, "act_batch", bmax);
+    cJSON_AddNumberToObject(x, "vs_weights_plus_activations", rounded(m->value / budget, 1e3));
+    cJSON_AddStringToObject(x, "since", reset ? "model loaded" : "process start");
   }
   /* after peak RSS: the fp32 model built for the comparison is not the bench's */
   if (b->a.random && strcmp(b->enc->precision, "fp32") && want(b, "image") && (rc = bench_precision_error(b, &e)))
@@ -606,6 +630,7 @@ done:
   if (store) record_end(b, store, run_id, 0, NULL);
   if (rc) cl_cli_fail("bench: %s", e.msg);
   cl_encoder_close(b->enc);
+  for (int i = 0; i < b->nm; i++) cJSON_Delete(b->m[i].extra);
   free(b);
   return rc ? 1 : 0;
 }

@@ -10,6 +10,8 @@
 #define _GNU_SOURCE
 #include "cl_sched.h"
 
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +56,20 @@ static void progress_show(progress *p, int final) {
   p->last = t;
   double rate = el > 0 ? (double)p->done / el : 0;
   double eta = rate > 0 ? (double)(p->total - p->done) / rate : 0;
-  if (p->mode == CL_PROGRESS_JSON) {
-    fprintf(stderr, "{\"event\":\"progress\",\"stage\":\"%s\",\"label\":\"%s\",\"done\":%lld,\"total\":%lld,"
-                    "\"cached\":%lld,\"per_second\":%.1f,\"eta_seconds\":%.1f}\n",
-            p->what, p->label, (long long)p->done, (long long)p->total, (long long)p->cached, rate, eta);
+  if (p->mode == CL_PROGRESS_JSON) { /* the label is the user's (model and dataset names) */
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", "progress");
+    cJSON_AddStringToObject(o, "stage", p->what);
+    cJSON_AddStringToObject(o, "label", p->label);
+    cJSON_AddNumberToObject(o, "done", (double)p->done);
+    cJSON_AddNumberToObject(o, "total", (double)p->total);
+    cJSON_AddNumberToObject(o, "cached", (double)p->cached);
+    cJSON_AddNumberToObject(o, "per_second", round(rate * 10) / 10);
+    cJSON_AddNumberToObject(o, "eta_seconds", round(eta * 10) / 10);
+    char *text = cJSON_PrintUnformatted(o);
+    if (text) fprintf(stderr, "%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(o);
     return;
   }
   if (p->tty) {

@@ -92,3 +92,15 @@ NT=$(tr ',' '\n' < "$T/idx" | wc -l)
 "$CLADE" run "$T/x.lua" --db "$T/r.db" 2> "$T/err" >/dev/null || fail "second run: $(cat "$T/err")"
 grep -q "nothing encoded: 12 images and $((2 * NT)) texts came from the embedding cache" "$T/err" \
   || fail "second run encoded again: $(cat "$T/err")"
+# --json-log: progress events are JSON even when the label (model and dataset names) has quotes
+# and backslashes
+mkdir "$T/j"
+sed -e 's/model "tiny"/model "ti\\"ny\\\\"/' -e 's/models = { "tiny" }/models = { "ti\\"ny\\\\" }/' "$T/x.lua" > "$T/j/x.lua"
+"$CLADE" run "$T/j/x.lua" --db "$T/j/r.db" --json-log 2> "$T/j/err" >/dev/null || fail "json-log run: $(cat "$T/j/err")"
+$PY - "$T/j/err" <<'PY' || fail "progress events: $(cat "$T/j/err")"
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+prog = [e for e in events if e.get("event") == "progress"]
+assert prog and all(e["label"].startswith('ti"ny\\') for e in prog), prog
+assert {e["stage"] for e in prog} >= {"images", "texts"}, prog
+PY

@@ -3,6 +3,7 @@
  * precision, %.17g); one error line to stderr. Exit 0, 1 on a runtime error, 2 on usage. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
+#include <csv.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -86,40 +87,21 @@ static int parse(int argc, char **argv, const char *const *formats, int allow_li
 
 /* ---- output helpers ---- */
 
-/* RFC 4180: quote a field holding a comma, a quote, CR or LF; double inner quotes. */
+/* RFC 4180: a field holding a comma, a quote, CR or LF is quoted (by libcsv, inner quotes
+ * doubled); others are written as they are. */
 static void csv_str(FILE *f, const char *s) {
   if (!s) s = "";
-  if (!strpbrk(s, ",\"\r\n")) {
-    fputs(s, f);
-    return;
-  }
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"') fputc('"', f);
-    fputc(*s, f);
-  }
-  fputc('"', f);
+  if (strpbrk(s, ",\"\r\n")) csv_fwrite(f, s, strlen(s));
+  else fputs(s, f);
 }
 
+/* A JSON string (escaped by cJSON), or null. */
 static void json_str(FILE *f, const char *s) {
-  if (!s) {
-    fputs("null", f);
-    return;
-  }
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
-    case '"': fputs("\\\"", f); break;
-    case '\\': fputs("\\\\", f); break;
-    case '\n': fputs("\\n", f); break;
-    case '\r': fputs("\\r", f); break;
-    case '\t': fputs("\\t", f); break;
-    default:
-      if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-      else fputc(*p, f);
-    }
-  }
-  fputc('"', f);
+  cJSON *j = s ? cJSON_CreateString(s) : cJSON_CreateNull();
+  char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+  fputs(t ? t : "null", f);
+  cJSON_free(t);
+  cJSON_Delete(j);
 }
 
 /* %.17g round-trips a double; JSON has no NaN, so a NULL value is null there. */

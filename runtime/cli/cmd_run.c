@@ -1,7 +1,9 @@
 /* clade run | check | classes: experiment files through the Lua runner. */
 #define _GNU_SOURCE
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <signal.h>
 #include <unistd.h>
@@ -156,16 +158,27 @@ static void on_sigint(int sig) {
   if (sig == SIGTERM ? write(2, term, sizeof term - 1) < 0 : write(2, msg, sizeof msg - 1) < 0) { /* nothing to do */ }
 }
 
+/* The run's stats_json: the image pipeline's timings and rates, and items encoded and taken
+ * from the cache per modality. */
 static void stats_json(const cl_sched_stats *st, char *buf, size_t n) {
   int im = cl_sched_stat("image");
   double enc = st->encode_seconds[im], wall = st->wall_seconds[im], dec = st->read_seconds[im];
-  int64_t images = st->encoded[im];
-  snprintf(buf, n,
-           "{\"image_pipeline_seconds\":%.3f,\"encoder_busy_seconds\":%.3f,\"encoder_busy_fraction\":%.3f,"
-           "\"decode_seconds\":%.3f,\"decode_images_per_second\":%.1f,\"encode_images_per_second\":%.1f,"
-           "\"end_to_end_images_per_second\":%.1f}",
-           wall, enc, wall > 0 ? enc / wall : 0, dec, dec > 0 ? images / dec : 0, enc > 0 ? images / enc : 0,
-           wall > 0 ? images / wall : 0);
+  double images = (double)st->encoded[im];
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "image_pipeline_seconds", round(wall * 1e3) / 1e3);
+  cJSON_AddNumberToObject(o, "encoder_busy_seconds", round(enc * 1e3) / 1e3);
+  cJSON_AddNumberToObject(o, "encoder_busy_fraction", wall > 0 ? round(enc / wall * 1e3) / 1e3 : 0);
+  cJSON_AddNumberToObject(o, "decode_seconds", round(dec * 1e3) / 1e3);
+  cJSON_AddNumberToObject(o, "decode_images_per_second", dec > 0 ? round(images / dec * 10) / 10 : 0);
+  cJSON_AddNumberToObject(o, "encode_images_per_second", enc > 0 ? round(images / enc * 10) / 10 : 0);
+  cJSON_AddNumberToObject(o, "end_to_end_images_per_second", wall > 0 ? round(images / wall * 10) / 10 : 0);
+  cJSON *en = cJSON_AddObjectToObject(o, "encoded"), *ca = cJSON_AddObjectToObject(o, "cached");
+  for (int i = 0; i < cl_modality_count(); i++) {
+    cJSON_AddNumberToObject(en, cl_modality_at(i)->name, (double)st->encoded[i]);
+    cJSON_AddNumberToObject(ca, cl_modality_at(i)->name, (double)st->cached[i]);
+  }
+  if (!cJSON_PrintPreallocated(o, buf, (int)n, 0)) snprintf(buf, n, "{}");
+  cJSON_Delete(o);
 }
 
 /* "nothing encoded: 96 images and 12 texts came from the embedding cache" */
@@ -257,7 +270,7 @@ int cl_cmd_run(int argc, char **argv) {
   cl_store_jobs_done(st, run.run_id, &done, &e2);
   const char *status = interrupted ? "interrupted" : !ok ? "failed" : done >= jobs ? "complete" : "running";
   /* counters add up over every process and resume that worked on the run */
-  char sj[512];
+  char sj[2048];
   stats_json(&run.stats, sj, sizeof sj);
   const int im = cl_sched_stat("image"), tx = cl_sched_stat("text");
   cl_run_stats stats = {.images_encoded = run.stats.encoded[im], .texts_encoded = run.stats.encoded[tx],

@@ -199,6 +199,8 @@ static int open_encoder(bench *b, cl_error *e) {
   if (a->profile) spec.wrap_backend = wrap_profile, spec.wrap_ud = b;
   int rc = cl_encoder_open(&spec, &b->enc, e);
   if (rc) return rc;
+  if (!b->enc->clip) /* its measures are those of CLIP's towers and FLOP counts */
+    return cl_err(e, CL_EUNSUP, "%s: clade bench measures open_clip CLIP models only", a->model);
   if (a->random)
     snprintf(b->model_name, sizeof b->model_name, "%s%s (random weights, seed %d)", spec.config,
              b->enc->cfg.quick_gelu && !strstr(spec.config, "quickgelu") ? " quickgelu" : "", a->seed);

@@ -63,3 +63,8 @@ PY
 "$CLADE" run "$T/x.lua" --db "$T/r.db" 2> "$T/err" >/dev/null || fail "second run: $(cat "$T/err")"
 grep -q "nothing encoded: 6 images and 8 texts and 12 barcodes came from the embedding cache" "$T/err" \
   || fail "second run encoded again: $(cat "$T/err")"
+# clade bench measures CLIP towers: a CLIBD model is refused, naming it
+if "$CLADE" bench --model "$C" --only image --no-db --repeat 1 --min-seconds 0 2> "$T/err" >/dev/null; then
+  fail "bench accepted a CLIBD model"
+fi
+grep -q "clade bench measures open_clip CLIP models only" "$T/err" || fail "bench message: $(cat "$T/err")"

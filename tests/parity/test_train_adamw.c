@@ -12,6 +12,7 @@
  * 3. the hub folder cl_train_save writes loads back through clade's own loaders bit-exactly
  *    (config and every tensor), into the inference model, and the optimizer state imports. */
 #include <cjson/cJSON.h>
+#include <omp.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -258,6 +259,9 @@ static void run_case(const char *file, const cl_clip_config *cfg, const cl_tmap 
 }
 
 int main(void) {
+  /* the tiny model's kernels are too small to share: one thread, so that OpenMP workers
+   * spinning on cores other tests also use (ctest -j) do not slow the 24 steps several-fold */
+  omp_set_num_threads(1);
   cl_error err = {0};
   cl_backend *be = NULL;
   cl_tmap w, px, g;

@@ -152,9 +152,10 @@ static cl_pt_value *mkstr(vm *v, cl_pt_kind k, const unsigned char *b, size_t n)
   return r;
 }
 
-static cl_pt_value *mkseq(vm *v, cl_pt_kind k, cl_pt_value **items, size_t n) {
+/* A sequence of the stack items [from, v->n) (by index: the stack is NULL until first pushed). */
+static cl_pt_value *mkseq(vm *v, cl_pt_kind k, size_t from) {
   cl_pt_value *r = newv(v, k);
-  for (size_t i = 0; i < n; i++) seq_push(r, items[i]);
+  for (size_t i = from; i < v->n; i++) seq_push(r, v->stack[i]);
   return r;
 }
 
@@ -399,20 +400,20 @@ static int run(vm *v) {
     case 0x85: case 0x86: case 0x87: /* TUPLE1..3 */
       cnt = (size_t)(op - 0x84);
       if (v->n < floor_(v) + cnt) return fail(v, CL_EFORMAT, "stack underflow");
-      x = mkseq(v, CL_PT_TUPLE, v->stack + v->n - cnt, cnt);
+      x = mkseq(v, CL_PT_TUPLE, v->n - cnt);
       v->n -= cnt;
       push(v, x);
       break;
     case 't': case 'l': /* TUPLE, LIST */
       if ((rc = pop_mark(v, &from))) return rc;
-      x = mkseq(v, op == 't' ? CL_PT_TUPLE : CL_PT_LIST, v->stack + from, v->n - from);
+      x = mkseq(v, op == 't' ? CL_PT_TUPLE : CL_PT_LIST, from);
       v->n = from;
       push(v, x);
       break;
     case 'd': /* DICT */
       if ((rc = pop_mark(v, &from))) return rc;
       if ((v->n - from) % 2) return fail(v, CL_EFORMAT, "DICT with an odd number of items");
-      x = mkseq(v, CL_PT_DICT, v->stack + from, v->n - from);
+      x = mkseq(v, CL_PT_DICT, from);
       v->n = from;
       push(v, x);
       break;

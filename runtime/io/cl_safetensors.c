@@ -50,7 +50,8 @@ int cl_st_load(const char *path, cl_tmap *m, cl_error *e) {
   size_t datalen = len - 8 - (size_t)hlen;
   int rc = CL_OK;
   for (cJSON *it = root->child; it; it = it->next) {
-    if (strcmp(it->string, "__metadata__") == 0) {
+    if (strcmp(it->string, "__metadata__") == 0) { /* the last one, if repeated */
+      free(m->metadata_json);
       m->metadata_json = cJSON_PrintUnformatted(it);
       continue;
     }

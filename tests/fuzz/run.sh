@@ -52,10 +52,11 @@ run_one() {
   local h=$1 log="$B/fuzz-$1.log"
   mkdir -p "$B/corpus/$h" "$B/crashes/$h"
   fixture_seeds "$h"
-  local rc=0
+  local rc=0 dict=()
+  [ -f "tests/fuzz/$h.dict" ] && dict=(-dict="tests/fuzz/$h.dict")
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-    "$B/tests/fuzz/fuzz_$h" -max_total_time="$SECS" -timeout=25 -rss_limit_mb=2560 -print_final_stats=1 \
+    "$B/tests/fuzz/fuzz_$h" -max_total_time="$SECS" -timeout=25 -rss_limit_mb=2560 -print_final_stats=1 "${dict[@]}" \
       -artifact_prefix="$B/crashes/$h/" "$B/corpus/$h" "tests/fuzz/seeds/$h" "$B/fixture-seeds/$h" \
       > "$log" 2>&1 || rc=$?
   local execs

@@ -77,11 +77,12 @@ def torch_zip(obj, storages, folder="archive"):
     pkl = buf.getvalue()
     z = io.BytesIO()
     with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as f:
-        f.writestr(f"{folder}/data.pkl", pkl)
-        f.writestr(f"{folder}/byteorder", "little")
+        entry = lambda name: zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))  # same bytes each time
+        f.writestr(entry(f"{folder}/data.pkl"), pkl)
+        f.writestr(entry(f"{folder}/byteorder"), "little")
         for key, raw in storages.items():
-            f.writestr(f"{folder}/data/{key}", raw)
-        f.writestr(f"{folder}/version", "3\n")
+            f.writestr(entry(f"{folder}/data/{key}"), raw)
+        f.writestr(entry(f"{folder}/version"), "3\n")
     return pkl, z.getvalue()
 
 
@@ -143,6 +144,16 @@ assert(b:topk(1)[1][1] == 2)
 local p = protocol "p" { fields = { k = "number" }, run = function(ctx, opts) end }
 experiment "e" { models = {}, datasets = {}, protocol = p { k = 1 } }
 ''')
+out("lua_decl", "core_calls.lua", """local c = clade.core
+for _, f in ipairs{
+  function() return c.store_eval({}) end, function() return c.claim("a", "b") end,
+  function() return c.job_done(1) end, function() return c.embed_images(nil) end,
+  function() return c.manifest("metadata.csv") end, function() return c.load_features("f.safetensors", 4) end,
+  function() return c.check_image("x.jpg") end, function() return c.pyrandom(1):shuffle({1, 2, 3}) end,
+  function() return c.model("m", { path = "m" }) end, function() return c.embed_texts(nil, {"a"}) end,
+  function() return clade.tensor.from{{1, 2}, {3, 4}}:ridge(clade.tensor.new(2, 1), 0.5) end,
+} do pcall(f) end
+""")
 
 from PIL import Image  # noqa: E402 (python3-pil)
 

@@ -3,10 +3,14 @@
 --
 -- run(ctx, opts) gets ctx = { dataset, model, features (tensor [N,D], raw image embeddings in
 -- manifest order), labels ({class index per row}), classes (manifest class records), filepaths,
--- has_taxonomy, embed_texts(list) -> tensor [M,D] raw, embed(modality, items) -> tensor [M,D]
--- raw: "image" (file paths), "text", or any modality the model has a tower for } and calls ctx.emit{...} once per
+-- has_taxonomy, n_rows, embed_texts(list) -> tensor [M,D] raw, embed(modality, items) -> tensor [M,D]
+-- raw: "image" (file paths), "text", or any modality the model has a tower for,
+-- column(name) -> {string per row}, row_features(modality, rows) -> tensor [#rows,D] raw
+-- features of those manifest rows } and calls ctx.emit{...} once per
 -- finished evaluation: { text_type, shots, params, results = {{trial, metric, value}},
 -- predictions = {{trial, example, prediction}}, support = {{trial, class, example}} }.
+-- An optional validate(ctx, opts) (ctx = { dataset, manifest, n_rows, column(name) }) checks
+-- every dataset of the plan before any encoding.
 local M = { protocols = {} }
 
 local function make(name, def, builtin)

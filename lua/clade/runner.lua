@@ -96,6 +96,43 @@ local function image_features(mname, m, dname, d, man)
   return f, hash
 end
 
+-- A manifest column by name, one string per row; a missing column names the dataset.
+local function column(dname, d, man, name)
+  man.column_cache = man.column_cache or {}
+  local v = man.column_cache[name]
+  if v then return v end
+  v = man.data:column(name)
+  if not v then
+    error(string.format("dataset '%s' (%s) has no column '%s' (columns: %s)", dname, d.manifest, tostring(name),
+                        table.concat(man.columns, ", ")), 0)
+  end
+  man.column_cache[name] = v
+  return v
+end
+
+-- Raw features of one modality for the given rows (1-based manifest rows): a model of
+-- precomputed features reads `<modality>_embeddings` [rows of the manifest, D] from its file;
+-- an encoder embeds the rows' items (images from filepath, dna from dna_barcode).
+local function modality_features(mname, m, dname, d, man, modality, rows)
+  local key = mname .. "\0" .. dname .. "\0" .. modality
+  local all = feature_cache[key]
+  if not all and modality == "image" then
+    all = { image_features(mname, m, dname, d, man) }
+  elseif not all and m.kind == "features" then
+    local path = m.features:gsub("{dataset}", dname)
+    all = { core.load_features(path, #man.rows, modality .. "_embeddings") }
+  elseif not all then
+    local h = model_handle(mname, m)
+    if modality ~= "dna" or not h.embed then
+      error(string.format("model '%s' has no %s tower", mname, modality), 0)
+    end
+    local items = column(dname, d, man, "dna_barcode")
+    all = { h:embed("dna", items, mname .. " on " .. dname), h:hash() }
+  end
+  feature_cache[key] = all
+  return all[1]:rows(rows), all[2]
+end
+
 -- Every job (one protocol on one model x dataset of an experiment) is claimed before it
 -- runs, so a resumed run skips finished jobs and two processes split the work. Returns the
 -- number of jobs in the plan.
@@ -115,7 +152,21 @@ function M.validate(reg)
         end
       end
     end
-    for _, dname in ipairs(e.datasets) do get_dataset(dname, where) end
+    for _, dname in ipairs(e.datasets) do
+      local d = get_dataset(dname, where)
+      -- a protocol's own checks of a dataset (columns, splits) before any encoding
+      for _, p in ipairs(e.protocols) do
+        local proto = protocols.lookup(p.protocol)
+        if proto.validate then
+          local man = manifest(dname, d)
+          local ok, err = pcall(proto.validate, {
+            dataset = dname, manifest = d.manifest, n_rows = #man.rows,
+            column = function(name) return column(dname, d, man, name) end,
+          }, p.opts)
+          if not ok then error(string.format("%s: %s", where, tostring(err)), 0) end
+        end
+      end
+    end
   end
 end
 
@@ -175,21 +226,38 @@ function M.run()
             core.notice(string.format("%s: %s on %s, %s", ename, mname, dname, p.protocol))
             local where = string.format("%s: experiment '%s' (%s, %s on %s)", e.where, ename, p.protocol, mname, dname)
             local man = manifest(dname, d)
-            local feats, mhash = located(where, image_features, mname, m, dname, d, man)
             local labels = {}
             for i, r in ipairs(man.rows) do labels[i] = r.class end
+            local mhash
             local ctx = {
               experiment = ename, dataset = dname, model = mname, tensor = public_tensor(),
-              features = feats, labels = labels, classes = man.classes, has_taxonomy = man.has_taxonomy,
-              filepaths = man.filepaths,
+              labels = labels, classes = man.classes, has_taxonomy = man.has_taxonomy,
+              filepaths = man.filepaths, n_rows = #man.rows,
               embed_texts = function(list) return model_handle(mname, m):embed_texts(list, mname .. " prompts") end,
               embed = function(modality, list) return model_handle(mname, m):embed(modality, list, mname .. " " .. modality) end,
+              column = function(name) return column(dname, d, man, name) end,
+              row_features = function(modality, rows)
+                local f, h = modality_features(mname, m, dname, d, man, modality, rows)
+                mhash = mhash or h
+                return f
+              end,
             }
-            if not proto.builtin then -- the file's own protocol gets its own copies to change
-              ctx.features, ctx.labels, ctx.filepaths = feats:clone(), copy(labels), copy(man.filepaths)
+            local own = not proto.builtin -- the file's own protocol gets its own copies to change
+            if own then
+              ctx.labels, ctx.filepaths = copy(labels), copy(man.filepaths)
               ctx.classes = {}
               for i, c in ipairs(man.classes) do ctx.classes[i] = copy(c) end
+              ctx.column = function(name) return copy(column(dname, d, man, name)) end
             end
+            -- ctx.features (raw image embeddings, manifest order) is computed on first use
+            setmetatable(ctx, { __index = function(t, k)
+              if k ~= "features" then return nil end
+              local f, h = located(where, image_features, mname, m, dname, d, man)
+              mhash = mhash or h
+              if own then f = f:clone() end
+              rawset(t, "features", f)
+              return f
+            end })
             ctx.emit = function(ev)
               local bad = emit_problem(ev)
               if bad then

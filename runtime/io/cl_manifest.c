@@ -32,6 +32,7 @@ typedef struct ctx {
   int col[NCOL]; /* header position of each known column, or -1 */
   cl_manifest *m;
   int cap_rows, cap_classes;
+  int cap_cells; /* rows the cells array has room for */
   int *hash; /* open addressing: class index + 1, 0 = empty */
   int hash_cap;
 } ctx;
@@ -85,12 +86,18 @@ static const char *cell(const ctx *c, int col) {
 static int do_header(ctx *c) {
   for (int k = 0; k < NCOL; k++) c->col[k] = -1;
   c->ncols = c->nf;
+  cl_manifest *m = c->m;
+  m->n_cols = c->nf;
+  m->col_names = cl_xcalloc((size_t)c->nf, sizeof *m->col_names);
   for (int i = 0; i < c->nf; i++) {
     /* Header names are matched without surrounding spaces; values are kept exact. */
     char *s = c->f[i].s;
     size_t n = c->f[i].len;
     while (n && (*s == ' ' || *s == '\t')) s++, n--;
     while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    m->col_names[i] = cl_xmalloc(n + 1);
+    memcpy(m->col_names[i], s, n);
+    m->col_names[i][n] = 0;
     for (int k = 0; k < NCOL; k++)
       if (strlen(col_names[k]) == n && memcmp(col_names[k], s, n) == 0) {
         if (c->col[k] >= 0)
@@ -99,19 +106,19 @@ static int do_header(ctx *c) {
         c->col[k] = i;
       }
   }
+  if (c->col[COL_FILEPATH] < 0) c->col[COL_FILEPATH] = cl_manifest_column(m, "image_file"); /* BIOSCAN-5M */
   if (c->col[COL_FILEPATH] < 0) {
     char have[512] = "";
     size_t o = 0;
     for (int i = 0; i < c->nf && o < sizeof have; i++)
       o += (size_t)snprintf(have + o, sizeof have - o, "%s'%s'", i ? ", " : "", c->f[i].s);
-    return cl_err(c->e, CL_EFORMAT, "%s:%d: no 'filepath' column in the header (columns: %s)",
+    return cl_err(c->e, CL_EFORMAT, "%s:%d: no 'filepath' (or 'image_file') column in the header (columns: %s)",
                   c->path, c->row_line, have);
   }
   if (c->col[COL_CLASS] < 0 && c->col[COL_GENUS] < 0)
     return cl_err(c->e, CL_EFORMAT,
                   "%s:%d: no 'class' column, and no 'genus' column to build 'Genus species' labels from",
                   c->path, c->row_line);
-  cl_manifest *m = c->m;
   m->has_class = c->col[COL_CLASS] >= 0;
   m->has_common = c->col[COL_COMMON] >= 0;
   for (int k = COL_KINGDOM; k <= COL_SPECIES; k++)
@@ -132,12 +139,21 @@ static int do_row(ctx *c) {
     label = cl_strdup(cell(c, COL_CLASS));
   } else {
     const char *g = cell(c, COL_GENUS), *s = cell(c, COL_SPECIES);
-    if (!*g)
-      return cl_err(c->e, CL_EFORMAT, "%s:%d: empty genus, and no 'class' column to label the row by",
-                    c->path, c->row_line);
-    size_t n = strlen(g) + strlen(s) + 2;
-    label = cl_xmalloc(n);
-    snprintf(label, n, *s ? "%s %s" : "%s", g, s);
+    size_t gn = strlen(g);
+    if (!*g) {
+      /* BIOSCAN leaves ranks it could not identify empty: the deepest rank present. */
+      for (int k = COL_SPECIES; k >= COL_KINGDOM && !*g; k--) g = cell(c, k);
+      if (!*g)
+        return cl_err(c->e, CL_EFORMAT, "%s:%d: no taxonomic rank, and no 'class' column to label the row by",
+                      c->path, c->row_line);
+      label = cl_strdup(g);
+    } else if (strncmp(s, g, gn) == 0 && s[gn] == ' ') {
+      label = cl_strdup(s); /* the species cell is already the binomial (BIOSCAN) */
+    } else {
+      size_t n = gn + strlen(s) + 2;
+      label = cl_xmalloc(n);
+      snprintf(label, n, *s ? "%s %s" : "%s", g, s);
+    }
   }
   cl_manifest *m = c->m;
   uint32_t h = fnv1a(label);
@@ -176,7 +192,22 @@ static int do_row(ctx *c) {
     m->rows = realloc(m->rows, (size_t)c->cap_rows * sizeof *m->rows);
     if (!m->rows) return cl_err(c->e, CL_ENOMEM, "%s: out of memory", c->path);
   }
-  m->rows[m->n_rows++] = (cl_manifest_row){cl_strdup(fp), k, c->row_line};
+  if (m->n_rows == c->cap_cells) {
+    size_t ncap = c->cap_cells ? 2 * (size_t)c->cap_cells : 256;
+    if (ncap > (size_t)INT_MAX || ncap > SIZE_MAX / sizeof *m->cells / (size_t)c->ncols)
+      return cl_err(c->e, CL_ENOMEM, "%s:%d: too many rows x columns", c->path, c->row_line);
+    char **cells = realloc(m->cells, ncap * (size_t)c->ncols * sizeof *cells);
+    if (!cells) return cl_err(c->e, CL_ENOMEM, "%s: out of memory", c->path);
+    m->cells = cells;
+    c->cap_cells = (int)ncap;
+  }
+  m->rows[m->n_rows] = (cl_manifest_row){cl_strdup(fp), k, c->row_line};
+  char **row = m->cells + (size_t)m->n_rows * (size_t)c->ncols;
+  for (int i = 0; i < c->ncols; i++) { /* the cells move into the manifest */
+    row[i] = c->f[i].s;
+    c->f[i].s = NULL;
+  }
+  m->n_rows++;
   m->classes[k].n_images++;
   return CL_OK;
 }
@@ -294,6 +325,10 @@ int cl_manifest_load(const char *csv_path, cl_manifest *m, cl_error *e) {
 void cl_manifest_free(cl_manifest *m) {
   if (!m) return;
   for (int i = 0; i < m->n_rows; i++) free(m->rows[i].filepath);
+  for (size_t i = 0; m->cells && i < (size_t)m->n_rows * (size_t)m->n_cols; i++) free(m->cells[i]);
+  for (int i = 0; m->col_names && i < m->n_cols; i++) free(m->col_names[i]);
+  free(m->cells);
+  free(m->col_names);
   for (int i = 0; i < m->n_classes; i++) {
     cl_manifest_class *k = &m->classes[i];
     free(k->label);
@@ -310,6 +345,16 @@ void cl_manifest_free(cl_manifest *m) {
   free(m->classes);
   free(m->path);
   memset(m, 0, sizeof *m);
+}
+
+int cl_manifest_column(const cl_manifest *m, const char *name) {
+  for (int i = 0; i < m->n_cols; i++)
+    if (strcmp(m->col_names[i], name) == 0) return i;
+  return -1;
+}
+
+const char *cl_manifest_cell(const cl_manifest *m, int row, int col) {
+  return m->cells[(size_t)row * (size_t)m->n_cols + (size_t)col];
 }
 
 int cl_manifest_find_class(const cl_manifest *m, const char *label) {

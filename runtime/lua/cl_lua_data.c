@@ -18,14 +18,53 @@ static void setstr(lua_State *L, const char *k, const char *v) {
   lua_setfield(L, -2, k);
 }
 
+#define MANIFEST_MT "clade.manifest"
+
+/* The parsed manifest stays in C: data:column(name) builds one column's Lua list on demand. */
+static cl_manifest *check_manifest(lua_State *L) { return luaL_checkudata(L, 1, MANIFEST_MT); }
+
+/* data:column(name) -> { value per row, manifest order } or nil when there is no such column */
+static int l_manifest_column(lua_State *L) {
+  const cl_manifest *m = check_manifest(L);
+  int col = cl_manifest_column(m, luaL_checkstring(L, 2));
+  if (col < 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, m->n_rows, 0);
+  for (int i = 0; i < m->n_rows; i++) {
+    lua_pushstring(L, cl_manifest_cell(m, i, col));
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static int l_manifest_gc(lua_State *L) {
+  cl_manifest_free(check_manifest(L));
+  return 0;
+}
+
 /* core.manifest(path) -> { classes = {{label, kingdom, ..., common_name}}, rows = {{filepath, class, line}},
- *                           filepaths = {...}, labels = {...}, has_taxonomy, has_common } */
+ *                           filepaths = {...}, labels = {...}, has_taxonomy, has_common,
+ *                           columns = {header names}, data = manifest userdata (:column(name)) } */
 static int l_manifest(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  cl_manifest m;
+  cl_manifest *mp = lua_newuserdatauv(L, sizeof *mp, 0);
+  memset(mp, 0, sizeof *mp);
+  luaL_setmetatable(L, MANIFEST_MT);
+  int ud = lua_gettop(L);
   cl_error e;
-  if (cl_manifest_load(path, &m, &e) != CL_OK) return luaL_error(L, "%s", e.msg);
-  lua_createtable(L, 0, 6);
+  if (cl_manifest_load(path, mp, &e) != CL_OK) return luaL_error(L, "%s", e.msg);
+  const cl_manifest m = *mp; /* a view; the userdata owns it */
+  lua_createtable(L, 0, 8);
+  lua_pushvalue(L, ud);
+  lua_setfield(L, -2, "data");
+  lua_createtable(L, m.n_cols, 0);
+  for (int i = 0; i < m.n_cols; i++) {
+    lua_pushstring(L, m.col_names[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "columns");
   lua_createtable(L, m.n_classes, 0);
   for (int i = 0; i < m.n_classes; i++) {
     const cl_manifest_class *c = &m.classes[i];
@@ -71,7 +110,6 @@ static int l_manifest(lua_State *L) {
   lua_pushboolean(L, m.has_common);
   lua_setfield(L, -2, "has_common");
   setstr(L, "path", path);
-  cl_manifest_free(&m);
   return 1;
 }
 
@@ -103,28 +141,30 @@ static int l_check_image(lua_State *L) {
   return 1;
 }
 
-/* core.load_features(path, n_rows) -> tensor [N,D], content hash of the file.
- * The file holds `image_embeddings` [N,D] in manifest order. */
+/* core.load_features(path, n_rows[, name]) -> tensor [N,D], content hash of the file.
+ * The file holds `name` (default `image_embeddings`, e.g. `dna_embeddings`) [N,D] in
+ * manifest order. */
 static int l_load_features(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   lua_Integer want = luaL_optinteger(L, 2, -1);
+  const char *name = luaL_optstring(L, 3, "image_embeddings");
   cl_tmap m;
   cl_error e;
   if (cl_st_load(path, &m, &e) != CL_OK) return luaL_error(L, "%s", e.msg);
-  const cl_tensor *t = cl_tmap_get(&m, "image_embeddings");
+  const cl_tensor *t = cl_tmap_get(&m, name);
   if (!t || t->ndim != 2) {
     cl_tmap_free(&m);
-    return luaL_error(L, "%s: needs a 2-D tensor 'image_embeddings' [N,D]", path);
+    return luaL_error(L, "%s: needs a 2-D tensor '%s' [N,D]", path, name);
   }
   if (want >= 0 && t->shape[0] != want) {
     lua_Integer n = t->shape[0];
     cl_tmap_free(&m);
-    return luaL_error(L, "%s: image_embeddings has %I rows but the manifest lists %I images", path, n, want);
+    return luaL_error(L, "%s: %s has %I rows but the manifest lists %I rows", path, name, n, want);
   }
   if (t->shape[0] > INT_MAX || t->shape[1] > INT_MAX) { /* cl_lmat_new's limit, said before it longjmps */
     lua_Integer r = t->shape[0], c = t->shape[1];
     cl_tmap_free(&m);
-    return luaL_error(L, "%s: image_embeddings [%I,%I] is too large", path, r, c);
+    return luaL_error(L, "%s: %s [%I,%I] is too large", path, name, r, c);
   }
   cl_lmat *o = cl_lmat_new(L, t->shape[0], t->shape[1]);
   int64_t n = t->shape[0] * t->shape[1];
@@ -150,6 +190,16 @@ static int l_emit_line(lua_State *L) {
 }
 
 void cl_lua_register_data(lua_State *L) {
+  if (luaL_newmetatable(L, MANIFEST_MT)) {
+    static const luaL_Reg m[] = {{"column", l_manifest_column}, {NULL, NULL}};
+    luaL_newlib(L, m);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_manifest_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_manifest_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
   static const luaL_Reg fns[] = {{"manifest", l_manifest}, {"join", l_join}, {"check_image", l_check_image},
                                  {"load_features", l_load_features}, {"emit_line", l_emit_line}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

@@ -136,6 +136,41 @@ static void test_corners(void) {
   }
   cl_manifest_free(&m);
 
+  /* BIOSCAN style: every column kept by name; image_file for filepath; binomial species
+   * cells; missing ranks label the row by its deepest rank. */
+  p = write_tmp("bioscan.csv",
+                "processid,image_file,dna_barcode,order,family,genus,species,split\n"
+                "P1,a.jpg,ACGTN,Diptera,Sciaridae,Corynoptera,Corynoptera sp1,seen_keys\n"
+                "P2,b.jpg,acgt-,Hymenoptera,,,,no_split\n"
+                "P3,c.jpg,,Diptera,Sciaridae,,,test_unseen\n"
+                "P4,d.jpg,TT,Diptera,Sciaridae,Corynoptera,Corynoptera sp1,test_seen\n");
+  CHECK_OK(cl_manifest_load(p, &m, &e), e);
+  CHECK_EQ_INT(m.n_rows, 4);
+  CHECK_EQ_INT(m.n_cols, 8);
+  CHECK_EQ_INT(m.n_classes, 3);
+  if (m.n_rows == 4 && m.n_classes == 3 && m.n_cols == 8) {
+    CHECK_STR(m.rows[1].filepath, "b.jpg");
+    CHECK_STR(m.classes[0].label, "Corynoptera sp1");
+    CHECK_STR(m.classes[1].label, "Hymenoptera");
+    CHECK_STR(m.classes[2].label, "Sciaridae");
+    CHECK_EQ_INT(m.rows[3].cls, 0);
+    int dna = cl_manifest_column(&m, "dna_barcode"), split = cl_manifest_column(&m, "split");
+    CHECK_EQ_INT(dna, 2);
+    CHECK_EQ_INT(split, 7);
+    CHECK_EQ_INT(cl_manifest_column(&m, "filepath"), -1);
+    CHECK_EQ_INT(cl_manifest_column(&m, "processid"), 0);
+    if (dna == 2 && split == 7) {
+      CHECK_STR(cl_manifest_cell(&m, 1, dna), "acgt-");
+      CHECK_STR(cl_manifest_cell(&m, 2, dna), "");
+      CHECK_STR(cl_manifest_cell(&m, 3, split), "test_seen");
+      CHECK_STR(cl_manifest_cell(&m, 0, 0), "P1");
+      CHECK_STR(cl_manifest_cell(&m, 1, 4), ""); /* a missing rank stays empty */
+    }
+    CHECK_STR(m.col_names[1], "image_file");
+  }
+  cl_manifest_free(&m);
+  expect_error("norank.csv", "filepath,order,genus,species\na.jpg,Diptera,,\nb.jpg,,,\n", ":3: no taxonomic rank");
+
   /* No trailing newline, LF only. */
   p = write_tmp("nonl.csv", "filepath,class\na.png,A\nb.png,B");
   CHECK_OK(cl_manifest_load(p, &m, &e), e);
@@ -171,7 +206,8 @@ int main(void) {
   test_corners();
   const char *names[] = {"ok.csv", "tax.csv", "nonl.csv", "fields.csv", "fields2.csv", "fields3.csv",
                          "nofp.csv", "nolabel.csv", "emptyfp.csv", "emptyclass.csv", "unterminated.csv",
-                         "badquote.csv", "dup.csv", "empty.csv", "latin1.csv", "cut.csv", "headeronly.csv"};
+                         "badquote.csv", "dup.csv", "empty.csv", "latin1.csv", "cut.csv", "headeronly.csv",
+                         "bioscan.csv", "norank.csv"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char p[600];
     snprintf(p, sizeof p, "%s/%s", tmpdir, names[i]);

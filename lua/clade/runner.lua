@@ -270,6 +270,8 @@ function M.run()
                 params = ev.params or {}, n_examples = #man.rows, results = ev.results,
                 predictions = ev.predictions, support = ev.support, filepaths = man.filepaths,
                 labels = man.labels, truth = labels,
+                query = ev.query, key = ev.key, split = ev.split, rank = ev.rank,
+                row_labels = ev.rank and column(dname, d, man, ev.rank) or nil,
               }
               total = total + 1
               core.check_interrupt() -- a first Ctrl-C stops after the evaluation in flight is stored

@@ -61,6 +61,12 @@ int cl_cmd_compare(int argc, char **argv) {
       if (parse_prob("--min-delta", v, -1, &o.min_delta)) return cl_cli_usage("compare");
     } else if ((v = opt_value(argc, argv, &i, "--alpha", &bad))) {
       if (parse_prob("--alpha", v, 0, &o.alpha)) return cl_cli_usage("compare");
+    } else if ((v = opt_value(argc, argv, &i, "--metric", &bad))) {
+      if (!*v) {
+        cl_cli_fail("compare: --metric needs a metric name (top1, micro_top1, macro_top5, ...)");
+        return cl_cli_usage("compare");
+      }
+      o.metric = v;
     } else if ((v = opt_value(argc, argv, &i, "--format", &bad))) {
       if (strcmp(v, "table") && strcmp(v, "markdown") && strcmp(v, "json")) {
         cl_cli_fail("compare: unknown format '%s' (table, markdown or json)", v);

@@ -234,13 +234,27 @@ typedef struct res_ctx {
   int64_t last_eval;
   int last_trial;
   char **line;
+  int any_axes; /* a row has retrieval axes: the table shows them */
 } res_ctx;
 
-/* top-k accuracies (and their std) are fractions shown as percentages in the table. */
-static int is_fraction(const char *metric) {
-  return (strncmp(metric, "top", 3) == 0 && metric[3] >= '0' && metric[3] <= '9') ||
-         strncmp(metric, "acc", 3) == 0;
+/* The retrieval axes as four CSV fields, and as JSON members (empty strings when none). */
+static void csv_axes(FILE *f, const char *query, const char *key, const char *split, const char *rank) {
+  csv_str(f, query), fputc(',', f);
+  csv_str(f, key), fputc(',', f);
+  csv_str(f, split), fputc(',', f);
+  csv_str(f, rank);
 }
+
+static void json_axes(FILE *f, const char *query, const char *key, const char *split, const char *rank) {
+  fputs(",\"query\":", f);
+  json_str(f, query ? query : ""), fputs(",\"key\":", f);
+  json_str(f, key ? key : ""), fputs(",\"split\":", f);
+  json_str(f, split ? split : ""), fputs(",\"rank\":", f);
+  json_str(f, rank ? rank : "");
+}
+
+/* top-k accuracies (and their std) are fractions shown as percentages in the table. */
+static int is_fraction(const char *metric) { return cl_store_metric_is_fraction(metric); }
 
 static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
   (void)e;
@@ -257,7 +271,8 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
     else fprintf(f, "%d,", r->trial);
     csv_str(f, r->metric), fputc(',', f);
     if (r->has_value) fprintf(f, "%.17g", r->value);
-    fprintf(f, ",%lld\n", (long long)r->n_examples);
+    fprintf(f, ",%lld,", (long long)r->n_examples);
+    csv_axes(f, r->query, r->key, r->split, r->rank), fputc('\n', f);
   } else if (strcmp(c->format, "json") == 0) {
     fputs(c->n ? ",\n" : "\n", f);
     fprintf(f, "{\"run\":%lld,\"experiment\":", (long long)r->run_id);
@@ -271,7 +286,8 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
     fputs(",\"metric\":", f);
     json_str(f, r->metric), fputs(",\"value\":", f);
     json_num(f, r->value, r->has_value);
-    fprintf(f, ",\"n\":%lld,\"eval\":%lld}", (long long)r->n_examples, (long long)r->eval_id);
+    fprintf(f, ",\"n\":%lld,\"eval\":%lld", (long long)r->n_examples, (long long)r->eval_id);
+    json_axes(f, r->query, r->key, r->split, r->rank), fputc('}', f);
   } else {
     int m = 0;
     while (m < c->nmetrics && strcmp(c->metrics[m], r->metric) != 0) m++;
@@ -290,10 +306,12 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
       c->line[5] = fmt("%d", r->shots);
       c->line[6] = r->trial < 0 ? cl_strdup("all") : fmt("%d", r->trial);
       c->line[7] = fmt("%lld", (long long)r->n_examples);
+      c->line[8] = cl_store_axes_text(r->query, r->key, r->split, r->rank);
+      c->any_axes |= *c->line[8] != 0;
       c->last_eval = r->eval_id;
       c->last_trial = r->trial;
     }
-    char **cell = &c->line[8 + m];
+    char **cell = &c->line[9 + m];
     free(*cell);
     if (!r->has_value) *cell = cl_strdup("nan");
     else if (is_fraction(r->metric)) *cell = fmt("%.2f", 100 * r->value);
@@ -333,9 +351,10 @@ int cl_cmd_results(int argc, char **argv) {
     return 1;
   }
   /* Sized for every metric column the table may need (grid rows are fixed width). */
-  res_ctx c = {.out = stdout, .format = o.format, .g = {.ncols = 8 + 64}, .last_trial = -2};
+  res_ctx c = {.out = stdout, .format = o.format, .g = {.ncols = 9 + 64}, .last_trial = -2};
   if (strcmp(o.format, "csv") == 0)
-    fputs("run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n\n", stdout);
+    fputs("run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n,query,key,split,rank\n",
+          stdout);
   else if (strcmp(o.format, "json") == 0)
     fputs("[", stdout);
   rc = cl_store_each_result(s, o.run, res_row, &c, &e);
@@ -348,15 +367,19 @@ int cl_cmd_results(int argc, char **argv) {
       if (c.g.nrows == 0) {
         printf("(no results)\n");
       } else {
-        /* narrow the grid to the metric columns in use */
-        grid g = {.ncols = 8 + c.nmetrics};
+        /* narrow the grid to the metric columns in use, and the retrieval axes when any */
+        int ax = c.any_axes, nh = 8 + ax;
+        grid g = {.ncols = nh + c.nmetrics};
         for (int r = 0; r < c.g.nrows; r++) {
           char **src = c.g.cells + (size_t)r * c.g.ncols, **dst = grid_row(&g);
-          for (int k = 0; k < g.ncols; k++) dst[k] = src[k], src[k] = NULL;
+          for (int k = 0; k < g.ncols; k++) {
+            int from = k < nh ? k : k - nh + 9;
+            dst[k] = src[from], src[from] = NULL;
+          }
         }
-        const char *head[8 + 64] = {"experiment", "model", "dataset", "protocol", "text_type",
-                                    "shots", "trial", "n"};
-        for (int m = 0; m < c.nmetrics; m++) head[8 + m] = c.metrics[m];
+        const char *head[9 + 64] = {"experiment", "model", "dataset", "protocol", "text_type",
+                                    "shots", "trial", "n", "retrieval"};
+        for (int m = 0; m < c.nmetrics; m++) head[nh + m] = c.metrics[m];
         grid_print(stdout, &g, head, 5, 1);
         grid_free(&g);
         int any_pct = 0;
@@ -391,7 +414,10 @@ static int pred_row(const cl_prediction_row *r, void *ud, cl_error *e) {
     else fprintf(f, "%d,", r->trial);
     csv_str(f, r->filepath), fputc(',', f);
     csv_str(f, r->label), fputc(',', f);
-    csv_str(f, r->prediction), fputc('\n', f);
+    csv_str(f, r->prediction), fputc(',', f);
+    csv_axes(f, r->query, r->key, r->split, r->rank), fputc(',', f);
+    if (r->retrieved) csv_str(f, r->retrieved);
+    fputc('\n', f);
   } else {
     fputs(c->n ? ",\n" : "\n", f);
     fprintf(f, "{\"run\":%lld,\"experiment\":", (long long)r->run_id);
@@ -406,7 +432,10 @@ static int pred_row(const cl_prediction_row *r, void *ud, cl_error *e) {
     json_str(f, r->filepath), fputs(",\"label\":", f);
     json_str(f, r->label), fputs(",\"prediction\":", f);
     json_str(f, r->prediction);
-    fprintf(f, ",\"correct\":%s}", r->correct ? "true" : "false");
+    fprintf(f, ",\"correct\":%s", r->correct ? "true" : "false");
+    json_axes(f, r->query, r->key, r->split, r->rank);
+    if (r->retrieved) fprintf(f, ",\"retrieved\":%s", r->retrieved); /* stored as a JSON array */
+    fputc('}', f);
   }
   c->n++;
   return 0;
@@ -427,7 +456,9 @@ int cl_cmd_predictions(int argc, char **argv) {
   }
   res_ctx c = {.out = stdout, .format = o.format};
   int csv = strcmp(o.format, "csv") == 0;
-  fputs(csv ? "model,dataset,protocol,text_type,shots,trial,filepath,label,prediction\n" : "[",
+  fputs(csv ? "model,dataset,protocol,text_type,shots,trial,filepath,label,prediction,query,key,split,rank,"
+              "retrieved\n"
+            : "[",
         stdout);
   rc = cl_store_each_prediction(s, o.run, pred_row, &c, &e);
   if (rc == CL_OK && !csv) fputs(c.n ? "\n]\n" : "]\n", stdout);

@@ -72,12 +72,17 @@ const cl_cmd cl_cmds[] = {
    "  --db PATH   the results database (default results/clade.db); never created by reading\n"
    "  --run ID    a run id from `clade log` (default: the latest run)\n"
    "  --format    table (rounded, accuracies in %), csv or json (fractions, %.17g). Columns:\n"
-   "              run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n\n"
-   "              with trial 0..n-1 per trial and `all` for the aggregate",
+   "              run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n,\n"
+   "              query,key,split,rank\n"
+   "              with trial 0..n-1 per trial and `all` for the aggregate; query, key (modalities),\n"
+   "              split and rank are a retrieval's axes, empty otherwise (the table shows them\n"
+   "              in one `retrieval` column when the run has any)",
    cl_cmd_results},
   {"predictions", "print a run's per-example predictions",
    "clade predictions [--db PATH] [--run ID] [--format csv|json]\n"
-   "  csv columns: model,dataset,protocol,text_type,shots,trial,filepath,label,prediction\n"
+   "  csv columns: model,dataset,protocol,text_type,shots,trial,filepath,label,prediction,\n"
+   "  query,key,split,rank,retrieved (a retrieval: label and prediction at the rank, the\n"
+   "  retrieved key rows as a JSON array of 0-based manifest rows, best first)\n"
    "  (trial `all` when the protocol has no trials); json adds experiment, example, correct",
    cl_cmd_predictions},
   {"log", "list the recorded runs with their provenance",
@@ -99,19 +104,23 @@ const cl_cmd cl_cmds[] = {
    "  Image.draft('RGB', (S, S)) (the opt-in fast mode; full, the default, is open_clip's).",
    cl_cmd_preprocess},
   {"compare", "the regression gate: compare two runs cell by cell, tested against noise",
-   "clade compare BASE HEAD [--db PATH] [--min-delta D] [--alpha A] [--format table|markdown|json]\n"
+   "clade compare BASE HEAD [--db PATH] [--min-delta D] [--alpha A] [--metric M]\n"
+   "              [--format table|markdown|json]\n"
    "  BASE, HEAD: a run id (digits) or a git revision (HEAD~1, a branch, a hash), resolved in the\n"
    "  current folder's repository to the latest complete run with results at that commit. Cells\n"
-   "  are matched by experiment, model, dataset, protocol, text type and shots; per cell: top1\n"
+   "  are matched by experiment, model, dataset, protocol, text type, shots and the retrieval\n"
+   "  axes (query, key, split, rank); per cell: top1 (--metric M: another, e.g. micro_top1)\n"
    "  of both, the delta and a verdict. regressed/improved: |delta| >= D (default 0.005 = 0.5\n"
    "  points) and a paired test rejects at A (default 0.05): exact McNemar on per-example\n"
-   "  correctness (pooled over trials for few-shot), else a paired t-test over trial accuracies,\n"
+   "  correctness (top1 and micro_top1 only; pooled over trials for few-shot), else a paired\n"
+   "  t-test over trial accuracies,\n"
    "  else untested. same: inside D or the noise. added/removed: cells on one side only (not a\n"
    "  failure). Runs computed on other backends or precisions compare with a warning naming\n"
    "  both.\n"
    "  Exit 0: nothing regressed significantly; 1: something did; 2: a side cannot be found or\n"
    "  another error. markdown suits a CI comment; json: a list of objects (experiment, model,\n"
-   "  dataset, protocol, text_type, shots, base, head, delta, p_value, verdict, test, ...).",
+   "  dataset, protocol, text_type, shots, query, key, split, rank, base, head, delta, p_value,\n"
+   "  verdict, test, ...).",
    cl_cmd_compare},
   {"report", "write a self-contained HTML report: tables and SVG plots of a run",
    "clade report --out FILE.html [--db PATH] [--run ID]\n"

@@ -77,6 +77,28 @@ static const char *nth(lua_State *L, int t, const char *field, lua_Integer i) {
   return s ? s : "";
 }
 
+/* One retrieval prediction: query row ex (1-based), the retrieved key rows (1-based) in the
+ * table at rv; labels come from row_labels (one per manifest row), the rows are stored 0-based. */
+static int retrieval_prediction(lua_State *L, cl_store *s, int64_t eid, int trial, lua_Integer ex, int rv,
+                                cl_error *e) {
+  lua_Integer n = luaL_len(L, rv);
+  cJSON *a = cJSON_CreateArray();
+  lua_Integer top = 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, rv, i);
+    lua_Integer row = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (i == 1) top = row;
+    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)(row - 1)));
+  }
+  char *json = cJSON_PrintUnformatted(a);
+  cJSON_Delete(a);
+  const char *label = nth(L, 1, "row_labels", ex), *plabel = n ? nth(L, 1, "row_labels", top) : "";
+  int rc = cl_store_add_retrieval(s, eid, trial, (int)ex - 1, nth(L, 1, "filepaths", ex), label, plabel, json, e);
+  free(json);
+  return rc;
+}
+
 static int fail(lua_State *L, cl_store *s, cl_error *e) {
   cl_store_eval_abort(s);
   return luaL_error(L, "storing results: %s", e->msg);
@@ -98,6 +120,8 @@ static int l_store_eval(lua_State *L) {
     .protocol = opt_str(L, 1, "protocol"), .text_type = opt_str(L, 1, "text_type"),
     .shots = (int)opt_int(L, 1, "shots", 0), .params_json = params,
     .n_examples = (int)opt_int(L, 1, "n_examples", 0),
+    .query = opt_str(L, 1, "query"), .key = opt_str(L, 1, "key"), .split = opt_str(L, 1, "split"),
+    .rank = opt_str(L, 1, "rank"),
   };
   int64_t eid;
   cl_error e;
@@ -137,6 +161,14 @@ static int l_store_eval(lua_State *L) {
     int r = lua_gettop(L);
     int trial = (int)opt_int(L, r, "trial", -1);
     lua_Integer ex = opt_int(L, r, "example", 0), pred = opt_int(L, r, "prediction", 0);
+    lua_getfield(L, r, "retrieved");
+    if (lua_istable(L, -1)) { /* a retrieval: rows joined to row_labels (the rank's column) */
+      int rv = lua_gettop(L);
+      if (retrieval_prediction(L, s, eid, trial, ex, rv, &e) != CL_OK) return fail(L, s, &e);
+      lua_pop(L, 2);
+      continue;
+    }
+    lua_pop(L, 1);
     lua_getfield(L, 1, "truth");
     lua_geti(L, -1, ex);
     lua_Integer truth = lua_tointeger(L, -1);

@@ -97,6 +97,7 @@ int cl_compare_resolve(cl_store *s, const char *spec, cl_compare_side *side, cl_
 typedef struct cell {
   char *experiment, *model, *dataset, *protocol, *text_type;
   int shots;
+  char *ax_query, *ax_key, *ax_split, *ax_rank; /* the retrieval axes */
   int64_t eval_id, n_trials, n_pred;
   int has_value;
   double value;
@@ -128,6 +129,10 @@ static int cell_row(const cl_cell_row *r, void *ud, cl_error *e) {
   c->protocol = cl_strdup(r->protocol ? r->protocol : "");
   c->text_type = cl_strdup(r->text_type ? r->text_type : "");
   c->shots = r->shots;
+  c->ax_query = cl_strdup(r->query ? r->query : "");
+  c->ax_key = cl_strdup(r->key ? r->key : "");
+  c->ax_split = cl_strdup(r->split ? r->split : "");
+  c->ax_rank = cl_strdup(r->rank ? r->rank : "");
   c->eval_id = r->eval_id;
   c->n_trials = r->n_trials;
   c->n_pred = r->n_predictions;
@@ -141,6 +146,7 @@ static void cells_free(cells *cs) {
     cell *c = &cs->v[i];
     free(c->experiment), free(c->model), free(c->dataset), free(c->protocol);
     free(c->text_type), free(c->key), free(c->trial_v);
+    free(c->ax_query), free(c->ax_key), free(c->ax_split), free(c->ax_rank);
   }
   free(cs->v);
 }
@@ -148,8 +154,9 @@ static void cells_free(cells *cs) {
 static char *cell_key(const cell *c) {
   char *k = NULL;
   /* 0x1f (unit separator) cannot be confused with the text of a name */
-  if (asprintf(&k, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d", c->experiment, c->model, c->dataset,
-               c->protocol, c->text_type, c->shots) < 0)
+  if (asprintf(&k, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s\x1f%s\x1f%s\x1f%s", c->experiment, c->model,
+               c->dataset, c->protocol, c->text_type, c->shots, c->ax_query, c->ax_key, c->ax_split,
+               c->ax_rank) < 0)
     k = NULL;
   return k;
 }
@@ -289,6 +296,10 @@ static void row_from(cl_compare_row *r, const cell *c) {
   r->protocol = cl_strdup(c->protocol);
   r->text_type = cl_strdup(c->text_type);
   r->shots = c->shots;
+  r->query = cl_strdup(c->ax_query);
+  r->key = cl_strdup(c->ax_key);
+  r->split = cl_strdup(c->ax_split);
+  r->rank = cl_strdup(c->ax_rank);
   r->test = "none";
   r->delta = NAN;
   r->p = NAN;
@@ -311,7 +322,9 @@ static int need_trials(cl_store *s, side_cells *sc, cl_error *e) {
 static int test_cell(cl_store *s, side_cells *bs, side_cells *hs, const cell *b, const cell *h,
                      cl_compare_row *r, cl_error *e) {
   int rc;
-  if (b->n_pred > 0 && h->n_pred > 0) {
+  /* stored predictions are top-1 right or wrong: they pair a top-1 metric only */
+  const char *m = bs->cs.metric;
+  if (b->n_pred > 0 && h->n_pred > 0 && (strcmp(m, "top1") == 0 || strcmp(m, "micro_top1") == 0)) {
     pairing p;
     if ((rc = pair_predictions(s, b->eval_id, h->eval_id, &p, e))) return rc;
     if (p.pairs > 0) {
@@ -440,6 +453,7 @@ void cl_compare_free(cl_compare_result *r) {
   for (size_t i = 0; i < r->n; i++) {
     cl_compare_row *x = &r->rows[i];
     free(x->experiment), free(x->model), free(x->dataset), free(x->protocol), free(x->text_type);
+    free(x->query), free(x->key), free(x->split), free(x->rank);
   }
   free(r->rows);
   r->rows = NULL;
@@ -473,9 +487,10 @@ static char *summary(const cl_compare_result *r) {
              100 * r->opts.min_delta, r->opts.alpha, r->opts.metric);
 }
 
-#define NCOLS 11
+#define NCOLS 12
 static const char *const HEAD[NCOLS] = {"experiment", "model", "dataset", "protocol", "text_type",
-                                        "shots", "base", "head", "delta", "p", "verdict"};
+                                        "shots", "retrieval", "base", "head", "delta", "p", "verdict"};
+#define AXES_COL 6 /* shown only when a row has retrieval axes */
 
 static void row_cells(const cl_compare_row *r, char *c[NCOLS]) {
   c[0] = cl_strdup(r->experiment);
@@ -484,11 +499,19 @@ static void row_cells(const cl_compare_row *r, char *c[NCOLS]) {
   c[3] = cl_strdup(r->protocol);
   c[4] = cl_strdup(*r->text_type ? r->text_type : "-");
   c[5] = cl_asprintf("%d", r->shots);
-  c[6] = pct(r->has_base, r->base);
-  c[7] = pct(r->has_head, r->head);
-  c[8] = points(r->has_base && r->has_head, r->delta);
-  c[9] = pval(r);
-  c[10] = cl_strdup(cl_compare_verdict_name(r->verdict));
+  c[6] = cl_store_axes_text(r->query, r->key, r->split, r->rank);
+  if (!*c[6]) free(c[6]), c[6] = cl_strdup("-");
+  c[7] = pct(r->has_base, r->base);
+  c[8] = pct(r->has_head, r->head);
+  c[9] = points(r->has_base && r->has_head, r->delta);
+  c[10] = pval(r);
+  c[11] = cl_strdup(cl_compare_verdict_name(r->verdict));
+}
+
+static int any_axes(const cl_compare_result *r) {
+  for (size_t i = 0; i < r->n; i++)
+    if (*r->rows[i].query || *r->rows[i].key || *r->rows[i].split || *r->rows[i].rank) return 1;
+  return 0;
 }
 
 /* Display width of UTF-8 text in code points. */
@@ -514,10 +537,12 @@ static void write_table(FILE *f, const cl_compare_result *r) {
       if (width(cells[i * NCOLS + c]) > w[c]) w[c] = width(cells[i * NCOLS + c]);
   }
   /* text columns left, numbers right, the verdict left; no trailing blanks */
+  int ax = any_axes(r);
   for (long i = -1; i < (long)r->n; i++) {
     for (int c = 0; c < NCOLS; c++) {
+      if (c == AXES_COL && !ax) continue;
       const char *s = i < 0 ? HEAD[c] : cells[i * NCOLS + c];
-      int right = c >= 5 && c <= 9;
+      int right = c == 5 || (c >= 7 && c <= 10);
       size_t pad = w[c] - width(s);
       if (c) fputs("  ", f);
       if (right)
@@ -552,8 +577,10 @@ static void md_cell(FILE *f, const char *s) {
 }
 
 static void md_rows(FILE *f, const cl_compare_result *r, int changed) {
-  fputs("| experiment | model | dataset | protocol | text type | shots | base % | head % | "
-        "Δ points | p | verdict |\n|---|---|---|---|---|--:|--:|--:|--:|--:|---|\n", f);
+  int ax = any_axes(r);
+  fprintf(f, "| experiment | model | dataset | protocol | text type | shots | %sbase %% | head %% | "
+          "Δ points | p | verdict |\n|---|---|---|---|---|--:|%s--:|--:|--:|--:|---|\n",
+          ax ? "retrieval | " : "", ax ? "---|" : "");
   for (size_t i = 0; i < r->n; i++) {
     const cl_compare_row *x = &r->rows[i];
     if ((x->verdict != CL_COMPARE_SAME) != changed) continue;
@@ -561,6 +588,10 @@ static void md_rows(FILE *f, const cl_compare_result *r, int changed) {
     row_cells(x, c);
     fputc('|', f);
     for (int k = 0; k < NCOLS; k++) {
+      if (k == AXES_COL && !ax) {
+        free(c[k]);
+        continue;
+      }
       fputc(' ', f);
       int strong = k == NCOLS - 1 && x->verdict == CL_COMPARE_REGRESSED;
       if (strong) fputs("**", f);
@@ -614,6 +645,10 @@ static int write_json(FILE *f, const cl_compare_result *r) {
     cJSON_AddStringToObject(o, "protocol", x->protocol);
     cJSON_AddStringToObject(o, "text_type", x->text_type);
     cJSON_AddNumberToObject(o, "shots", x->shots);
+    cJSON_AddStringToObject(o, "query", x->query);
+    cJSON_AddStringToObject(o, "key", x->key);
+    cJSON_AddStringToObject(o, "split", x->split);
+    cJSON_AddStringToObject(o, "rank", x->rank);
     json_num(o, "base", x->has_base, x->base);
     json_num(o, "head", x->has_head, x->head);
     json_num(o, "delta", x->has_base && x->has_head, x->delta);

@@ -49,6 +49,7 @@ enum {
 typedef struct cl_compare_row {
   char *experiment, *model, *dataset, *protocol, *text_type;
   int shots;
+  char *query, *key, *split, *rank; /* retrieval axes; "" for a classification cell */
   int has_base, has_head; /* the metric's aggregate on that side */
   double base, head, delta;
   int has_p;

@@ -57,6 +57,7 @@ static void sl_free(strlist *l) {
 typedef struct rcell {
   int64_t eval_id;
   char *experiment, *model, *dataset, *protocol, *text_type;
+  char *axes; /* the retrieval axes as text ("" when none) */
   int shots, ntrials;
   int64_t n;
   int nm;
@@ -87,6 +88,7 @@ static int result_row(const cl_result_row *r, void *ud, cl_error *e) {
     c->dataset = cl_strdup(r->dataset ? r->dataset : "");
     c->protocol = cl_strdup(r->protocol ? r->protocol : "");
     c->text_type = cl_strdup(r->text_type ? r->text_type : "");
+    c->axes = cl_store_axes_text(r->query, r->key, r->split, r->rank);
     c->shots = r->shots;
     c->n = r->n_examples;
   }
@@ -107,6 +109,7 @@ static void run_data_free(run_data *d) {
   for (int i = 0; i < d->n; i++) {
     rcell *c = &d->c[i];
     free(c->experiment), free(c->model), free(c->dataset), free(c->protocol), free(c->text_type);
+    free(c->axes);
     for (int m = 0; m < c->nm; m++) free(c->mname[m]);
   }
   free(d->c);
@@ -124,9 +127,7 @@ static int metric(const rcell *c, const char *name, double *v) {
 static int is_zero_shot(const rcell *c) { return strcmp(c->protocol, "zero_shot") == 0; }
 
 /* top-k and acc* are fractions, shown in % */
-static int is_fraction(const char *m) {
-  return (strncmp(m, "top", 3) == 0 && m[3] >= '0' && m[3] <= '9') || strncmp(m, "acc", 3) == 0;
-}
+static int is_fraction(const char *m) { return cl_store_metric_is_fraction(m); }
 
 /* ---- run provenance ---- */
 
@@ -571,17 +572,18 @@ typedef struct hist_ctx {
 } hist_ctx;
 
 static char *cell_key(const char *x, const char *m, const char *d, const char *p, const char *t,
-                      int shots) {
-  return cl_asprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d", x, m, d, p, t, shots);
+                      int shots, const char *axes) {
+  return cl_asprintf("%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d\x1f%s", x, m, d, p, t, shots, axes);
 }
 
 static int hist_cell(const cl_cell_row *r, void *ud, cl_error *e) {
   (void)e;
   hist_ctx *h = ud;
   if (!r->has_value) return 0;
-  char *k = cell_key(r->experiment, r->model, r->dataset, r->protocol, r->text_type, r->shots);
+  char *axes = cl_store_axes_text(r->query, r->key, r->split, r->rank);
+  char *k = cell_key(r->experiment, r->model, r->dataset, r->protocol, r->text_type, r->shots, axes);
   int i = sl_find(h->keys, k);
-  free(k);
+  free(k), free(axes);
   if (i >= 0 && isnan(h->row[i])) h->row[i] = r->value, h->hits++; /* first of duplicates */
   return 0;
 }
@@ -594,7 +596,7 @@ static int plot_history(FILE *f, cl_store *s, int64_t run_id, const run_data *d,
     double v;
     const rcell *c = &d->c[i];
     if (!metric(c, "top1", &v)) continue;
-    char *k = cell_key(c->experiment, c->model, c->dataset, c->protocol, c->text_type, c->shots);
+    char *k = cell_key(c->experiment, c->model, c->dataset, c->protocol, c->text_type, c->shots, c->axes);
     if (sl_find(&keys, k) < 0) sc[sl_add(&keys, k)] = c;
     free(k);
   }
@@ -664,7 +666,7 @@ static int plot_history(FILE *f, cl_store *s, int64_t run_id, const run_data *d,
     fields[i * 6 + 2] = cl_strdup(c->dataset);
     fields[i * 6 + 3] = cl_strdup(c->protocol);
     fields[i * 6 + 4] = cl_strdup(c->text_type);
-    fields[i * 6 + 5] = c->shots ? cl_asprintf("%d-shot", c->shots) : cl_strdup("");
+    fields[i * 6 + 5] = c->shots ? cl_asprintf("%d-shot", c->shots) : cl_strdup(c->axes);
   }
   char **labels = compact_labels(fields, shown, 6, 1);
   double spacing = X > 1 ? fmax((PLOT_W - ML - MR - 60) / (X - 1), 22) : 0;
@@ -785,9 +787,11 @@ static void tables(FILE *f, const run_data *d) {
     }
     fprintf(f, "<h3 id=\"exp-%d\">", x + 1);
     cl_report_html(f, xs.v[x]);
-    fputs("</h3>\n<div class=\"scroll\"><table>\n<thead><tr><th>model</th><th>dataset</th>"
-          "<th>protocol</th><th>text type</th><th class=\"num\">shots</th><th class=\"num\">n</th>"
-          "<th class=\"num\">trials</th>", f);
+    int ax = 0; /* a retrieval column when a cell of the experiment has axes */
+    for (int i = 0; i < d->n; i++) ax |= strcmp(d->c[i].experiment, xs.v[x]) == 0 && *d->c[i].axes;
+    fprintf(f, "</h3>\n<div class=\"scroll\"><table>\n<thead><tr><th>model</th><th>dataset</th>"
+            "<th>protocol</th><th>text type</th><th class=\"num\">shots</th>%s<th class=\"num\">n</th>"
+            "<th class=\"num\">trials</th>", ax ? "<th>retrieval</th>" : "");
     for (int m = 0; m < ms.n; m++) {
       fputs("<th class=\"num\">", f);
       cl_report_html(f, ms.v[m]);
@@ -805,8 +809,13 @@ static void tables(FILE *f, const run_data *d) {
       cl_report_html(f, c->protocol);
       fputs("</td><td class=\"tt\">", f);
       cl_report_html(f, *c->text_type ? c->text_type : "-");
-      fprintf(f, "</td><td class=\"num\">%d</td><td class=\"num\">%lld</td><td class=\"num\">", c->shots,
-              (long long)c->n);
+      fprintf(f, "</td><td class=\"num\">%d</td>", c->shots);
+      if (ax) {
+        fputs("<td>", f);
+        cl_report_html(f, *c->axes ? c->axes : "-");
+        fputs("</td>", f);
+      }
+      fprintf(f, "<td class=\"num\">%lld</td><td class=\"num\">", (long long)c->n);
       if (c->ntrials) fprintf(f, "%d", c->ntrials);
       else fputs("-", f);
       fputs("</td>", f);

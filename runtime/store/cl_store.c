@@ -157,6 +157,20 @@ static const char *const MIGRATIONS[] = {
     "  merged_at TEXT NOT NULL,"
     "  PRIMARY KEY (run_id, shard_index, source, source_run)"
     ");",
+    /* 5 -> 6: generic cell axes for retrieval (CLIBD): query and key modality, the query split
+     * and the taxonomic rank ('' for every earlier, classification cell), part of a cell's
+     * identity; a retrieval's predictions keep the retrieved key rows (a JSON array). */
+    "ALTER TABLE evaluations ADD COLUMN query TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE evaluations ADD COLUMN key TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE evaluations ADD COLUMN split TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE evaluations ADD COLUMN rank TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE predictions ADD COLUMN retrieved TEXT;"
+    "DROP INDEX evaluations_cell;"
+    "CREATE INDEX evaluations_cell ON evaluations(experiment, model, dataset, protocol,"
+    "  text_type, shots, query, key, split, rank);"
+    "DROP INDEX evaluations_run_cell;"
+    "CREATE UNIQUE INDEX evaluations_run_cell ON evaluations(run_id, experiment, model, dataset,"
+    "  protocol, text_type, shots, query, key, split, rank, coalesce(params_json, ''));",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof *MIGRATIONS == CL_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -179,12 +193,12 @@ static const char *const SQL[CL_ST_COUNT] = {
                         " images_cached = ?4, texts_cached = ?5, stats_json = ?6 WHERE id = ?1",
     [CL_ST_EVAL_INSERT] =
         "INSERT INTO evaluations(run_id, experiment, model, model_hash, dataset, protocol,"
-        " text_type, shots, params_json, n_examples, created_at)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, " NOW_ISO ")",
+        " text_type, shots, params_json, n_examples, query, key, split, rank, created_at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, " NOW_ISO ")",
     [CL_ST_RESULT_INSERT] = "INSERT INTO results(eval_id, trial, metric, value)"
                             " VALUES(?1, ?2, ?3, ?4)",
     [CL_ST_PRED_INSERT] = "INSERT INTO predictions(eval_id, trial, example, filepath, label,"
-                          " prediction, correct) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                          " prediction, correct, retrieved) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [CL_ST_SUPPORT_INSERT] = "INSERT INTO support(eval_id, trial, class, filepath)"
                              " VALUES(?1, ?2, ?3, ?4)",
 };
@@ -608,6 +622,10 @@ int cl_store_eval_begin(cl_store *s, int64_t run_id, const cl_eval_info *ei, int
   sqlite3_bind_int(st, 8, ei->shots);
   bind_text(st, 9, ei->params_json);
   sqlite3_bind_int(st, 10, ei->n_examples);
+  bind_text(st, 11, ei->query ? ei->query : "");
+  bind_text(st, 12, ei->key ? ei->key : "");
+  bind_text(st, 13, ei->split ? ei->split : "");
+  bind_text(st, 14, ei->rank ? ei->rank : "");
   if ((rc = step_done(s, st, e, "%s", what))) {
     exec_st(s, CL_ST_ROLLBACK, "rolling back", NULL);
     return rc;
@@ -663,9 +681,8 @@ int cl_store_add_result(cl_store *s, int64_t eval_id, int trial, const char *met
            (long long)eval_id);
 }
 
-int cl_store_add_prediction(cl_store *s, int64_t eval_id, int trial, int example,
-                            const char *filepath, const char *label, const char *prediction,
-                            cl_error *e) {
+static int add_prediction(cl_store *s, int64_t eval_id, int trial, int example, const char *filepath,
+                          const char *label, const char *prediction, const char *retrieved, cl_error *e) {
   int rc = check_open(s, eval_id, "inserting prediction", e);
   if (rc) return rc;
   if (!filepath || !label || !prediction || trial < -1 || example < 0) {
@@ -683,8 +700,37 @@ int cl_store_add_prediction(cl_store *s, int64_t eval_id, int trial, int example
   bind_text(st, 5, label);
   bind_text(st, 6, prediction);
   sqlite3_bind_int(st, 7, strcmp(label, prediction) == 0);
+  bind_text(st, 8, retrieved);
   ADD_DONE(s, st, e, "inserting prediction %d (trial %d) for eval %lld", example, trial,
            (long long)eval_id);
+}
+
+int cl_store_add_prediction(cl_store *s, int64_t eval_id, int trial, int example,
+                            const char *filepath, const char *label, const char *prediction,
+                            cl_error *e) {
+  return add_prediction(s, eval_id, trial, example, filepath, label, prediction, NULL, e);
+}
+
+int cl_store_add_retrieval(cl_store *s, int64_t eval_id, int trial, int example, const char *filepath,
+                           const char *label, const char *prediction, const char *retrieved_json,
+                           cl_error *e) {
+  if (!retrieved_json) {
+    s->eval_failed = 1;
+    return cl_err(e, CL_EINVAL, "%s: inserting retrieval %d for eval %lld: no retrieved keys", s->path,
+                  example, (long long)eval_id);
+  }
+  return add_prediction(s, eval_id, trial, example, filepath, label, prediction, retrieved_json, e);
+}
+
+int cl_store_metric_is_fraction(const char *m) {
+  if (strncmp(m, "micro_", 6) == 0 || strncmp(m, "macro_", 6) == 0) m += 6;
+  return (strncmp(m, "top", 3) == 0 && m[3] >= '0' && m[3] <= '9') || strncmp(m, "acc", 3) == 0;
+}
+
+char *cl_store_axes_text(const char *query, const char *key, const char *split, const char *rank) {
+  const char *q = query ? query : "", *k = key ? key : "", *sp = split ? split : "", *r = rank ? rank : "";
+  if (!*q && !*k && !*sp && !*r) return cl_strdup("");
+  return cl_asprintf("%s->%s%s%s%s%s", q, k, *sp ? " " : "", sp, *r ? " " : "", r);
 }
 
 int cl_store_add_support(cl_store *s, int64_t eval_id, int trial, const char *cls,

@@ -4,8 +4,10 @@
  * hashes are core's (cl_hash_file).
  *
  * Model: a run is one `clade run` of one file; it holds evaluations (one model x dataset x
- * protocol x text type x shots cell), each with results (per trial, or the aggregate),
- * per-example predictions and few-shot support ids. Rows are append-only. Each evaluation is
+ * protocol x text type x shots x query x key x split x rank cell; the last four are the
+ * retrieval axes, "" for a classification), each with results (per trial, or the
+ * aggregate), per-example predictions (with the retrieved key rows for a retrieval) and
+ * few-shot support ids. Rows are append-only. Each evaluation is
  * written in one transaction (eval_begin .. eval_commit), so a crash loses at most the
  * evaluation in flight. Two processes may share a database (WAL, 30 s busy timeout); a handle
  * serves one thread at a time (open one per thread). */
@@ -17,7 +19,7 @@
 #include "../core/cl_core.h"
 
 /* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
-#define CL_STORE_SCHEMA_VERSION 5
+#define CL_STORE_SCHEMA_VERSION 6
 /* PRAGMA application_id marking a clade database ("Clad"). */
 #define CL_STORE_APP_ID 0x436c6164
 #define CL_STORE_DEFAULT_PATH "results/clade.db"
@@ -73,6 +75,9 @@ typedef struct cl_eval_info {
   int shots;             /* 0 for zero-shot */
   const char *params_json;
   int n_examples;
+  /* retrieval axes: query and key modality ("image", "dna", "image+dna", ...), the query
+   * split and the taxonomic rank; NULL or "" for a classification */
+  const char *query, *key, *split, *rank;
 } cl_eval_info;
 
 /* Opens a write transaction (BEGIN IMMEDIATE) and inserts the evaluation. Only one evaluation
@@ -87,6 +92,12 @@ int cl_store_add_result(cl_store *s, int64_t eval_id, int trial, const char *met
 int cl_store_add_prediction(cl_store *s, int64_t eval_id, int trial, int example,
                             const char *filepath, const char *label, const char *prediction,
                             cl_error *e);
+/* A retrieval's prediction: the query row `example`, its label, the top key's label as the
+ * prediction, and retrieved_json the retrieved key rows best first (a JSON array of 0-based
+ * manifest rows). */
+int cl_store_add_retrieval(cl_store *s, int64_t eval_id, int trial, int example, const char *filepath,
+                           const char *label, const char *prediction, const char *retrieved_json,
+                           cl_error *e);
 /* A few-shot support image of class `cls` in trial (>= 0); rows keep insertion order. */
 int cl_store_add_support(cl_store *s, int64_t eval_id, int trial, const char *cls,
                          const char *filepath, cl_error *e);
@@ -144,6 +155,7 @@ typedef struct cl_result_row {
   double value;
   int has_value; /* 0 when stored NULL (a NaN) */
   int64_t n_examples;
+  const char *query, *key, *split, *rank; /* "" when not a retrieval */
 } cl_result_row;
 typedef int (*cl_store_result_fn)(const cl_result_row *r, void *ud, cl_error *e);
 /* Order: evaluation id, the aggregate then trials ascending, metric name. */
@@ -157,6 +169,8 @@ typedef struct cl_prediction_row {
   int example;
   const char *filepath, *label, *prediction;
   int correct;
+  const char *query, *key, *split, *rank; /* "" when not a retrieval */
+  const char *retrieved;                  /* JSON array of key rows; NULL when not a retrieval */
 } cl_prediction_row;
 typedef int (*cl_store_prediction_fn)(const cl_prediction_row *r, void *ud, cl_error *e);
 /* Order: evaluation id, no trial then trials ascending, example. */
@@ -272,6 +286,14 @@ typedef int (*cl_store_bench_fn)(int64_t run_id, const cl_bench_row *r, void *ud
 /* run_id 0: every run's measures; in run then insertion order. */
 int cl_store_each_bench(cl_store *s, int64_t run_id, cl_store_bench_fn fn, void *ud, cl_error *e);
 
+/* A cell's retrieval axes as one line ("image->dna test_seen species"); "" when it has none.
+ * The caller frees it. */
+char *cl_store_axes_text(const char *query, const char *key, const char *split, const char *rank);
+
+/* Whether a metric is a fraction (top1, top5, acc..., micro_top1, macro_top5, ...), shown
+ * as a percentage in tables. */
+int cl_store_metric_is_fraction(const char *metric);
+
 /* ---- comparing runs and reports (cl_store_compare.c): read-only ---- */
 /* rev (a branch, tag, full or short hash, HEAD~2, ...) in the git repository found from dir
  * upwards (NULL: the current directory), peeled to a commit: its 40 hex digits into out.
@@ -291,6 +313,7 @@ typedef struct cl_cell_row {
   int has_value, has_std;
   int64_t n_trials;      /* per-trial rows of the metric */
   int64_t n_predictions; /* stored per-example predictions, all trials */
+  const char *query, *key, *split, *rank; /* "" when not a retrieval */
 } cl_cell_row;
 typedef int (*cl_store_cell_fn)(const cl_cell_row *r, void *ud, cl_error *e);
 /* Every evaluation of the run, in evaluation order (an error naming the run when absent). */

@@ -117,7 +117,8 @@ int cl_store_each_cell(cl_store *s, int64_t run_id, const char *metric, cl_store
       "   AND r.metric = ?2 || '_std' AND r.value IS NOT NULL),"
       " (SELECT count(*) FROM results r WHERE r.eval_id = v.id AND coalesce(r.trial, -1) >= 0"
       "   AND r.metric = ?2),"
-      " (SELECT count(*) FROM predictions p WHERE p.eval_id = v.id)"
+      " (SELECT count(*) FROM predictions p WHERE p.eval_id = v.id),"
+      " v.query, v.key, v.split, v.rank"
       " FROM evaluations v WHERE v.run_id = ?1 ORDER BY v.id";
   sqlite3_stmt *st;
   char what[128];
@@ -144,6 +145,10 @@ int cl_store_each_cell(cl_store *s, int64_t run_id, const char *metric, cl_store
         .has_std = sqlite3_column_int(st, 12) > 0,
         .n_trials = sqlite3_column_int64(st, 13),
         .n_predictions = sqlite3_column_int64(st, 14),
+        .query = col_text(st, 15),
+        .key = col_text(st, 16),
+        .split = col_text(st, 17),
+        .rank = col_text(st, 18),
     };
     cb = fn(&r, ud, e);
   }

@@ -185,7 +185,8 @@ int cl_store_jobs_done(cl_store *s, int64_t run_id, int64_t *n, cl_error *e) {
 int cl_store_eval_exists(cl_store *s, int64_t run_id, const cl_eval_info *ei, int *exists, cl_error *e) {
   sqlite3_stmt *st;
   int rc = prep(s, "SELECT 1 FROM evaluations WHERE run_id = ?1 AND experiment = ?2 AND model = ?3 AND dataset = ?4"
-                   " AND protocol = ?5 AND text_type = ?6 AND shots = ?7 AND coalesce(params_json, '') = ?8", &st, e);
+                   " AND protocol = ?5 AND text_type = ?6 AND shots = ?7 AND coalesce(params_json, '') = ?8"
+                   " AND query = ?9 AND key = ?10 AND split = ?11 AND rank = ?12", &st, e);
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, run_id);
   sqlite3_bind_text(st, 2, ei->experiment, -1, SQLITE_TRANSIENT);
@@ -195,6 +196,10 @@ int cl_store_eval_exists(cl_store *s, int64_t run_id, const cl_eval_info *ei, in
   sqlite3_bind_text(st, 6, ei->text_type ? ei->text_type : "", -1, SQLITE_TRANSIENT);
   sqlite3_bind_int(st, 7, ei->shots);
   sqlite3_bind_text(st, 8, ei->params_json ? ei->params_json : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 9, ei->query ? ei->query : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 10, ei->key ? ei->key : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 11, ei->split ? ei->split : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 12, ei->rank ? ei->rank : "", -1, SQLITE_TRANSIENT);
   *exists = sqlite3_step(st) == SQLITE_ROW;
   sqlite3_finalize(st);
   return CL_OK;

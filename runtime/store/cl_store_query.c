@@ -119,7 +119,7 @@ int cl_store_each_result(cl_store *s, int64_t run_id, cl_store_result_fn fn, voi
   if (rc) return rc;
   static const char sql[] =
       "SELECT v.run_id, v.id, v.experiment, v.model, v.model_hash, v.dataset, v.protocol,"
-      " v.text_type, v.shots, r.trial, r.metric, r.value, v.n_examples"
+      " v.text_type, v.shots, r.trial, r.metric, r.value, v.n_examples, v.query, v.key, v.split, v.rank"
       " FROM evaluations v JOIN results r ON r.eval_id = v.id WHERE v.run_id = ?1"
       " ORDER BY v.id, coalesce(r.trial, -1), r.metric";
   sqlite3_stmt *st;
@@ -144,6 +144,10 @@ int cl_store_each_result(cl_store *s, int64_t run_id, cl_store_result_fn fn, voi
         .value = sqlite3_column_double(st, 11),
         .has_value = sqlite3_column_type(st, 11) != SQLITE_NULL,
         .n_examples = sqlite3_column_int64(st, 12),
+        .query = col_text(st, 13),
+        .key = col_text(st, 14),
+        .split = col_text(st, 15),
+        .rank = col_text(st, 16),
     };
     cb = fn(&r, ud, e);
   }
@@ -156,7 +160,8 @@ int cl_store_each_prediction(cl_store *s, int64_t run_id, cl_store_prediction_fn
   if (rc) return rc;
   static const char sql[] =
       "SELECT v.run_id, v.id, v.experiment, v.model, v.dataset, v.protocol, v.text_type,"
-      " v.shots, p.trial, p.example, p.filepath, p.label, p.prediction, p.correct"
+      " v.shots, p.trial, p.example, p.filepath, p.label, p.prediction, p.correct,"
+      " v.query, v.key, v.split, v.rank, p.retrieved"
       " FROM evaluations v JOIN predictions p ON p.eval_id = v.id WHERE v.run_id = ?1"
       " ORDER BY v.id, coalesce(p.trial, -1), p.example";
   sqlite3_stmt *st;
@@ -181,6 +186,11 @@ int cl_store_each_prediction(cl_store *s, int64_t run_id, cl_store_prediction_fn
         .label = col_text(st, 11),
         .prediction = col_text(st, 12),
         .correct = sqlite3_column_int(st, 13),
+        .query = col_text(st, 14),
+        .key = col_text(st, 15),
+        .split = col_text(st, 16),
+        .rank = col_text(st, 17),
+        .retrieved = col_text(st, 18),
     };
     cb = fn(&r, ud, e);
   }

@@ -35,7 +35,7 @@ grep -q ',linear_probe,,3,all,top1,' a.csv || fail "linear probe row"
 "$CLADE" results --db "$T/r.db" --run 2 --format csv | grep ',custom-ncm,sample-clip,rare-sample,cosine_ncm,,2,all,top1,' >/dev/null || fail "custom protocol row"
 
 "$CLADE" predictions --db "$T/r.db" --run 1 --format csv > p.csv
-head -1 p.csv | grep -x 'model,dataset,protocol,text_type,shots,trial,filepath,label,prediction' >/dev/null || fail "predictions header"
+head -1 p.csv | grep -x 'model,dataset,protocol,text_type,shots,trial,filepath,label,prediction,query,key,split,rank,retrieved' >/dev/null || fail "predictions header"
 [ "$(grep -c ',zero_shot,taxonomic_common,0,all,images/' p.csv)" = 48 ] || fail "one zero-shot prediction per image"
 
 # results json parses and carries full precision

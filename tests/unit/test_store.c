@@ -193,13 +193,13 @@ static void check_cli(const char *db, int64_t run_id, int64_t latest) {
   CHECK_EQ_INT(count_lines(out_buf), 1 + 3 + 4);
   char want[512];
   snprintf(want, sizeof want, "\n%lld,zs,bioclip,rare,zero_shot,taxonomic_common,0,all,top1,"
-           "0.39100000000000001,4\n%lld,zs,bioclip,rare,zero_shot,taxonomic_common,0,all,top3,0.5,4\n",
+           "0.39100000000000001,4,,,,\n%lld,zs,bioclip,rare,zero_shot,taxonomic_common,0,all,top3,0.5,4,,,,\n",
            (long long)run_id, (long long)run_id);
   CHECK_MSG(strstr(out_buf, want) != NULL, "csv rows:\n%s", out_buf);
-  snprintf(want, sizeof want, "\n%lld,fs,feats,rare,few_shot,,1,all,top1,0.625,8\n"
-           "%lld,fs,feats,rare,few_shot,,1,all,top1_std,0.125,8\n"
-           "%lld,fs,feats,rare,few_shot,,1,0,top1,0.5,8\n"
-           "%lld,fs,feats,rare,few_shot,,1,1,top1,0.75,8\n",
+  snprintf(want, sizeof want, "\n%lld,fs,feats,rare,few_shot,,1,all,top1,0.625,8,,,,\n"
+           "%lld,fs,feats,rare,few_shot,,1,all,top1_std,0.125,8,,,,\n"
+           "%lld,fs,feats,rare,few_shot,,1,0,top1,0.5,8,,,,\n"
+           "%lld,fs,feats,rare,few_shot,,1,1,top1,0.75,8,,,,\n",
            (long long)run_id, (long long)run_id, (long long)run_id, (long long)run_id);
   CHECK_MSG(strstr(out_buf, want) != NULL, "few-shot csv rows:\n%s", out_buf);
 
@@ -209,7 +209,7 @@ static void check_cli(const char *db, int64_t run_id, int64_t latest) {
   CHECK_EQ_INT(run_cli("results --db=%s --run=%lld --format=csv", db, (long long)run_id), 0);
   CHECK_STR(out_buf, csv_run);
   CHECK_EQ_INT(run_cli("results --db '%s' --format csv", db), 0);
-  snprintf(want, sizeof want, "\n%lld,fs,feats,rare,few_shot,,1,all,top1,,8\n", (long long)latest);
+  snprintf(want, sizeof want, "\n%lld,fs,feats,rare,few_shot,,1,all,top1,,8,,,,\n", (long long)latest);
   CHECK_MSG(strstr(out_buf, want) != NULL && count_lines(out_buf) == 2, "latest:\n%s", out_buf);
   CHECK_EQ_INT(run_cli("results --db '%s' --format json", db), 0);
   cJSON *j = cJSON_Parse(out_buf);
@@ -251,12 +251,13 @@ static void check_cli(const char *db, int64_t run_id, int64_t latest) {
 
   /* predictions: exact header, RFC 4180 quoting, trial all for zero-shot */
   CHECK_EQ_INT(run_cli("predictions --db '%s' --run %lld --format csv", db, (long long)run_id), 0);
-  head = "model,dataset,protocol,text_type,shots,trial,filepath,label,prediction\n";
+  head = "model,dataset,protocol,text_type,shots,trial,filepath,label,prediction,query,key,split,rank,"
+         "retrieved\n";
   CHECK_MSG(strncmp(out_buf, head, strlen(head)) == 0, "predictions header: %.100s", out_buf);
   CHECK_MSG(strstr(out_buf, "bioclip,rare,zero_shot,taxonomic_common,0,all,\"img/a,1.jpg\","
-                            "\"Ursus \"\"arctos\"\", brown\",\"Ursus \"\"arctos\"\", brown\"\n"),
+                            "\"Ursus \"\"arctos\"\", brown\",\"Ursus \"\"arctos\"\", brown\",,,,,\n"),
             "quoted prediction row:\n%s", out_buf);
-  CHECK_MSG(strstr(out_buf, "feats,rare,few_shot,,1,1,img/c.jpg,Canis lupus,Canis lupus\n"),
+  CHECK_MSG(strstr(out_buf, "feats,rare,few_shot,,1,1,img/c.jpg,Canis lupus,Canis lupus,,,,,\n"),
             "few-shot prediction row:\n%s", out_buf);
   CHECK_EQ_INT(count_lines(out_buf), 1 + 4 + 4);
   CHECK_EQ_INT(run_cli("predictions --db '%s' --run %lld --format json", db, (long long)run_id),

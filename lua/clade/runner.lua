@@ -64,11 +64,15 @@ end
 -- ctx.emit's fields: anything else is an error, and so is an evaluation with no results or a
 -- NaN (nothing is stored from an empty evaluation)
 local emit_fields = { text_type = "string", shots = "number", params = "table", results = "table",
-                      predictions = "table", support = "table" }
+                      predictions = "table", support = "table", n_examples = "number",
+                      query = "string", key = "string", split = "string", rank = "string" }
 local function emit_problem(ev)
   if type(ev) ~= "table" then return "expected { results = {...}, ... }" end
   for k, v in pairs(ev) do
-    if not emit_fields[k] then return string.format("unknown field '%s' (known: params, predictions, results, shots, support, text_type)", tostring(k)) end
+    if not emit_fields[k] then
+      return string.format("unknown field '%s' (known: key, n_examples, params, predictions, query, rank, results, "
+                           .. "shots, split, support, text_type)", tostring(k))
+    end
     if type(v) ~= emit_fields[k] then return string.format("field '%s' must be a %s, not a %s", k, emit_fields[k], type(v)) end
   end
   if not ev.results or #ev.results == 0 then return "no results: an empty evaluation is not stored" end
@@ -232,7 +236,7 @@ function M.run()
             local ctx = {
               experiment = ename, dataset = dname, model = mname, tensor = public_tensor(),
               labels = labels, classes = man.classes, has_taxonomy = man.has_taxonomy,
-              filepaths = man.filepaths, n_rows = #man.rows,
+              filepaths = man.filepaths, n_rows = #man.rows, manifest = d.manifest,
               embed_texts = function(list) return model_handle(mname, m):embed_texts(list, mname .. " prompts") end,
               embed = function(modality, list) return model_handle(mname, m):embed(modality, list, mname .. " " .. modality) end,
               column = function(name) return column(dname, d, man, name) end,
@@ -267,7 +271,7 @@ function M.run()
               core.store_eval {
                 experiment = ename, model = mname, model_hash = mhash, dataset = dname,
                 protocol = p.protocol, text_type = ev.text_type or "", shots = ev.shots or 0, job = job,
-                params = ev.params or {}, n_examples = #man.rows, results = ev.results,
+                params = ev.params or {}, n_examples = ev.n_examples or #man.rows, results = ev.results,
                 predictions = ev.predictions, support = ev.support, filepaths = man.filepaths,
                 labels = man.labels, truth = labels,
                 query = ev.query, key = ev.key, split = ev.split, rank = ev.rank,

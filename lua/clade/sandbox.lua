@@ -34,7 +34,8 @@ local env = {
   model = clade.model, dataset = clade.dataset, experiment = clade.experiment,
   text_type = text_types.define, mixture = text_types.mixture, protocol = protocols.define,
   zero_shot = protocols.get("zero_shot"), few_shot = protocols.get("few_shot"),
-  linear_probe = protocols.get("linear_probe"), templates = clade.templates.define,
+  linear_probe = protocols.get("linear_probe"), retrieval = protocols.get("retrieval"),
+  templates = clade.templates.define,
   getenv = core.getenv, clade = public,
 }
 env.coroutine.resume = S.resume

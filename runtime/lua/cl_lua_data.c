@@ -9,6 +9,7 @@
 #include "cl_lua.h"
 #include "image/cl_image.h"
 #include "io/cl_manifest.h"
+#include "eval/cl_retrieval.h"
 #include "io/cl_safetensors.h"
 #include "store/cl_store.h"
 
@@ -180,6 +181,70 @@ static int l_load_features(lua_State *L) {
   return 2;
 }
 
+/* Label strings -> ids of one shared space, through the interning table at `ids`. */
+static int *label_ids(lua_State *L, int list, int ids, lua_Integer n, int *next) {
+  int *out = cl_xmalloc((size_t)(n ? n : 1) * sizeof *out);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, list, i);
+    if (!lua_isstring(L, -1)) {
+      free(out);
+      luaL_error(L, "retrieval_accuracy: label %I is not a string", i);
+    }
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, ids) == LUA_TNUMBER) {
+      out[i - 1] = (int)lua_tointeger(L, -1);
+      lua_pop(L, 2);
+    } else {
+      lua_pop(L, 1);
+      out[i - 1] = (*next)++;
+      lua_pushinteger(L, out[i - 1]);
+      lua_rawset(L, ids); /* pops the label and the id */
+    }
+  }
+  return out;
+}
+
+/* core.retrieval_accuracy(query_labels, key_labels, topk, k) -> micro, macro: CLIBD's top-k
+ * micro and macro accuracy of one rank (labels are strings, one per query / key; topk is
+ * cosine_topk's answer, 1-based key indices per query). */
+static int l_retrieval_accuracy(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_Integer k = luaL_checkinteger(L, 4);
+  lua_Integer nq = luaL_len(L, 1), nk = luaL_len(L, 2);
+  if (luaL_len(L, 3) != nq)
+    return luaL_error(L, "retrieval_accuracy: %I queries but %I retrieved lists", nq, luaL_len(L, 3));
+  if (k < 1 || k > 1000000) return luaL_error(L, "retrieval_accuracy: k = %I outside 1..1000000", k);
+  if (nq > INT_MAX || nk > INT_MAX) return luaL_error(L, "retrieval_accuracy: too many queries or keys");
+  lua_newtable(L);
+  int ids = lua_gettop(L), next = 0;
+  int *ql = label_ids(L, 1, ids, nq, &next), *kl = label_ids(L, 2, ids, nk, &next);
+  int64_t *top = cl_xmalloc((size_t)(nq ? nq : 1) * (size_t)k * sizeof *top);
+  const char *bad = NULL;
+  for (lua_Integer i = 1; i <= nq && !bad; i++) {
+    lua_geti(L, 3, i);
+    for (lua_Integer p = 1; p <= k; p++) {
+      lua_geti(L, -1, p);
+      lua_Integer j = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+      if (!lua_isnil(L, -1) && (j < 1 || j > nk)) bad = "a retrieved key index outside the keys";
+      top[(i - 1) * k + p - 1] = lua_isnil(L, -1) ? -1 : j - 1;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  double micro = 0, macro = 0;
+  cl_error e = {0};
+  int rc = bad ? CL_EINVAL
+               : cl_retrieval_accuracy(ql, nq, kl, nk, top, (int)k, (int)k, next ? next : 1, &micro, &macro, &e);
+  free(ql), free(kl), free(top);
+  if (bad) return luaL_error(L, "retrieval_accuracy: %s", bad);
+  if (rc != CL_OK) return luaL_error(L, "%s", e.msg);
+  lua_pushnumber(L, micro);
+  lua_pushnumber(L, macro);
+  return 2;
+}
+
 /* core.emit_line(s): one line of data on stdout. */
 static int l_emit_line(lua_State *L) {
   size_t n;
@@ -201,6 +266,7 @@ void cl_lua_register_data(lua_State *L) {
   }
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {{"manifest", l_manifest}, {"join", l_join}, {"check_image", l_check_image},
-                                 {"load_features", l_load_features}, {"emit_line", l_emit_line}, {NULL, NULL}};
+                                 {"load_features", l_load_features}, {"emit_line", l_emit_line},
+                                 {"retrieval_accuracy", l_retrieval_accuracy}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cl_lua.h"
+#include "eval/cl_retrieval.h"
 
 #define MT "clade.tensor"
 
@@ -261,6 +262,39 @@ static int t_topk(lua_State *L) {
   return 1;
 }
 
+/* q:cosine_topk(keys, k): per row of q, the k rows of keys (1-based) of highest cosine
+ * similarity, best first; equal similarities keep the lower key first (cl_retrieval_topk). */
+static int t_cosine_topk(lua_State *L) {
+  cl_lmat *q = cl_lmat_check(L, 1), *keys = cl_lmat_check(L, 2);
+  lua_Integer k = luaL_checkinteger(L, 3);
+  if (q->c != keys->c)
+    return luaL_error(L, "cosine_topk: queries are %I wide but keys %I", (lua_Integer)q->c, (lua_Integer)keys->c);
+  if (k < 1 || k > 1000000) return luaL_error(L, "cosine_topk: k = %I outside 1..1000000", k);
+  if (k > keys->r) k = keys->r;
+  if (k == 0 || q->r == 0 || q->c == 0) {
+    lua_createtable(L, (int)q->r, 0);
+    for (int64_t i = 0; i < q->r; i++) {
+      lua_newtable(L);
+      lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+  }
+  int64_t *best = lua_newuserdatauv(L, (size_t)q->r * (size_t)k * sizeof *best, 0);
+  cl_error e;
+  if (cl_retrieval_topk(q->d, q->r, keys->d, keys->r, q->c, (int)k, best, &e) != CL_OK)
+    return luaL_error(L, "cosine_topk: %s", e.msg);
+  lua_createtable(L, (int)q->r, 0);
+  for (int64_t i = 0; i < q->r; i++) {
+    lua_createtable(L, (int)k, 0);
+    for (lua_Integer p = 0; p < k && best[i * k + p] >= 0; p++) {
+      lua_pushinteger(L, best[i * k + p] + 1);
+      lua_rawseti(L, -2, p + 1);
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 /* tensor.cat{a, b, ...}: stack rows */
 static int t_cat(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -326,7 +360,7 @@ static const luaL_Reg methods[] = {
   {"shape", t_shape}, {"get", t_get}, {"set", t_set}, {"clone", t_clone}, {"rows", t_rows},
   {"matmul", t_matmul}, {"normalize", t_normalize}, {"mean", t_mean}, {"block_mean", t_block_mean}, {"add", t_add},
   {"sub", t_sub}, {"mul", t_mul}, {"cdist", t_cdist}, {"argmax", t_argmax}, {"argmin", t_argmin},
-  {"topk", t_topk}, {"totable", t_totable}, {NULL, NULL}};
+  {"topk", t_topk}, {"cosine_topk", t_cosine_topk}, {"totable", t_totable}, {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {{"new", t_new}, {"from", t_from}, {"cat", t_cat}, {"ridge", t_ridge}, {NULL, NULL}};
 

@@ -7,12 +7,14 @@ set -euo pipefail
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# one value from the database (python3's sqlite3: no sqlite3 CLI needed)
+sql() { python3 -c 'import sqlite3, sys; r = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone(); print(r[0] if r else "")' "$@"; }
 cp "$CLADE_SRC/tests/data/v4db/clade_v4.db" "$T/r.db"
-[ "$(sqlite3 "$T/r.db" 'PRAGMA user_version')" = 4 ] || fail "the fixture is not schema 4"
-nres=$(sqlite3 "$T/r.db" 'SELECT count(*) FROM results WHERE eval_id IN (SELECT id FROM evaluations WHERE run_id = 1)')
+[ "$(sql "$T/r.db" 'PRAGMA user_version')" = 4 ] || fail "the fixture is not schema 4"
+nres=$(sql "$T/r.db" 'SELECT count(*) FROM results WHERE eval_id IN (SELECT id FROM evaluations WHERE run_id = 1)')
 
 "$CLADE" results --db "$T/r.db" --run 1 --format json > "$T/r.json" || fail "results json of an old run"
-[ "$(sqlite3 "$T/r.db" 'PRAGMA user_version')" = 5 ] || fail "not migrated to schema 5"
+[ "$(sql "$T/r.db" 'PRAGMA user_version')" = 5 ] || fail "not migrated to schema 5"
 python3 - "$T/r.json" "$nres" <<'PY' || fail "old results json: $(head -c 400 "$T/r.json")"
 import json, sys
 rows = json.load(open(sys.argv[1]))
@@ -25,7 +27,7 @@ PY
 "$CLADE" results --db "$T/r.db" --run 1 --format csv | head -1 | grep -qx 'run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n,query,key,split,rank' \
   || fail "csv header"
 "$CLADE" results --db "$T/r.db" --run 1 | grep -q "retrieval" && fail "the table shows a retrieval column without retrieval cells"
-"$CLADE" predictions --db "$T/r.db" --run 1 --format csv | grep -c ',,,,,$' | grep -qx "$(sqlite3 "$T/r.db" 'SELECT count(*) FROM predictions p JOIN evaluations v ON v.id = p.eval_id WHERE v.run_id = 1')" \
+"$CLADE" predictions --db "$T/r.db" --run 1 --format csv | grep -c ',,,,,$' | grep -qx "$(sql "$T/r.db" 'SELECT count(*) FROM predictions p JOIN evaluations v ON v.id = p.eval_id WHERE v.run_id = 1')" \
   || fail "old predictions"
 "$CLADE" log --db "$T/r.db" | grep -c complete | grep -qx 2 || fail "log of the old runs"
 "$CLADE" compare 1 2 --db "$T/r.db" --format json > "$T/c.json" || fail "compare of two old runs"

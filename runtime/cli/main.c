@@ -61,8 +61,10 @@ const cl_cmd cl_cmds[] = {
   {"synth", "write the embedded sample suite: a random-weight model and small generated datasets",
    "clade synth --out DIR [--seed N] [--classes K] [--per-class M]\n"
    "  Writes DIR/model (open_clip hub folder, RANDOM weights), DIR/data/rare_sample (K Rare\n"
-   "  Species classes, default 8, M JPEGs each, default 6) and DIR/data/plankton_sample (5\n"
-   "  PLK_Mini classes, M PNGs each). Same seed (default 0), same bytes.",
+   "  Species classes, default 8, M JPEGs each, default 6), DIR/data/plankton_sample (5\n"
+   "  PLK_Mini classes, M PNGs each) and DIR/data/bioscan_sample (BIOSCAN-1M style: 12 insect\n"
+   "  species x M specimens with DNA barcodes and JPEGs, seen/unseen keys and queries, for\n"
+   "  retrieval). Same seed (default 0), same bytes.",
    cl_cmd_synth},
   {"tokenize", "print the CLIP token ids of texts", "clade tokenize [--file F] [TEXT...]\n"
    "  prints one line per text: its ids from <start_of_text> to <end_of_text>, space separated\n"

@@ -1,6 +1,7 @@
 /* cl_synth: generated model and datasets. One PRNG (splitmix64 + Box-Muller) keyed by
  * (seed, purpose, index) so each tensor and image is independent of generation order. */
 #include "cl_synth.h"
+#include "cl_synth_priv.h"
 
 /* Same seed, same bytes, whatever the build flags: no fused multiply-adds here, because
  * -march=x86-64-v3 would otherwise contract a*b+c and move pixels by one level. */
@@ -28,11 +29,7 @@
 
 /* ---- PRNG ---- */
 
-typedef struct rng {
-  uint64_t s;
-  int has_spare;
-  double spare;
-} rng;
+typedef cl_synth_rng rng;
 
 static uint64_t splitmix64(uint64_t *s) {
   uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -41,7 +38,7 @@ static uint64_t splitmix64(uint64_t *s) {
   return z ^ (z >> 31);
 }
 
-static rng rng_for(uint64_t seed, const char *what, uint64_t index) {
+rng cl_synth_rng_for(uint64_t seed, const char *what, uint64_t index) {
   uint64_t h = 1469598103934665603ull; /* FNV-1a 64 of the purpose */
   for (const char *p = what; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
   uint64_t s = seed;
@@ -51,15 +48,15 @@ static rng rng_for(uint64_t seed, const char *what, uint64_t index) {
   return r;
 }
 
-static double unif(rng *r) { return (double)(splitmix64(&r->s) >> 11) * 0x1.0p-53; }
+double cl_synth_unif(rng *r) { return (double)(splitmix64(&r->s) >> 11) * 0x1.0p-53; }
 
 static double gauss(rng *r) {
   if (r->has_spare) {
     r->has_spare = 0;
     return r->spare;
   }
-  double u1 = 1.0 - unif(r); /* (0,1]: log stays finite */
-  double u2 = unif(r);
+  double u1 = 1.0 - cl_synth_unif(r); /* (0,1]: log stays finite */
+  double u2 = cl_synth_unif(r);
   double rad = sqrt(-2.0 * log(u1));
   r->spare = rad * sin(2 * M_PI * u2);
   r->has_spare = 1;
@@ -87,11 +84,7 @@ int cl_synth_mkdirs(const char *path, cl_error *e) {
   return CL_OK;
 }
 
-/* A growable string for the manifests. */
-typedef struct sbuf {
-  char *s;
-  size_t n, cap;
-} sbuf;
+typedef cl_synth_sbuf sbuf;
 
 static void sb_add(sbuf *b, const char *s, size_t n) {
   if (b->n + n + 1 > b->cap) {
@@ -104,21 +97,21 @@ static void sb_add(sbuf *b, const char *s, size_t n) {
   b->s[b->n] = 0;
 }
 
-static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+void cl_synth_sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 /* One CSV field, quoted (RFC 4180) only when it must be; NULL writes an empty cell. */
-static void sb_field(sbuf *b, const char *s, int last) {
+void cl_synth_sb_field(sbuf *b, const char *s, int last) {
   if (s && strpbrk(s, ",\"\r\n")) {
-    sb_puts(b, "\"");
+    cl_synth_sb_puts(b, "\"");
     for (const char *p = s; *p; p++) {
       if (*p == '"') sb_add(b, "\"", 1); /* a quote is doubled */
       sb_add(b, p, 1);
     }
-    sb_puts(b, "\"");
+    cl_synth_sb_puts(b, "\"");
   } else if (s) {
-    sb_puts(b, s);
+    cl_synth_sb_puts(b, s);
   }
-  sb_puts(b, last ? "\n" : ",");
+  cl_synth_sb_puts(b, last ? "\n" : ",");
 }
 
 /* ---- model ---- */
@@ -132,7 +125,7 @@ static long gen(cl_tmap *m, uint64_t seed, const char *name, int kind, double ar
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) n *= shape[i];
   float *v = cl_xmalloc((size_t)n * sizeof *v);
-  rng r = rng_for(seed, name, 0);
+  rng r = cl_synth_rng_for(seed, name, 0);
   for (int64_t i = 0; i < n; i++) {
     double z = kind == INIT_CONST ? 0 : gauss(&r);
     switch (kind) {
@@ -259,48 +252,43 @@ static void hsv_to_rgb(double h, double s, double v, double rgb[3]) {
   memcpy(rgb, r[i % 6], sizeof r[0]);
 }
 
-/* What makes a rare_sample class recognisable: two colours and a pattern. */
-typedef struct look {
-  double hue1, sat1, val1, hue2, sat2, val2;
-  int pattern; /* 0 stripes, 1 checker, 2 dots, 3 rings */
-  double freq, angle;
-} look;
+typedef cl_synth_look look;
 
-static look class_look(uint64_t seed, int slot) {
-  rng r = rng_for(seed, "rare-class", (uint64_t)slot);
+look cl_synth_class_look(uint64_t seed, int slot) {
+  rng r = cl_synth_rng_for(seed, "rare-class", (uint64_t)slot);
   look l;
   /* Golden-ratio hue steps keep any number of classes far apart on the colour wheel. */
-  l.hue1 = fmod(0.08 + slot * 0.6180339887 + 0.04 * unif(&r), 1.0);
-  l.sat1 = 0.55 + 0.35 * unif(&r);
-  l.val1 = 0.6 + 0.35 * unif(&r);
-  l.hue2 = l.hue1 + 0.3 + 0.4 * unif(&r);
-  l.sat2 = 0.3 + 0.5 * unif(&r);
-  l.val2 = 0.12 + 0.3 * unif(&r);
+  l.hue1 = fmod(0.08 + slot * 0.6180339887 + 0.04 * cl_synth_unif(&r), 1.0);
+  l.sat1 = 0.55 + 0.35 * cl_synth_unif(&r);
+  l.val1 = 0.6 + 0.35 * cl_synth_unif(&r);
+  l.hue2 = l.hue1 + 0.3 + 0.4 * cl_synth_unif(&r);
+  l.sat2 = 0.3 + 0.5 * cl_synth_unif(&r);
+  l.val2 = 0.12 + 0.3 * cl_synth_unif(&r);
   l.pattern = slot % 4;
-  l.freq = 2.5 + 6.0 * unif(&r); /* cycles per short side */
-  l.angle = M_PI * unif(&r);
+  l.freq = 2.5 + 6.0 * cl_synth_unif(&r); /* cycles per short side */
+  l.angle = M_PI * cl_synth_unif(&r);
   return l;
 }
 
 /* Renders one rare_sample image (RGB, w x h) of the class with look l. r jitters pose,
  * colour, brightness and noise, and adds a distracting blob of another colour, so that one
  * example per class is not enough and few-shot accuracy rises with shots. */
-static void render_rare(const look *l, rng *r, int w, int h, unsigned char *rgb) {
-  double dx = 0.12 * (2 * unif(r) - 1), dy = 0.12 * (2 * unif(r) - 1);
-  double f = l->freq * (0.8 + 0.4 * unif(r));
-  double ang = l->angle + 0.35 * (2 * unif(r) - 1);
-  double phase = 2 * M_PI * unif(r), phase2 = 2 * M_PI * unif(r);
-  double dhue = 0.05 * (2 * unif(r) - 1), bright = 0.8 + 0.4 * unif(r);
+void cl_synth_render(const look *l, rng *r, int w, int h, unsigned char *rgb) {
+  double dx = 0.12 * (2 * cl_synth_unif(r) - 1), dy = 0.12 * (2 * cl_synth_unif(r) - 1);
+  double f = l->freq * (0.8 + 0.4 * cl_synth_unif(r));
+  double ang = l->angle + 0.35 * (2 * cl_synth_unif(r) - 1);
+  double phase = 2 * M_PI * cl_synth_unif(r), phase2 = 2 * M_PI * cl_synth_unif(r);
+  double dhue = 0.05 * (2 * cl_synth_unif(r) - 1), bright = 0.8 + 0.4 * cl_synth_unif(r);
   double c1[3], c2[3], c3[3];
-  hsv_to_rgb(l->hue1 + dhue, l->sat1 * (0.8 + 0.2 * unif(r)), l->val1, c1);
+  hsv_to_rgb(l->hue1 + dhue, l->sat1 * (0.8 + 0.2 * cl_synth_unif(r)), l->val1, c1);
   hsv_to_rgb(l->hue2 + dhue, l->sat2, l->val2, c2);
   /* One draw per statement: C leaves the order of argument evaluation open. */
-  double h3 = unif(r), s3 = 0.3 + 0.6 * unif(r), v3 = 0.3 + 0.6 * unif(r);
+  double h3 = cl_synth_unif(r), s3 = 0.3 + 0.6 * cl_synth_unif(r), v3 = 0.3 + 0.6 * cl_synth_unif(r);
   hsv_to_rgb(h3, s3, v3, c3);
   /* The distractor: a soft ellipse anywhere, 0.16..0.5 of the short side across. */
-  double bx = unif(r) - 0.5, by = unif(r) - 0.5, brad = 0.08 + 0.17 * unif(r);
-  double bang = M_PI * unif(r), bel = 0.4 + 0.6 * unif(r);
-  double sigma = 4 + 8 * unif(r);
+  double bx = cl_synth_unif(r) - 0.5, by = cl_synth_unif(r) - 0.5, brad = 0.08 + 0.17 * cl_synth_unif(r);
+  double bang = M_PI * cl_synth_unif(r), bel = 0.4 + 0.6 * cl_synth_unif(r);
+  double sigma = 4 + 8 * cl_synth_unif(r);
   double ca = cos(ang), sa = sin(ang), cb = cos(bang), sb = sin(bang), S = w < h ? w : h;
   for (int y = 0; y < h; y++)
     for (int x = 0; x < w; x++) {
@@ -328,7 +316,7 @@ static void render_rare(const look *l, rng *r, int w, int h, unsigned char *rgb)
     }
 }
 
-static int write_jpeg(const char *path, const unsigned char *px, int w, int h, int gray, int samp,
+int cl_synth_write_jpeg(const char *path, const unsigned char *px, int w, int h, int gray, int samp,
                       cl_error *e) {
   tjhandle tj = tjInitCompress();
   if (!tj) return cl_err(e, CL_ENOMEM, "%s: cannot start the JPEG encoder", path);
@@ -453,36 +441,36 @@ int cl_synth_rare(const char *dataset_dir, const char *src_manifest, uint64_t se
   snprintf(path, sizeof path, "%s/images", dataset_dir);
   if ((rc = cl_synth_mkdirs(path, e))) goto done;
   sbuf csv = {0};
-  sb_puts(&csv, ",kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class\n");
+  cl_synth_sb_puts(&csv, ",kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class\n");
   unsigned char *px = cl_xmalloc(500 * 500 * 3);
   int row = 0;
   for (int s = 0; s < k && !rc; s++) {
     const cl_manifest_class *c = &src.classes[pick[s]];
-    look l = class_look(seed, s);
+    look l = cl_synth_class_look(seed, s);
     int gray = k >= 3 && s == 2; /* one grayscale class: decoders must keep the image's mode */
     for (int j = 0; j < per_class && !rc; j++, row++) {
-      rng r = rng_for(seed, "rare-image", (uint64_t)s << 32 | (uint64_t)j);
+      rng r = cl_synth_rng_for(seed, "rare-image", (uint64_t)s << 32 | (uint64_t)j);
       int w = rare_sizes[(s + j) % 3][0], h = rare_sizes[(s + j) % 3][1];
-      render_rare(&l, &r, w, h, px);
+      cl_synth_render(&l, &r, w, h, px);
       if (gray)
         for (int i = 0; i < w * h; i++)
           px[i] = (unsigned char)((299 * px[3 * i] + 587 * px[3 * i + 1] + 114 * px[3 * i + 2] + 500) / 1000);
       char rel[64], idx[32];
       snprintf(rel, sizeof rel, "images/%04d.jpg", row + 1);
       snprintf(path, sizeof path, "%s/%s", dataset_dir, rel);
-      rc = write_jpeg(path, px, w, h, gray, j % 2 ? TJSAMP_444 : TJSAMP_420, e);
+      rc = cl_synth_write_jpeg(path, px, w, h, gray, j % 2 ? TJSAMP_444 : TJSAMP_420, e);
       snprintf(idx, sizeof idx, "%d", row);
-      sb_field(&csv, idx, 0);
-      sb_field(&csv, c->kingdom, 0);
-      sb_field(&csv, c->phylum, 0);
-      sb_field(&csv, c->cls, 0);
-      sb_field(&csv, c->order, 0);
-      sb_field(&csv, c->family, 0);
-      sb_field(&csv, c->genus, 0);
-      sb_field(&csv, c->species, 0);
-      sb_field(&csv, c->common_name, 0);
-      sb_field(&csv, rel, 0);
-      sb_field(&csv, c->label, 1);
+      cl_synth_sb_field(&csv, idx, 0);
+      cl_synth_sb_field(&csv, c->kingdom, 0);
+      cl_synth_sb_field(&csv, c->phylum, 0);
+      cl_synth_sb_field(&csv, c->cls, 0);
+      cl_synth_sb_field(&csv, c->order, 0);
+      cl_synth_sb_field(&csv, c->family, 0);
+      cl_synth_sb_field(&csv, c->genus, 0);
+      cl_synth_sb_field(&csv, c->species, 0);
+      cl_synth_sb_field(&csv, c->common_name, 0);
+      cl_synth_sb_field(&csv, rel, 0);
+      cl_synth_sb_field(&csv, c->label, 1);
     }
   }
   free(px);
@@ -508,11 +496,11 @@ static double soft(double inside_by, double px) {
 /* Renders one plankton image (gray, w x h): shape by class slot, pose and brightness jittered. */
 static void render_plankton(int shape, rng *r, int w, int h, unsigned char *g) {
   double S = w < h ? w : h;
-  double cx = 0.5 * w + 0.1 * S * (2 * unif(r) - 1), cy = 0.5 * h + 0.1 * S * (2 * unif(r) - 1);
-  double R = 0.36 * S * (0.8 + 0.4 * unif(r));
-  double th = 2 * M_PI * unif(r), ct = cos(th), st = sin(th);
-  double bg = 18 + 14 * unif(r), fg = 150 + 80 * unif(r), sigma = 2 + 3 * unif(r);
-  int nchain = 3 + (int)(3 * unif(r));
+  double cx = 0.5 * w + 0.1 * S * (2 * cl_synth_unif(r) - 1), cy = 0.5 * h + 0.1 * S * (2 * cl_synth_unif(r) - 1);
+  double R = 0.36 * S * (0.8 + 0.4 * cl_synth_unif(r));
+  double th = 2 * M_PI * cl_synth_unif(r), ct = cos(th), st = sin(th);
+  double bg = 18 + 14 * cl_synth_unif(r), fg = 150 + 80 * cl_synth_unif(r), sigma = 2 + 3 * cl_synth_unif(r);
+  int nchain = 3 + (int)(3 * cl_synth_unif(r));
   double px = 1.0 / R; /* one pixel in object units */
   for (int y = 0; y < h; y++)
     for (int x = 0; x < w; x++) {
@@ -577,7 +565,7 @@ int cl_synth_plankton(const char *dataset_dir, const char *src_manifest, uint64_
     return rc;
   }
   sbuf csv = {0};
-  sb_puts(&csv, ",filepath,class\n");
+  cl_synth_sb_puts(&csv, ",filepath,class\n");
   unsigned char *g = cl_xmalloc(260 * 200), *rgb = cl_xmalloc(260 * 200 * 3);
   int row = 0;
   for (int s = 0; s < k && !rc; s++) {
@@ -588,8 +576,8 @@ int cl_synth_plankton(const char *dataset_dir, const char *src_manifest, uint64_
     if ((rc = cl_synth_mkdirs(path, e))) break;
     int color = s == 3; /* one class of RGB PNGs (a fluorescence tint); the rest grayscale */
     for (int j = 0; j < per_class && !rc; j++, row++) {
-      rng r = rng_for(seed, "plankton-image", (uint64_t)s << 32 | (uint64_t)j);
-      int w = 120 + (int)(140 * unif(&r)), h = 90 + (int)(110 * unif(&r));
+      rng r = cl_synth_rng_for(seed, "plankton-image", (uint64_t)s << 32 | (uint64_t)j);
+      int w = 120 + (int)(140 * cl_synth_unif(&r)), h = 90 + (int)(110 * cl_synth_unif(&r));
       render_plankton(s, &r, w, h, g);
       char rel[400], idx[32];
       snprintf(rel, sizeof rel, "%s/%04d.png", dir, row + 1);
@@ -605,9 +593,9 @@ int cl_synth_plankton(const char *dataset_dir, const char *src_manifest, uint64_
         rc = write_png(path, g, w, h, 1, e);
       }
       snprintf(idx, sizeof idx, "%d", row);
-      sb_field(&csv, idx, 0);
-      sb_field(&csv, rel, 0);
-      sb_field(&csv, label, 1);
+      cl_synth_sb_field(&csv, idx, 0);
+      cl_synth_sb_field(&csv, rel, 0);
+      cl_synth_sb_field(&csv, label, 1);
     }
   }
   free(g);
@@ -658,6 +646,12 @@ int cl_synth_suite(const cl_synth_opts *o, FILE *log, cl_error *e) {
   if (log)
     fprintf(log, "synth: %s: %d classes x %d PNG images, Plankton (PLK_Mini) labels as-is\n", dir,
             o->plankton_classes, o->per_class);
+  snprintf(dir, sizeof dir, "%s/data/bioscan_sample", o->out_dir);
+  if ((rc = cl_synth_bioscan(dir, o->seed, o->per_class < 2 ? 2 : o->per_class, e))) return rc;
+  if (log)
+    fprintf(log, "synth: %s: 12 insect species x %d specimens with DNA barcodes and JPEG images, "
+                 "BIOSCAN-1M splits (seen/unseen keys and queries) for retrieval\n",
+            dir, o->per_class < 2 ? 2 : o->per_class);
   if (log)
     fprintf(log, "synth: note: the model's weights are RANDOM, not trained: zero-shot accuracy is at "
                  "chance; few-shot accuracy still rises with shots because the generated classes "

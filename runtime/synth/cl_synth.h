@@ -1,7 +1,9 @@
 /* cl_synth: the embedded sample suite, so the demo runs anywhere without downloads.
- * Owns: a small open_clip CLIP with RANDOM weights (hub layout), and two tiny datasets with
+ * Owns: a small open_clip CLIP with RANDOM weights (hub layout), and three tiny datasets with
  * generated images whose classes differ visibly — `rare_sample` (JPEG, real Rare Species
- * taxonomy and common names) and `plankton_sample` (PNG, PLK_Mini labels as-is).
+ * taxonomy and common names), `plankton_sample` (PNG, PLK_Mini labels as-is) and
+ * `bioscan_sample` (BIOSCAN-1M style: insects with DNA barcodes, seen/unseen splits, keys and
+ * queries for retrieval; cl_synth_bioscan.c).
  * Everything is a pure function of the seed: the same seed writes the same bytes.
  *
  * Layout under DIR:
@@ -10,7 +12,9 @@
  *   data/rare_sample/metadata.csv        ,kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class
  *   data/rare_sample/images/NNNN.jpg
  *   data/plankton_sample/metadata.csv    ,filepath,class
- *   data/plankton_sample/<class>/NNNN.png */
+ *   data/plankton_sample/<class>/NNNN.png
+ *   data/bioscan_sample/metadata.csv     processid,filepath,dna_barcode,order,family,genus,species,split
+ *   data/bioscan_sample/images/NNNN.jpg */
 #ifndef CL_SYNTH_H
 #define CL_SYNTH_H
 #include <stdint.h>
@@ -44,6 +48,12 @@ int cl_synth_rare(const char *dataset_dir, const char *src_manifest, uint64_t se
                   int per_class, cl_error *e);
 int cl_synth_plankton(const char *dataset_dir, const char *src_manifest, uint64_t seed, int k,
                       int per_class, cl_error *e);
+
+/* 12 insect species (3 orders x 2 families x 1 genus x 2 species), per_species specimens
+ * each: barcodes mutated from per-order prototypes down the taxonomy, an image look per
+ * species; 8 seen species (seen_keys, test_seen), 2 validation unseen (val_unseen_keys) and
+ * 2 test unseen (test_unseen_keys, test_unseen). */
+int cl_synth_bioscan(const char *dataset_dir, uint64_t seed, int per_species, cl_error *e);
 
 /* mkdir -p. */
 int cl_synth_mkdirs(const char *path, cl_error *e);

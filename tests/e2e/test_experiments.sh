@@ -9,7 +9,7 @@ export CLADE_SAMPLE="$T/sample"
 "$CLADE" synth --out "$CLADE_SAMPLE" 2>/dev/null
 cd "$T"   # clade must not depend on the current folder
 
-for x in quickstart custom_protocol sample_ablation; do
+for x in quickstart custom_protocol sample_ablation bioscan_retrieval; do
   "$CLADE" run "$CLADE_SRC/experiments/$x.lua" --db "$T/r.db" --quiet 2>"$T/err" || { cat "$T/err"; fail "run $x"; }
 done
 # default db is results/clade.db relative to the current folder
@@ -33,6 +33,20 @@ awk -v a="$a1" -v b="$a5" 'BEGIN { exit !(b > a && a > 0.3) }' || fail "few-shot
 grep -q ',zero_shot,"mixture(common=0.5,taxonomic_common=0.5)",0,all,top1,' a.csv || fail "mixture row"
 grep -q ',linear_probe,,3,all,top1,' a.csv || fail "linear probe row"
 "$CLADE" results --db "$T/r.db" --run 2 --format csv | grep ',custom-ncm,sample-clip,rare-sample,cosine_ncm,,2,all,top1,' >/dev/null || fail "custom protocol row"
+
+# retrieval on bioscan_sample: images of a seen species share a look, so even the random
+# CLIP finds them; every query split x rank is a cell
+"$CLADE" results --db "$T/r.db" --run 4 --format json > b.json
+python3 - b.json <<'PY' || fail "bioscan retrieval: $(head -c 600 b.json)"
+import json, sys
+rows = [r for r in json.load(open(sys.argv[1])) if r["experiment"] == "bioscan-image-image"]
+cells = {(r["query"], r["key"], r["split"], r["rank"]) for r in rows}
+assert cells == {("image", "image", s, k) for s in ("test_seen", "test_unseen")
+                 for k in ("order", "family", "genus", "species")}, cells
+v = {(r["split"], r["rank"], r["metric"]): r["value"] for r in rows}
+assert v[("test_seen", "species", "micro_top1")] > 0.5, v
+assert all(v[(s, k, "micro_top1")] <= v[(s, k, "micro_top5")] for s, k, _ in v)
+PY
 
 "$CLADE" predictions --db "$T/r.db" --run 1 --format csv > p.csv
 head -1 p.csv | grep -x 'model,dataset,protocol,text_type,shots,trial,filepath,label,prediction,query,key,split,rank,retrieved' >/dev/null || fail "predictions header"

@@ -55,6 +55,26 @@ check_dataset() { # dir header rows classes magic-hex filepath-column
 check_dataset "$tmp/a/data/rare_sample" ",kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class" \
   48 8 ffd8ff 10
 check_dataset "$tmp/a/data/plankton_sample" ",filepath,class" 30 5 89504e47 2
+# bioscan_sample: 12 species x 6 specimens in BIOSCAN-1M's five splits (the last column);
+# barcodes share more with their own species than with the genus' other species, and more
+# within an order than across orders
+check_dataset "$tmp/a/data/bioscan_sample" "processid,filepath,dna_barcode,order,family,genus,species,split" 72 5 ffd8ff 2
+python3 - "$tmp/a/data/bioscan_sample/metadata.csv" <<'PY' || fail "bioscan_sample barcodes"
+import csv, sys, itertools
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len({r["species"] for r in rows}) == 12 and len({r["order"] for r in rows}) == 3
+def same(a, b):
+    n = min(len(a), len(b))
+    return sum(x == y for x, y in zip(a[:n], b[:n])) / n
+groups = {"species": [], "genus": [], "order": [], "none": []}
+for a, b in itertools.combinations(rows, 2):
+    k = ("species" if a["species"] == b["species"] else "genus" if a["genus"] == b["genus"]
+         else "order" if a["order"] == b["order"] else "none")
+    groups[k].append(same(a["dna_barcode"], b["dna_barcode"]))
+m = {k: sum(v) / len(v) for k, v in groups.items()}
+assert m["species"] > m["genus"] > m["order"] > m["none"], m
+assert all(set(r["dna_barcode"]) <= set("ACGTN") and 600 <= len(r["dna_barcode"]) <= 658 for r in rows)
+PY
 grep -q '^0,Animalia,Mollusca,Bivalvia,Unionida,Unionidae,Cyclonaias,tuberculata,purple wartyback,images/0001.jpg,Cyclonaias tuberculata$' \
   "$tmp/a/data/rare_sample/metadata.csv" || fail "rare_sample's first row lacks the real taxonomy"
 

@@ -1,0 +1,41 @@
+/* cl_synth_priv: what the generators of the sample suite share (cl_synth.c, the BIOSCAN
+ * sample in cl_synth_bioscan.c): the keyed PRNG, the rare_sample class looks and renderer,
+ * JPEG writing and the manifest string buffer. */
+#ifndef CL_SYNTH_PRIV_H
+#define CL_SYNTH_PRIV_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/cl_core.h"
+
+/* splitmix64 + Box-Muller, keyed by (seed, purpose, index): independent of generation order */
+typedef struct cl_synth_rng {
+  uint64_t s;
+  int has_spare;
+  double spare;
+} cl_synth_rng;
+cl_synth_rng cl_synth_rng_for(uint64_t seed, const char *what, uint64_t index);
+double cl_synth_unif(cl_synth_rng *r); /* [0, 1) */
+
+/* What makes a class recognisable in an image: two colours and a pattern. */
+typedef struct cl_synth_look {
+  double hue1, sat1, val1, hue2, sat2, val2;
+  int pattern; /* 0 stripes, 1 checker, 2 dots, 3 rings */
+  double freq, angle;
+} cl_synth_look;
+cl_synth_look cl_synth_class_look(uint64_t seed, int slot);
+/* One RGB image (w x h) of the class with look l, jittered by r, with a distractor blob. */
+void cl_synth_render(const cl_synth_look *l, cl_synth_rng *r, int w, int h, unsigned char *rgb);
+/* samp: a TJSAMP_* chroma subsampling */
+int cl_synth_write_jpeg(const char *path, const unsigned char *px, int w, int h, int gray, int samp, cl_error *e);
+
+/* A growable string for the manifests. */
+typedef struct cl_synth_sbuf {
+  char *s;
+  size_t n, cap;
+} cl_synth_sbuf;
+void cl_synth_sb_puts(cl_synth_sbuf *b, const char *s);
+/* One CSV field, quoted (RFC 4180) only when it must be; NULL writes an empty cell. */
+void cl_synth_sb_field(cl_synth_sbuf *b, const char *s, int last);
+
+#endif

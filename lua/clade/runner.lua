@@ -116,7 +116,8 @@ end
 
 -- Raw features of one modality for the given rows (1-based manifest rows): a model of
 -- precomputed features reads `<modality>_embeddings` [rows of the manifest, D] from its file;
--- an encoder embeds the rows' items (images from filepath, dna from dna_barcode).
+-- an encoder embeds the rows' items (image files; otherwise the modality's manifest column,
+-- e.g. dna_barcode).
 local function modality_features(mname, m, dname, d, man, modality, rows)
   local key = mname .. "\0" .. dname .. "\0" .. modality
   local all = feature_cache[key]
@@ -126,12 +127,10 @@ local function modality_features(mname, m, dname, d, man, modality, rows)
     local path = m.features:gsub("{dataset}", dname)
     all = { core.load_features(path, #man.rows, modality .. "_embeddings") }
   elseif not all then
+    local col = core.modality_column(modality)
+    if not col then error(string.format("modality '%s' has no manifest column to read rows from", modality), 0) end
     local h = model_handle(mname, m)
-    if modality ~= "dna" or not h.embed then
-      error(string.format("model '%s' has no %s tower", mname, modality), 0)
-    end
-    local items = column(dname, d, man, "dna_barcode")
-    all = { h:embed("dna", items, mname .. " on " .. dname), h:hash() }
+    all = { h:embed(modality, column(dname, d, man, col), mname .. " on " .. dname), h:hash() }
   end
   feature_cache[key] = all
   return all[1]:rows(rows), all[2]

@@ -11,6 +11,7 @@
 #include "io/cl_manifest.h"
 #include "eval/cl_retrieval.h"
 #include "io/cl_safetensors.h"
+#include "model/cl_modality.h"
 #include "store/cl_store.h"
 
 static void setstr(lua_State *L, const char *k, const char *v) {
@@ -245,6 +246,20 @@ static int l_retrieval_accuracy(lua_State *L) {
   return 2;
 }
 
+/* core.modality_column(name) -> the manifest column a modality's items come from (nil when it
+ * has none, like text); an unknown modality is an error naming the registered ones. */
+static int l_modality_column(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const cl_modality *m = cl_modality_find(name);
+  if (!m) {
+    char known[256];
+    return luaL_error(L, "modality '%s' is not registered (known: %s)", name, cl_modality_list(known, sizeof known));
+  }
+  if (m->column) lua_pushstring(L, m->column);
+  else lua_pushnil(L);
+  return 1;
+}
+
 /* core.emit_line(s): one line of data on stdout. */
 static int l_emit_line(lua_State *L) {
   size_t n;
@@ -267,6 +282,7 @@ void cl_lua_register_data(lua_State *L) {
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {{"manifest", l_manifest}, {"join", l_join}, {"check_image", l_check_image},
                                  {"load_features", l_load_features}, {"emit_line", l_emit_line},
-                                 {"retrieval_accuracy", l_retrieval_accuracy}, {NULL, NULL}};
+                                 {"retrieval_accuracy", l_retrieval_accuracy},
+                                 {"modality_column", l_modality_column}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

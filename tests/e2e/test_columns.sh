@@ -32,7 +32,7 @@ experiment "ok" { models = { "m" }, datasets = { "d" }, protocol = p {} }
 LUA
 "$CLADE" run "$T/cols.lua" --db "$T/r.db" 2> "$T/err" || fail "run: $(cat "$T/err")"
 "$CLADE" results --db "$T/r.db" --format csv | grep -q ',rows,2,' || fail "result: $("$CLADE" results --db "$T/r.db" --format csv)"
-grep -q "nothing encoded" "$T/err" || fail "encoded though no protocol asked for features: $(cat "$T/err")"
+"$CLADE" log --db "$T/r.db" --format json | grep -q '"images_encoded":0,' || fail "encoded though no protocol asked for features: $("$CLADE" log --db "$T/r.db" --format json)"
 
 sed 's/p {}/p { column = "dna" }/' "$T/cols.lua" > "$T/bad.lua"
 if "$CLADE" run "$T/bad.lua" --db "$T/b.db" 2> "$T/err"; then fail "a missing column accepted"; fi

@@ -24,9 +24,6 @@ local function parts(modality)
   return out
 end
 
--- The manifest columns a modality reads its items from.
-local ITEM_COLUMN = { dna = "dna_barcode" }
-
 -- Rows (1-based) whose split is one of `names`, in manifest order; errors name the dataset,
 -- the column and the split that has no row.
 local function split_rows(ctx, names, what)
@@ -61,9 +58,9 @@ end
 local function check_modality(field, m)
   if type(m) ~= "string" or m == "" then error("retrieval: " .. field .. " must be a modality name", 0) end
   for _, p in ipairs(parts(m)) do
-    if not p:match("^[%w_]+$") then
-      error(string.format("retrieval: %s = %q: modalities are names joined by '+' (\"image\", \"dna\", \"image+dna\")",
-                          field, m), 0)
+    local ok, why = pcall(core.modality_column, p)
+    if not ok then
+      error(string.format("retrieval: %s = %q: %s; join two with '+' (\"image+dna\")", field, m, why), 0)
     end
   end
 end
@@ -90,7 +87,8 @@ return {
     for _, r in ipairs(opt(opts, "ranks")) do ctx.column(r) end
     for _, m in ipairs({ opt(opts, "query"), opt(opts, "key") }) do
       for _, p in ipairs(parts(m)) do
-        if ITEM_COLUMN[p] then ctx.column(ITEM_COLUMN[p]) end
+        local col = core.modality_column(p) -- images: the manifest's filepath (or image_file)
+        if col and p ~= "image" then ctx.column(col) end
       end
     end
     split_rows(ctx, opt(opts, "keys"), "key")

@@ -4,10 +4,14 @@
 -- top-1/3/5 per query split (test_seen, test_unseen) and rank (order .. species).
 --
 -- image->image runs with the sample's CLIP (RANDOM weights: images of a species still share a
--- look, so seen species are found). image->dna and dna->dna need a model with a DNA tower:
--- set CLADE_CLIBD to a CLIBD folder (best.pth + config.json) to run them too.
+-- look, so seen species are found). image->dna and dna->dna need a model with a DNA tower: a
+-- CLIBD checkpoint's features of the sample, one row per manifest row, made by
+--   cut -d, -f2 metadata.csv | tail -n +2 > images.txt; cut -d, -f3 metadata.csv | tail -n +2 > dna.txt
+--   (cd bioscan_sample && xargs -a ../images.txt clade embed --model CLIBD_FOLDER --dna ../dna.txt \
+--      --out clibd_features.safetensors --images)
+-- and named by CLADE_CLIBD_FEATURES.
 local sample = getenv("CLADE_SAMPLE") or "../results/sample"
-local clibd = getenv("CLADE_CLIBD")
+local clibd = getenv("CLADE_CLIBD_FEATURES")
 
 model "sample-clip" { path = sample .. "/model", description = "random weights, ViT 224/16, width 128" }
 dataset "bioscan-sample" { root = sample .. "/data/bioscan_sample" }
@@ -18,13 +22,14 @@ experiment "bioscan-image-image" {
 }
 
 if clibd then
-  model "clibd" { path = clibd, description = "a CLIBD checkpoint: image, DNA and text towers" }
+  model "clibd" { features = clibd, description = "a CLIBD checkpoint's image and DNA embeddings of the sample" }
   experiment "bioscan-clibd" {
     models = { "clibd" }, datasets = { "bioscan-sample" },
     protocols = {
       retrieval { query = "image", key = "dna" }, -- the defaults spelled out
       retrieval { query = "dna", key = "dna" },
       retrieval { query = "image", key = "image" },
+      retrieval { query = "image+dna", key = "image+dna" },
     },
   }
 end

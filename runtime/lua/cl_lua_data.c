@@ -161,7 +161,8 @@ static int l_load_features(lua_State *L) {
   if (want >= 0 && t->shape[0] != want) {
     lua_Integer n = t->shape[0];
     cl_tmap_free(&m);
-    return luaL_error(L, "%s: %s has %I rows but the manifest lists %I rows", path, name, n, want);
+    return luaL_error(L, "%s: %s has %I rows but the manifest lists %I %s", path, name, n, want,
+                      strcmp(name, "image_embeddings") ? "rows" : "images");
   }
   if (t->shape[0] > INT_MAX || t->shape[1] > INT_MAX) { /* cl_lmat_new's limit, said before it longjmps */
     lua_Integer r = t->shape[0], c = t->shape[1];

@@ -13,7 +13,7 @@
 local sample = getenv("CLADE_SAMPLE") or "../results/sample"
 local clibd = getenv("CLADE_CLIBD_FEATURES")
 
-model "sample-clip" { path = sample .. "/model", description = "random weights, ViT 224/16, width 128" }
+model "sample-clip" { path = sample .. "/model" }
 dataset "bioscan-sample" { root = sample .. "/data/bioscan_sample" }
 
 experiment "bioscan-image-image" {
@@ -22,7 +22,7 @@ experiment "bioscan-image-image" {
 }
 
 if clibd then
-  model "clibd" { features = clibd, description = "a CLIBD checkpoint's image and DNA embeddings of the sample" }
+  model "clibd" { features = clibd } -- a CLIBD checkpoint's image and DNA embeddings of the sample
   experiment "bioscan-clibd" {
     models = { "clibd" }, datasets = { "bioscan-sample" },
     protocols = {

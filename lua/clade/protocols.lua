@@ -9,8 +9,8 @@
 -- features of those manifest rows } and calls ctx.emit{...} once per
 -- finished evaluation: { text_type, shots, params, results = {{trial, metric, value}},
 -- predictions = {{trial, example, prediction}}, support = {{trial, class, example}} }.
--- An optional validate(ctx, opts) (ctx = { dataset, manifest, n_rows, column(name) }) checks
--- every dataset of the plan before any encoding.
+-- An optional validate(opts, data) (data = { dataset, classes, has_taxonomy, n_images, n_rows,
+-- manifest, column(name) }) checks every dataset of the plan before any encoding.
 local M = { protocols = {} }
 
 local function make(name, def, builtin)

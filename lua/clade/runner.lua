@@ -100,19 +100,7 @@ local function image_features(mname, m, dname, d, man)
   return f, hash
 end
 
--- A manifest column by name, one string per row; a missing column names the dataset.
-local function column(dname, d, man, name)
-  man.column_cache = man.column_cache or {}
-  local v = man.column_cache[name]
-  if v then return v end
-  v = man.data:column(name)
-  if not v then
-    error(string.format("dataset '%s' (%s) has no column '%s' (columns: %s)", dname, d.manifest, tostring(name),
-                        table.concat(man.columns, ", ")), 0)
-  end
-  man.column_cache[name] = v
-  return v
-end
+local column = validate.column
 
 -- Raw features of one modality for the given rows (1-based manifest rows): a model of
 -- precomputed features reads `<modality>_embeddings` [rows of the manifest, D] from its file;
@@ -155,21 +143,7 @@ function M.validate(reg)
         end
       end
     end
-    for _, dname in ipairs(e.datasets) do
-      local d = get_dataset(dname, where)
-      -- a protocol's own checks of a dataset (columns, splits) before any encoding
-      for _, p in ipairs(e.protocols) do
-        local proto = protocols.lookup(p.protocol)
-        if proto.validate then
-          local man = manifest(dname, d)
-          local ok, err = pcall(proto.validate, {
-            dataset = dname, manifest = d.manifest, n_rows = #man.rows,
-            column = function(name) return column(dname, d, man, name) end,
-          }, p.opts)
-          if not ok then error(string.format("%s: %s", where, tostring(err)), 0) end
-        end
-      end
-    end
+    for _, dname in ipairs(e.datasets) do get_dataset(dname, where) end
   end
 end
 

@@ -36,6 +36,20 @@ local function check_manifest(dname, d, man)
   end
 end
 
+-- A manifest column by name, one string per row; a missing column names the dataset.
+function M.column(dname, d, man, name)
+  man.column_cache = man.column_cache or {}
+  local v = man.column_cache[name]
+  if v then return v end
+  v = man.data:column(name)
+  if not v then
+    error(string.format("dataset '%s' (%s) has no column '%s' (columns: %s)", dname, d.manifest, tostring(name),
+                        table.concat(man.columns, ", ")), 0)
+  end
+  man.column_cache[name] = v
+  return v
+end
+
 -- reg: the declarations; manifest(dname, d): the runner's (cached) manifest loader
 function M.data(reg, manifest)
   local checked = {}
@@ -52,7 +66,9 @@ function M.data(reg, manifest)
       for _, p in ipairs(e.protocols) do
         local proto = protocols.lookup(p.protocol)
         if proto.validate then
-          local data = { dataset = dname, classes = man.classes, has_taxonomy = man.has_taxonomy, n_images = #man.rows }
+          local data = { dataset = dname, classes = man.classes, has_taxonomy = man.has_taxonomy, n_images = #man.rows,
+                         n_rows = #man.rows, manifest = d.manifest,
+                         column = function(name) return M.column(dname, d, man, name) end }
           local vok, err = pcall(proto.validate, p.opts, data)
           if not vok then
             if core.limit_spent() then error(err, 0) end

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ctx.column: any manifest column reaches a protocol by name, in manifest order; a missing
-# column is an error naming the dataset and the column, found before any encoding.
+# column is an error naming the dataset and the column.
 set -euo pipefail
 : "${CLADE:?}"
 T=$(mktemp -d)
@@ -19,8 +19,8 @@ model "m" { path = "$T/s/model" }
 dataset "d" { root = "$T/d" }
 local p = protocol "columns" {
   fields = { column = "string" },
-  validate = function(ctx, opts) ctx.column(opts.column or "split") end,
   run = function(ctx, opts)
+    ctx.column(opts.column or "split")
     local s, b = ctx.column("split"), ctx.column("dna_barcode")
     assert(#s == 2 and s[1] == "seen_keys" and s[2] == "test_seen", "split column")
     assert(b[2] == "AC,GT" and ctx.column("family")[2] == "", "dna_barcode / family column")

@@ -82,7 +82,7 @@ return {
     end
   end,
   -- before any encoding: the columns exist and every query and key split has rows
-  validate = function(ctx, opts)
+  validate = function(opts, ctx)
     ctx.column("split")
     for _, r in ipairs(opt(opts, "ranks")) do ctx.column(r) end
     for _, m in ipairs({ opt(opts, "query"), opt(opts, "key") }) do

@@ -27,6 +27,14 @@ clibd_experiment "$T/feats.safetensors" "$T/exp.lua"
 "$CLADE" results --db "$T/r.db" --format json > "$T/results.json" || fail "results"
 clibd_metrics "$T/results.json" || fail "metrics through the towers unlike CLIBD's"
 
+# the same with the checkpoint declared in the experiment file: the run encodes the images and
+# barcodes through the CLIBD bundle's towers itself
+sed 's|^model "clibd" { features = .*|model "clibd" { path = "'"$C"'" }|' "$T/exp.lua" > "$T/exp_model.lua"
+grep -q 'path = ' "$T/exp_model.lua" || fail "the model line was not replaced"
+"$CLADE" run "$T/exp_model.lua" --db "$T/m.db" --cache "$T/m_cache.db" 2> "$T/err" || fail "run with the model: $(cat "$T/err")"
+"$CLADE" results --db "$T/m.db" --format json > "$T/m.json" || fail "results with the model"
+clibd_metrics "$T/m.json" || fail "metrics of a run on the declared CLIBD model unlike CLIBD's"
+
 # experiments/bioscan_retrieval.lua with the fixture checkpoint's features of the synth
 # bioscan_sample: image->dna, dna->dna, image->image and image+dna (RANDOM weights: the numbers
 # are not checked, only that every cell is there with metrics in [0, 1])

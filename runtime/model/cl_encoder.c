@@ -32,6 +32,7 @@ static int is_file(const char *p) {
  * only *.safetensors / *.bin / *.pt file. */
 static int find_checkpoint(const char *dir, char *out, size_t n, cl_error *e) {
   static const char *names[] = {"open_clip_model.safetensors", "open_clip_pytorch_model.bin", NULL};
+  if (!out || !n) return cl_err(e, CL_EINVAL, "%s: no room for the checkpoint's path", dir);
   for (const char **p = names; *p; p++) {
     snprintf(out, n, "%s/%s", dir, *p);
     if (is_file(out)) return CL_OK;

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <csv.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -478,6 +479,8 @@ typedef struct log_ctx {
   grid g;
   char **json; /* one object text per run */
   long n, cap;
+  cl_store *s;
+  int *starts; /* the grid row where each run's lines begin (a run, then its training jobs) */
 } log_ctx;
 
 /* "2024-05-01T12:00:03.123Z" (UTC) as local "2024-05-01 14:00:03". */
@@ -503,9 +506,65 @@ static char *duration(double s) {
   return fmt("%ldh%02ldm", t / 3600, t / 60 % 60);
 }
 
-static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
+/* A run's training jobs, one line each under the run: "train 'name' from parent", the
+ * trained checkpoint's hash, status, start, duration, steps done of steps, the last loss. */
+static int log_train_line(const cl_train_job_row *t, void *ud, cl_error *e) {
   (void)e;
+  grid *g = ud;
+  char **l = grid_row(g);
+  l[0] = cl_strdup("");
+  l[1] = fmt("  train '%s' from %s", t->name, t->parent);
+  l[2] = t->model_hash ? fmt("%.7s", t->model_hash) : cl_strdup("-");
+  l[3] = cl_strdup("");
+  l[4] = cl_strdup(t->status ? t->status : "-");
+  l[5] = local_time(t->started_at);
+  l[6] = t->has_wall ? duration(t->wall_seconds) : cl_strdup("-");
+  l[7] = fmt("%lld/%lld steps", (long long)t->steps_done, (long long)t->steps);
+  l[8] = isfinite(t->last_loss) ? fmt("loss %.4f", t->last_loss) : cl_strdup("-");
+  return 0;
+}
+
+/* The same as JSON objects into f: [{"id", "name", "parent", ...}, ...]. */
+typedef struct train_json {
+  FILE *f;
+  int n;
+} train_json;
+static int log_train_json(const cl_train_job_row *t, void *ud, cl_error *e) {
+  (void)e;
+  train_json *j = ud;
+  FILE *f = j->f;
+  fprintf(f, "%s{\"id\":%lld,\"name\":", j->n++ ? "," : "", (long long)t->id);
+  json_str(f, t->name), fputs(",\"parent\":", f);
+  json_str(f, t->parent), fputs(",\"parent_hash\":", f);
+  json_str(f, t->parent_hash), fputs(",\"model_hash\":", f);
+  json_str(f, t->model_hash), fputs(",\"content_key\":", f);
+  json_str(f, t->content_key), fputs(",\"out_dir\":", f);
+  json_str(f, t->out_dir), fputs(",\"status\":", f);
+  json_str(f, t->status);
+  fprintf(f, ",\"n_examples\":%lld,\"steps\":%lld,\"steps_done\":%lld,\"last_loss\":", (long long)t->n_examples,
+          (long long)t->steps, (long long)t->steps_done);
+  json_num(f, t->last_loss, isfinite(t->last_loss));
+  /* spec, mixture and data are JSON already */
+  const char *raw[3][2] = {{"spec", t->spec_json}, {"mixture", t->mixture_json}, {"data", t->data_json}};
+  for (int i = 0; i < 3; i++) {
+    cJSON *v = raw[i][1] ? cJSON_Parse(raw[i][1]) : NULL;
+    fprintf(f, ",\"%s\":", raw[i][0]);
+    if (v) fputs(raw[i][1], f);
+    else json_str(f, raw[i][1]);
+    cJSON_Delete(v);
+  }
+  fputs(",\"started_at\":", f);
+  json_str(f, t->started_at), fputs(",\"wall_seconds\":", f);
+  json_num(f, t->wall_seconds, t->has_wall);
+  fputc('}', f);
+  return 0;
+}
+
+static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
   log_ctx *c = ud;
+  if (c->n % 64 == 0) c->starts = realloc(c->starts, (size_t)(c->n + 64) * sizeof *c->starts);
+  if (!c->starts) return cl_err(e, CL_ENOMEM, "out of memory listing runs");
+  c->starts[c->n] = c->g.nrows;
   if (strcmp(c->format, "table") == 0) {
     char **l = grid_row(&c->g);
     l[0] = fmt("%lld", (long long)r->id);
@@ -524,6 +583,7 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
     char how[64];
     cl_cli_run_how(r->backend, r->precision, r->decode, how, sizeof how);
     l[8] = cl_strdup(how);
+    if (cl_store_each_train_job(c->s, r->id, log_train_line, &c->g, e)) return e->code ? e->code : CL_EDB;
   } else {
     /* Built in memory so -n can keep the last N; runs are few. */
     char *buf = NULL;
@@ -565,8 +625,15 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
     if (stats) fputs(r->stats_json, f);
     else json_str(f, r->stats_json);
     cJSON_Delete(stats);
-    fputc('}', f);
+    fputs(",\"training\":[", f);
+    train_json tj = {.f = f};
+    int trc = cl_store_each_train_job(c->s, r->id, log_train_json, &tj, e);
+    fputs("]}", f);
     fclose(f);
+    if (trc) {
+      free(buf);
+      return trc;
+    }
     if (c->n == c->cap) {
       c->cap = c->cap ? 2 * c->cap : 64;
       c->json = realloc(c->json, (size_t)c->cap * sizeof *c->json);
@@ -586,16 +653,18 @@ int cl_cmd_log(int argc, char **argv) {
   cl_store *s = open_db(&o);
   if (!s) return 1;
   cl_error e = {0};
-  log_ctx c = {.format = o.format, .g = {.ncols = 9}};
+  log_ctx c = {.format = o.format, .g = {.ncols = 9}, .s = s};
   rc = cl_store_each_run(s, o.run, log_row, &c, &e);
   cl_store_close(s);
   long first = o.limit && c.n > o.limit ? c.n - o.limit : 0;
   if (rc == CL_OK) {
     if (strcmp(o.format, "table") == 0) {
-      /* No header line: every line starts with a run id, oldest first. */
+      /* No header line: every run's line starts with its id, oldest first; its training
+       * jobs follow it, indented. */
       grid tail = c.g;
-      tail.cells += (size_t)first * c.g.ncols;
-      tail.nrows -= (int)first;
+      const int skip = first ? c.starts[first] : 0;
+      tail.cells += (size_t)skip * c.g.ncols;
+      tail.nrows -= skip;
       grid_print(stdout, &tail, NULL, 8, 0);
     } else {
       fputs("[", stdout);
@@ -605,6 +674,7 @@ int cl_cmd_log(int argc, char **argv) {
   }
   for (long i = 0; c.json && i < c.n; i++) free(c.json[i]);
   free(c.json);
+  free(c.starts);
   grid_free(&c.g);
   if (rc != CL_OK) {
     cl_cli_fail("%s", e.msg);

@@ -171,6 +171,47 @@ static const char *const MIGRATIONS[] = {
     "DROP INDEX evaluations_run_cell;"
     "CREATE UNIQUE INDEX evaluations_run_cell ON evaluations(run_id, experiment, model, dataset,"
     "  protocol, text_type, shots, query, key, split, rank, coalesce(params_json, ''));",
+    /* 6 -> 7: training jobs (`train "name" { ... }`, issue 14): one row per training of a
+     * model, with its provenance and hyperparameters; one row per optimizer step with its
+     * loss, learning rate and the text types (and templates) drawn. The trained weights'
+     * content hash is the model_hash the trained model's evaluations carry (the link). */
+    "CREATE TABLE train_jobs("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE," /* the run that trained it */
+    "  name TEXT NOT NULL,"        /* the declaration's name: what experiments call the model */
+    "  content_key TEXT NOT NULL," /* what the trained weights are cached under */
+    "  parent TEXT NOT NULL,"      /* from = \"model\" */
+    "  parent_hash TEXT,"          /* the parent checkpoint's content hash */
+    "  model_hash TEXT,"           /* the trained checkpoint's content hash, once complete */
+    "  out_dir TEXT,"              /* the open_clip hub folder of the trained weights */
+    "  spec_json TEXT NOT NULL,"   /* every hyperparameter, the seed, draw, templates, augment */
+    "  mixture_json TEXT NOT NULL," /* [{\"type\": name, \"weight\": w}, ...] */
+    "  data_json TEXT,"            /* [{\"dataset\": name, \"split\": s, \"examples\": n}, ...] */
+    "  n_examples INTEGER NOT NULL CHECK (n_examples >= 0),"
+    "  steps INTEGER NOT NULL CHECK (steps >= 0),"
+    "  steps_done INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL DEFAULT 'running'"
+    "    CHECK (status IN ('running', 'complete', 'interrupted', 'failed')),"
+    "  clade_version TEXT NOT NULL,"
+    "  started_at TEXT NOT NULL,"
+    "  ended_at TEXT,"
+    "  wall_seconds REAL"
+    ");"
+    "CREATE INDEX train_jobs_run ON train_jobs(run_id, id);"
+    "CREATE INDEX train_jobs_key ON train_jobs(content_key, status);"
+    "CREATE INDEX train_jobs_model ON train_jobs(model_hash);"
+    "CREATE TABLE train_steps("
+    "  train_id INTEGER NOT NULL REFERENCES train_jobs(id) ON DELETE CASCADE,"
+    "  step INTEGER NOT NULL CHECK (step >= 0)," /* 0-based */
+    "  epoch INTEGER NOT NULL CHECK (epoch >= 0),"
+    "  loss REAL,"      /* before the step's update */
+    "  lr REAL,"        /* cosine_lr at the step */
+    "  grad_norm REAL," /* before clipping; NULL without clipping */
+    "  text_type TEXT NOT NULL DEFAULT ''," /* the batch's type (draw = \"batch\"); '' per example */
+    "  draws TEXT,"     /* JSON {\"types\": [...], \"templates\": [...]}: per example of the batch */
+    "  PRIMARY KEY (train_id, step)"
+    ");"
+    "CREATE INDEX evaluations_model_hash ON evaluations(model_hash);",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof *MIGRATIONS == CL_STORE_SCHEMA_VERSION,
                "one migration per schema version");

@@ -19,7 +19,7 @@
 #include "../core/cl_core.h"
 
 /* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
-#define CL_STORE_SCHEMA_VERSION 6
+#define CL_STORE_SCHEMA_VERSION 7
 /* PRAGMA application_id marking a clade database ("Clad"). */
 #define CL_STORE_APP_ID 0x436c6164
 #define CL_STORE_DEFAULT_PATH "results/clade.db"
@@ -285,6 +285,79 @@ int cl_store_bench_add(cl_store *s, int64_t run_id, const cl_bench_row *r, cl_er
 typedef int (*cl_store_bench_fn)(int64_t run_id, const cl_bench_row *r, void *ud, cl_error *e);
 /* run_id 0: every run's measures; in run then insertion order. */
 int cl_store_each_bench(cl_store *s, int64_t run_id, cl_store_bench_fn fn, void *ud, cl_error *e);
+
+/* ---- training jobs (cl_store_train.c, schema 7) ----
+ * Tables (what `clade log` and `clade report` read):
+ *   train_jobs(id, run_id -> runs, name, content_key, parent, parent_hash, model_hash,
+ *              out_dir, spec_json, mixture_json, data_json, n_examples, steps, steps_done,
+ *              status running|complete|interrupted|failed, clade_version, started_at,
+ *              ended_at, wall_seconds): one training of a `train "name" { ... }` model (or
+ *              of `clade train`). spec_json holds every hyperparameter (epochs, batch_size,
+ *              lr, weight_decay, warmup, seed, freeze, projections_only, clip_grad, augment,
+ *              draw, templates); mixture_json the text-type mixture [{"type","weight"}].
+ *   train_steps(train_id -> train_jobs, step (0-based), epoch, loss (before the step's
+ *              update), lr, grad_norm (NULL without clipping), text_type (the batch's drawn
+ *              type; '' when drawn per example), draws (JSON {"types": [...], "templates":
+ *              [...]}, one entry per example of the batch)).
+ * The link to evaluations: train_jobs.model_hash (the trained checkpoint's content hash)
+ * equals evaluations.model_hash of every evaluation of the trained model, in this run or a
+ * later one that took the trained model from the cache. */
+typedef struct cl_train_job_info {
+  int64_t run_id; /* 0: none (stored NULL) */
+  const char *name, *content_key, *parent, *parent_hash, *out_dir;
+  const char *spec_json, *mixture_json, *data_json;
+  int64_t n_examples, steps;
+} cl_train_job_info;
+/* Records a training job (status running), or takes over the unfinished one of the same run
+ * and content key (a resumed training): *train_id either way. */
+int cl_store_train_begin(cl_store *s, const cl_train_job_info *ti, int64_t *train_id, cl_error *e);
+
+typedef struct cl_train_step_row {
+  int64_t step;
+  int epoch;
+  double loss, lr, grad_norm; /* grad_norm < 0: none */
+  const char *text_type;      /* "" when drawn per example */
+  const char *draws_json;     /* NULL: none */
+} cl_train_step_row;
+/* Records steps (one transaction; a step already recorded is replaced: a resumed training
+ * redoes the steps after its last checkpoint bit for bit) and sets steps_done to the highest
+ * step + 1. */
+int cl_store_train_steps(cl_store *s, int64_t train_id, const cl_train_step_row *rows, int n, cl_error *e);
+/* status: "complete" (with the trained checkpoint's model_hash), "interrupted" or "failed". */
+int cl_store_train_end(cl_store *s, int64_t train_id, const char *status, const char *model_hash, cl_error *e);
+
+typedef struct cl_train_job_row {
+  int64_t id, run_id; /* run_id 0: none */
+  const char *name, *content_key, *parent, *parent_hash, *model_hash, *out_dir; /* NULL when unknown */
+  const char *spec_json, *mixture_json, *data_json;
+  int64_t n_examples, steps, steps_done;
+  const char *status, *clade_version, *started_at, *ended_at;
+  double wall_seconds;
+  int has_wall;
+  double last_loss; /* the loss of the last recorded step; NAN when none */
+} cl_train_job_row;
+typedef int (*cl_store_train_job_fn)(const cl_train_job_row *r, void *ud, cl_error *e);
+/* run_id 0: every training job, ascending id; otherwise the run's. */
+int cl_store_each_train_job(cl_store *s, int64_t run_id, cl_store_train_job_fn fn, void *ud, cl_error *e);
+typedef int (*cl_store_train_step_fn)(const cl_train_step_row *r, void *ud, cl_error *e);
+/* A training job's steps, ascending (loss curves). */
+int cl_store_each_train_step(cl_store *s, int64_t train_id, cl_store_train_step_fn fn, void *ud, cl_error *e);
+
+/* One evaluation of a trained model (the train-type x test-type table): the run's
+ * evaluations whose model_hash is a complete training job's, with that job (the latest
+ * such, when several trained the same weights) and the metric's aggregate. */
+typedef struct cl_train_eval_row {
+  int64_t train_id, eval_id;
+  const char *train_name, *mixture_json, *spec_json; /* the training job's */
+  const char *experiment, *model, *dataset, *protocol, *text_type; /* the evaluation's */
+  int shots;
+  double value;
+  int has_value;
+} cl_train_eval_row;
+typedef int (*cl_store_train_eval_fn)(const cl_train_eval_row *r, void *ud, cl_error *e);
+/* In evaluation order; run_id must exist. */
+int cl_store_each_train_eval(cl_store *s, int64_t run_id, const char *metric, cl_store_train_eval_fn fn, void *ud,
+                             cl_error *e);
 
 /* A cell's retrieval axes as one line ("image->dna test_seen species"); "" when it has none.
  * The caller frees it. */

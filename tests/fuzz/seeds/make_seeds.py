@@ -155,6 +155,20 @@ for _, f in ipairs{
 } do pcall(f) end
 """)
 
+
+def npy(descr, shape, raw, fortran=False):
+    """np.save's bytes (format 1.0, data 64-byte aligned), written without NumPy."""
+    sh = "(%s)" % (", ".join(map(str, shape)) + ("," if len(shape) == 1 else ""))
+    h = "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" % (descr, fortran, sh)
+    h += " " * ((64 - (10 + len(h) + 1) % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + raw
+
+
+out("npy", "f32_2x3.npy", npy("<f4", [2, 3], struct.pack("<6f", 0, 1, 2, 3, 4, 5)))
+out("npy", "f16_5.npy", npy("<f2", [5], struct.pack("<5H", 0x3C00, 0, 0x8000, 0x7BFF, 1)))
+out("npy", "i64_scalar.npy", npy("<i8", [], struct.pack("<q", 7)))
+out("npy", "u1_fortran.npy", npy("|u1", [2, 3], bytes(range(6)), fortran=True))
+
 from PIL import Image  # noqa: E402 (python3-pil)
 
 def img(fmt, im, **kw):

@@ -47,27 +47,38 @@ int cl_hash_buf(const void *buf, size_t n, char out[41], cl_error *e) {
   return rc == 0 ? CL_OK : CL_EINVAL;
 }
 
-int cl_hash_file(const char *path, char out[41], cl_error *e) {
+int cl_map_file(const char *path, size_t min_len, const char *what, void **addr, size_t *len, cl_error *e) {
+  *addr = NULL;
+  *len = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
   struct stat sb;
-  if (fstat(fd, &sb) != 0) {
-    int rc = cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
-    close(fd);
-    return rc;
-  }
-  if (!S_ISREG(sb.st_mode)) {
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
     close(fd);
     return cl_err(e, CL_EIO, "%s: not a regular file", path);
   }
   size_t n = (size_t)sb.st_size;
+  if (n < min_len) {
+    close(fd);
+    return cl_err(e, CL_EFORMAT, "%s: truncated %s file (%zu bytes, need at least %zu)", path, what, n, min_len);
+  }
   if (n == 0) { /* mmap of length 0 fails */
     close(fd);
-    return cl_hash_buf("", 0, out, e);
+    return CL_OK;
   }
   void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (p == MAP_FAILED) return cl_err(e, CL_EIO, "%s: mmap: %s", path, strerror(errno));
+  *addr = p;
+  *len = n;
+  return CL_OK;
+}
+
+int cl_hash_file(const char *path, char out[41], cl_error *e) {
+  void *p;
+  size_t n;
+  CL_TRY(cl_map_file(path, 0, "", &p, &n, e));
+  if (n == 0) return cl_hash_buf("", 0, out, e);
   madvise(p, n, MADV_SEQUENTIAL);
   int rc = cl_hash_buf(p, n, out, e);
   munmap(p, n);

@@ -141,21 +141,9 @@ static int npy_parse_header(const char *path, const char *h, size_t hlen, cl_ten
 
 int cl_npy_open(const char *path, cl_npy *out, cl_error *e) {
   memset(out, 0, sizeof *out);
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return cl_err(e, CL_EIO, "%s: not a regular file", path);
-  }
-  size_t len = (size_t)st.st_size;
-  if (len < 10) {
-    close(fd);
-    return cl_err(e, CL_EFORMAT, "%s: truncated .npy file (%zu bytes)", path, len);
-  }
-  void *addr = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (addr == MAP_FAILED) return cl_err(e, CL_EIO, "%s: mmap: %s", path, strerror(errno));
+  void *addr;
+  size_t len;
+  CL_TRY(cl_map_file(path, 10, ".npy", &addr, &len, e));
   const unsigned char *p = addr;
   int rc = CL_OK;
   cl_tensor t = {0};

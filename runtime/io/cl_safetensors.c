@@ -15,21 +15,9 @@
 
 int cl_st_load(const char *path, cl_tmap *m, cl_error *e) {
   cl_tmap_init(m);
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return cl_err(e, CL_EIO, "%s: not a regular file", path);
-  }
-  size_t len = (size_t)st.st_size;
-  if (len < 8) {
-    close(fd);
-    return cl_err(e, CL_EFORMAT, "%s: truncated safetensors file (%zu bytes, need at least 8)", path, len);
-  }
-  void *addr = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (addr == MAP_FAILED) return cl_err(e, CL_EIO, "%s: mmap: %s", path, strerror(errno));
+  void *addr;
+  size_t len;
+  CL_TRY(cl_map_file(path, 8, "safetensors", &addr, &len, e));
   m->map_addr = addr;
   m->map_len = len;
   const unsigned char *p = addr;

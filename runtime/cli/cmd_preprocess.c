@@ -1,5 +1,8 @@
 /* clade preprocess: open_clip's preprocess_val on image files, into a safetensors file
- * (tensor `pixels`, F32 [N,3,S,S]). Nothing is written unless every image succeeds, and
+ * (tensor `pixels`, F32 [N,3,S,S]); with --augment SEED open_clip's training transform instead
+ * (RandomResizedCrop, image k's box drawn from a generator seeded with SEED + k), with
+ * --box L,T,W,H its crop + resize with that box for every image; the boxes go into the
+ * metadata (`boxes`, [left, top, width, height] per image). Nothing is written unless every image succeeds, and
  * the output appears whole (written to a temporary name, then renamed). */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -28,15 +31,46 @@ static int parse3(const char *s, float v[3]) {
   return *s ? -1 : 0;
 }
 
-static char *metadata(char **paths, int n, int size, cl_img_decode decode, const float mean[3], const float std[3]) {
+/* "l,t,w,h" -> a box with sides of 1..65535 and corners within +-65535. */
+static int parse_box(const char *s, cl_img_box *b) {
+  long v[4];
+  char *end;
+  for (int i = 0; i < 4; i++) {
+    errno = 0;
+    v[i] = strtol(s, &end, 10);
+    if (end == s || errno || v[i] < -65535 || v[i] > 65535) return -1;
+    s = end;
+    if (i < 3 && *s++ != ',') return -1;
+  }
+  if (*s || v[2] < 1 || v[3] < 1) return -1;
+  *b = (cl_img_box){(int)v[0], (int)v[1], (int)v[2], (int)v[3]};
+  return 0;
+}
+
+static char *metadata(char **paths, int n, int size, cl_img_decode decode, const float mean[3], const float std[3],
+                      const cl_img_box *boxes) {
   cJSON *md = cJSON_CreateObject(), *list = cJSON_CreateArray();
   for (int i = 0; i < n; i++) cJSON_AddItemToArray(list, cJSON_CreateString(paths[i]));
   char *imgs = cJSON_PrintUnformatted(list), buf[256];
   cJSON_Delete(list);
   cJSON_AddStringToObject(md, "images", imgs);
   free(imgs);
-  snprintf(buf, sizeof buf, "%sResize(%d, bicubic) CenterCrop(%d) RGB ToTensor Normalize",
-           decode == CL_IMG_DECODE_DRAFT ? "draft(RGB) " : "", size, size);
+  if (boxes) {
+    snprintf(buf, sizeof buf, "RandomResizedCrop(%d, scale=(0.9, 1.0), ratio=(3/4, 4/3), bicubic) RGB ToTensor Normalize",
+             size);
+    cJSON *bl = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+      const int v[4] = {boxes[i].left, boxes[i].top, boxes[i].width, boxes[i].height};
+      cJSON_AddItemToArray(bl, cJSON_CreateIntArray(v, 4));
+    }
+    char *bs = cJSON_PrintUnformatted(bl);
+    cJSON_Delete(bl);
+    cJSON_AddStringToObject(md, "boxes", bs);
+    free(bs);
+  } else {
+    snprintf(buf, sizeof buf, "%sResize(%d, bicubic) CenterCrop(%d) RGB ToTensor Normalize",
+             decode == CL_IMG_DECODE_DRAFT ? "draft(RGB) " : "", size, size);
+  }
   cJSON_AddStringToObject(md, "transform", buf);
   cJSON_AddStringToObject(md, "decode", cl_img_decode_name(decode));
   snprintf(buf, sizeof buf, "[%.9g, %.9g, %.9g]", mean[0], mean[1], mean[2]);
@@ -53,6 +87,8 @@ int cl_cmd_preprocess(int argc, char **argv) {
   float mean[3] = CL_IMG_OPENAI_MEAN, std[3] = CL_IMG_OPENAI_STD;
   int size = 224, i;
   cl_img_decode decode = CL_IMG_DECODE_FULL;
+  long long seed = -1; /* --augment */
+  cl_img_box given = {0, 0, 0, 0}; /* --box */
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) {
@@ -78,6 +114,19 @@ int cl_cmd_preprocess(int argc, char **argv) {
         cl_cli_fail("preprocess: --decode is full or draft, not '%s'", v);
         return 2;
       }
+    } else if (strcmp(a, "--augment") == 0) {
+      char *end;
+      errno = 0;
+      seed = strtoll(v, &end, 10);
+      if (*end || end == v || errno || seed < 0 || seed > (1LL << 53)) {
+        cl_cli_fail("preprocess: --augment wants a seed from 0 to 2^53, not '%s'", v);
+        return 2;
+      }
+    } else if (strcmp(a, "--box") == 0) {
+      if (parse_box(v, &given) != 0) {
+        cl_cli_fail("preprocess: --box wants LEFT,TOP,WIDTH,HEIGHT (sides from 1 to 65535), not '%s'", v);
+        return 2;
+      }
     } else if (strcmp(a, "--size") == 0) {
       char *end;
       long s = strtol(v, &end, 10);
@@ -96,6 +145,16 @@ int cl_cmd_preprocess(int argc, char **argv) {
       cl_cli_fail("preprocess: --std values must be non-zero");
       return 2;
     }
+  const int train = seed >= 0 || given.width > 0;
+  if (seed >= 0 && given.width > 0) {
+    cl_cli_fail("preprocess: --augment draws the boxes; --box gives one: not both");
+    return 2;
+  }
+  if (train && decode == CL_IMG_DECODE_DRAFT) {
+    cl_cli_fail("preprocess: the training transform decodes images whole: no --decode draft with %s",
+                seed >= 0 ? "--augment" : "--box");
+    return 2;
+  }
   char **paths = argv + i;
   int n = argc - i;
   if (!out || n < 1) {
@@ -107,17 +166,28 @@ int cl_cmd_preprocess(int argc, char **argv) {
   float *pix = malloc(sizeof(float) * per * (size_t)n);
   cl_error *errs = calloc((size_t)n, sizeof(cl_error));
   int *rcs = calloc((size_t)n, sizeof(int));
-  if (!pix || !errs || !rcs) {
+  cl_img_box *boxes = train ? calloc((size_t)n, sizeof *boxes) : NULL;
+  if (!pix || !errs || !rcs || (train && !boxes)) {
     cl_cli_fail("preprocess: out of memory for %d images of %dx%d", n, size, size);
     free(pix);
     free(errs);
     free(rcs);
+    free(boxes);
     return 1;
   }
   /* Images are independent; the library keeps no shared state. */
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int k = 0; k < n; k++)
-    rcs[k] = cl_img_preprocess_file_decode(paths[k], size, decode, mean, std, pix + per * (size_t)k, &errs[k]);
+  for (int k = 0; k < n; k++) {
+    if (!train) {
+      rcs[k] = cl_img_preprocess_file_decode(paths[k], size, decode, mean, std, pix + per * (size_t)k, &errs[k]);
+      continue;
+    }
+    cl_pyrand r;
+    cl_pyrand_seed(&r, seed + k);
+    boxes[k] = given;
+    rcs[k] = cl_img_train_preprocess_file(paths[k], size, NULL, seed >= 0 ? &r : NULL, mean, std,
+                                          pix + per * (size_t)k, &boxes[k], &errs[k]);
+  }
   int bad = 0, first = -1;
   for (int k = 0; k < n; k++)
     if (rcs[k] != CL_OK && !bad++) first = k;
@@ -135,7 +205,7 @@ int cl_cmd_preprocess(int argc, char **argv) {
     cl_tmap_init(&m);
     cl_tensor t = {.dtype = CL_F32, .ndim = 4, .shape = {n, 3, size, size}, .data = pix};
     cl_tmap_put(&m, "pixels", t);
-    char *md = metadata(paths, n, size, decode, mean, std);
+    char *md = metadata(paths, n, size, decode, mean, std, boxes);
     size_t tl = strlen(out) + 32;
     char *tmp = malloc(tl);
     snprintf(tmp, tl, "%s.tmp.%ld", out, (long)getpid());
@@ -156,5 +226,6 @@ int cl_cmd_preprocess(int argc, char **argv) {
   free(pix);
   free(errs);
   free(rcs);
+  free(boxes);
   return rc;
 }

@@ -1,6 +1,7 @@
 /* cl_image: image decoding (JPEG via TurboJPEG, PNG via libspng) and open_clip's exact
  * evaluation preprocessing (torchvision Resize + CenterCrop on a PIL image, PIL's
  * convert('RGB'), ToTensor, Normalize), bit-exact with Pillow 9.4.
+ * Also open_clip's training transform (RandomResizedCrop with a seeded, recorded box).
  * Owns: the cl_img type, format detection, PIL's decoded modes, Pillow's resampler.
  * Every function is self-contained and thread-safe (no globals, no shared state). */
 #ifndef CL_IMAGE_H
@@ -9,6 +10,7 @@
 #include <stdint.h>
 
 #include "../core/cl_core.h"
+#include "../eval/cl_pyrandom.h"
 
 /* PIL's image modes, as Image.open() gives them. Samples are uint8 except I (int32). */
 typedef enum {
@@ -59,6 +61,13 @@ void cl_img_resized_dims(int w, int h, int size, int *out_w, int *out_h);
 int cl_img_resize(const cl_img *in, int w, int h, cl_img *out, cl_error *e);
 /* torchvision Resize(size, BICUBIC) on a PIL image. */
 int cl_img_resize_shorter(const cl_img *in, int size, cl_img *out, cl_error *e);
+/* A box of an image: columns [left, left+width), rows [top, top+height). */
+typedef struct cl_img_box {
+  int left, top, width, height;
+} cl_img_box;
+/* PIL's im.crop((left, top, left+width, top+height)): a copy, zeros where the box leaves the
+ * image; P keeps its palette. */
+int cl_img_crop(const cl_img *in, const cl_img_box *box, cl_img *out, cl_error *e);
 /* torchvision CenterCrop(size): offsets int(round((n-size)/2.0)) (half to even); zero
  * padding where the image is smaller, as torchvision pads. */
 int cl_img_center_crop(const cl_img *in, int size, cl_img *out, cl_error *e);
@@ -84,6 +93,34 @@ int cl_img_preprocess_mem(const void *buf, size_t len, const char *name_for_erro
                           const float mean[3], const float std[3], float *chw_out, cl_error *e);
 int cl_img_preprocess_file(const char *path, int size, const float mean[3], const float std[3],
                            float *chw_out, cl_error *e);
+
+/* open_clip's TRAINING transform (cl_img_augment.c): RandomResizedCrop(size, scale, ratio,
+ * BICUBIC) on the decoded image in its own mode, then convert('RGB'), ToTensor and the same
+ * Normalize as evaluation. open_clip trains with scale (0.9, 1.0) and torchvision's default
+ * ratio (3/4, 4/3). */
+typedef struct cl_img_rrc {
+  double scale[2]; /* the crop's area as a share of the image's: [min, max] */
+  double ratio[2]; /* the crop's width / height before the resize: [min, max] */
+} cl_img_rrc;
+#define CL_IMG_RRC_OPENCLIP {{0.9, 1.0}, {3.0 / 4.0, 4.0 / 3.0}}
+/* torchvision 0.14 RandomResizedCrop.get_params on a width x height image, with its draws from
+ * r instead of torch's generator: up to 10 attempts, each drawing the area share and the
+ * log-ratio (uniform in float32, from cl_pyrand_random) and, when the box fits, its top then
+ * its left (cl_pyrand_below, as torch.randint); else the central fallback (no draw). p NULL:
+ * open_clip's. Boxes equal torchvision's given the same draws (tests/unit/test_augment.c).
+ * Seed r per image (e.g. from the run's seed, epoch and row) and the box is reproducible
+ * whatever order images are decoded in. */
+int cl_img_random_resized_crop_box(int width, int height, const cl_img_rrc *p, cl_pyrand *r, cl_img_box *box,
+                                   cl_error *e);
+/* torchvision F.resized_crop on a PIL image with that box: crop (cl_img_crop), then
+ * Image.resize((size, size), BICUBIC) in the image's own mode (cl_img_resize). */
+int cl_img_random_resized_crop(const cl_img *in, const cl_img_box *box, int size, cl_img *out, cl_error *e);
+/* The whole training transform of one file into chw_out (3 * size * size floats): decode, the
+ * box drawn from r (r NULL: *box as given), crop + resize, RGB, normalise (mean/std NULL:
+ * OpenAI's). The box used is written to *box when box is not NULL. */
+int cl_img_train_preprocess_file(const char *path, int size, const cl_img_rrc *p, cl_pyrand *r,
+                                 const float mean[3], const float std[3], float *chw_out, cl_img_box *box,
+                                 cl_error *e);
 
 /* How images are decoded before preprocess_val. FULL (the default) is open_clip's: every
  * pixel, as PIL's Image.open. DRAFT is the opt-in fast mode: large JPEGs are decoded at a

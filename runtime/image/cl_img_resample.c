@@ -521,22 +521,8 @@ int cl_img_center_offset(int n, int size) {
 
 int cl_img_center_crop(const cl_img *in, int size, cl_img *out, cl_error *e) {
   if (!in || !in->data || size < 1) return cl_err(e, CL_EINVAL, "bad center crop size %d", size);
-  int rc = cl_img_alloc(out, size, size, in->mode, e);
-  if (rc != CL_OK) return rc;
-  out->palette_size = in->palette_size;
-  memcpy(out->palette, in->palette, sizeof out->palette);
-  const int bpp = cl_img_pixel_bytes(in);
-  int ox = cl_img_center_offset(in->width, size), oy = cl_img_center_offset(in->height, size);
-  memset(out->data, 0, (size_t)size * size * bpp);
-  for (int j = 0; j < size; j++) {
-    int sy = j + oy;
-    if (sy < 0 || sy >= in->height) continue;
-    int xa = ox < 0 ? -ox : 0, xb = in->width - ox < size ? in->width - ox : size;
-    if (xb > xa)
-      memcpy(out->data + ((size_t)j * size + xa) * bpp,
-             in->data + ((size_t)sy * in->width + xa + ox) * bpp, (size_t)(xb - xa) * bpp);
-  }
-  return CL_OK;
+  cl_img_box box = {cl_img_center_offset(in->width, size), cl_img_center_offset(in->height, size), size, size};
+  return cl_img_crop(in, &box, out, e);
 }
 
 int cl_img_resize_crop(const cl_img *in, int size, cl_img *out, cl_error *e) {

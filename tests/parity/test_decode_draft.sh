@@ -42,22 +42,14 @@ if "$CLADE" preprocess --decode draft --out "$T/x.safetensors" "$T/cut.jpg" 2> "
 grep -q "cut.jpg: truncated JPEG" "$T/err" || fail "truncated message: $(cat "$T/err")"
 
 $PY - "$T/draft.safetensors" "$T/full.safetensors" "${IMGS[@]}" <<'PY'
-import json, struct, sys
+import os, sys
 import numpy as np
 from PIL import Image
 
-def load(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        hdr = json.loads(f.read(n))
-        data = f.read()
-    t = hdr["pixels"]
-    a, b = t["data_offsets"]
-    return np.frombuffer(data[a:b], dtype=np.float32).reshape(t["shape"]), hdr["__metadata__"]
+sys.path.insert(0, os.path.join(os.environ["CLADE_SRC"], "tests", "lib"))
+from pil_pixels import load, normalize
 
 S = 224
-MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
-STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 
 def reference(path, draft):
     im = Image.open(path)
@@ -71,9 +63,7 @@ def reference(path, draft):
     im = im.resize((nw, nh), Image.BICUBIC)              # torchvision Resize on a PIL image
     left, top = int(round((nw - S) / 2.0)), int(round((nh - S) / 2.0))
     im = im.crop((left, top, left + S, top + S)).convert("RGB")
-    x = np.asarray(im, dtype=np.float32) / np.float32(255)
-    x = (x - MEAN) / STD
-    return x.transpose(2, 0, 1), Image.open(path).size, im
+    return normalize(im), Image.open(path).size, im
 
 draft, md = load(sys.argv[1])
 full, _ = load(sys.argv[2])

@@ -349,7 +349,14 @@ int cl_clibd_resolve(const char *path, const char *config, char *ckpt, size_t nc
                      cl_error *e) {
   if (!path) return cl_err(e, CL_EINVAL, "model: no path given");
   if (is_dir(path)) {
+    /* CLIBD's best.pth, else a safetensors state dict (clade synth's sample model) */
+    struct stat st;
     snprintf(ckpt, nckpt, "%s/best.pth", path);
+    if (stat(ckpt, &st) != 0) {
+      char *alt = cl_asprintf("%s/model.safetensors", path);
+      if (stat(alt, &st) == 0) snprintf(ckpt, nckpt, "%s", alt);
+      free(alt);
+    }
     if (config) snprintf(cfg, ncfg, "%s", config);
     else snprintf(cfg, ncfg, "%s/config.json", path);
   } else {

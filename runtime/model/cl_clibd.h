@@ -100,7 +100,8 @@ typedef struct cl_clibd {
   char checkpoint[4096];
 } cl_clibd;
 
-/* path: a folder (best.pth + config.json in it) or a checkpoint file (config NULL: the
+/* path: a folder (best.pth, or model.safetensors where there is no best.pth, + config.json
+ * in it) or a checkpoint file (config NULL: the
  * config.json beside it). needs: the towers that must be there (CL_CLIBD_* bits); the others
  * load when the checkpoint and config have them. A needed tower the checkpoint lacks is an
  * error naming the tower and its first missing key; a key no tower uses is an error; keys real

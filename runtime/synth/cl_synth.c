@@ -11,6 +11,7 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <spng.h>
@@ -21,6 +22,7 @@
 
 #include "../io/cl_manifest.h"
 #include "../io/cl_safetensors.h"
+#include "../model/cl_clip.h"
 #include "../tensor/cl_tensor.h"
 
 #ifndef M_PI
@@ -116,24 +118,32 @@ void cl_synth_sb_field(sbuf *b, const char *s, int last) {
 
 /* ---- model ---- */
 
-enum { INIT_LN_W, INIT_BIAS, INIT_MAT, INIT_EMB, INIT_POS, INIT_CONST };
+char *cl_synth_random_meta(uint64_t seed) {
+  cJSON *o = cJSON_CreateObject();
+  char note[128];
+  snprintf(note, sizeof note, "RANDOM weights (clade synth --seed %llu); not a trained model", (unsigned long long)seed);
+  cJSON_AddStringToObject(o, "format", "pt");
+  cJSON_AddStringToObject(o, "clade_synth", note);
+  char *s = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return s;
+}
 
-/* Adds one tensor drawn with DETAILS.md's "Random initialization" rules. */
-static long gen(cl_tmap *m, uint64_t seed, const char *name, int kind, double arg, int ndim, int64_t d0,
-                int64_t d1, int64_t d2, int64_t d3) {
+long cl_synth_gen(cl_tmap *m, uint64_t seed, const char *name, int kind, double arg, int ndim, int64_t d0,
+                  int64_t d1, int64_t d2, int64_t d3) {
   int64_t shape[4] = {d0, d1, d2, d3};
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) n *= shape[i];
   float *v = cl_xmalloc((size_t)n * sizeof *v);
   rng r = cl_synth_rng_for(seed, name, 0);
   for (int64_t i = 0; i < n; i++) {
-    double z = kind == INIT_CONST ? 0 : gauss(&r);
+    double z = kind == CL_SYNTH_CONST ? 0 : gauss(&r);
     switch (kind) {
-    case INIT_LN_W: v[i] = (float)(1.0 + 0.1 * z); break;
-    case INIT_BIAS: v[i] = (float)(0.1 * z); break;
-    case INIT_MAT: v[i] = (float)(z / sqrt(arg)); break; /* arg = fan_in */
-    case INIT_EMB: v[i] = (float)(0.5 * z); break;
-    case INIT_POS: v[i] = (float)(0.2 * z); break;
+    case CL_SYNTH_LN_W: v[i] = (float)(1.0 + 0.1 * z); break;
+    case CL_SYNTH_BIAS: v[i] = (float)(0.1 * z); break;
+    case CL_SYNTH_MAT: v[i] = (float)(z / sqrt(arg)); break; /* arg = fan_in */
+    case CL_SYNTH_EMB: v[i] = (float)(0.5 * z); break;
+    case CL_SYNTH_POS: v[i] = (float)(0.2 * z); break;
     default: v[i] = (float)arg; break;
     }
   }
@@ -148,92 +158,72 @@ static long gen_tower(cl_tmap *m, uint64_t seed, const char *prefix, int width, 
   const int W = width;
 #define G(suffix, kind, arg, nd, a, b)                                                            \
   (snprintf(k, sizeof k, "%s.resblocks.%d.%s", prefix, i, suffix),                                 \
-   np += gen(m, seed, k, kind, arg, nd, a, b, 0, 0))
+   np += cl_synth_gen(m, seed, k, kind, arg, nd, a, b, 0, 0))
   for (int i = 0; i < layers; i++) {
-    G("ln_1.weight", INIT_LN_W, 0, 1, W, 0);
-    G("ln_1.bias", INIT_BIAS, 0, 1, W, 0);
-    G("attn.in_proj_weight", INIT_MAT, W, 2, 3 * W, W);
-    G("attn.in_proj_bias", INIT_BIAS, 0, 1, 3 * W, 0);
-    G("attn.out_proj.weight", INIT_MAT, W, 2, W, W);
-    G("attn.out_proj.bias", INIT_BIAS, 0, 1, W, 0);
-    G("ln_2.weight", INIT_LN_W, 0, 1, W, 0);
-    G("ln_2.bias", INIT_BIAS, 0, 1, W, 0);
-    G("mlp.c_fc.weight", INIT_MAT, W, 2, 4 * W, W);
-    G("mlp.c_fc.bias", INIT_BIAS, 0, 1, 4 * W, 0);
-    G("mlp.c_proj.weight", INIT_MAT, 4 * W, 2, W, 4 * W);
-    G("mlp.c_proj.bias", INIT_BIAS, 0, 1, W, 0);
+    G("ln_1.weight", CL_SYNTH_LN_W, 0, 1, W, 0);
+    G("ln_1.bias", CL_SYNTH_BIAS, 0, 1, W, 0);
+    G("attn.in_proj_weight", CL_SYNTH_MAT, W, 2, 3 * W, W);
+    G("attn.in_proj_bias", CL_SYNTH_BIAS, 0, 1, 3 * W, 0);
+    G("attn.out_proj.weight", CL_SYNTH_MAT, W, 2, W, W);
+    G("attn.out_proj.bias", CL_SYNTH_BIAS, 0, 1, W, 0);
+    G("ln_2.weight", CL_SYNTH_LN_W, 0, 1, W, 0);
+    G("ln_2.bias", CL_SYNTH_BIAS, 0, 1, W, 0);
+    G("mlp.c_fc.weight", CL_SYNTH_MAT, W, 2, 4 * W, W);
+    G("mlp.c_fc.bias", CL_SYNTH_BIAS, 0, 1, 4 * W, 0);
+    G("mlp.c_proj.weight", CL_SYNTH_MAT, 4 * W, 2, W, 4 * W);
+    G("mlp.c_proj.bias", CL_SYNTH_BIAS, 0, 1, W, 0);
   }
 #undef G
   return np;
 }
-
-static const char synth_config[] =
-    "{\n"
-    "  \"model_cfg\": {\n"
-    "    \"embed_dim\": %d,\n"
-    "    \"quick_gelu\": false,\n"
-    "    \"vision_cfg\": {\n"
-    "      \"image_size\": 224,\n"
-    "      \"patch_size\": 16,\n"
-    "      \"width\": %d,\n"
-    "      \"layers\": %d,\n"
-    "      \"head_width\": 64,\n"
-    "      \"mlp_ratio\": 4.0\n"
-    "    },\n"
-    "    \"text_cfg\": {\n"
-    "      \"context_length\": 77,\n"
-    "      \"vocab_size\": 49408,\n"
-    "      \"width\": %d,\n"
-    "      \"heads\": %d,\n"
-    "      \"layers\": %d\n"
-    "    }\n"
-    "  },\n"
-    "  \"preprocess_cfg\": {\n"
-    "    \"mean\": [0.48145466, 0.4578275, 0.40821073],\n"
-    "    \"std\": [0.26862954, 0.26130258, 0.27577711]\n"
-    "  }\n"
-    "}\n";
 
 int cl_synth_model(const char *model_dir, uint64_t seed, long *n_params, cl_error *e) {
   int rc = cl_synth_mkdirs(model_dir, e);
   if (rc) return rc;
   const int W = CL_SYNTH_WIDTH, L = CL_SYNTH_LAYERS, E = CL_SYNTH_EMBED;
   const int grid = 224 / 16, ctx = 77, vocab = 49408;
-  char path[4096], cfg[2048];
-  snprintf(cfg, sizeof cfg, synth_config, E, W, L, W, W / 64, L);
+  char path[4096];
+  /* open_clip's hub config (OpenAI's mean and std), as `clade train` writes it */
+  cl_clip_config c;
+  cl_clip_config_default(&c);
+  c.embed_dim = E;
+  c.vision = (cl_clip_vision_cfg){.image_size = 224, .patch_size = 16, .width = W, .layers = L, .head_width = 64,
+                                  .mlp_ratio = 4.0};
+  c.text = (cl_clip_text_cfg){.context_length = ctx, .vocab_size = vocab, .width = W, .heads = W / 64, .layers = L,
+                              .mlp_ratio = 4.0};
+  char *cfg = cl_clip_config_to_json(&c);
   snprintf(path, sizeof path, "%s/open_clip_config.json", model_dir);
-  if ((rc = cl_write_file(path, cfg, strlen(cfg), e))) return rc;
+  rc = cl_write_file(path, cfg, strlen(cfg), e);
+  free(cfg);
+  if (rc) return rc;
 
   /* open_clip's state_dict order: CLIP's own parameters, then visual, transformer,
    * token_embedding, ln_final. */
   cl_tmap m;
   cl_tmap_init(&m);
   long np = 0;
-  np += gen(&m, seed, "positional_embedding", INIT_POS, 0, 2, ctx, W, 0, 0);
-  np += gen(&m, seed, "text_projection", INIT_MAT, W, 2, W, E, 0, 0);
+  np += cl_synth_gen(&m, seed, "positional_embedding", CL_SYNTH_POS, 0, 2, ctx, W, 0, 0);
+  np += cl_synth_gen(&m, seed, "text_projection", CL_SYNTH_MAT, W, 2, W, E, 0, 0);
   /* ln(100): exp gives open_clip's maximal scale, 100, a readable number. */
-  np += gen(&m, seed, "logit_scale", INIT_CONST, log(100.0), 0, 0, 0, 0, 0);
-  np += gen(&m, seed, "visual.class_embedding", INIT_EMB, 0, 1, W, 0, 0, 0);
-  np += gen(&m, seed, "visual.positional_embedding", INIT_POS, 0, 2, 1 + grid * grid, W, 0, 0);
-  np += gen(&m, seed, "visual.proj", INIT_MAT, W, 2, W, E, 0, 0);
-  np += gen(&m, seed, "visual.conv1.weight", INIT_MAT, 3 * 16 * 16, 4, W, 3, 16, 16);
-  np += gen(&m, seed, "visual.ln_pre.weight", INIT_LN_W, 0, 1, W, 0, 0, 0);
-  np += gen(&m, seed, "visual.ln_pre.bias", INIT_BIAS, 0, 1, W, 0, 0, 0);
+  np += cl_synth_gen(&m, seed, "logit_scale", CL_SYNTH_CONST, log(100.0), 0, 0, 0, 0, 0);
+  np += cl_synth_gen(&m, seed, "visual.class_embedding", CL_SYNTH_EMB, 0, 1, W, 0, 0, 0);
+  np += cl_synth_gen(&m, seed, "visual.positional_embedding", CL_SYNTH_POS, 0, 2, 1 + grid * grid, W, 0, 0);
+  np += cl_synth_gen(&m, seed, "visual.proj", CL_SYNTH_MAT, W, 2, W, E, 0, 0);
+  np += cl_synth_gen(&m, seed, "visual.conv1.weight", CL_SYNTH_MAT, 3 * 16 * 16, 4, W, 3, 16, 16);
+  np += cl_synth_gen(&m, seed, "visual.ln_pre.weight", CL_SYNTH_LN_W, 0, 1, W, 0, 0, 0);
+  np += cl_synth_gen(&m, seed, "visual.ln_pre.bias", CL_SYNTH_BIAS, 0, 1, W, 0, 0, 0);
   np += gen_tower(&m, seed, "visual.transformer", W, L);
-  np += gen(&m, seed, "visual.ln_post.weight", INIT_LN_W, 0, 1, W, 0, 0, 0);
-  np += gen(&m, seed, "visual.ln_post.bias", INIT_BIAS, 0, 1, W, 0, 0, 0);
+  np += cl_synth_gen(&m, seed, "visual.ln_post.weight", CL_SYNTH_LN_W, 0, 1, W, 0, 0, 0);
+  np += cl_synth_gen(&m, seed, "visual.ln_post.bias", CL_SYNTH_BIAS, 0, 1, W, 0, 0, 0);
   np += gen_tower(&m, seed, "transformer", W, L);
-  np += gen(&m, seed, "token_embedding.weight", INIT_EMB, 0, 2, vocab, W, 0, 0);
-  np += gen(&m, seed, "ln_final.weight", INIT_LN_W, 0, 1, W, 0, 0, 0);
-  np += gen(&m, seed, "ln_final.bias", INIT_BIAS, 0, 1, W, 0, 0, 0);
+  np += cl_synth_gen(&m, seed, "token_embedding.weight", CL_SYNTH_EMB, 0, 2, vocab, W, 0, 0);
+  np += cl_synth_gen(&m, seed, "ln_final.weight", CL_SYNTH_LN_W, 0, 1, W, 0, 0, 0);
+  np += cl_synth_gen(&m, seed, "ln_final.bias", CL_SYNTH_BIAS, 0, 1, W, 0, 0, 0);
 
-  char meta[512];
-  snprintf(meta, sizeof meta,
-           "{\"format\":\"pt\",\"clade_synth\":\"RANDOM weights (clade synth --seed %llu); not a "
-           "trained model\"}",
-           (unsigned long long)seed);
+  char *meta = cl_synth_random_meta(seed);
   snprintf(path, sizeof path, "%s/open_clip_model.safetensors", model_dir);
   rc = cl_st_save(path, &m, meta, e);
+  cJSON_free(meta);
   cl_tmap_free(&m);
   if (n_params) *n_params = np;
   return rc;
@@ -652,9 +642,15 @@ int cl_synth_suite(const cl_synth_opts *o, FILE *log, cl_error *e) {
     fprintf(log, "synth: %s: 12 insect species x %d specimens with DNA barcodes and JPEG images, "
                  "BIOSCAN-1M splits (seen/unseen keys and queries) for retrieval\n",
             dir, o->per_class < 2 ? 2 : o->per_class);
+  snprintf(dir, sizeof dir, "%s/clibd", o->out_dir);
+  if ((rc = cl_synth_clibd(dir, o->seed, &np, e))) return rc;
   if (log)
-    fprintf(log, "synth: note: the model's weights are RANDOM, not trained: zero-shot accuracy is at "
-                 "chance; few-shot accuracy still rises with shots because the generated classes "
-                 "differ visibly.\n");
+    fprintf(log, "synth: %s: CLIBD-shaped model (image ViT with LoRA, BarcodeBERT DNA, BERT text; 64 wide, "
+                 "2 layers, 32-d out); %ld parameters, RANDOM weights (seed %llu)\n",
+            dir, np, (unsigned long long)o->seed);
+  if (log)
+    fprintf(log, "synth: note: the models' weights are RANDOM, not trained: zero-shot accuracy and "
+                 "image->dna retrieval are at chance; few-shot accuracy still rises with shots because the "
+                 "generated classes differ visibly.\n");
   return CL_OK;
 }

@@ -1,5 +1,6 @@
 /* cl_synth: the embedded sample suite, so the demo runs anywhere without downloads.
- * Owns: a small open_clip CLIP with RANDOM weights (hub layout), and three tiny datasets with
+ * Owns: a small open_clip CLIP and a small CLIBD model (image, DNA and text towers for the
+ * BIOSCAN sample's retrievals), both with RANDOM weights, and three tiny datasets with
  * generated images whose classes differ visibly — `rare_sample` (JPEG, real Rare Species
  * taxonomy and common names), `plankton_sample` (PNG, PLK_Mini labels as-is) and
  * `bioscan_sample` (BIOSCAN-1M style: insects with DNA barcodes, seen/unseen splits, keys and
@@ -9,6 +10,9 @@
  * Layout under DIR:
  *   model/open_clip_config.json          {"model_cfg": {...}, "preprocess_cfg": {mean, std}}
  *   model/open_clip_model.safetensors    F32, open_clip state-dict names
+ *   clibd/config.json                    "format": "clibd" (cl_clibd.h), three towers 64 wide, 32-d out
+ *   clibd/model.safetensors              F32, CLIBD's SimpleCLIP state-dict names (ViT with LoRA q/v)
+ *   clibd/vocab.txt                      the text tower's WordPiece vocabulary (letters and digits)
  *   data/rare_sample/metadata.csv        ,kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class
  *   data/rare_sample/images/NNNN.jpg
  *   data/plankton_sample/metadata.csv    ,filepath,class
@@ -43,6 +47,8 @@ int cl_synth_suite(const cl_synth_opts *o, FILE *log, cl_error *e);
 
 /* The parts, each into its own directory. n_params (may be NULL) gets the parameter count. */
 int cl_synth_model(const char *model_dir, uint64_t seed, long *n_params, cl_error *e);
+/* The CLIBD-shaped model (cl_synth_clibd.c) into its own directory. */
+int cl_synth_clibd(const char *model_dir, uint64_t seed, long *n_params, cl_error *e);
 /* k classes spread across phyla, chosen from the Rare Species manifest at src_manifest. */
 int cl_synth_rare(const char *dataset_dir, const char *src_manifest, uint64_t seed, int k,
                   int per_class, cl_error *e);

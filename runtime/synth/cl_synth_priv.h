@@ -29,6 +29,19 @@ void cl_synth_render(const cl_synth_look *l, cl_synth_rng *r, int w, int h, unsi
 /* samp: a TJSAMP_* chroma subsampling */
 int cl_synth_write_jpeg(const char *path, const unsigned char *px, int w, int h, int gray, int samp, cl_error *e);
 
+/* One F32 tensor of the random model put into m, drawn with the fixtures' DETAILS.md
+ * "Random initialization" rules by kind: LayerNorm weights 1 + 0.1 N, biases 0.1 N, matrices
+ * N / sqrt(arg) (arg = fan in), embeddings 0.5 N, positional embeddings 0.2 N, or the constant
+ * arg. Keyed by (seed, name). Returns its number of values. */
+enum { CL_SYNTH_LN_W, CL_SYNTH_BIAS, CL_SYNTH_MAT, CL_SYNTH_EMB, CL_SYNTH_POS, CL_SYNTH_CONST };
+struct cl_tmap;
+long cl_synth_gen(struct cl_tmap *m, uint64_t seed, const char *name, int kind, double arg, int ndim, int64_t d0,
+                  int64_t d1, int64_t d2, int64_t d3);
+
+/* The safetensors metadata of a generated model: {"format":"pt","clade_synth":"RANDOM weights
+ * (clade synth --seed N); not a trained model"}; free with cJSON_free. */
+char *cl_synth_random_meta(uint64_t seed);
+
 /* A growable string for the manifests. */
 typedef struct cl_synth_sbuf {
   char *s;

@@ -35,17 +35,49 @@ grep -q ',linear_probe,,3,all,top1,' a.csv || fail "linear probe row"
 "$CLADE" results --db "$T/r.db" --run 2 --format csv | grep ',custom-ncm,sample-clip,rare-sample,cosine_ncm,,2,all,top1,' >/dev/null || fail "custom protocol row"
 
 # retrieval on bioscan_sample: images of a seen species share a look, so even the random
-# CLIP finds them; every query split x rank is a cell
+# CLIP finds them; every query split x rank is a cell. The sample's CLIBD-shaped model (clade
+# synth writes it, RANDOM weights) runs image->dna, dna->dna, image->image and image+dna out of
+# the box: every cell there; barcodes of a species share most 5-mers, so dna->dna finds it.
 "$CLADE" results --db "$T/r.db" --run 4 --format json > b.json
 python3 - b.json <<'PY' || fail "bioscan retrieval: $(head -c 600 b.json)"
 import json, sys
-rows = [r for r in json.load(open(sys.argv[1])) if r["experiment"] == "bioscan-image-image"]
-cells = {(r["query"], r["key"], r["split"], r["rank"]) for r in rows}
-assert cells == {("image", "image", s, k) for s in ("test_seen", "test_unseen")
-                 for k in ("order", "family", "genus", "species")}, cells
-v = {(r["split"], r["rank"], r["metric"]): r["value"] for r in rows}
-assert v[("test_seen", "species", "micro_top1")] > 0.5, v
-assert all(v[(s, k, "micro_top1")] <= v[(s, k, "micro_top5")] for s, k, _ in v)
+allrows = json.load(open(sys.argv[1]))
+splits, ranks = ("test_seen", "test_unseen"), ("order", "family", "genus", "species")
+metrics = {f"{a}_top{k}" for a in ("micro", "macro") for k in (1, 3, 5)}
+def check(experiment, pairs):
+    rows = [r for r in allrows if r["experiment"] == experiment]
+    cells = {(r["query"], r["key"], r["split"], r["rank"]) for r in rows}
+    assert cells == {(q, k, s, r) for q, k in pairs for s in splits for r in ranks}, (experiment, sorted(cells))
+    v = {(r["query"], r["key"], r["split"], r["rank"], r["metric"]): r["value"] for r in rows}
+    assert len(v) == len(rows) == len(cells) * len(metrics), (experiment, len(rows))
+    assert {k[-1] for k in v} == metrics and all(0 <= x <= 1 for x in v.values()), experiment
+    assert all(v[c + ("micro_top1",)] <= v[c + ("micro_top5",)] for c in cells), experiment
+    assert all(r["n"] > 0 for r in rows), experiment
+    return v
+v = check("bioscan-image-image", [("image", "image")])
+assert v[("image", "image", "test_seen", "species", "micro_top1")] > 0.5, v
+v = check("bioscan-clibd", [("image", "dna"), ("dna", "dna"), ("image", "image"), ("image+dna", "image+dna")])
+assert v[("dna", "dna", "test_seen", "species", "micro_top1")] > 0.5, v
+assert {r["model"] for r in allrows if r["experiment"] == "bioscan-clibd"} == {"sample-clibd"}
+PY
+
+# the same CLIBD retrievals from `clade embed`'s features of the sample model (the
+# CLADE_CLIBD_FEATURES override): every metric equal to the run that encoded through the towers
+S="$CLADE_SAMPLE/data/bioscan_sample"
+cut -d, -f2 "$S/metadata.csv" | tail -n +2 > simages.txt
+cut -d, -f3 "$S/metadata.csv" | tail -n +2 > sdna.txt
+(cd "$S" && xargs -a "$T/simages.txt" "$CLADE" embed --model "$CLADE_SAMPLE/clibd" --dna "$T/sdna.txt" \
+   --out "$T/sfeats.safetensors" --backend cpu --images) 2>err || fail "embed the sample's CLIBD: $(cat err)"
+CLADE_CLIBD_FEATURES="$T/sfeats.safetensors" "$CLADE" run "$CLADE_SRC/experiments/bioscan_retrieval.lua" \
+  --db "$T/f.db" --quiet 2>err || fail "bioscan_retrieval on features: $(cat err)"
+"$CLADE" results --db "$T/f.db" --format json > bf.json
+python3 - b.json bf.json <<'PY' || fail "bioscan-clibd from features differs from the run through the model"
+import json, sys
+def cells(p):
+    return {(r["query"], r["key"], r["split"], r["rank"], r["metric"]): r["value"]
+            for r in json.load(open(p)) if r["experiment"] == "bioscan-clibd"}
+a, b = cells(sys.argv[1]), cells(sys.argv[2])
+assert len(a) == 4 * 2 * 4 * 6 and a == b, [k for k in a if a[k] != b.get(k)][:5]
 PY
 
 "$CLADE" predictions --db "$T/r.db" --run 1 --format csv > p.csv

@@ -34,6 +34,41 @@ grep -q '"preprocess_cfg"' "$m/open_clip_config.json" || fail "config lacks prep
 head -c 65536 "$m/open_clip_model.safetensors" | grep -a 'visual.conv1.weight' >/dev/null || fail "no visual.conv1.weight"
 head -c 65536 "$m/open_clip_model.safetensors" | grep -a 'token_embedding.weight' >/dev/null || fail "no token_embedding.weight"
 
+# The CLIBD-shaped model: a "format": "clibd" config with its three towers, CLIBD's state-dict
+# names (LoRA in the image tower), a vocabulary; it loads and embeds each modality.
+c="$tmp/a/clibd"
+python3 - "$c" <<'PY' || fail "clibd model files"
+import json, struct, sys
+d = sys.argv[1]
+cfg = json.load(open(d + "/config.json"))
+assert cfg["format"] == "clibd" and "RANDOM" in cfg["clade_synth"], cfg
+assert {"image", "dna", "text"} <= set(cfg) and cfg["text"]["vocab_file"] == "vocab.txt"
+vocab = open(d + "/vocab.txt").read().split("\n")[:-1]
+assert vocab[:4] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] and len(vocab) == cfg["text"]["bert_config"]["vocab_size"]
+f = open(d + "/model.safetensors", "rb")
+hdr = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+assert "RANDOM" in hdr["__metadata__"]["clade_synth"]
+for k, shape in {"image_encoder.base_image_encoder.blocks.0.attn.qkv.linear_a_q.weight": [4, 64],
+                 "image_encoder.base_image_encoder.head.weight": [32, 64],
+                 "dna_encoder.base_dna_encoder.bert.embeddings.word_embeddings.weight": [1027, 64],
+                 "dna_encoder.base_dna_encoder.cls.predictions.decoder.weight": [32, 64],
+                 "language_encoder.proj.weight": [32, 64]}.items():
+    assert hdr[k]["shape"] == shape and hdr[k]["dtype"] == "F32", (k, hdr.get(k))
+PY
+cmp -s "$c/model.safetensors" "$tmp/c/clibd/model.safetensors" && fail "--seed 8 wrote the same CLIBD weights as --seed 7"
+printf 'ACGTACGTAC\n' > "$tmp/dna.txt"
+printf 'Diptera Sciaridae\n' > "$tmp/texts.txt"
+"$CLADE" embed --model "$c" --backend cpu --dna "$tmp/dna.txt" --texts "$tmp/texts.txt" --out "$tmp/e.safetensors" \
+  --images "$tmp/a/data/bioscan_sample/images/0001.jpg" 2>"$tmp/e.err" || fail "embed with the CLIBD model: $(cat "$tmp/e.err")"
+python3 - "$tmp/e.safetensors" <<'PY' || fail "CLIBD embeddings' shapes"
+import json, struct, sys
+f = open(sys.argv[1], "rb")
+hdr = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+for k, shape in {"image_embeddings": [1, 32], "dna_embeddings": [1, 32], "dna_tokens": [1, 133],
+                 "text_embeddings": [1, 32], "text_tokens": [1, 20]}.items():
+    assert hdr[k]["shape"] == shape, (k, hdr[k])
+PY
+
 # Manifests: header as the real ones, 8x6 and 5x6 rows, every image present and valid.
 check_dataset() { # dir header rows classes magic-hex filepath-column
   local d=$1 header=$2 rows=$3 classes=$4 magic=$5

@@ -49,7 +49,7 @@ CLADE_SAMPLE="$T/sample" CLADE_CLIBD_FEATURES="$T/sfeats.safetensors" \
 "$CLADE" results --db "$T/s.db" --format json > "$T/s.json"
 python3 - "$T/s.json" <<'PY' || fail "bioscan_retrieval cells: $(head -c 600 "$T/s.json")"
 import json, sys
-rows = [r for r in json.load(open(sys.argv[1])) if r["model"] == "clibd"]
+rows = [r for r in json.load(open(sys.argv[1])) if r["model"] == "sample-clibd"]
 cells = {(r["query"], r["key"], r["split"], r["rank"]) for r in rows}
 pairs = {("image", "dna"), ("dna", "dna"), ("image", "image"), ("image+dna", "image+dna")}
 assert cells == {(q, k, s, r) for q, k in pairs for s in ("test_seen", "test_unseen")

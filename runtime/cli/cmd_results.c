@@ -1,6 +1,6 @@
 /* clade results | predictions | log: read the results database (never create it).
  * Data goes to stdout as an aligned table (rounded for people), RFC 4180 CSV or JSON (full
- * precision, %.17g); one error line to stderr. Exit 0, 1 on a runtime error, 2 on usage. */
+ * precision, %.17g; each row a cJSON object); one error line to stderr. Exit 0, 1 on a runtime error, 2 on usage. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <csv.h>
@@ -96,19 +96,47 @@ static void csv_str(FILE *f, const char *s) {
   else fputs(s, f);
 }
 
-/* A JSON string (escaped by cJSON), or null. */
-static void json_str(FILE *f, const char *s) {
-  cJSON *j = s ? cJSON_CreateString(s) : cJSON_CreateNull();
-  char *t = j ? cJSON_PrintUnformatted(j) : NULL;
-  fputs(t ? t : "null", f);
-  cJSON_free(t);
-  cJSON_Delete(j);
+/* JSON rows are cJSON objects, members in the order they are added, printed on one line. */
+
+/* A string member, or null. */
+static void json_str(cJSON *o, const char *k, const char *s) {
+  if (s) cJSON_AddStringToObject(o, k, s);
+  else cJSON_AddNullToObject(o, k);
 }
 
-/* %.17g round-trips a double; JSON has no NaN, so a NULL value is null there. */
-static void json_num(FILE *f, double v, int has) {
-  if (has) fprintf(f, "%.17g", v);
-  else fputs("null", f);
+/* A number member written with %.17g (round-trips a double); JSON has no NaN, so a NULL value
+ * is null there. */
+static void json_num(cJSON *o, const char *k, double v, int has) {
+  char buf[40];
+  snprintf(buf, sizeof buf, "%.17g", v);
+  if (has) cJSON_AddRawToObject(o, k, buf);
+  else cJSON_AddNullToObject(o, k);
+}
+
+static void json_int(cJSON *o, const char *k, int64_t v) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "%lld", (long long)v);
+  cJSON_AddRawToObject(o, k, buf);
+}
+
+/* A member holding stored JSON text as a JSON value when it parses, else as a string. */
+static void json_value(cJSON *o, const char *k, const char *text) {
+  cJSON *v = text ? cJSON_Parse(text) : NULL;
+  if (v) cJSON_AddRawToObject(o, k, text);
+  else json_str(o, k, text);
+  cJSON_Delete(v);
+}
+
+/* Prints o on one line and frees it. */
+static void json_print(FILE *f, cJSON *o) {
+  char *t = cJSON_PrintUnformatted(o);
+  if (!t) {
+    fprintf(stderr, "clade: out of memory\n");
+    abort();
+  }
+  fputs(t, f);
+  cJSON_free(t);
+  cJSON_Delete(o);
 }
 
 /* Display width of UTF-8 text: code points (no wide-character tables). */
@@ -246,12 +274,27 @@ static void csv_axes(FILE *f, const char *query, const char *key, const char *sp
   csv_str(f, rank);
 }
 
-static void json_axes(FILE *f, const char *query, const char *key, const char *split, const char *rank) {
-  fputs(",\"query\":", f);
-  json_str(f, query ? query : ""), fputs(",\"key\":", f);
-  json_str(f, key ? key : ""), fputs(",\"split\":", f);
-  json_str(f, split ? split : ""), fputs(",\"rank\":", f);
-  json_str(f, rank ? rank : "");
+static void json_axes(cJSON *o, const char *query, const char *key, const char *split, const char *rank) {
+  json_str(o, "query", query ? query : "");
+  json_str(o, "key", key ? key : "");
+  json_str(o, "split", split ? split : "");
+  json_str(o, "rank", rank ? rank : "");
+}
+
+/* The members every result and prediction row starts with. */
+static cJSON *json_cell(int64_t run, const char *experiment, const char *model, const char *dataset,
+                        const char *protocol, const char *text_type, int shots, int trial) {
+  cJSON *o = cJSON_CreateObject();
+  json_int(o, "run", run);
+  json_str(o, "experiment", experiment);
+  json_str(o, "model", model);
+  json_str(o, "dataset", dataset);
+  json_str(o, "protocol", protocol);
+  json_str(o, "text_type", text_type);
+  json_int(o, "shots", shots);
+  if (trial < 0) cJSON_AddStringToObject(o, "trial", "all");
+  else json_int(o, "trial", trial);
+  return o;
 }
 
 /* top-k accuracies (and their std) are fractions shown as percentages in the table. */
@@ -276,19 +319,13 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
     csv_axes(f, r->query, r->key, r->split, r->rank), fputc('\n', f);
   } else if (strcmp(c->format, "json") == 0) {
     fputs(c->n ? ",\n" : "\n", f);
-    fprintf(f, "{\"run\":%lld,\"experiment\":", (long long)r->run_id);
-    json_str(f, r->experiment), fputs(",\"model\":", f);
-    json_str(f, r->model), fputs(",\"dataset\":", f);
-    json_str(f, r->dataset), fputs(",\"protocol\":", f);
-    json_str(f, r->protocol), fputs(",\"text_type\":", f);
-    json_str(f, r->text_type), fprintf(f, ",\"shots\":%d,\"trial\":", r->shots);
-    if (r->trial < 0) fputs("\"all\"", f);
-    else fprintf(f, "%d", r->trial);
-    fputs(",\"metric\":", f);
-    json_str(f, r->metric), fputs(",\"value\":", f);
-    json_num(f, r->value, r->has_value);
-    fprintf(f, ",\"n\":%lld,\"eval\":%lld", (long long)r->n_examples, (long long)r->eval_id);
-    json_axes(f, r->query, r->key, r->split, r->rank), fputc('}', f);
+    cJSON *o = json_cell(r->run_id, r->experiment, r->model, r->dataset, r->protocol, r->text_type, r->shots, r->trial);
+    json_str(o, "metric", r->metric);
+    json_num(o, "value", r->value, r->has_value);
+    json_int(o, "n", r->n_examples);
+    json_int(o, "eval", r->eval_id);
+    json_axes(o, r->query, r->key, r->split, r->rank);
+    json_print(f, o);
   } else {
     int m = 0;
     while (m < c->nmetrics && strcmp(c->metrics[m], r->metric) != 0) m++;
@@ -421,22 +458,15 @@ static int pred_row(const cl_prediction_row *r, void *ud, cl_error *e) {
     fputc('\n', f);
   } else {
     fputs(c->n ? ",\n" : "\n", f);
-    fprintf(f, "{\"run\":%lld,\"experiment\":", (long long)r->run_id);
-    json_str(f, r->experiment), fputs(",\"model\":", f);
-    json_str(f, r->model), fputs(",\"dataset\":", f);
-    json_str(f, r->dataset), fputs(",\"protocol\":", f);
-    json_str(f, r->protocol), fputs(",\"text_type\":", f);
-    json_str(f, r->text_type), fprintf(f, ",\"shots\":%d,\"trial\":", r->shots);
-    if (r->trial < 0) fputs("\"all\"", f);
-    else fprintf(f, "%d", r->trial);
-    fprintf(f, ",\"example\":%d,\"filepath\":", r->example);
-    json_str(f, r->filepath), fputs(",\"label\":", f);
-    json_str(f, r->label), fputs(",\"prediction\":", f);
-    json_str(f, r->prediction);
-    fprintf(f, ",\"correct\":%s", r->correct ? "true" : "false");
-    json_axes(f, r->query, r->key, r->split, r->rank);
-    if (r->retrieved) fprintf(f, ",\"retrieved\":%s", r->retrieved); /* stored as a JSON array */
-    fputc('}', f);
+    cJSON *o = json_cell(r->run_id, r->experiment, r->model, r->dataset, r->protocol, r->text_type, r->shots, r->trial);
+    json_int(o, "example", r->example);
+    json_str(o, "filepath", r->filepath);
+    json_str(o, "label", r->label);
+    json_str(o, "prediction", r->prediction);
+    cJSON_AddBoolToObject(o, "correct", r->correct);
+    json_axes(o, r->query, r->key, r->split, r->rank);
+    if (r->retrieved) json_value(o, "retrieved", r->retrieved); /* stored as a JSON array */
+    json_print(f, o);
   }
   c->n++;
   return 0;
@@ -525,38 +555,29 @@ static int log_train_line(const cl_train_job_row *t, void *ud, cl_error *e) {
 }
 
 /* The same as JSON objects into f: [{"id", "name", "parent", ...}, ...]. */
-typedef struct train_json {
-  FILE *f;
-  int n;
-} train_json;
+/* One training job of a run: an object of its "training" array (ud). */
 static int log_train_json(const cl_train_job_row *t, void *ud, cl_error *e) {
   (void)e;
-  train_json *j = ud;
-  FILE *f = j->f;
-  fprintf(f, "%s{\"id\":%lld,\"name\":", j->n++ ? "," : "", (long long)t->id);
-  json_str(f, t->name), fputs(",\"parent\":", f);
-  json_str(f, t->parent), fputs(",\"parent_hash\":", f);
-  json_str(f, t->parent_hash), fputs(",\"model_hash\":", f);
-  json_str(f, t->model_hash), fputs(",\"content_key\":", f);
-  json_str(f, t->content_key), fputs(",\"out_dir\":", f);
-  json_str(f, t->out_dir), fputs(",\"status\":", f);
-  json_str(f, t->status);
-  fprintf(f, ",\"n_examples\":%lld,\"steps\":%lld,\"steps_done\":%lld,\"last_loss\":", (long long)t->n_examples,
-          (long long)t->steps, (long long)t->steps_done);
-  json_num(f, t->last_loss, isfinite(t->last_loss));
+  cJSON *o = cJSON_CreateObject();
+  json_int(o, "id", t->id);
+  json_str(o, "name", t->name);
+  json_str(o, "parent", t->parent);
+  json_str(o, "parent_hash", t->parent_hash);
+  json_str(o, "model_hash", t->model_hash);
+  json_str(o, "content_key", t->content_key);
+  json_str(o, "out_dir", t->out_dir);
+  json_str(o, "status", t->status);
+  json_int(o, "n_examples", t->n_examples);
+  json_int(o, "steps", t->steps);
+  json_int(o, "steps_done", t->steps_done);
+  json_num(o, "last_loss", t->last_loss, isfinite(t->last_loss));
   /* spec, mixture and data are JSON already */
-  const char *raw[3][2] = {{"spec", t->spec_json}, {"mixture", t->mixture_json}, {"data", t->data_json}};
-  for (int i = 0; i < 3; i++) {
-    cJSON *v = raw[i][1] ? cJSON_Parse(raw[i][1]) : NULL;
-    fprintf(f, ",\"%s\":", raw[i][0]);
-    if (v) fputs(raw[i][1], f);
-    else json_str(f, raw[i][1]);
-    cJSON_Delete(v);
-  }
-  fputs(",\"started_at\":", f);
-  json_str(f, t->started_at), fputs(",\"wall_seconds\":", f);
-  json_num(f, t->wall_seconds, t->has_wall);
-  fputc('}', f);
+  json_value(o, "spec", t->spec_json);
+  json_value(o, "mixture", t->mixture_json);
+  json_value(o, "data", t->data_json);
+  json_str(o, "started_at", t->started_at);
+  json_num(o, "wall_seconds", t->wall_seconds, t->has_wall);
+  cJSON_AddItemToArray(ud, o);
   return 0;
 }
 
@@ -590,45 +611,39 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return cl_err(e, CL_ENOMEM, "open_memstream: %s", strerror(errno));
-    fprintf(f, "{\"id\":%lld,\"file\":", (long long)r->id);
-    json_str(f, r->file), fputs(",\"file_hash\":", f);
-    json_str(f, r->file_hash), fputs(",\"commit\":", f);
-    json_str(f, r->git_commit), fputs(",\"branch\":", f);
-    json_str(f, r->git_branch);
-    fprintf(f, ",\"dirty\":%s,\"status\":",
-            r->git_dirty < 0 ? "null" : r->git_dirty ? "true" : "false");
-    json_str(f, r->status), fputs(",\"started_at\":", f);
-    json_str(f, r->started_at), fputs(",\"ended_at\":", f);
-    json_str(f, r->ended_at), fputs(",\"wall_seconds\":", f);
-    json_num(f, r->wall_seconds, r->has_wall);
-    fprintf(f, ",\"images_encoded\":%lld,\"texts_encoded\":%lld,\"images_cached\":%lld,"
-               "\"texts_cached\":%lld,\"evaluations\":%lld,\"clade_version\":",
-            (long long)r->images_encoded, (long long)r->texts_encoded,
-            (long long)r->images_cached, (long long)r->texts_cached,
-            (long long)r->n_evaluations);
-    json_str(f, r->clade_version), fputs(",\"backend\":", f);
-    json_str(f, r->backend), fputs(",\"device\":", f);
-    json_str(f, r->device), fputs(",\"precision\":", f);
-    json_str(f, r->precision), fputs(",\"decode\":", f);
-    json_str(f, r->decode), fputs(",\"host\":", f);
-    json_str(f, r->host);
-    fprintf(f, ",\"pid\":%lld,", (long long)r->pid);
-    if (r->shard_index >= 0) fprintf(f, "\"shard_index\":%d,", r->shard_index);
-    else fputs("\"shard_index\":null,", f);
-    if (r->shard_count > 0) fprintf(f, "\"shard_count\":%d,", r->shard_count);
-    else fputs("\"shard_count\":null,", f);
-    fputs("\"plan_hash\":", f);
-    json_str(f, r->plan_hash), fputs(",\"slurm_job\":", f);
-    json_str(f, r->slurm_job), fputs(",\"stats\":", f);
-    /* stats_json is embedded as a JSON value when it parses, else as a string */
-    cJSON *stats = r->stats_json ? cJSON_Parse(r->stats_json) : NULL;
-    if (stats) fputs(r->stats_json, f);
-    else json_str(f, r->stats_json);
-    cJSON_Delete(stats);
-    fputs(",\"training\":[", f);
-    train_json tj = {.f = f};
-    int trc = cl_store_each_train_job(c->s, r->id, log_train_json, &tj, e);
-    fputs("]}", f);
+    cJSON *o = cJSON_CreateObject();
+    json_int(o, "id", r->id);
+    json_str(o, "file", r->file);
+    json_str(o, "file_hash", r->file_hash);
+    json_str(o, "commit", r->git_commit);
+    json_str(o, "branch", r->git_branch);
+    if (r->git_dirty < 0) cJSON_AddNullToObject(o, "dirty");
+    else cJSON_AddBoolToObject(o, "dirty", r->git_dirty);
+    json_str(o, "status", r->status);
+    json_str(o, "started_at", r->started_at);
+    json_str(o, "ended_at", r->ended_at);
+    json_num(o, "wall_seconds", r->wall_seconds, r->has_wall);
+    json_int(o, "images_encoded", r->images_encoded);
+    json_int(o, "texts_encoded", r->texts_encoded);
+    json_int(o, "images_cached", r->images_cached);
+    json_int(o, "texts_cached", r->texts_cached);
+    json_int(o, "evaluations", r->n_evaluations);
+    json_str(o, "clade_version", r->clade_version);
+    json_str(o, "backend", r->backend);
+    json_str(o, "device", r->device);
+    json_str(o, "precision", r->precision);
+    json_str(o, "decode", r->decode);
+    json_str(o, "host", r->host);
+    json_int(o, "pid", r->pid);
+    if (r->shard_index >= 0) json_int(o, "shard_index", r->shard_index);
+    else cJSON_AddNullToObject(o, "shard_index");
+    if (r->shard_count > 0) json_int(o, "shard_count", r->shard_count);
+    else cJSON_AddNullToObject(o, "shard_count");
+    json_str(o, "plan_hash", r->plan_hash);
+    json_str(o, "slurm_job", r->slurm_job);
+    json_value(o, "stats", r->stats_json); /* a JSON value when it parses, else a string */
+    int trc = cl_store_each_train_job(c->s, r->id, log_train_json, cJSON_AddArrayToObject(o, "training"), e);
+    json_print(f, o);
     fclose(f);
     if (trc) {
       free(buf);

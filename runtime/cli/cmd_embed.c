@@ -1,5 +1,6 @@
 /* clade embed: image and text embeddings of an open_clip checkpoint, or image, text and DNA
  * embeddings of a CLIBD checkpoint (config.json with "format": "clibd"), as safetensors. */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +8,6 @@
 
 #include "cl_cli.h"
 #include "io/cl_safetensors.h"
-#include "model/cl_clibd.h"
 #include "model/cl_encoder.h"
 #include "sched/cl_sched.h"
 #include "store/cl_store.h"
@@ -41,66 +41,61 @@ static int save(const char *out_path, const cl_tmap *m, const char *meta, cl_err
   return rc;
 }
 
-typedef struct inputs {
-  const char **images;
-  int nimg;
-  char **texts, **seqs;
-  int ntext, nseq;
-} inputs;
+/* The safetensors metadata: what computed the embeddings. */
+static char *embed_meta(const cl_encoder *enc) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "checkpoint_hash", enc->hash);
+  cJSON_AddStringToObject(o, "backend", enc->backend_name);
+  cJSON_AddStringToObject(o, "precision", enc->precision);
+  cJSON_AddStringToObject(o, "decode", cl_img_decode_name(enc->decode));
+  cJSON_AddStringToObject(o, "model", enc->kind);
+  char *s = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return s;
+}
 
-/* A CLIBD model: its towers' raw outputs (image_embeddings, text_embeddings + text_tokens
- * [M, max_length], dna_embeddings + dna_tokens [N, 133]) for the towers the inputs need. */
-static int embed_clibd(const cl_encoder_spec *spec, const inputs *in, const char *out_path, cl_error *e) {
-  if (spec->gelu) return cl_err(e, CL_EINVAL, "--gelu: a CLIBD model's activations are fixed by its config");
-  if (spec->decode && strcmp(spec->decode, "full"))
-    return cl_err(e, CL_EUNSUP, "--decode %s: CLIBD's image transform decodes every pixel (full)", spec->decode);
-  const int needs = (in->nimg ? CL_CLIBD_IMAGE : 0) | (in->ntext ? CL_CLIBD_TEXT : 0) | (in->nseq ? CL_CLIBD_DNA : 0);
-  cl_backend *be = NULL;
-  cl_clibd *b = NULL;
-  char name[16], prec[16], hash[41];
-  cl_tmap m;
-  cl_tmap_init(&m);
-  float *emb = NULL;
-  int32_t *ids = NULL;
-  int rc = cl_encoder_backend(spec->backend, spec->precision, &be, name, prec, spec->quiet, e);
-  if (!rc) rc = cl_clibd_open(spec->path, spec->config, needs, be, spec->quiet, &b, e);
-  if (!rc) rc = cl_hash_file(b->checkpoint, hash, e);
-  if (!rc && b->image) {
-    const int n = in->nimg, D = cl_clibd_image_dim(b->image);
-    emb = cl_xmalloc((size_t)(n ? n : 1) * D * sizeof *emb);
-    rc = cl_clibd_image_encode_files(b->image, in->images, n, emb, e);
-    if (!rc) cl_tmap_put_copy(&m, "image_embeddings", CL_F32, 2, (int64_t[]){n, D}, emb);
+/* The items given for a modality (--images, --texts, --dna). */
+typedef struct given {
+  const char *modality, *flag;
+  const char *const *items;
+  int n;
+} given;
+
+/* Every tower of the model, in its order: <modality>_embeddings [n, dim] (raw) of the items
+ * given for it (none: [0, dim]), and <modality>_tokens [n, ntokens] where the tower's input
+ * is token ids (texts, barcodes); then logit_scale. Items for a modality the model has no
+ * tower for are an error naming the tower (and, for a bundle, its first missing key). */
+static int embed_towers(cl_encoder *enc, const given *in, int nin, cl_tmap *m, cl_error *e) {
+  for (int g = 0; g < nin; g++)
+    if (in[g].n && !cl_encoder_tower(enc, in[g].modality, e)) return cl_err_wrap(e, "%s", in[g].flag);
+  int rc = CL_OK;
+  for (int t = 0; t < enc->ntowers && !rc; t++) {
+    const cl_tower *tw = &enc->towers[t];
+    const given *g = NULL;
+    for (int i = 0; i < nin; i++)
+      if (!strcmp(in[i].modality, tw->mod->name)) g = &in[i];
+    const int n = g ? g->n : 0, D = tw->dim, L = tw->ntokens;
+    float *emb = cl_xmalloc((size_t)(n ? n : 1) * D * sizeof *emb);
+    cl_sched_opts so = {.progress = CL_PROGRESS_OFF}; /* no cache: embed always computes */
+    cl_sched_stats st = {0};
+    if (n) rc = cl_sched_embed(enc, tw->mod->name, &so, g->items, n, emb, &st, e);
+    char name[64];
+    snprintf(name, sizeof name, "%s_embeddings", tw->mod->name);
+    if (!rc) cl_tmap_put_copy(m, name, CL_F32, 2, (int64_t[]){n, D}, emb);
     free(emb);
+    if (rc || !L) continue;
+    int32_t *ids = cl_xmalloc((size_t)(n ? n : 1) * L * sizeof *ids);
+    void *input = cl_xmalloc(tw->input_bytes);
+    for (int i = 0; i < n && !rc; i++) {
+      rc = tw->read(tw, g->items[i], input, e);
+      if (!rc) memcpy(ids + (size_t)i * L, input, (size_t)L * sizeof *ids);
+    }
+    snprintf(name, sizeof name, "%s_tokens", tw->mod->name);
+    if (!rc) cl_tmap_put_copy(m, name, CL_I32, 2, (int64_t[]){n, L}, ids);
+    free(input);
+    free(ids);
   }
-  if (!rc && b->text) {
-    const int n = in->ntext, D = cl_clibd_text_dim(b->text), L = cl_clibd_text_length(b->text);
-    emb = cl_xmalloc((size_t)(n ? n : 1) * D * sizeof *emb);
-    ids = cl_xmalloc((size_t)(n ? n : 1) * L * sizeof *ids);
-    rc = cl_clibd_text_encode(b->text, (const char *const *)in->texts, n, emb, ids, NULL, NULL, e);
-    if (!rc) cl_tmap_put_copy(&m, "text_embeddings", CL_F32, 2, (int64_t[]){n, D}, emb);
-    if (!rc) cl_tmap_put_copy(&m, "text_tokens", CL_I32, 2, (int64_t[]){n, L}, ids);
-    free(emb), free(ids);
-  }
-  if (!rc && b->dna) {
-    const int n = in->nseq, D = cl_clibd_dna_dim(b->dna), L = cl_clibd_dna_ntokens(b->dna);
-    emb = cl_xmalloc((size_t)(n ? n : 1) * D * sizeof *emb);
-    ids = cl_xmalloc((size_t)(n ? n : 1) * L * sizeof *ids);
-    rc = cl_clibd_dna_encode(b->dna, (const char *const *)in->seqs, n, emb, ids, e);
-    if (!rc) cl_tmap_put_copy(&m, "dna_embeddings", CL_F32, 2, (int64_t[]){n, D}, emb);
-    if (!rc) cl_tmap_put_copy(&m, "dna_tokens", CL_I32, 2, (int64_t[]){n, L}, ids);
-    free(emb), free(ids);
-  }
-  if (!rc) {
-    cl_tmap_put_copy(&m, "logit_scale", CL_F32, 0, NULL, &b->logit_scale);
-    char meta[256];
-    snprintf(meta, sizeof meta,
-             "{\"checkpoint_hash\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\",\"decode\":\"full\",\"model\":\"clibd\"}",
-             hash, name, prec);
-    rc = save(out_path, &m, meta, e);
-  }
-  cl_tmap_free(&m);
-  cl_clibd_close(b);
-  cl_backend_destroy(be);
+  if (!rc) cl_tmap_put_copy(m, "logit_scale", CL_F32, 0, NULL, &enc->logit_scale);
   return rc;
 }
 
@@ -141,59 +136,33 @@ int cl_cmd_embed(int argc, char **argv) {
     return cl_cli_usage("embed");
   }
   cl_error e;
-  char *tbuf = NULL;
-  char **texts = NULL;
-  int ntext = 0;
+  char *tbuf = NULL, *sbuf = NULL, **texts = NULL, **seqs = NULL;
+  int ntext = 0, nseq = 0, rc = 1;
   cl_encoder *enc = NULL;
-  float *iemb = NULL, *temb = NULL;
-  int32_t *ids = NULL;
-  int rc = 1;
-  char *sbuf = NULL, **seqs = NULL;
-  int nseq = 0;
+  cl_tmap m;
+  cl_tmap_init(&m);
   if (texts_path && cl_cli_read_lines(texts_path, &tbuf, &texts, &ntext, &e) != CL_OK) goto done;
   if (dna_path && cl_cli_read_lines(dna_path, &sbuf, &seqs, &nseq, &e) != CL_OK) goto done;
-  char ckpt[4096], cfgp[4200];
-  if (cl_clibd_resolve(spec.path, spec.config, ckpt, sizeof ckpt, cfgp, sizeof cfgp, NULL) == CL_OK &&
-      cl_clibd_config_is(cfgp)) {
-    const inputs in = {images, nimg, texts, seqs, ntext, nseq};
-    rc = embed_clibd(&spec, &in, out_path, &e) != CL_OK;
-    goto done;
-  }
-  if (dna_path) {
+  /* found before loading anything: only a CLIBD model has a DNA tower */
+  if (dna_path && !cl_clibd_bundle_is(&spec)) {
     cl_err(&e, CL_EINVAL, "--dna: %s is not a CLIBD model (a DNA tower needs its config.json, \"format\": \"clibd\")",
            spec.path);
     goto done;
   }
   if (cl_encoder_open(&spec, &enc, &e) != CL_OK) goto done;
-  int D = enc->cfg.embed_dim, C = enc->cfg.text.context_length;
-  iemb = cl_xmalloc((size_t)(nimg ? nimg : 1) * D * sizeof(float));
-  temb = cl_xmalloc((size_t)(ntext ? ntext : 1) * D * sizeof(float));
-  ids = cl_xmalloc((size_t)(ntext ? ntext : 1) * C * sizeof(int32_t));
-  cl_sched_opts so = {.progress = CL_PROGRESS_OFF}; /* no cache: embed always computes */
-  cl_sched_stats st = {0};
-  if (nimg && cl_sched_embed(enc, "image", &so, images, nimg, iemb, &st, &e) != CL_OK) goto done;
-  if (ntext && cl_encoder_texts(enc, (const char *const *)texts, ntext, temb, ids, &e) != CL_OK) goto done;
-  cl_tmap m;
-  cl_tmap_init(&m);
-  cl_tmap_put_copy(&m, "image_embeddings", CL_F32, 2, (int64_t[]){nimg, D}, iemb);
-  cl_tmap_put_copy(&m, "text_embeddings", CL_F32, 2, (int64_t[]){ntext, D}, temb);
-  cl_tmap_put_copy(&m, "text_tokens", CL_I32, 2, (int64_t[]){ntext, C}, ids);
-  float ls = cl_clip_logit_scale(enc->clip);
-  cl_tmap_put_copy(&m, "logit_scale", CL_F32, 0, NULL, &ls);
-  char meta[256];
-  snprintf(meta, sizeof meta,
-           "{\"checkpoint_hash\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\",\"decode\":\"%s\"}", enc->hash,
-           enc->backend_name, enc->precision, cl_img_decode_name(enc->decode));
+  const given in[] = {{"image", "--images", images, nimg},
+                      {"text", "--texts", (const char *const *)texts, ntext},
+                      {"dna", "--dna", (const char *const *)seqs, nseq}};
+  if (embed_towers(enc, in, (int)(sizeof in / sizeof *in), &m, &e) != CL_OK) goto done;
+  char *meta = embed_meta(enc);
   int wrc = save(out_path, &m, meta, &e);
-  cl_tmap_free(&m);
+  cJSON_free(meta);
   if (wrc != CL_OK) goto done;
   rc = 0;
 done:
   if (rc) cl_cli_fail("%s", e.msg);
+  cl_tmap_free(&m);
   cl_encoder_close(enc);
-  free(iemb);
-  free(temb);
-  free(ids);
   free(texts);
   free(tbuf);
   free(seqs);

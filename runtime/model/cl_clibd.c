@@ -403,6 +403,8 @@ int cl_clibd_open(const char *path, const char *config, int needs, cl_backend *b
       rc = missing_tower(i, b->checkpoint, e);
       break;
     }
+    if (!present) b->absent[i] = cl_asprintf("missing key %s", tower_probe[i]);
+    else if (!(b->cfg.towers & bit)) b->absent[i] = cl_asprintf("%s has no %s section", cfgpath, tower_name[i]);
     if (!present || !(b->cfg.towers & bit)) continue;
     rc = i == 0 ? cl_clibd_image_open(&b->cfg, &w, be, &b->image, &ignored, e)
        : i == 1 ? cl_clibd_dna_open(&b->cfg, &w, be, &b->dna, &ignored, e)
@@ -439,10 +441,17 @@ int cl_clibd_open(const char *path, const char *config, int needs, cl_backend *b
   return CL_OK;
 }
 
+const char *cl_clibd_absent(const cl_clibd *b, const char *modality) {
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(modality, tower_name[i]) && b->absent[i]) return b->absent[i];
+  return NULL;
+}
+
 void cl_clibd_close(cl_clibd *b) {
   if (!b) return;
   cl_clibd_image_free(b->image);
   cl_clibd_dna_free(b->dna);
   cl_clibd_text_free(b->text);
+  for (int i = 0; i < 3; i++) free(b->absent[i]);
   free(b);
 }

@@ -98,6 +98,7 @@ typedef struct cl_clibd {
   cl_clibd_text *text;
   float logit_scale;
   char checkpoint[4096];
+  char *absent[3]; /* why a tower (image, dna, text) is not loaded: its first missing key, or the config */
 } cl_clibd;
 
 /* path: a folder (best.pth, or model.safetensors where there is no best.pth, + config.json
@@ -110,6 +111,8 @@ typedef struct cl_clibd {
 int cl_clibd_open(const char *path, const char *config, int needs, cl_backend *be, int quiet, cl_clibd **out,
                   cl_error *e);
 void cl_clibd_close(cl_clibd *b);
+/* Why the bundle has no tower of this modality ("missing key ..."), or NULL. */
+const char *cl_clibd_absent(const cl_clibd *b, const char *modality);
 /* What, besides the checkpoint's content, decides the bundle's embeddings (dims, eps, token
  * settings, transform, the vocabulary's hash), as one line for a cache key. */
 void cl_clibd_identity(const cl_clibd *b, char *buf, size_t n);

@@ -15,6 +15,7 @@ int cl_clibd_bundle_is(const cl_encoder_spec *spec) {
 }
 
 static void close_bundle(void *b) { cl_clibd_close(b); }
+static const char *absent(const void *b, const char *modality) { return cl_clibd_absent(b, modality); }
 
 int cl_clibd_bundle_open(const cl_encoder_spec *spec, cl_encoder *enc, cl_error *e) {
   if (spec->gelu) return cl_err(e, CL_EINVAL, "%s: gelu: a CLIBD model's activations are fixed by its config", spec->path);
@@ -28,6 +29,7 @@ int cl_clibd_bundle_open(const cl_encoder_spec *spec, cl_encoder *enc, cl_error 
   if ((rc = cl_clibd_open(spec->path, spec->config, 0, enc->be, spec->quiet, &b, e))) return rc;
   enc->model = b;
   enc->free_model = close_bundle;
+  enc->absent = absent;
   enc->logit_scale = b->logit_scale;
   snprintf(enc->checkpoint, sizeof enc->checkpoint, "%s", b->checkpoint);
   rc = spec->hash_file ? spec->hash_file(spec->hash_ud, enc->checkpoint, enc->hash, e)

@@ -57,10 +57,12 @@ int cl_clibd_towers(cl_clibd *b, cl_tower *towers, int max, cl_error *e) {
   if (b->text && tx && n < max)
     towers[n++] = (cl_tower){.mod = tx, .dim = cl_clibd_text_dim(b->text), .batch = 256,
                              .input_bytes = 2 * (size_t)cl_clibd_text_length(b->text) * sizeof(int32_t),
+                             .ntokens = cl_clibd_text_length(b->text),
                              .ctx = b->text, .read = text_read, .encode = text_encode};
   if (b->dna && dn && n < max)
     towers[n++] = (cl_tower){.mod = dn, .dim = cl_clibd_dna_dim(b->dna), .batch = 64,
-                             .input_bytes = (size_t)cl_clibd_dna_ntokens(b->dna) * sizeof(int32_t), .ctx = b->dna,
+                             .input_bytes = (size_t)cl_clibd_dna_ntokens(b->dna) * sizeof(int32_t),
+                             .ntokens = cl_clibd_dna_ntokens(b->dna), .ctx = b->dna,
                              .read = dna_read, .encode = dna_encode};
   if (!n) return -cl_err(e, CL_EINVAL, "%s: no tower of this CLIBD model has a registered modality", b->checkpoint);
   return n;

@@ -56,7 +56,8 @@ int cl_clip_bundle(cl_encoder *enc, cl_error *e) {
   enc->towers[0] = (cl_tower){.mod = im, .dim = D, .batch = 32, .input_bytes = (size_t)3 * S * S * sizeof(float),
                               .ctx = enc, .read = image_read, .encode = image_encode, .cache_kind = image_kind};
   enc->towers[1] = (cl_tower){.mod = tx, .dim = D, .batch = 256,
-                              .input_bytes = (size_t)enc->cfg.text.context_length * sizeof(int32_t), .ctx = enc,
+                              .input_bytes = (size_t)enc->cfg.text.context_length * sizeof(int32_t),
+                              .ntokens = enc->cfg.text.context_length, .ctx = enc,
                               .read = text_read, .encode = text_encode};
   enc->ntowers = 2;
   model_key(enc, enc->model_key);

@@ -145,9 +145,10 @@ static int open_clip_open(const cl_encoder_spec *spec, cl_encoder *enc, cl_error
 
 /* The model kinds, in order: the first whose `is` accepts the spec opens it (NULL: any). */
 static const struct {
+  const char *name;
   int (*is)(const cl_encoder_spec *spec);
   int (*open)(const cl_encoder_spec *spec, cl_encoder *enc, cl_error *e);
-} kinds[] = {{cl_clibd_bundle_is, cl_clibd_bundle_open}, {NULL, open_clip_open}};
+} kinds[] = {{"clibd", cl_clibd_bundle_is, cl_clibd_bundle_open}, {"open_clip", NULL, open_clip_open}};
 
 int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) {
   cl_encoder *enc = cl_xcalloc(1, sizeof *enc);
@@ -157,6 +158,7 @@ int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e) 
   } else {
     size_t k = 0;
     while (kinds[k].is && !kinds[k].is(spec)) k++;
+    enc->kind = kinds[k].name;
     rc = kinds[k].open(spec, enc, e);
   }
   if (rc) {
@@ -203,6 +205,9 @@ cl_tower *cl_encoder_tower(cl_encoder *enc, const char *modality, cl_error *e) {
   char known[256];
   if (!cl_modality_find(modality))
     cl_err(e, CL_EINVAL, "modality '%s' is not registered (known: %s)", modality, cl_modality_list(known, sizeof known));
+  else if (enc->absent && enc->absent(enc->model, modality))
+    cl_err(e, CL_EINVAL, "%s: the model has no %s tower: %s (it has %s)", enc->checkpoint, modality,
+           enc->absent(enc->model, modality), have);
   else
     cl_err(e, CL_EINVAL, "%s: the model has no %s tower (it has %s)", enc->checkpoint, modality, have);
   return NULL;

@@ -47,8 +47,11 @@ typedef struct cl_encoder {
   cl_tower towers[CL_MODALITY_MAX];
   int ntowers;
   float logit_scale;     /* the stored log (scores use exp) */
+  const char *kind;      /* the model kind that opened it: "open_clip", "clibd" */
   void *model;           /* a bundle's own model (CLIBD's), freed by free_model */
   void (*free_model)(void *model);
+  /* Why the model has no tower of a modality (e.g. the first missing key), or NULL; may be NULL. */
+  const char *(*absent)(const void *model, const char *modality);
   /* the embedding cache's identity of this model: checkpoint hash, config, preprocessing,
    * backend, precision and CL_ENCODER_VERSION, hashed (set by the bundle's constructor) */
   char model_key[41];
@@ -61,8 +64,8 @@ int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e);
 int cl_encoder_locate(const cl_encoder_spec *spec, char *checkpoint, size_t n, cl_clip_config *cfg, cl_error *e);
 void cl_encoder_close(cl_encoder *enc);
 
-/* The tower for a modality name; NULL (and e filled, naming the towers it has) when the
- * model has none. */
+/* The tower for a modality name; NULL (and e filled, naming the tower, why it is absent where
+ * the bundle knows, e.g. its first missing key, and the towers it has) when the model has none. */
 cl_tower *cl_encoder_tower(cl_encoder *enc, const char *modality, cl_error *e);
 /* Bundles: fill enc->towers and enc->model_key from a loaded model. open_clip CLIP: image
  * and text towers over enc->clip, enc->tok, enc->cfg and enc->decode. */

@@ -43,6 +43,7 @@ struct cl_tower {
   int dim;            /* embedding width */
   int batch;          /* items per encode call */
   size_t input_bytes; /* one item's encoder input */
+  int ntokens;        /* the input starts with this many int32 token ids (texts, barcodes); 0: it does not */
   void *ctx;          /* the model state the functions below use */
   /* Read one item (a file path, a text, a sequence) into its encoder input. */
   int (*read)(const cl_tower *t, const char *item, void *input, cl_error *e);

@@ -80,6 +80,48 @@ a, b = cells(sys.argv[1]), cells(sys.argv[2])
 assert len(a) == 4 * 2 * 4 * 6 and a == b, [k for k in a if a[k] != b.get(k)][:5]
 PY
 
+# bad input: the sample's CLIBD model without its DNA tower. A run whose retrieval needs the dna
+# tower stops naming the tower and its first missing key, before encoding anything for it, and
+# keeps the finished image->image evaluation; `clade embed --dna` says the same, writing nothing.
+mkdir -p nodna nd
+cp "$CLADE_SAMPLE/clibd/config.json" "$CLADE_SAMPLE/clibd/vocab.txt" nodna/
+python3 - "$CLADE_SAMPLE/clibd/model.safetensors" nodna/model.safetensors dna_encoder. <<'PY'
+import json, struct, sys
+src, dst, drop = sys.argv[1:4]
+f = open(src, "rb")
+hdr = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+data = f.read()
+out, blobs, off = {}, [], 0
+for k, v in hdr.items():
+    if k != "__metadata__" and not k.startswith(drop):
+        a, b = v["data_offsets"]
+        blobs.append(data[a:b])
+        v = dict(v, data_offsets=[off, off + b - a])
+        off += b - a
+    if not k.startswith(drop):
+        out[k] = v
+h = json.dumps(out).encode()
+h += b" " * (-len(h) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+PY
+cat > nodna.lua <<LUA
+model "m" { path = "$T/nodna" }
+dataset "b" { root = "$CLADE_SAMPLE/data/bioscan_sample" }
+experiment "fine" { models = { "m" }, datasets = { "b" }, protocol = retrieval { query = "image", key = "image" } }
+experiment "needs-dna" { models = { "m" }, datasets = { "b" }, protocol = retrieval { query = "dna", key = "dna" } }
+LUA
+if "$CLADE" run nodna.lua --db nd/r.db 2>err; then fail "a model without its dna tower ran dna->dna"; fi
+grep -q "nodna.lua:4: experiment 'needs-dna' .*the model has no dna tower: missing key dna_encoder.base_dna_encoder.bert.embeddings.word_embeddings.weight" err ||
+  fail "missing dna tower message: $(cat err)"
+[ "$("$CLADE" results --db nd/r.db --format csv | grep -c ',fine,m,b,retrieval,')" = 48 ] || fail "the finished evaluation was lost"
+if "$CLADE" results --db nd/r.db --format csv | grep -q needs-dna; then fail "rows stored for the failed evaluation"; fi
+python3 -c 'import sqlite3, sys; print(sorted(sqlite3.connect(sys.argv[1]).execute("SELECT kind, count(*) FROM embeddings GROUP BY kind")))' \
+  nd/cache.db > kinds || fail "reading the cache"
+[ "$(cat kinds)" = "[('image', 72)]" ] || fail "the failed evaluation encoded something: $(cat kinds)"
+if "$CLADE" embed --model nodna --dna sdna.txt --out nodna.st 2>err; then fail "embed --dna without a dna tower"; fi
+grep -q "^clade: --dna: .*the model has no dna tower: missing key dna_encoder\.base_dna_encoder\." err || fail "embed message: $(cat err)"
+[ ! -e nodna.st ] || fail "a failed embed wrote its output"
+
 "$CLADE" predictions --db "$T/r.db" --run 1 --format csv > p.csv
 head -1 p.csv | grep -x 'model,dataset,protocol,text_type,shots,trial,filepath,label,prediction,query,key,split,rank,retrieved' >/dev/null || fail "predictions header"
 [ "$(grep -c ',zero_shot,taxonomic_common,0,all,images/' p.csv)" = 48 ] || fail "one zero-shot prediction per image"

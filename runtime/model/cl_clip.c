@@ -155,8 +155,26 @@ int cl_clip_check_keys(const cl_tmap *w, const char *const *names, int n, cl_err
   return CL_OK;
 }
 
+/* Keys of w outside names: refused, or (unused non-NULL) left unused and listed in *unused
+ * when they are no other architecture's (no transformer block of another depth or tower). */
+static int unused_keys(const cl_tmap *w, const char *const *names, int n, char **unused, cl_error *e) {
+  if (!unused) return cl_clip_check_keys(w, names, n, e);
+  for (int i = 0; i < w->n; i++) {
+    const char *k = w->v[i].name;
+    int found = 0;
+    for (int j = 0; j < n && !found; j++) found = !strcmp(k, names[j]);
+    if (found) continue;
+    if (strstr(k, "resblocks."))
+      return cl_err(e, CL_ESHAPE, "unexpected key %s (not part of a model with this config)", k);
+    char *old = *unused;
+    *unused = old ? cl_asprintf("%s, %s", old, k) : cl_strdup(k);
+    free(old);
+  }
+  return CL_OK;
+}
+
 /* Checks every key against the map; fills s->t and s->off; returns the total floats. */
-static int check_weights(wlist *l, const cl_tmap *wm, size_t *total, cl_error *e) {
+static int check_weights(wlist *l, const cl_tmap *wm, size_t *total, char **unused, cl_error *e) {
   size_t off = 0;
   const char **names = cl_xmalloc((size_t)(l->n ? l->n : 1) * sizeof *names);
   for (int i = 0; i < l->n; i++) {
@@ -166,7 +184,7 @@ static int check_weights(wlist *l, const cl_tmap *wm, size_t *total, cl_error *e
     s->off = off;
     off += ((size_t)cl_tensor_numel(s->t) + 15) & ~(size_t)15; /* 64-byte aligned tensors */
   }
-  int rc = cl_clip_check_keys(wm, names, l->n, e);
+  int rc = unused_keys(wm, names, l->n, unused, e);
   free(names);
   *total = off;
   return rc;
@@ -222,7 +240,13 @@ static int prepare_tower(cl_backend *be, const clip_tower *tw, cl_error *e) {
 
 int cl_clip_load(const cl_clip_config *cfg, const cl_tmap *weights, cl_backend *be, cl_clip **out,
                  cl_error *e) {
+  return cl_clip_load_unused(cfg, weights, be, out, NULL, e);
+}
+
+int cl_clip_load_unused(const cl_clip_config *cfg, const cl_tmap *weights, cl_backend *be, cl_clip **out,
+                        char **unused, cl_error *e) {
   *out = NULL;
+  if (unused) *unused = NULL;
   cl_clip *m = calloc(1, sizeof *m);
   if (!m) return cl_err(e, CL_ENOMEM, "out of memory");
   m->cfg = *cfg;
@@ -238,7 +262,7 @@ int cl_clip_load(const cl_clip_config *cfg, const cl_tmap *weights, cl_backend *
   if (!rc) rc = init_tower(&m->txt, c->text.width, c->text.heads, c->text.layers, c->text.mlp_ratio, e);
   if (rc) goto fail;
   spec_model(&l, m);
-  if ((rc = check_weights(&l, weights, &total, e))) goto fail;
+  if ((rc = check_weights(&l, weights, &total, unused, e))) goto fail;
   if ((rc = be->alloc(be, total * sizeof(float), (void **)&m->weights, e))) goto fail;
   m->nweights = total;
   /* a host-memory backend gets converted in place; others get one upload */
@@ -260,6 +284,7 @@ int cl_clip_load(const cl_clip_config *cfg, const cl_tmap *weights, cl_backend *
   return CL_OK;
 fail:
   if (host != m->weights) free(host);
+  if (unused) free(*unused), *unused = NULL;
   free(l.v);
   cl_clip_free(m);
   cl_err_wrap(e, "loading the CLIP model");

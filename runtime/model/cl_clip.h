@@ -39,6 +39,8 @@ void cl_clip_config_default(cl_clip_config *c);
 /* "ViT-B-16" (GELU, as BioCLIP's released config), "ViT-B-16-quickgelu", "ViT-L-14",
  * "ViT-L-14-quickgelu". */
 int cl_clip_config_builtin(const char *name, cl_clip_config *c, cl_error *e);
+/* The i-th built-in name (0, 1, ...), NULL past the last. */
+const char *cl_clip_config_builtin_name(int i);
 /* A bare model_cfg object or the hub wrapper {"model_cfg": ..., "preprocess_cfg": {mean,
  * std}}. Omitted keys take open_clip's defaults; a bad value, an unknown key or an option
  * that changes the architecture in ways not implemented is an error naming the key. */
@@ -72,6 +74,12 @@ typedef struct cl_clip cl_clip;
  * The weights are copied, so the map may be freed afterwards. be must outlive the model. */
 int cl_clip_load(const cl_clip_config *cfg, const cl_tmap *weights, cl_backend *be,
                  cl_clip **out, cl_error *e);
+/* As cl_clip_load, but a key outside the model that is no other architecture's (no
+ * transformer block), such as BioCLIP 2's training-only second projector
+ * `visual.continual_proj`, is left unused, as open_clip's model has no parameter for it, and
+ * named in *unused (malloc'd, ", "-separated; NULL when every key is used). */
+int cl_clip_load_unused(const cl_clip_config *cfg, const cl_tmap *weights, cl_backend *be, cl_clip **out,
+                        char **unused, cl_error *e);
 void cl_clip_free(cl_clip *m);
 
 /* pixels: normalised [n, 3, image_size, image_size] host floats; out: [n, embed_dim]. */

@@ -133,9 +133,16 @@ static int load_weights(const cl_encoder_spec *spec, cl_encoder *enc, cl_error *
   }
   cl_tmap w;
   TRYE(cl_ckpt_load(enc->checkpoint, &w, e));
-  int rc = cl_clip_load(&enc->cfg, &w, enc->be, &enc->clip, e);
+  char *unused = NULL;
+  int rc = cl_clip_load_unused(&enc->cfg, &w, enc->be, &enc->clip, &unused, e);
   cl_tmap_free(&w);
   if (rc) return cl_err_wrap(e, "%s", enc->checkpoint), rc;
+  if (unused) { /* open_clip's model has no parameter for them (its strict load refuses them) */
+    fprintf(stderr, "clade: warning: %s: keys not used by the model (training-only?): %s\n", enc->checkpoint,
+            unused);
+    snprintf(enc->unused_keys, sizeof enc->unused_keys, "%s", unused);
+    free(unused);
+  }
   return spec->hash_file ? spec->hash_file(spec->hash_ud, enc->checkpoint, enc->hash, e)
                          : cl_hash_file(enc->checkpoint, enc->hash, e);
 }

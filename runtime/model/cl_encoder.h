@@ -55,6 +55,9 @@ typedef struct cl_encoder {
   /* the embedding cache's identity of this model: checkpoint hash, config, preprocessing,
    * backend, precision and CL_ENCODER_VERSION, hashed (set by the bundle's constructor) */
   char model_key[41];
+  /* checkpoint keys the model left unused (BioCLIP 2's visual.continual_proj), warned about
+   * on stderr as it loaded; "" when none */
+  char unused_keys[512];
 } cl_encoder;
 
 int cl_encoder_open(const cl_encoder_spec *spec, cl_encoder **out, cl_error *e);

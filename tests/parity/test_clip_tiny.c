@@ -322,6 +322,17 @@ int main(int argc, char **argv) {
   CHECK_LOAD_FAILS(&c, &w, CL_ESHAPE, "missing key transformer.resblocks.2.ln_1.weight");
   c.text.layers = 1;
   CHECK_LOAD_FAILS(&c, &w, CL_ESHAPE, "unexpected key transformer.resblocks.1.");
+  { /* loading that leaves training-only keys unused still refuses another architecture's */
+    cl_clip *m = NULL;
+    char *unused = NULL;
+    cl_error e2 = {0};
+    int rc = cl_clip_load_unused(&c, &w, be, &m, &unused, &e2);
+    CHECK_MSG(rc == CL_ESHAPE && strstr(e2.msg, "unexpected key transformer.resblocks.1.") && !m && !unused,
+              "rc %d, \"%s\"", rc, e2.msg);
+    CHECK_OK(cl_clip_load_unused(&cfgq, &w, be, &m, &unused, &e2), e2);
+    CHECK(m && !unused); /* every key used: nothing named */
+    cl_clip_free(m);
+  }
   c = cfgq;
   c.nonscalar_logit_scale = 1;
   CHECK_LOAD_FAILS(&c, &w, CL_ESHAPE, "logit_scale: expected [1], got []");

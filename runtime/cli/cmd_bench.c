@@ -24,6 +24,7 @@
 
 typedef struct bargs {
   const char *db, *model, *config, *gelu, *images, *only, *backend, *make_images, *precision, *decode;
+  const char *random_name; /* --random NAME: a built-in config (ViT-B-16 by default) */
   int random, no_db, json, profile, repeat, n_images, text_classes, text_batch, seed, nb;
   int batch[MAXB];
   double min_seconds;
@@ -106,6 +107,13 @@ static int parse(int argc, char **argv, bargs *a) {
       a->min_seconds = atof(argv[++i]);
     } else if (!strcmp(s, "--random-vitb16")) {
       a->random = 1;
+    } else if (!strcmp(s, "--random")) {
+      if (i + 1 >= argc) {
+        cl_cli_fail("bench: --random needs a built-in model name (ViT-B-16, ViT-L-14, ...)");
+        return 2;
+      }
+      a->random = 1;
+      a->random_name = argv[++i];
     } else if (!strcmp(s, "--no-db")) {
       a->no_db = 1;
     } else if (!strcmp(s, "--json")) {
@@ -118,8 +126,21 @@ static int parse(int argc, char **argv, bargs *a) {
     }
   }
   if (a->model && a->random) {
-    cl_cli_fail("bench: give --model PATH or --random-vitb16, not both");
+    cl_cli_fail("bench: give --model PATH or --random NAME, not both");
     return 2;
+  }
+  if (a->random_name && a->config && strcmp(a->random_name, a->config)) {
+    cl_cli_fail("bench: --random %s and --config %s name two models", a->random_name, a->config);
+    return 2;
+  }
+  if (a->random_name) {
+    cl_clip_config c;
+    cl_error e = {0};
+    if (cl_clip_config_builtin(a->random_name, &c, &e)) {
+      cl_cli_fail("bench: --random: %s", e.msg);
+      return 2;
+    }
+    a->config = a->random_name;
   }
   if (!a->model) a->random = 1;
   if (a->repeat < 1) a->repeat = 1;
@@ -591,7 +612,9 @@ int cl_cmd_bench(int argc, char **argv) {
     measure *m = add1(b, "fma_peak", "GFLOP/s", b->fma_peak);
     cJSON_AddStringToObject(extra(m), "isa", b->fma_isa);
   }
-  if (!b->a.json) fprintf(stderr, "clade: bench: loading %s\n", b->a.random ? "random ViT-B/16 weights" : b->a.model);
+  if (!b->a.json)
+    fprintf(stderr, "clade: bench: loading %s%s\n", b->a.random ? "random weights of " : "",
+            b->a.random ? (b->a.config ? b->a.config : "ViT-B-16") : b->a.model);
   cl_store *store = NULL;
   int64_t run_id = 0;
   double t = cl_bench_now();

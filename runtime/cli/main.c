@@ -136,7 +136,8 @@ const cl_cmd cl_cmds[] = {
    "  that moved most). A plot with no data is omitted with a note.",
    cl_cmd_report},
   {"bench", "measure encoder speed on this machine and record it in the results database",
-   "clade bench [--db PATH] [--model PATH [--config JSON|NAME] | --random-vitb16 [--seed N]]\n"
+   "clade bench [--db PATH] [--model PATH [--config JSON|NAME] | --random NAME | --random-vitb16]\n"
+   "            [--seed N]\n"
    "            [--batch 1,8,32] [--images DIR] [--json] [--no-db] [--profile] [--only LIST]\n"
    "            [--backend cpu|cuda] [--precision fp32|tf32|bf16|fp16] [--decode full|draft]\n"
    "  Measures the image tower (images/s at each batch, random pixels), the text tower\n"
@@ -147,7 +148,9 @@ const cl_cmd cl_cmds[] = {
    "  of it each run reaches, the ceiling of its FMA units (register-only loop: no fp32\n"
    "  GEMM can pass it), and peak RSS. Medians over --repeat R (default 3) timed reps\n"
    "  of at least --min-seconds S (default 2) after a warm-up. Without --model: ViT-B/16\n"
-   "  with deterministic random weights. --only gemm,image,text,e2e picks measures;\n"
+   "  with deterministic random weights; --random NAME another built-in architecture\n"
+   "  (ViT-B-16, ViT-B-16-quickgelu, ViT-L-14 = BioCLIP 2's, ViT-L-14-quickgelu), its\n"
+   "  FLOPs and parameters counted from its config. --only gemm,image,text,e2e picks measures;\n"
    "  --profile prints time per backend op on stderr. Results go to PATH (default\n"
    "  results/clade.db) as a run with one bench row per measure, unless --no-db.\n"
    "  With a --precision other than fp32, also the error it costs: the largest relative\n"

@@ -39,8 +39,6 @@ void cl_clip_config_default(cl_clip_config *c);
 /* "ViT-B-16" (GELU, as BioCLIP's released config), "ViT-B-16-quickgelu", "ViT-L-14",
  * "ViT-L-14-quickgelu". */
 int cl_clip_config_builtin(const char *name, cl_clip_config *c, cl_error *e);
-/* The i-th built-in name (0, 1, ...), NULL past the last. */
-const char *cl_clip_config_builtin_name(int i);
 /* A bare model_cfg object or the hub wrapper {"model_cfg": ..., "preprocess_cfg": {mean,
  * std}}. Omitted keys take open_clip's defaults; a bad value, an unknown key or an option
  * that changes the architecture in ways not implemented is an error naming the key. */

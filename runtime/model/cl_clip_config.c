@@ -57,19 +57,33 @@ int cl_clip_config_check(cl_clip_config *c, cl_error *e) {
   return CL_OK;
 }
 
+/* The built-in architectures (open_clip's model_configs of the same names), one row each. */
+static const struct builtin {
+  const char *name;
+  int embed, v_width, v_layers, v_patch, t_width, t_heads, t_layers, quick;
+} builtins[] = {
+    {"ViT-B-16", 512, 768, 12, 16, 512, 8, 12, 0},          /* BioCLIP's released config */
+    {"ViT-B-16-quickgelu", 512, 768, 12, 16, 512, 8, 12, 1}, /* OpenAI CLIP */
+    {"ViT-L-14", 768, 1024, 24, 14, 768, 12, 12, 0},         /* BioCLIP 2 */
+    {"ViT-L-14-quickgelu", 768, 1024, 24, 14, 768, 12, 12, 1},
+};
+
 int cl_clip_config_builtin(const char *name, cl_clip_config *c, cl_error *e) {
   cl_clip_config_default(c);
-  if (!strcmp(name, "ViT-B-16") || !strcmp(name, "ViT-B-16-quickgelu")) {
-    c->embed_dim = 512; /* the defaults are ViT-B/16's towers */
-  } else if (!strcmp(name, "ViT-L-14") || !strcmp(name, "ViT-L-14-quickgelu")) {
-    c->embed_dim = 768;
-    c->vision.width = 1024, c->vision.layers = 24, c->vision.patch_size = 14;
-    c->text.width = 768, c->text.heads = 12, c->text.layers = 12;
-  } else {
-    return cl_err(e, CL_EINVAL, "unknown model name \"%s\" (built in: ViT-B-16, ViT-B-16-quickgelu, "
-                  "ViT-L-14, ViT-L-14-quickgelu)", name);
+  const int n = (int)(sizeof builtins / sizeof *builtins);
+  int i = 0;
+  while (i < n && strcmp(name, builtins[i].name)) i++;
+  if (i == n) {
+    char known[256] = "";
+    for (int j = 0, off = 0; j < n && off < (int)sizeof known; j++)
+      off += snprintf(known + off, sizeof known - off, "%s%s", j ? ", " : "", builtins[j].name);
+    return cl_err(e, CL_EINVAL, "unknown model name \"%s\" (built in: %s)", name, known);
   }
-  c->quick_gelu = strstr(name, "-quickgelu") != NULL;
+  const struct builtin *b = &builtins[i];
+  c->embed_dim = b->embed;
+  c->vision.width = b->v_width, c->vision.layers = b->v_layers, c->vision.patch_size = b->v_patch;
+  c->text.width = b->t_width, c->text.heads = b->t_heads, c->text.layers = b->t_layers;
+  c->quick_gelu = b->quick;
   return cl_clip_config_check(c, e);
 }
 

@@ -39,6 +39,11 @@ print("bench: draft_error %.4g" % r["draft_error"]["value"])
 sys.exit(0 if d["decode"] == "draft" and "end_to_end" in r and 1e-4 < r["draft_error"]["value"] < 0.1 else 1)
 PY
 
+# the architectures bench knows by name are the built-in configs; another name is refused
+# naming them (ViT-L-14, BioCLIP 2's, among them)
+if "$CLADE" bench --random ViT-X-99 --no-db > /dev/null 2> "$T/err"; then fail "--random ViT-X-99 accepted"; fi
+grep -q 'unknown model name "ViT-X-99" (built in: .*ViT-L-14' "$T/err" || fail "--random message: $(cat "$T/err")"
+
 if "$CLADE" "${B[@]}" --precision fp16 > /dev/null 2> "$T/err"; then fail "fp16 on the CPU accepted"; fi
 grep -q "precision fp16: the cpu backend computes in fp32" "$T/err" || fail "fp16 message: $(cat "$T/err")"
 

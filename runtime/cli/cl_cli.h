@@ -29,6 +29,13 @@ void cl_cli_run_how(const char *backend, const char *precision, const char *deco
  * *buf holds them, *lines points into it; the caller frees both. */
 int cl_cli_read_lines(const char *path, char **buf, char ***lines, int *n, cl_error *e);
 
+/* Confidence intervals (clade results, clade report): --ci none|bootstrap, --ci-resamples N,
+ * --ci-seed S (also as --opt=V) at argv[*i]: 1 when taken (*i past its value), 0 when argv[*i]
+ * is none of them, -1 on a bad value (said on stderr). Defaults: bootstrap, 1000, seed 0. */
+struct cl_stats_opts;
+int cl_cli_ci_option(const char *cmd, int argc, char **argv, int *i, struct cl_stats_opts *o);
+void cl_cli_ci_defaults(struct cl_stats_opts *o);
+
 int cl_cmd_version(int argc, char **argv);
 int cl_cmd_help(int argc, char **argv);
 int cl_cmd_results(int argc, char **argv);

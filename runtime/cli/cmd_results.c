@@ -14,24 +14,74 @@
 #include <time.h>
 
 #include "cl_cli.h"
+#include "eval/cl_bootstrap.h"
+#include "report/cl_stats.h"
 #include "store/cl_store.h"
 
 typedef struct opts {
   const char *db;
   int64_t run; /* 0: the latest */
   const char *format;
-  long limit; /* log: the last N runs; 0 all */
+  long limit;       /* log: the last N runs; 0 all */
+  cl_stats_opts ci; /* results: the intervals and ties */
 } opts;
+
+int cl_cli_ci_option(const char *cmd, int argc, char **argv, int *i, cl_stats_opts *o) {
+  static const char *const names[] = {"--ci-resamples", "--ci-seed", "--ci"};
+  const char *a = argv[*i], *val = NULL;
+  int which = -1;
+  for (int k = 0; k < 3 && which < 0; k++) {
+    size_t n = strlen(names[k]);
+    if (strncmp(a, names[k], n) != 0) continue;
+    if (a[n] == '=') val = a + n + 1, which = k;
+    else if (a[n] == 0) {
+      if (*i + 1 >= argc) {
+        cl_cli_fail("%s: option %s needs a value", cmd, a);
+        return -1;
+      }
+      val = argv[++*i], which = k;
+    }
+  }
+  if (which < 0) return 0;
+  if (which == 2) {
+    if (cl_stats_parse_method(val, &o->method)) {
+      cl_cli_fail("%s: --ci %s: choose none or bootstrap", cmd, val);
+      return -1;
+    }
+    return 1;
+  }
+  char *end;
+  errno = 0;
+  long long v = strtoll(val, &end, 10);
+  if (errno || end == val || *end || v < 0 || (which == 0 && (v < 1 || v > 1000000))) {
+    cl_cli_fail("%s: %s %s: expected %s", cmd, names[which], val,
+                which == 0 ? "a number of resamples from 1 to 1000000" : "a seed >= 0");
+    return -1;
+  }
+  if (which == 0) o->resamples = (int)v;
+  else o->seed = (uint64_t)v;
+  return 1;
+}
+
+void cl_cli_ci_defaults(cl_stats_opts *o) {
+  *o = (cl_stats_opts){.method = CL_CI_BOOTSTRAP, .resamples = CL_STATS_RESAMPLES, .seed = 0};
+}
 
 /* Options shared by the three commands; `formats` lists the allowed ones, the first being
  * the default. Returns 0, or 2 after printing the problem and the usage. */
-static int parse(int argc, char **argv, const char *const *formats, int allow_limit, opts *o) {
+static int parse(int argc, char **argv, const char *const *formats, int allow_limit, int allow_ci, opts *o) {
   const char *cmd = argv[0];
   o->db = CL_STORE_DEFAULT_PATH;
   o->run = 0;
   o->format = formats[0];
   o->limit = 0;
+  cl_cli_ci_defaults(&o->ci);
   for (int i = 1; i < argc; i++) {
+    if (allow_ci) {
+      int took = cl_cli_ci_option(cmd, argc, argv, &i, &o->ci);
+      if (took < 0) return cl_cli_usage(cmd);
+      if (took) continue;
+    }
     const char *a = argv[i], *val = NULL;
     const char *names[] = {"--db", "--run", "--format", "-n"};
     int which = -1;
@@ -264,7 +314,40 @@ typedef struct res_ctx {
   int last_trial;
   char **line;
   int any_axes; /* a row has retrieval axes: the table shows them */
+  const cl_stats *st; /* intervals and ties (empty with --ci none) */
+  const cl_stats_opts *ci;
+  int any_ci, any_tie;
 } res_ctx;
+
+/* The interval and tie of a row as CSV fields ci_low,ci_high,ci_resamples,ci_seed,tie (empty
+ * where the row has none), or JSON members "ci" and "tie". */
+static void csv_ci(FILE *f, const cl_stats_cell *k, const cl_stats_opts *o) {
+  if (k) fprintf(f, "%.17g,%.17g,%d,%llu,%s", k->lo, k->hi, o->resamples, (unsigned long long)o->seed,
+                 cl_stats_tie_name(k->tie));
+  else fputs(",,,,", f);
+}
+
+static void json_ci(cJSON *o, const cl_stats_cell *k, const cl_stats_opts *ci) {
+  if (!k) {
+    cJSON_AddNullToObject(o, "ci");
+    cJSON_AddNullToObject(o, "tie");
+    return;
+  }
+  cJSON *c = cJSON_AddObjectToObject(o, "ci");
+  cJSON_AddNumberToObject(c, "level", CL_BOOT_LEVEL);
+  json_num(c, "low", k->lo, 1);
+  json_num(c, "high", k->hi, 1);
+  json_str(c, "method", "bootstrap");
+  json_int(c, "resamples", ci->resamples);
+  json_int(c, "seed", (int64_t)ci->seed);
+  if (!k->tie) {
+    cJSON_AddNullToObject(o, "tie");
+    return;
+  }
+  json_str(o, "tie", cl_stats_tie_name(k->tie));
+  json_num(o, "tie_p", k->p, 1);
+  json_int(o, "tie_group", k->group_size);
+}
 
 /* The retrieval axes as four CSV fields, and as JSON members (empty strings when none). */
 static void csv_axes(FILE *f, const char *query, const char *key, const char *split, const char *rank) {
@@ -304,6 +387,7 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
   (void)e;
   res_ctx *c = ud;
   FILE *f = c->out;
+  const cl_stats_cell *k = cl_stats_find(c->st, r->eval_id, r->trial, r->metric);
   if (strcmp(c->format, "csv") == 0) {
     fprintf(f, "%lld,", (long long)r->run_id);
     csv_str(f, r->experiment), fputc(',', f);
@@ -316,7 +400,8 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
     csv_str(f, r->metric), fputc(',', f);
     if (r->has_value) fprintf(f, "%.17g", r->value);
     fprintf(f, ",%lld,", (long long)r->n_examples);
-    csv_axes(f, r->query, r->key, r->split, r->rank), fputc('\n', f);
+    csv_axes(f, r->query, r->key, r->split, r->rank), fputc(',', f);
+    csv_ci(f, k, c->ci), fputc('\n', f);
   } else if (strcmp(c->format, "json") == 0) {
     fputs(c->n ? ",\n" : "\n", f);
     cJSON *o = json_cell(r->run_id, r->experiment, r->model, r->dataset, r->protocol, r->text_type, r->shots, r->trial);
@@ -325,6 +410,7 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
     json_int(o, "n", r->n_examples);
     json_int(o, "eval", r->eval_id);
     json_axes(o, r->query, r->key, r->split, r->rank);
+    json_ci(o, k, c->ci);
     json_print(f, o);
   } else {
     int m = 0;
@@ -346,14 +432,22 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
       c->line[7] = fmt("%lld", (long long)r->n_examples);
       c->line[8] = cl_store_axes_text(r->query, r->key, r->split, r->rank);
       c->any_axes |= *c->line[8] != 0;
+      c->line[9] = cl_strdup("");
       c->last_eval = r->eval_id;
       c->last_trial = r->trial;
     }
-    char **cell = &c->line[9 + m];
+    char **cell = &c->line[10 + m];
     free(*cell);
     if (!r->has_value) *cell = cl_strdup("nan");
+    else if (k) *cell = fmt("%.2f [%.2f, %.2f]", 100 * r->value, 100 * k->lo, 100 * k->hi);
     else if (is_fraction(r->metric)) *cell = fmt("%.2f", 100 * r->value);
     else *cell = fmt("%.4g", r->value);
+    c->any_ci |= k != NULL;
+    if (k && k->tie) {
+      free(c->line[9]);
+      c->line[9] = cl_strdup(cl_stats_tie_name(k->tie));
+      c->any_tie = 1;
+    }
   }
   c->n++;
   return 0;
@@ -378,7 +472,7 @@ static int caption_row(const cl_run_row *r, void *ud, cl_error *e) {
 int cl_cmd_results(int argc, char **argv) {
   static const char *const formats[] = {"table", "csv", "json", NULL};
   opts o;
-  int rc = parse(argc, argv, formats, 0, &o);
+  int rc = parse(argc, argv, formats, 0, 1, &o);
   if (rc) return rc;
   cl_store *s = open_db(&o);
   if (!s) return 1;
@@ -389,9 +483,16 @@ int cl_cmd_results(int argc, char **argv) {
     return 1;
   }
   /* Sized for every metric column the table may need (grid rows are fixed width). */
-  res_ctx c = {.out = stdout, .format = o.format, .g = {.ncols = 9 + 64}, .last_trial = -2};
+  cl_stats *st = NULL;
+  if (cl_stats_compute(s, o.run, &o.ci, &st, &e) != CL_OK) {
+    cl_cli_fail("%s", e.msg);
+    cl_store_close(s);
+    return 1;
+  }
+  res_ctx c = {.out = stdout, .format = o.format, .g = {.ncols = 10 + 64}, .last_trial = -2, .st = st, .ci = &o.ci};
   if (strcmp(o.format, "csv") == 0)
-    fputs("run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n,query,key,split,rank\n",
+    fputs("run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n,query,key,split,rank,"
+          "ci_low,ci_high,ci_resamples,ci_seed,tie\n",
           stdout);
   else if (strcmp(o.format, "json") == 0)
     fputs("[", stdout);
@@ -406,28 +507,35 @@ int cl_cmd_results(int argc, char **argv) {
         printf("(no results)\n");
       } else {
         /* narrow the grid to the metric columns in use, and the retrieval axes when any */
-        int ax = c.any_axes, nh = 8 + ax;
-        grid g = {.ncols = nh + c.nmetrics};
+        int ax = c.any_axes, tie = c.any_tie, nh = 8 + ax;
+        grid g = {.ncols = nh + c.nmetrics + tie};
         for (int r = 0; r < c.g.nrows; r++) {
           char **src = c.g.cells + (size_t)r * c.g.ncols, **dst = grid_row(&g);
           for (int k = 0; k < g.ncols; k++) {
-            int from = k < nh ? k : k - nh + 9;
+            int from = k < nh ? k : k < nh + c.nmetrics ? k - nh + 10 : 9;
             dst[k] = src[from], src[from] = NULL;
           }
         }
-        const char *head[9 + 64] = {"experiment", "model", "dataset", "protocol", "text_type",
-                                    "shots", "trial", "n", "retrieval"};
+        const char *head[10 + 64] = {"experiment", "model", "dataset", "protocol", "text_type",
+                                     "shots", "trial", "n", "retrieval"};
         for (int m = 0; m < c.nmetrics; m++) head[nh + m] = c.metrics[m];
+        if (tie) head[nh + c.nmetrics] = "vs best";
         grid_print(stdout, &g, head, 5, 1);
         grid_free(&g);
         int any_pct = 0;
         for (int m = 0; m < c.nmetrics; m++) any_pct |= is_fraction(c.metrics[m]);
         if (any_pct) printf("(accuracies in %%; `--format csv` gives full precision)\n");
+        if (c.any_ci) {
+          char *d = cl_stats_describe(&o.ci);
+          printf("(%s)\n", d);
+          free(d);
+        }
       }
     }
   }
   for (int m = 0; m < c.nmetrics; m++) free(c.metrics[m]);
   grid_free(&c.g);
+  cl_stats_free(st);
   cl_store_close(s);
   if (rc != CL_OK) {
     fflush(stdout);
@@ -460,6 +568,7 @@ static int pred_row(const cl_prediction_row *r, void *ud, cl_error *e) {
     fputs(c->n ? ",\n" : "\n", f);
     cJSON *o = json_cell(r->run_id, r->experiment, r->model, r->dataset, r->protocol, r->text_type, r->shots, r->trial);
     json_int(o, "example", r->example);
+    json_int(o, "eval", r->eval_id);
     json_str(o, "filepath", r->filepath);
     json_str(o, "label", r->label);
     json_str(o, "prediction", r->prediction);
@@ -475,7 +584,7 @@ static int pred_row(const cl_prediction_row *r, void *ud, cl_error *e) {
 int cl_cmd_predictions(int argc, char **argv) {
   static const char *const formats[] = {"csv", "json", NULL};
   opts o;
-  int rc = parse(argc, argv, formats, 0, &o);
+  int rc = parse(argc, argv, formats, 0, 0, &o);
   if (rc) return rc;
   cl_store *s = open_db(&o);
   if (!s) return 1;
@@ -663,7 +772,7 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
 int cl_cmd_log(int argc, char **argv) {
   static const char *const formats[] = {"table", "json", NULL};
   opts o;
-  int rc = parse(argc, argv, formats, 1, &o);
+  int rc = parse(argc, argv, formats, 1, 0, &o);
   if (rc) return rc;
   cl_store *s = open_db(&o);
   if (!s) return 1;

@@ -70,7 +70,8 @@ const cl_cmd cl_cmds[] = {
    "  prints one line per text: its ids from <start_of_text> to <end_of_text>, space separated\n"
    "  --file F  one text per line (F = - reads standard input)", cl_cmd_tokenize},
   {"results", "print a run's results (the latest run by default)",
-   "clade results [--db PATH] [--run ID] [--format table|csv|json]\n"
+   "clade results [--db PATH] [--run ID] [--format table|csv|json] [--ci none|bootstrap]\n"
+   "              [--ci-resamples N] [--ci-seed S]\n"
    "  --db PATH   the results database (default results/clade.db); never created by reading\n"
    "  --run ID    a run id from `clade log` (default: the latest run)\n"
    "  --format    table (rounded, accuracies in %), csv or json (fractions, %.17g). Columns:\n"
@@ -78,7 +79,17 @@ const cl_cmd cl_cmds[] = {
    "              query,key,split,rank\n"
    "              with trial 0..n-1 per trial and `all` for the aggregate; query, key (modalities),\n"
    "              split and rank are a retrieval's axes, empty otherwise (the table shows them\n"
-   "              in one `retrieval` column when the run has any)",
+   "              in one `retrieval` column when the run has any), then\n"
+   "              ci_low,ci_high,ci_resamples,ci_seed,tie\n"
+   "  --ci        bootstrap (default): every top1 accuracy whose per-example predictions are\n"
+   "              stored gets its 95% interval (percentile bootstrap over the examples; for the\n"
+   "              aggregate of several trials, over the trials and then each drawn trial's\n"
+   "              examples), N resamples (default 1000) from Python's random.seed(S) (default\n"
+   "              0); and per dataset, protocol and shots the cells not significantly worse than\n"
+   "              the best are marked tied (tie: best, tied or worse; one-sided paired bootstrap\n"
+   "              test against the best, Holm-corrected at 0.05, as biobench's report). none:\n"
+   "              no intervals. top3/top5 and retrieval metrics keep no per-example outcome:\n"
+   "              no interval",
    cl_cmd_results},
   {"predictions", "print a run's per-example predictions",
    "clade predictions [--db PATH] [--run ID] [--format csv|json]\n"

@@ -24,7 +24,7 @@ for r in rows:
 assert {r["protocol"] for r in rows} == {"zero_shot", "few_shot"}
 assert any(r["metric"] == "top1" and r["text_type"] == "common" for r in rows)
 PY
-"$CLADE" results --db "$T/r.db" --run 1 --format csv | head -1 | grep -qx 'run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n,query,key,split,rank' \
+"$CLADE" results --db "$T/r.db" --run 1 --format csv | head -1 | grep -qx 'run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n,query,key,split,rank,ci_low,ci_high,ci_resamples,ci_seed,tie' \
   || fail "csv header"
 "$CLADE" results --db "$T/r.db" --run 1 | grep -q "retrieval" && fail "the table shows a retrieval column without retrieval cells"
 "$CLADE" predictions --db "$T/r.db" --run 1 --format csv | grep -c ',,,,,$' | grep -qx "$(sql "$T/r.db" 'SELECT count(*) FROM predictions p JOIN evaluations v ON v.id = p.eval_id WHERE v.run_id = 1')" \

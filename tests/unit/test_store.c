@@ -185,31 +185,32 @@ static void check_cli(const char *db, int64_t run_id, int64_t latest) {
   }
   pathf(err_path, "cli.err");
 
-  /* results csv: header, rows in order (aggregate before trials), %.17g values */
-  CHECK_EQ_INT(run_cli("results --db '%s' --run %lld --format csv", db, (long long)run_id), 0);
+  /* results csv: header, rows in order (aggregate before trials), %.17g values; without
+   * intervals (--ci none) the interval columns are empty */
+  CHECK_EQ_INT(run_cli("results --db '%s' --run %lld --format csv --ci none", db, (long long)run_id), 0);
   const char *head = "run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value";
   CHECK_MSG(strncmp(out_buf, head, strlen(head)) == 0 && strchr(",\n", out_buf[strlen(head)]),
             "csv header: %.120s", out_buf);
   CHECK_EQ_INT(count_lines(out_buf), 1 + 3 + 4);
   char want[512];
   snprintf(want, sizeof want, "\n%lld,zs,bioclip,rare,zero_shot,taxonomic_common,0,all,top1,"
-           "0.39100000000000001,4,,,,\n%lld,zs,bioclip,rare,zero_shot,taxonomic_common,0,all,top3,0.5,4,,,,\n",
+           "0.39100000000000001,4,,,,,,,,,\n%lld,zs,bioclip,rare,zero_shot,taxonomic_common,0,all,top3,0.5,4,,,,,,,,,\n",
            (long long)run_id, (long long)run_id);
   CHECK_MSG(strstr(out_buf, want) != NULL, "csv rows:\n%s", out_buf);
-  snprintf(want, sizeof want, "\n%lld,fs,feats,rare,few_shot,,1,all,top1,0.625,8,,,,\n"
-           "%lld,fs,feats,rare,few_shot,,1,all,top1_std,0.125,8,,,,\n"
-           "%lld,fs,feats,rare,few_shot,,1,0,top1,0.5,8,,,,\n"
-           "%lld,fs,feats,rare,few_shot,,1,1,top1,0.75,8,,,,\n",
+  snprintf(want, sizeof want, "\n%lld,fs,feats,rare,few_shot,,1,all,top1,0.625,8,,,,,,,,,\n"
+           "%lld,fs,feats,rare,few_shot,,1,all,top1_std,0.125,8,,,,,,,,,\n"
+           "%lld,fs,feats,rare,few_shot,,1,0,top1,0.5,8,,,,,,,,,\n"
+           "%lld,fs,feats,rare,few_shot,,1,1,top1,0.75,8,,,,,,,,,\n",
            (long long)run_id, (long long)run_id, (long long)run_id, (long long)run_id);
   CHECK_MSG(strstr(out_buf, want) != NULL, "few-shot csv rows:\n%s", out_buf);
 
   /* the --opt=value spelling gives the same; without --run, the latest run (a NaN: empty) */
   char csv_run[sizeof out_buf];
   memcpy(csv_run, out_buf, sizeof out_buf);
-  CHECK_EQ_INT(run_cli("results --db=%s --run=%lld --format=csv", db, (long long)run_id), 0);
+  CHECK_EQ_INT(run_cli("results --db=%s --run=%lld --format=csv --ci=none", db, (long long)run_id), 0);
   CHECK_STR(out_buf, csv_run);
-  CHECK_EQ_INT(run_cli("results --db '%s' --format csv", db), 0);
-  snprintf(want, sizeof want, "\n%lld,fs,feats,rare,few_shot,,1,all,top1,,8,,,,\n", (long long)latest);
+  CHECK_EQ_INT(run_cli("results --db '%s' --format csv --ci none", db), 0);
+  snprintf(want, sizeof want, "\n%lld,fs,feats,rare,few_shot,,1,all,top1,,8,,,,,,,,,\n", (long long)latest);
   CHECK_MSG(strstr(out_buf, want) != NULL && count_lines(out_buf) == 2, "latest:\n%s", out_buf);
   CHECK_EQ_INT(run_cli("results --db '%s' --format json", db), 0);
   cJSON *j = cJSON_Parse(out_buf);

@@ -1,0 +1,112 @@
+/* cl_bootstrap: percentile intervals and the paired test against the best (see the header). */
+#include "cl_bootstrap.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "eval/cl_pyrandom.h"
+
+double cl_boot_point(const cl_boot_outcomes *o) {
+  double sum = 0;
+  const uint8_t *c = o->correct;
+  for (int t = 0; t < o->ntrials; t++) {
+    int64_t right = 0;
+    for (int i = 0; i < o->trial_n[t]; i++) right += c[i];
+    sum += (double)right / o->trial_n[t];
+    c += o->trial_n[t];
+  }
+  return sum / o->ntrials;
+}
+
+int cl_boot_resample(const cl_boot_outcomes *o, int B, uint64_t seed, double *acc, cl_error *e) {
+  const int T = o->ntrials;
+  if (T < 1 || B < 1) return cl_err(e, CL_EINVAL, "bootstrap: %d trials, %d resamples", T, B);
+  const uint8_t **start = malloc((size_t)T * sizeof *start);
+  int *pick = malloc((size_t)T * sizeof *pick);
+  if (!start || !pick) {
+    free(start), free(pick);
+    return cl_err(e, CL_ENOMEM, "bootstrap: out of memory");
+  }
+  const uint8_t *c = o->correct;
+  int rc = CL_OK;
+  for (int t = 0; t < T && rc == CL_OK; t++) {
+    if (o->trial_n[t] < 1) rc = cl_err(e, CL_EINVAL, "bootstrap: trial %d has no examples", t);
+    start[t] = c;
+    c += o->trial_n[t] > 0 ? o->trial_n[t] : 0;
+  }
+  cl_pyrand r;
+  cl_pyrand_seed(&r, (int64_t)(seed & INT64_MAX));
+  for (int b = 0; b < B && rc == CL_OK; b++) {
+    for (int t = 0; t < T; t++) pick[t] = T > 1 ? (int)cl_pyrand_below(&r, (uint32_t)T) : 0;
+    double sum = 0;
+    for (int t = 0; t < T; t++) {
+      const int n = o->trial_n[pick[t]];
+      const uint8_t *x = start[pick[t]];
+      int64_t right = 0;
+      for (int i = 0; i < n; i++) right += x[cl_pyrand_below(&r, (uint32_t)n)];
+      sum += (double)right / n;
+    }
+    acc[b] = sum / T;
+  }
+  free(start), free(pick);
+  return rc;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double cl_boot_percentile(double *x, int n, double q) {
+  qsort(x, (size_t)n, sizeof *x, cmp_double);
+  if (n == 1) return x[0];
+  /* numpy: virtual index (n - 1) * q/100, gamma its fraction, and _lerp(a, b, gamma) =
+   * a + (b - a) * gamma, computed as b - (b - a) * (1 - gamma) where gamma >= 0.5 */
+  volatile double h = (q / 100) * (n - 1); /* rounded here: no fused multiply-add below */
+  double lo = floor(h);
+  if (lo > n - 1) lo = n - 1;
+  if (lo < 0) lo = 0;
+  const int i = (int)lo, j = i + 1 < n ? i + 1 : i;
+  const double g = h - lo, a = x[i], b = x[j], d = b - a;
+  volatile double dg = g >= 0.5 ? d * (1 - g) : d * g;
+  return g >= 0.5 ? b - dg : a + dg;
+}
+
+void cl_boot_interval(double *acc, int B, double level, double *lo, double *hi) {
+  volatile double pct = 100 * level;     /* rounded apart (95 exactly): no fused multiply-add */
+  const double q = (100 - pct) / 2;      /* 2.5 for 0.95 */
+  *lo = cl_boot_percentile(acc, B, q);
+  *hi = cl_boot_percentile(acc, B, 100 - q);
+}
+
+void cl_boot_holm(const double *p, int m, double alpha, int *reject) {
+  int *order = malloc((size_t)(m > 0 ? m : 1) * sizeof *order);
+  if (!order) abort();
+  for (int i = 0; i < m; i++) order[i] = i, reject[i] = 0;
+  for (int i = 1; i < m; i++) /* stable insertion sort by p (m is a handful of models) */
+    for (int k = i; k > 0 && p[order[k]] < p[order[k - 1]]; k--) {
+      int t = order[k];
+      order[k] = order[k - 1], order[k - 1] = t;
+    }
+  /* reject the i-th smallest while p_(i) <= alpha / (m - i), stop at the first that is not */
+  for (int i = 0; i < m && p[order[i]] <= alpha / (m - i); i++) reject[order[i]] = 1;
+  free(order);
+}
+
+int cl_boot_ties(const double *const *s, int m, int B, double alpha, int *tied, double *p) {
+  int best = 0;
+  double best_mean = -INFINITY;
+  for (int j = 0; j < m; j++) {
+    double sum = 0;
+    for (int b = 0; b < B; b++) sum += s[j][b];
+    if (sum / B > best_mean) best_mean = sum / B, best = j;
+  }
+  for (int j = 0; j < m; j++) {
+    int ge = 0;
+    for (int b = 0; b < B; b++) ge += s[j][b] >= s[best][b];
+    p[j] = (double)ge / B;
+  }
+  cl_boot_holm(p, m, alpha, tied);
+  for (int j = 0; j < m; j++) tied[j] = !tied[j];
+  return best;
+}

@@ -1,0 +1,94 @@
+"""Reference for clade's confidence intervals and ties (clade results --ci bootstrap), written
+from their definitions with Python's own random module, numpy.percentile and statsmodels' Holm
+(biobench's report method): reads `clade predictions --format json` and `clade results --format
+json` of one run and checks every interval and tie clade printed, exactly.
+Usage: bootstrap_reference.py PREDICTIONS.json RESULTS.json RESAMPLES SEED
+Resamples (seeded once with random.seed(SEED), drawn in order, the same for every cell):
+  one trial: n draws randrange(n) of its examples; the accuracy of the draw;
+  T trials:  T draws randrange(T) of trials, then each drawn trial's n_t draws randrange(n_t);
+             the mean of the drawn trials' accuracies.
+Interval: numpy.percentile(resamples, [2.5, 97.5]). Ties per (dataset, protocol, shots):
+best = the largest mean resampled accuracy; p_j = share of resamples with s_j >= s_best;
+tied = not rejected by multipletests(p, alpha=0.05, method="holm")."""
+import json, random, sys
+from collections import OrderedDict
+
+import numpy as np
+from statsmodels.stats.multitest import multipletests
+
+preds, results = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+B, SEED = int(sys.argv[3]), int(sys.argv[4])
+
+
+def resample(trials):
+    rng = random.Random(SEED)
+    T, out = len(trials), []
+    for _ in range(B):
+        picks = [rng.randrange(T) for _ in range(T)] if T > 1 else [0]
+        accs = []
+        for t in picks:
+            x = trials[t]
+            accs.append(sum(x[rng.randrange(len(x))] for _ in range(len(x))) / len(x))
+        out.append(sum(accs) / T)
+    return out
+
+
+def point(trials):
+    return sum(sum(x) / len(x) for x in trials) / len(trials)
+
+
+# outcomes per evaluation: {trial: [correct...]} in stored order, and the examples' identity
+outcomes, ident = OrderedDict(), {}
+for p in preds:
+    if p.get("retrieved") is not None:
+        continue
+    t = -1 if p["trial"] == "all" else p["trial"]
+    outcomes.setdefault(p["eval"], OrderedDict()).setdefault(t, []).append(1 if p["correct"] else 0)
+    ident.setdefault(p["eval"], []).append((t, p["example"]))
+
+cells, groups, checked = {}, OrderedDict(), 0
+top1 = {(r["eval"], r["trial"]): r for r in results if r["metric"] == "top1"}
+for (ev, trial), r in top1.items():
+    if ev not in outcomes:
+        continue
+    by_trial = outcomes[ev]
+    trials = list(by_trial.values()) if trial == "all" else [by_trial.get(trial, [])]
+    if not trials[0] or abs(point(trials) - r["value"]) > 1e-9:
+        continue
+    acc = resample(trials)
+    lo, hi = np.percentile(acc, [2.5, 97.5])
+    cells[(ev, trial)] = (float(lo), float(hi))
+    if trial == "all":
+        key = (r["dataset"], r["protocol"], r["shots"], r["query"], r["key"], r["split"], r["rank"])
+        groups.setdefault(key, []).append((ev, acc))
+
+ties = {}
+for key, entries in groups.items():
+    if any(ident[ev] != ident[entries[0][0]] for ev, _ in entries):
+        continue
+    s = np.array([acc for _, acc in entries])  # (m, B)
+    means = [sum(a) / B for _, a in entries]
+    best = max(range(len(entries)), key=lambda j: (means[j], -j))
+    p = [float(np.mean(s[j] >= s[best])) for j in range(len(entries))]
+    reject = multipletests(p, alpha=0.05, method="holm")[0]
+    for j, (ev, _) in enumerate(entries):
+        ties[ev] = "best" if j == best else ("worse" if reject[j] else "tied")
+
+bad = 0
+for r in results:
+    k = (r["eval"], r["trial"])
+    want = cells.get(k) if r["metric"] == "top1" else None
+    got = r.get("ci")
+    if (want is None) != (got is None):
+        print("cell %s %s: clade %s, reference %s" % (k, r["metric"], got, want)); bad += 1
+        continue
+    if want is None:
+        continue
+    checked += 1
+    if (got["low"], got["high"]) != want or got["resamples"] != B or got["seed"] != SEED:
+        print("cell %s: clade [%r, %r], reference [%r, %r]" % (k, got["low"], got["high"], *want)); bad += 1
+    if r["trial"] == "all" and r.get("tie") != ties.get(r["eval"]):
+        print("cell %s: clade tie %s, reference %s" % (k, r.get("tie"), ties.get(r["eval"]))); bad += 1
+n_ties = {v: list(ties.values()).count(v) for v in ("best", "tied", "worse")}
+print("bootstrap reference: %d intervals checked, ties %s, %d mismatches" % (checked, n_ties, bad))
+sys.exit(1 if bad or not checked else 0)

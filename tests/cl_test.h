@@ -64,6 +64,16 @@ static inline double cl_test_relerr(const float *a, const float *b, long n) {
   return sqrt(num) / (den > 0 ? sqrt(den) : 1e-30);
 }
 
+/* The largest cl_test_relerr over n rows of d floats (NaN wins). */
+static inline double cl_test_max_relerr(const float *a, const float *b, int n, int d) {
+  double worst = 0;
+  for (int i = 0; i < n; i++) {
+    double r = cl_test_relerr(a + (size_t)i * d, b + (size_t)i * d, d);
+    if (r > worst || r != r) worst = r;
+  }
+  return worst;
+}
+
 /* Deterministic test data: xorshift64, uniform in [-1, 1). */
 static uint64_t cl_test_rng = 88172645463325252ull;
 static inline float cl_test_frand(void) {

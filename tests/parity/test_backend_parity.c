@@ -332,15 +332,6 @@ static int32_t *ids_of(const cl_tensor *t) {
   return p;
 }
 
-static double max_relerr(const float *a, const float *b, int n, int d) {
-  double worst = 0;
-  for (int i = 0; i < n; i++) {
-    double r = cl_test_relerr(a + (size_t)i * d, b + (size_t)i * d, d);
-    if (r > worst || r != r) worst = r;
-  }
-  return worst;
-}
-
 /* The fixtures of the tiny model: weights, preprocessed pixels, open_clip's outputs for the
  * QuickGELU and the GELU variant. */
 static struct {
@@ -395,8 +386,8 @@ static void test_tiny_model(void) {
     CHECK_OK(cl_clip_encode_images(mc, pixels, ni, cimg, &err), err);
     CHECK_OK(cl_clip_encode_texts(mc, ids, nt, ctxt, &err), err);
     float *ri = f32_of(cl_test_need(&tiny.outs[v], "image_embeds")), *rt = f32_of(cl_test_need(&tiny.outs[v], "text_embeds"));
-    double ei = max_relerr(img, ri, ni, E), et = max_relerr(txt, rt, nt, E);
-    double ci = max_relerr(img, cimg, ni, E), ct = max_relerr(txt, ctxt, nt, E);
+    double ei = cl_test_max_relerr(img, ri, ni, E), et = cl_test_max_relerr(txt, rt, nt, E);
+    double ci = cl_test_max_relerr(img, cimg, ni, E), ct = cl_test_max_relerr(txt, ctxt, nt, E);
     printf("%-9s fp32 %s vs open_clip: image rel err %.3g, text %.3g; vs the CPU backend: %.3g, %.3g\n", name,
            tbd->name, ei, et, ci, ct);
     CHECK_MSG(ei < TOL_REF, "%s %s image embeddings: max rel err %g", name, tbd->name, ei);
@@ -406,7 +397,7 @@ static void test_tiny_model(void) {
     /* real lengths vs the full 77 tokens */
     cl_clip_set_full_context(m, 1);
     CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
-    double ef = max_relerr(txt, txt2, nt, E);
+    double ef = cl_test_max_relerr(txt, txt2, nt, E);
     CHECK_MSG(ef < 1e-6, "real-length vs full-context texts: %g", ef);
     cl_clip_set_full_context(m, 0);
 
@@ -414,13 +405,13 @@ static void test_tiny_model(void) {
     cl_clip_set_max_tokens(m, 200);
     CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
     CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
-    double hi = max_relerr(img2, img, ni, E), ht = max_relerr(txt2, txt, nt, E);
+    double hi = cl_test_max_relerr(img2, img, ni, E), ht = cl_test_max_relerr(txt2, txt, nt, E);
     CHECK_MSG(hi < 1e-6 && ht < 1e-6, "chunked vs batched: %g, %g", hi, ht);
     cl_clip_set_max_tokens(m, CL_CLIP_MAX_TOKENS);
     for (int i = 0; i < nt; i++) CHECK_OK(cl_clip_encode_texts(m, ids + i * 77, 1, txt2 + i * E, &err), err);
-    CHECK(max_relerr(txt2, txt, nt, E) < 1e-6);
+    CHECK(cl_test_max_relerr(txt2, txt, nt, E) < 1e-6);
     CHECK_OK(cl_clip_encode_images(m, pixels + 5 * 3 * 224 * 224, 1, img2, &err), err);
-    CHECK(max_relerr(img2, img + 5 * E, 1, E) < 1e-6);
+    CHECK(cl_test_max_relerr(img2, img + 5 * E, 1, E) < 1e-6);
     CHECK_OK(cl_clip_encode_images(m, pixels, 0, img2, &err), err);
 
     /* TF32 GEMMs where offered (the weights stay fp32, so the precision may change with the
@@ -429,13 +420,13 @@ static void test_tiny_model(void) {
       CHECK_OK(tb->set_precision(tb, CL_PREC_TF32, &err), err);
       CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
       CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
-      double tfi = max_relerr(img2, ri, ni, E), tft = max_relerr(txt2, rt, nt, E);
+      double tfi = cl_test_max_relerr(img2, ri, ni, E), tft = cl_test_max_relerr(txt2, rt, nt, E);
       printf("%-9s tf32 %s vs open_clip: image rel err %.3g, text %.3g\n", name, tbd->name, tfi, tft);
       CHECK_MSG(tfi <= TOL_TF32 && tft <= TOL_TF32, "%s TF32 embeddings: %g, %g", name, tfi, tft);
       CHECK_OK(tb->set_precision(tb, CL_PREC_FP32, &err), err);
       CHECK(tb->precision == CL_PREC_FP32);
       CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
-      CHECK(max_relerr(img2, img, ni, E) < 1e-6);
+      CHECK(cl_test_max_relerr(img2, img, ni, E) < 1e-6);
     }
 
     int32_t bad[77] = {49406, 320, 49408, 49407};
@@ -471,7 +462,7 @@ static void tiny_lowp(cl_backend *g, cl_precision prec) {
       cl_clip_set_full_context(m, 0);
     }
     float *ri = f32_of(cl_test_need(&tiny.outs[v], "image_embeds")), *rt = f32_of(cl_test_need(&tiny.outs[v], "text_embeds"));
-    double ei = max_relerr(img, ri, ni, E), et = max_relerr(txt, rt, nt, E), ef = max_relerr(txtf, rt, nt, E);
+    double ei = cl_test_max_relerr(img, ri, ni, E), et = cl_test_max_relerr(txt, rt, nt, E), ef = cl_test_max_relerr(txtf, rt, nt, E);
     printf("%-9s %s %s vs open_clip: image rel err %.3g, text %.3g, full-context text %.3g\n", tiny_names[v], pn,
            tbd->name, ei, et, ef);
     CHECK_MSG(ei <= TOL_LOWP && et <= TOL_LOWP && ef <= TOL_LOWP, "%s %s embeddings: %g, %g, %g", tiny_names[v], pn,

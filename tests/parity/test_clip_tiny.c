@@ -32,15 +32,6 @@ static int32_t *ids_of(const cl_tensor *t) {
 }
 
 /* The largest relative L2 error over n vectors of d floats. */
-static double max_relerr(const float *a, const float *b, int n, int d) {
-  double worst = 0;
-  for (int i = 0; i < n; i++) {
-    double r = cl_test_relerr(a + (size_t)i * d, b + (size_t)i * d, d);
-    if (r > worst || r != r) worst = r;
-  }
-  return worst;
-}
-
 /* A non-owning copy of w, minus `drop` and with `swap` (if given) replacing its key. */
 static void tmap_view(cl_tmap *out, const cl_tmap *w, const char *drop, const char *swap_key,
                       const cl_tensor *swap) {
@@ -204,8 +195,8 @@ int main(int argc, char **argv) {
     CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt, &err), err);
     float *ri = f32_of(cl_test_need(&outs[v], "image_embeds")), *rt = f32_of(cl_test_need(&outs[v], "text_embeds"));
     float *oi = f32_of(cl_test_need(&outs[1 - v], "image_embeds")), *ot = f32_of(cl_test_need(&outs[1 - v], "text_embeds"));
-    double ei = max_relerr(img, ri, ni, E), et = max_relerr(txt, rt, nt, E);
-    double xi = max_relerr(img, oi, ni, E), xt = max_relerr(txt, ot, nt, E);
+    double ei = cl_test_max_relerr(img, ri, ni, E), et = cl_test_max_relerr(txt, rt, nt, E);
+    double xi = cl_test_max_relerr(img, oi, ni, E), xt = cl_test_max_relerr(txt, ot, nt, E);
     printf("%-9s image rel err %.3g, text %.3g (vs %s: %.3g, %.3g)\n", vars[v].name, ei, et,
            vars[v].other, xi, xt);
     CHECK_MSG(ei < TOL, "%s image embeddings: max rel err %g", vars[v].name, ei);
@@ -219,24 +210,24 @@ int main(int argc, char **argv) {
     /* real lengths vs the full 77 tokens */
     cl_clip_set_full_context(m, 1);
     CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
-    double ef = max_relerr(txt, txt2, nt, E);
+    double ef = cl_test_max_relerr(txt, txt2, nt, E);
     printf("%-9s real-length vs full-context text rel err %.3g\n", vars[v].name, ef);
     CHECK_MSG(ef < 1e-6, "real-length vs full-context texts: %g", ef);
-    CHECK_MSG(max_relerr(txt2, rt, nt, E) < TOL, "full-context texts vs reference");
+    CHECK_MSG(cl_test_max_relerr(txt2, rt, nt, E) < TOL, "full-context texts vs reference");
     cl_clip_set_full_context(m, 0);
 
     /* chunks of one image / a few texts, and one-by-one, give the batch's results */
     cl_clip_set_max_tokens(m, 200);
     CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
     CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
-    double ci = max_relerr(img2, img, ni, E), ct = max_relerr(txt2, txt, nt, E);
+    double ci = cl_test_max_relerr(img2, img, ni, E), ct = cl_test_max_relerr(txt2, txt, nt, E);
     CHECK_MSG(ci < 1e-6 && ct < 1e-6, "chunked vs batched: %g, %g", ci, ct);
     cl_clip_set_max_tokens(m, CL_CLIP_MAX_TOKENS);
     for (int i = 0; i < nt; i++)
       CHECK_OK(cl_clip_encode_texts(m, ids + i * 77, 1, txt2 + i * E, &err), err);
-    CHECK(max_relerr(txt2, txt, nt, E) < 1e-6);
+    CHECK(cl_test_max_relerr(txt2, txt, nt, E) < 1e-6);
     CHECK_OK(cl_clip_encode_images(m, pixels + 5 * 3 * 224 * 224, 1, img2, &err), err);
-    CHECK(max_relerr(img2, img + 5 * E, 1, E) < 1e-6);
+    CHECK(cl_test_max_relerr(img2, img + 5 * E, 1, E) < 1e-6);
     CHECK_OK(cl_clip_encode_images(m, pixels, 0, img2, &err), err);
 
     /* bad inputs */
@@ -256,7 +247,7 @@ int main(int argc, char **argv) {
       float *ri = f32_of(cl_test_need(&outs[0], "image_embeds")), *rt = f32_of(cl_test_need(&outs[0], "text_embeds"));
       CHECK_OK(cl_clip_encode_images(m, pixels, ni, img2, &err), err);
       CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt2, &err), err);
-      CHECK(max_relerr(img2, ri, ni, E) < TOL && max_relerr(txt2, rt, nt, E) < TOL);
+      CHECK(cl_test_max_relerr(img2, ri, ni, E) < TOL && cl_test_max_relerr(txt2, rt, nt, E) < TOL);
       CHECK(dev_up == 2 && dev_down == 2); /* the pixels went up; one download per call */
       CHECK(cl_clip_logit_scale(m) == *(const float *)cl_test_need(&outs[0], "logit_scale")->data);
       free(ri), free(rt);
@@ -296,7 +287,7 @@ int main(int argc, char **argv) {
     CHECK_OK(cl_clip_load(&cfgq, &w2, be, &m, &err), err);
     if (m) {
       CHECK_OK(cl_clip_encode_images(m, pixels, 2, img2, &err), err);
-      double r = max_relerr(img2, ref, 2, E);
+      double r = cl_test_max_relerr(img2, ref, 2, E);
       printf("weights as %s: image rel err %.3g vs F32\n", cl_dtype_name(dts[d]), r);
       CHECK_MSG(d == 0 ? r == 0 : r < dtol[d], "%s weights: rel err %g", cl_dtype_name(dts[d]), r);
     }

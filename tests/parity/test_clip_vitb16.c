@@ -18,15 +18,6 @@ static double now(void) {
   return tv.tv_sec + tv.tv_usec * 1e-6;
 }
 
-static double max_relerr(const float *a, const float *b, int n, int d) {
-  double worst = 0;
-  for (int i = 0; i < n; i++) {
-    double r = cl_test_relerr(a + (size_t)i * d, b + (size_t)i * d, d);
-    if (r > worst || r != r) worst = r;
-  }
-  return worst;
-}
-
 static const cl_tensor *need(const cl_tmap *m, const char *key) {
   const cl_tensor *t = cl_tmap_get(m, key);
   if (!t || t->dtype != (strstr(key, "ids") ? CL_I32 : CL_F32)) {
@@ -103,8 +94,8 @@ int main(int argc, char **argv) {
     t_txt += now() - t0;
     const float *ri = need(&ref, ikeys[v])->data, *rt = need(&ref, tkeys[v])->data;
     const float *oi = need(&ref, ikeys[1 - v])->data, *ot = need(&ref, tkeys[1 - v])->data;
-    double ei = max_relerr(img, ri, ni, E), et = max_relerr(txt, rt, nt, E);
-    double xi = max_relerr(img, oi, ni, E), xt = max_relerr(txt, ot, nt, E);
+    double ei = cl_test_max_relerr(img, ri, ni, E), et = cl_test_max_relerr(txt, rt, nt, E);
+    double xi = cl_test_max_relerr(img, oi, ni, E), xt = cl_test_max_relerr(txt, ot, nt, E);
     printf("%-9s image rel err %.3g, text %.3g (vs the other activation: %.3g, %.3g)\n",
            v ? "QuickGELU" : "GELU", ei, et, xi, xt);
     CHECK_MSG(ei < TOL, "%s: image embeddings max rel err %g", cfgs[v], ei);
@@ -132,8 +123,8 @@ int main(int argc, char **argv) {
     if (m) {
       CHECK_OK(cl_clip_encode_images(m, pv->data, ni, img, &err), err);
       CHECK_OK(cl_clip_encode_texts(m, ids->data, nt, txt, &err), err);
-      const double ei = max_relerr(img, need(&ref, ikeys[0])->data, ni, E);
-      const double et = max_relerr(txt, need(&ref, tkeys[0])->data, nt, E);
+      const double ei = cl_test_max_relerr(img, need(&ref, ikeys[0])->data, ni, E);
+      const double et = cl_test_max_relerr(txt, need(&ref, tkeys[0])->data, nt, E);
       printf("bf16      image rel err %.3g, text %.3g (against open_clip fp32)\n", ei, et);
       CHECK_MSG(ei < 1e-2 && et < 1e-2, "bf16: embeddings max rel err %g (image), %g (text)", ei, et);
       CHECK_MSG(ei > TOL && et > TOL, "bf16: errors %g, %g as small as fp32's: bf16 did not run", ei, et);

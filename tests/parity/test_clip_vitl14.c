@@ -22,15 +22,6 @@ static double now(void) {
   return tv.tv_sec + tv.tv_usec * 1e-6;
 }
 
-static double max_relerr(const float *a, const float *b, int n, int d) {
-  double worst = 0;
-  for (int i = 0; i < n; i++) {
-    double r = cl_test_relerr(a + (size_t)i * d, b + (size_t)i * d, d);
-    if (r > worst || r != r) worst = r;
-  }
-  return worst;
-}
-
 static const cl_tensor *need(const cl_tmap *m, const char *key, cl_dtype dt) {
   const cl_tensor *t = cl_tmap_get(m, key);
   if (!t || t->dtype != dt) {
@@ -108,8 +99,8 @@ int main(int argc, char **argv) {
   t0 = now();
   CHECK_OK(cl_clip_encode_texts(enc->clip, ids->data, nt, txt, &err), err);
   const double t_txt = now() - t0;
-  const double ei = max_relerr(img, ri->data, ni, E), et = max_relerr(txt, rt->data, nt, E);
-  const double xc = max_relerr(img, rc->data, ni, E);
+  const double ei = cl_test_max_relerr(img, ri->data, ni, E), et = cl_test_max_relerr(txt, rt->data, nt, E);
+  const double xc = cl_test_max_relerr(img, rc->data, ni, E);
   printf("%s: image rel err %.3g, text %.3g (vs visual.continual_proj's projection: %.3g)\n", enc->backend_name,
          ei, et, xc);
   CHECK_MSG(ei < TOL, "image embeddings max rel err %g", ei);

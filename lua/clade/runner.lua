@@ -6,6 +6,7 @@ local text_types = require "clade.text_types"
 local protocols = require "clade.protocols"
 local shard = require "clade.shard"
 local validate = require "clade.validate"
+local templates = require "clade.templates"
 local M = {}
 
 local function registry() return require("clade").registry end
@@ -124,6 +125,101 @@ local function modality_features(mname, m, dname, d, man, modality, rows)
   return all[1]:rows(rows), all[2]
 end
 
+-- ---- training jobs (train "name" { ... }) ----
+
+-- The training set of a declaration, built once and checked before any step (and before a
+-- run is recorded): the rows of its datasets (of their split), each image with its class's
+-- name per text type of the mixture. Errors name the declaration's file and line.
+local function train_set(name, m)
+  if m.set then return m.set end
+  local where = m.where .. ": train '" .. name .. "'"
+  local function fail(fmt, ...) error(string.format("%s: " .. fmt, where, ...), 0) end
+  local types, weights = {}, {}
+  for i, p in ipairs(m.mixture) do
+    if not text_types.types[p.type] then
+      fail("unknown text type '%s' (known: %s)", p.type, table.concat(text_types.order, ", "))
+    end
+    types[i], weights[i] = p.type, p.weight
+  end
+  local tl = {}
+  if m.templates ~= nil then
+    local ok, l = pcall(templates.get, m.templates)
+    if not ok then fail("%s", validate.strip(l)) end
+    tl = l
+  end
+  local images, names, data = {}, {}, {}
+  for _, dd in ipairs(m.data) do
+    local d = get_dataset(dd.dataset, where)
+    local ok, man = pcall(manifest, dd.dataset, d)
+    if not ok then fail("dataset '%s': %s", dd.dataset, validate.strip(man)) end
+    local split
+    if dd.split then
+      local has, col = pcall(column, dd.dataset, d, man, "split")
+      if not has then
+        fail("dataset '%s' (%s) has no split column, so split = %q selects nothing", dd.dataset, d.manifest, dd.split)
+      end
+      split = col
+    end
+    local texts = {}
+    for ti, tname in ipairs(types) do
+      local tok, tx = pcall(text_types.class_texts, tname, man.classes, dd.dataset, man.has_taxonomy)
+      if not tok then fail("%s", validate.strip(tx)) end
+      texts[ti] = tx
+    end
+    local n, seen, splits = 0, {}, {}
+    for ri, r in ipairs(man.rows) do
+      if split and not seen[split[ri]] then seen[split[ri]] = true; splits[#splits + 1] = split[ri] end
+      if not split or split[ri] == dd.split then
+        n = n + 1
+        images[#images + 1] = core.join(d.root, r.filepath)
+        for ti = 1, #types do names[#names + 1] = texts[ti][r.class] end
+      end
+    end
+    if split and n == 0 then
+      table.sort(splits)
+      fail("dataset '%s' has no row of split '%s' (its splits: %s)", dd.dataset, dd.split, table.concat(splits, ", "))
+    end
+    data[#data + 1] = { dataset = dd.dataset, split = dd.split or "", examples = n }
+  end
+  if #images == 0 then fail("the training set is empty") end
+  if m.batch_size > #images then
+    fail("batch_size %d is larger than the training set (%d examples)", m.batch_size, #images)
+  end
+  m.set = { images = images, names = names, types = types, weights = weights, templates = tl, data = data }
+  return m.set
+end
+
+-- Trains every declared model in declaration order (a model trained from a trained one
+-- follows it), each a claimed job; a model trained before (same content) comes from the
+-- cache beside the results database. Returns the number of jobs.
+local function train_all(reg)
+  for _, name in ipairs(reg.trains) do
+    local m = reg.models[name]
+    local set = train_set(name, m)
+    local parent = reg.models[m.from]
+    local job = "train\31" .. name
+    core.check_interrupt()
+    local state = core.claim(job)
+    core.notice(string.format("train %s: from %s, %d examples, %d epoch%s of batch %d", name, m.from, #set.images,
+                              m.epochs, m.epochs == 1 and "" or "s", m.batch_size))
+    local ok, path, _, trained = pcall(core.train, {
+      name = name, where = m.where, parent = { path = parent.path, config = parent.config, gelu = parent.gelu },
+      parent_name = m.from, images = set.images, names = set.names, types = set.types, weights = set.weights,
+      templates = set.templates, data = set.data, epochs = m.epochs, batch_size = m.batch_size, lr = m.lr,
+      weight_decay = m.weight_decay, warmup = m.warmup, seed = m.seed, freeze = m.freeze, augment = m.augment,
+      draw = m.draw, projections_only = m.projections_only, clip_grad = m.clip_grad, save_every = m.save_every,
+    })
+    if not ok then
+      if path == "interrupted" or core.limit_spent() then error(path, 0) end
+      error(validate.strip(path), 0) -- it names the declaration's file and line
+    end
+    if not trained then core.notice(string.format("train %s: trained before, taken from %s", name, path)) end
+    m.path = path
+    if state == 1 then core.job_done(job) end
+  end
+  return #reg.trains
+end
+
 -- Every job (one protocol on one model x dataset of an experiment) is claimed before it
 -- runs, so a resumed run skips finished jobs and two processes split the work. Returns the
 -- number of jobs in the plan.
@@ -131,6 +227,10 @@ end
 -- and no text protocol runs on precomputed features.
 function M.validate(reg)
   reg = reg or registry()
+  for _, name in ipairs(reg.trains) do
+    local m = reg.models[name]
+    for _, dd in ipairs(m.data) do get_dataset(dd.dataset, m.where .. ": train '" .. name .. "'") end
+  end
   for _, ename in ipairs(reg.order) do
     local e = reg.experiments[ename]
     local where = e.where .. ": experiment '" .. ename .. "'"
@@ -169,14 +269,18 @@ function M.plan(reg)
 end
 
 -- clade run, before a run is recorded: manifests, text types, shots (clade.validate)
-function M.validate_data() validate.data(registry(), manifest) end
+function M.validate_data()
+  local reg = registry()
+  validate.data(reg, manifest)
+  for _, name in ipairs(reg.trains) do train_set(name, reg.models[name]) end
+end
 
 function M.run()
   local reg = registry()
-  if #reg.order == 0 then error("the file declares no experiment", 0) end
+  if #reg.order == 0 and #reg.trains == 0 then error("the file declares no experiment", 0) end
   M.validate(reg)
   local mine = shard.select(function() return M.plan(reg) end) -- nil: every job
-  local total, jobs, skipped, held = 0, 0, 0, 0
+  local total, jobs, skipped, held = 0, train_all(reg), 0, 0
   for _, ename in ipairs(reg.order) do
     local e = reg.experiments[ename]
     for _, mname in ipairs(e.models) do
@@ -298,7 +402,7 @@ function M.check()
       if missing + unreadable > 0 then bad = bad + 1 end
     end
   end
-  if bad == 0 then validate.data(reg, manifest) end -- what `clade run` checks before encoding
+  if bad == 0 then M.validate_data() end -- what `clade run` checks before encoding or training
   return bad
 end
 

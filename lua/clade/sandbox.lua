@@ -31,7 +31,7 @@ local env = {
   string = copy(string, { dump = true }), table = copy(table), math = copy(math), utf8 = copy(utf8),
   coroutine = copy(coroutine),
   -- the DSL
-  model = clade.model, dataset = clade.dataset, experiment = clade.experiment,
+  model = clade.model, dataset = clade.dataset, experiment = clade.experiment, train = clade.train,
   text_type = text_types.define, mixture = text_types.mixture, protocol = protocols.define,
   zero_shot = protocols.get("zero_shot"), few_shot = protocols.get("few_shot"),
   linear_probe = protocols.get("linear_probe"), retrieval = protocols.get("retrieval"),

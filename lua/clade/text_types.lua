@@ -112,7 +112,8 @@ function M.mixture(t)
     if type(k) ~= "string" or type(w) ~= "number" or w < 0 then
       error("mixture: expected { text_type = weight, ... } with weights >= 0", 2)
     end
-    M.get(k)
+    local known, why = pcall(M.get, k)
+    if not known then error("mixture: " .. why, 2) end -- named at the file's line
     parts[#parts + 1] = { type = k, weight = w }
     total = total + w
   end

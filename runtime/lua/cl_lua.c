@@ -252,6 +252,7 @@ static int open_core(lua_State *L) {
   cl_lua_register_data(L);
   cl_lua_register_models(L);
   cl_lua_register_store(L);
+  cl_lua_register_train(L);
   cl_lua_register_sandbox(L);
   static const char *sealed[] = {"clade.pyrandom", "clade.tensor", "clade.model", NULL};
   for (const char **m = sealed; *m; m++) seal_metatable(L, *m);

@@ -63,6 +63,8 @@ void cl_lua_register_models(lua_State *L);
 void cl_lua_register_data(lua_State *L);
 /* Registers the store bindings (cl_lua_store.c). */
 void cl_lua_register_store(lua_State *L);
+/* Registers core.train, one training job (cl_lua_train.c). */
+void cl_lua_register_train(lua_State *L);
 cl_lua_run *cl_lua_get_run(lua_State *L);
 
 #endif

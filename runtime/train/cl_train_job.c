@@ -1,0 +1,452 @@
+/* cl_train_job: the epoch loop, the draws, the states on disk and resuming (cl_train_job.h). */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cl_train_job.h"
+#include "eval/cl_pyrandom.h"
+#include "image/cl_image.h"
+#include "io/cl_ckpt.h"
+#include "io/cl_safetensors.h"
+#include "text/cl_tokenizer.h"
+
+#define DEFAULT_TEMPLATE "a photo of {}."
+/* the evaluation pixels of every example are kept when they fit in this many bytes */
+#define PIXEL_CACHE_MAX ((size_t)1 << 30)
+
+int cl_train_job_steps(const cl_train_job_spec *sp, int n, int64_t *steps, cl_error *e) {
+  if (sp->batch_size < 2)
+    return cl_err(e, CL_EINVAL, "batch_size %d: contrastive training needs at least 2 examples per batch",
+                  sp->batch_size);
+  if (n < 1) return cl_err(e, CL_EINVAL, "the training set is empty");
+  if (sp->batch_size > n)
+    return cl_err(e, CL_EINVAL, "batch_size %d is larger than the training set (%d examples)", sp->batch_size, n);
+  if (sp->epochs < 1) return cl_err(e, CL_EINVAL, "epochs must be at least 1 (got %d)", sp->epochs);
+  const int64_t s = (int64_t)sp->epochs * (n / sp->batch_size);
+  if (s > 1000000000) return cl_err(e, CL_EINVAL, "%lld steps: more than a training job takes (10^9)", (long long)s);
+  *steps = s;
+  return CL_OK;
+}
+
+char *cl_train_job_spec_json(const cl_train_job_spec *sp) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddNumberToObject(j, "epochs", sp->epochs);
+  cJSON_AddNumberToObject(j, "batch_size", sp->batch_size);
+  cJSON_AddNumberToObject(j, "lr", sp->lr);
+  cJSON_AddNumberToObject(j, "weight_decay", sp->weight_decay);
+  cJSON_AddNumberToObject(j, "warmup", sp->warmup);
+  cJSON_AddNumberToObject(j, "seed", sp->seed);
+  const double betas[2] = {sp->beta1, sp->beta2};
+  cJSON_AddItemToObject(j, "betas", cJSON_CreateDoubleArray(betas, 2));
+  cJSON_AddNumberToObject(j, "eps", sp->eps);
+  cJSON_AddNumberToObject(j, "clip_grad", sp->clip_grad);
+  cJSON_AddItemToObject(j, "freeze", cJSON_CreateStringArray(sp->freeze, sp->nfreeze));
+  cJSON_AddBoolToObject(j, "projections_only", sp->projections_only);
+  cJSON_AddBoolToObject(j, "augment", sp->augment);
+  cJSON_AddStringToObject(j, "draw", sp->draw_example ? "example" : "batch");
+  cJSON *mix = cJSON_AddArrayToObject(j, "mixture");
+  for (int t = 0; t < sp->ntypes; t++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", sp->types[t]);
+    cJSON_AddNumberToObject(o, "weight", sp->weights[t]);
+    cJSON_AddItemToArray(mix, o);
+  }
+  static const char *const def[1] = {DEFAULT_TEMPLATE};
+  cJSON_AddItemToObject(j, "templates", sp->ntemplates ? cJSON_CreateStringArray(sp->templates, sp->ntemplates)
+                                                       : cJSON_CreateStringArray(def, 1));
+  cJSON_AddNumberToObject(j, "save_every", sp->save_every);
+  char *s = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  return s ? s : cl_strdup("{}");
+}
+
+/* ---- the job in memory ---- */
+typedef struct job {
+  const cl_clip_config *cfg;
+  const cl_train_data *d;
+  const cl_train_job_spec *sp;
+  const char *work;
+  int64_t steps;
+  int nb, B, C, S;
+  size_t per; /* floats per image */
+  cl_backend *be;
+  cl_train_model *m;
+  cl_train_optim *o;
+  cl_tok *tok;
+  int *order, order_epoch; /* the rows of epoch order_epoch, shuffled */
+  int32_t *types, *templates, *boxes; /* [steps, B] (boxes [steps, B, 4]) */
+  float *cache;                       /* evaluation pixels of every example, or NULL */
+  float *pixels;                      /* [B, 3, S, S] */
+  int32_t *ids;                       /* [B, C] */
+  double *cum;                        /* cumulative weights */
+} job;
+
+/* random.seed(key) for one of the documented streams */
+static void seed_stream(cl_pyrand *r, int64_t key) { cl_pyrand_seed(r, key); }
+
+static void epoch_order(job *j, int epoch) {
+  if (j->order_epoch == epoch) return;
+  for (int i = 0; i < j->d->n; i++) j->order[i] = i;
+  cl_pyrand r;
+  seed_stream(&r, ((int64_t)1 << 62) + ((int64_t)j->sp->seed << 40) + epoch);
+  cl_pyrand_shuffle(&r, j->order, j->d->n);
+  j->order_epoch = epoch;
+}
+
+/* random.choices(types, weights)[0]: bisect_right(cum, random() * total, 0, n - 1) */
+static int draw_type(job *j, cl_pyrand *r) {
+  const int n = j->sp->ntypes;
+  const double x = cl_pyrand_random(r) * j->cum[n - 1];
+  int lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (x < j->cum[mid]) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/* The text types and templates of step s's examples. */
+static void draw_captions(job *j, int64_t s) {
+  cl_pyrand r;
+  seed_stream(&r, ((int64_t)j->sp->seed << 40) + s);
+  int32_t *ty = j->types + s * j->B, *tp = j->templates + s * j->B;
+  const int nt = j->sp->ntemplates;
+  for (int b = 0; b < j->B; b++) {
+    if (b > 0 && !j->sp->draw_example) {
+      ty[b] = ty[0], tp[b] = tp[0];
+      continue;
+    }
+    ty[b] = draw_type(j, &r);
+    tp[b] = nt > 1 ? (int32_t)cl_pyrand_below(&r, (uint32_t)nt) : 0;
+  }
+}
+
+/* The template with every {} replaced by name (Python's str.format with one field). */
+static char *caption(const char *tmpl, const char *name) {
+  size_t n = strlen(tmpl), k = strlen(name), cnt = 0;
+  for (const char *p = strstr(tmpl, "{}"); p; p = strstr(p + 2, "{}")) cnt++;
+  char *out = cl_xmalloc(n + cnt * k + 1), *q = out;
+  for (const char *p = tmpl; *p;) {
+    if (p[0] == '{' && p[1] == '}') {
+      memcpy(q, name, k), q += k, p += 2;
+    } else {
+      *q++ = *p++;
+    }
+  }
+  *q = 0;
+  return out;
+}
+
+/* One example's pixels for step s's batch position b (row i of epoch). */
+static int example_pixels(job *j, int epoch, int i, int64_t s, int b, float *out, cl_error *e) {
+  const char *path = j->d->images[i];
+  int32_t *box = j->boxes ? j->boxes + (s * j->B + b) * 4 : NULL;
+  if (j->sp->augment) {
+    /* THE AUGMENTATION CALL SITE. open_clip's training transform (RandomResizedCrop, scale
+     * 0.9-1.0, bicubic) is cl_img_train_preprocess_file, with its box drawn from the row's
+     * documented stream and recorded. Where that function is not built in (it came with the
+     * image module's augmentation), the evaluation transform stands in and the box recorded
+     * is (0, 0, 0, 0). */
+#ifdef CL_IMG_RRC_OPENCLIP
+    cl_pyrand r;
+    seed_stream(&r, ((int64_t)1 << 61) + ((int64_t)j->sp->seed << 44) + ((int64_t)epoch << 28) + i);
+    cl_img_box bx = {0};
+    CL_TRY(cl_img_train_preprocess_file(path, j->S, NULL, &r, j->cfg->mean, j->cfg->std, out, &bx, e));
+    box[0] = bx.left, box[1] = bx.top, box[2] = bx.width, box[3] = bx.height;
+    return CL_OK;
+#else
+    (void)epoch;
+    box[0] = box[1] = box[2] = box[3] = 0;
+#endif
+  }
+  if (j->cache) {
+    memcpy(out, j->cache + (size_t)i * j->per, j->per * sizeof(float));
+    return CL_OK;
+  }
+  return cl_img_preprocess_file(path, j->S, j->cfg->mean, j->cfg->std, out, e);
+}
+
+static int run_step(job *j, int64_t s, cl_train_step_info *info, cl_error *e) {
+  const int epoch = (int)(s / j->nb), b0 = (int)(s % j->nb) * j->B;
+  epoch_order(j, epoch);
+  draw_captions(j, s);
+  const int *rows = j->order + b0;
+  const int32_t *ty = j->types + s * j->B, *tp = j->templates + s * j->B;
+  for (int b = 0; b < j->B; b++) {
+    const int i = rows[b];
+    const char *tmpl = j->sp->ntemplates ? j->sp->templates[tp[b]] : DEFAULT_TEMPLATE;
+    char *text = caption(tmpl, j->d->names[(size_t)i * j->sp->ntypes + ty[b]]);
+    int rc = cl_tok_encode(j->tok, text, j->ids + (size_t)b * j->C, j->C, e) < 0 ? (e->code ? e->code : CL_EINVAL)
+                                                                                : CL_OK;
+    if (rc) cl_err_wrap(e, "caption \"%s\" of %s", text, j->d->images[i]);
+    free(text);
+    if (rc) return rc;
+    CL_TRY(example_pixels(j, epoch, i, s, b, j->pixels + (size_t)b * j->per, e));
+  }
+  float loss = 0;
+  double lr = 0, norm = -1;
+  CL_TRY(cl_train_forward_backward(j->m, j->pixels, j->ids, j->B, &loss, NULL, e));
+  CL_TRY(cl_train_optim_step(j->o, &lr, &norm, e));
+  *info = (cl_train_step_info){.step = s, .steps = j->steps, .epoch = epoch, .batch = j->B, .rows = rows,
+                               .loss = loss, .lr = lr, .grad_norm = norm};
+  return CL_OK;
+}
+
+/* ---- states on disk ---- */
+
+/* rm -r of a state folder (flat: files only) */
+static void remove_flat_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    char *p = cl_asprintf("%s/%s", dir, de->d_name);
+    unlink(p);
+    free(p);
+  }
+  closedir(d);
+  rmdir(dir);
+}
+
+/* Every state-* folder of the work folder but keep (a killed save's leftovers). */
+static void remove_stale_states(const char *work, const char *keep) {
+  DIR *d = opendir(work);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (strncmp(de->d_name, "state-", 6) || (keep && !strcmp(de->d_name, keep))) continue;
+    char *p = cl_asprintf("%s/%s", work, de->d_name);
+    remove_flat_dir(p);
+    free(p);
+  }
+  closedir(d);
+}
+
+static int save_draws(job *j, int64_t done, const char *dir, cl_error *e) {
+  cl_tmap t;
+  cl_tmap_init(&t);
+  int64_t shape[3] = {done, j->B, 4};
+  cl_tmap_put_copy(&t, "types", CL_I32, 2, shape, j->types);
+  cl_tmap_put_copy(&t, "templates", CL_I32, 2, shape, j->templates);
+  if (j->boxes) cl_tmap_put_copy(&t, "boxes", CL_I32, 3, shape, j->boxes);
+  char *path = cl_asprintf("%s/draws.safetensors", dir);
+  int rc = cl_train_save_tensors(path, &t, NULL, e);
+  free(path);
+  cl_tmap_free(&t);
+  return rc;
+}
+
+static int save_state(job *j, int64_t done, char *name, size_t nname, cl_error *e) {
+  snprintf(name, nname, "state-%lld", (long long)done);
+  char *dir = cl_asprintf("%s/%s", j->work, name);
+  remove_flat_dir(dir); /* a save of this step a kill cut short */
+  int rc = mkdir(dir, 0777) ? cl_err(e, CL_EIO, "%s: cannot create (%s)", dir, strerror(errno)) : CL_OK;
+  if (!rc) rc = cl_train_save(j->m, j->o, dir, e);
+  if (!rc) rc = save_draws(j, done, dir, e);
+  if (!rc) {
+    char *spec = cl_train_job_spec_json(j->sp);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", (double)done);
+    cJSON_AddNumberToObject(o, "steps", (double)j->steps);
+    cJSON_AddNumberToObject(o, "epoch", (double)(done / j->nb));
+    cJSON_AddStringToObject(o, "generator", "python random (MT19937), reseeded per step, epoch and row");
+    cJSON_AddItemToObject(o, "spec", cJSON_Parse(spec));
+    char *text = cJSON_Print(o);
+    char *path = cl_asprintf("%s/trainer.json", dir), *tmp = cl_asprintf("%s.tmp", path);
+    rc = cl_write_file(tmp, text, strlen(text), e);
+    if (!rc && rename(tmp, path)) rc = cl_err(e, CL_EIO, "%s: cannot write (%s)", path, strerror(errno));
+    free(path), free(tmp), free(text), free(spec);
+    cJSON_Delete(o);
+  }
+  if (!rc) { /* the state becomes the latest in one rename */
+    char *path = cl_asprintf("%s/state", j->work), *tmp = cl_asprintf("%s/state.tmp", j->work);
+    rc = cl_write_file(tmp, name, strlen(name), e);
+    if (!rc && rename(tmp, path)) rc = cl_err(e, CL_EIO, "%s: cannot write (%s)", path, strerror(errno));
+    free(path), free(tmp);
+  }
+  if (rc) cl_err_wrap(e, "saving the training state of step %lld in %s", (long long)done, j->work);
+  else remove_stale_states(j->work, name);
+  free(dir);
+  return rc;
+}
+
+/* The latest state's folder name into name, or "" when the work folder holds none. */
+static int latest_state(const char *work, char *name, size_t nname, cl_error *e) {
+  char *path = cl_asprintf("%s/state", work), *text = NULL;
+  size_t len = 0;
+  name[0] = 0;
+  int rc = CL_OK;
+  if (access(path, F_OK) == 0) {
+    rc = cl_read_file(path, &text, &len, e);
+    if (!rc && (len == 0 || len >= nname || strncmp(text, "state-", 6) || strchr(text, '/')))
+      rc = cl_err(e, CL_EFORMAT, "%s: not a state name", path);
+    if (!rc) snprintf(name, nname, "%s", text);
+  }
+  free(text);
+  free(path);
+  return rc;
+}
+
+static int load_draws(job *j, const char *dir, int64_t done, cl_error *e) {
+  cl_tmap t;
+  char *path = cl_asprintf("%s/draws.safetensors", dir);
+  int rc = cl_st_load(path, &t, e);
+  if (rc) {
+    free(path);
+    return rc;
+  }
+  const int64_t shape[2] = {done, j->B};
+  const char *names[3] = {"types", "templates", "boxes"};
+  int32_t *dst[3] = {j->types, j->templates, j->boxes};
+  for (int k = 0; k < 3 && !rc; k++) {
+    if (!dst[k]) continue;
+    const cl_tensor *x = cl_tmap_get(&t, names[k]);
+    const int64_t sh3[3] = {done, j->B, 4};
+    if (!x || x->dtype != CL_I32 || !(k == 2 ? cl_shape_eq(x, 3, sh3) : cl_shape_eq(x, 2, shape)))
+      rc = cl_err(e, CL_EFORMAT, "%s: %s missing or not I32 of the steps done", path, names[k]);
+    else memcpy(dst[k], x->data, (size_t)done * j->B * (k == 2 ? 4 : 1) * sizeof(int32_t));
+  }
+  cl_tmap_free(&t);
+  free(path);
+  return rc;
+}
+
+/* ---- the job ---- */
+
+static void job_free(job *j) {
+  cl_train_optim_free(j->o);
+  cl_train_model_free(j->m);
+  cl_backend_destroy(j->be);
+  cl_tok_free(j->tok);
+  free(j->order), free(j->types), free(j->templates), free(j->boxes);
+  free(j->cache), free(j->pixels), free(j->ids), free(j->cum);
+}
+
+/* The model from the checkpoint at path, the optimizer at zero. */
+static int open_model(job *j, const char *path, cl_error *e) {
+  cl_tmap w;
+  CL_TRY(cl_ckpt_load(path, &w, e));
+  int rc = cl_train_model_create(j->cfg, &w, j->be, &j->m, e);
+  cl_tmap_free(&w);
+  if (rc) return cl_err_wrap(e, "%s", path);
+  cl_train_opts o;
+  cl_train_opts_default(&o);
+  o.lr = j->sp->lr, o.weight_decay = j->sp->weight_decay, o.beta1 = j->sp->beta1, o.beta2 = j->sp->beta2;
+  o.eps = j->sp->eps, o.warmup = j->sp->warmup, o.clip_grad = j->sp->clip_grad, o.batch_size = j->B;
+  o.steps = (int)j->steps, o.freeze = j->sp->freeze, o.nfreeze = j->sp->nfreeze;
+  o.projections_only = j->sp->projections_only;
+  return cl_train_optim_create(j->m, &o, &j->o, e);
+}
+
+static int check_spec(const cl_train_job_spec *sp, const cl_train_data *d, cl_error *e) {
+  if (sp->seed < 0 || sp->seed > 65535) return cl_err(e, CL_EINVAL, "seed %d: must lie in [0, 65535]", sp->seed);
+  if (sp->ntypes < 1) return cl_err(e, CL_EINVAL, "no text type to draw captions from");
+  double total = 0;
+  for (int t = 0; t < sp->ntypes; t++) {
+    if (!(sp->weights[t] >= 0) || !isfinite(sp->weights[t]))
+      return cl_err(e, CL_EINVAL, "text type %s: weight %g is not a number >= 0", sp->types[t], sp->weights[t]);
+    total += sp->weights[t];
+  }
+  if (!(total > 0)) return cl_err(e, CL_EINVAL, "the mixture's weights sum to %g, not a positive number", total);
+  for (int k = 0; k < sp->ntemplates; k++)
+    if (!strstr(sp->templates[k], "{}")) return cl_err(e, CL_EINVAL, "template \"%s\" has no {}", sp->templates[k]);
+  for (size_t i = 0; i < (size_t)d->n * sp->ntypes; i++)
+    if (!d->names[i] || !*d->names[i])
+      return cl_err(e, CL_EINVAL, "%s: no %s name", d->images[i / sp->ntypes], sp->types[i % sp->ntypes]);
+  if (sp->save_every < 0) return cl_err(e, CL_EINVAL, "save_every must be >= 0");
+  return CL_OK;
+}
+
+int cl_train_job_run(const cl_clip_config *cfg, const char *parent, const cl_train_data *d,
+                     const cl_train_job_spec *sp, const char *work_dir, const char *out_dir,
+                     const cl_train_job_hooks *h, cl_train_job_result *res, cl_error *e) {
+  memset(res, 0, sizeof *res);
+  job J = {.cfg = cfg, .d = d, .sp = sp, .work = work_dir, .B = sp->batch_size, .order_epoch = -1};
+  job *j = &J;
+  CL_TRY(check_spec(sp, d, e));
+  CL_TRY(cl_train_job_steps(sp, d->n, &j->steps, e));
+  if (access(out_dir, F_OK) == 0) return cl_err(e, CL_EIO, "%s: already exists", out_dir);
+  if (mkdir(work_dir, 0777) && errno != EEXIST)
+    return cl_err(e, CL_EIO, "%s: cannot create (%s)", work_dir, strerror(errno));
+  j->nb = d->n / j->B, j->C = cfg->text.context_length, j->S = cfg->vision.image_size;
+  j->per = 3 * (size_t)j->S * j->S;
+  const size_t draws = (size_t)j->steps * j->B;
+  j->order = cl_xmalloc((size_t)d->n * sizeof(int));
+  j->types = cl_xcalloc(draws, sizeof(int32_t));
+  j->templates = cl_xcalloc(draws, sizeof(int32_t));
+  if (sp->augment) j->boxes = cl_xcalloc(draws * 4, sizeof(int32_t));
+  j->pixels = cl_xmalloc((size_t)j->B * j->per * sizeof(float));
+  j->ids = cl_xmalloc((size_t)j->B * j->C * sizeof(int32_t));
+  j->cum = cl_xmalloc((size_t)sp->ntypes * sizeof(double));
+  for (int t = 0; t < sp->ntypes; t++) j->cum[t] = (t ? j->cum[t - 1] : 0) + sp->weights[t];
+  char state[64];
+  int rc = cl_backend_cpu_create(&j->be, e);
+  if (!rc) rc = cl_tok_load(NULL, &j->tok, e);
+  if (!rc) rc = latest_state(work_dir, state, sizeof state, e);
+  int64_t start = 0;
+  if (!rc && state[0]) { /* resume: the weights, moments, step and draws of the latest state */
+    char *dir = cl_asprintf("%s/%s", work_dir, state), *path = cl_asprintf("%s/open_clip_model.safetensors", dir);
+    rc = open_model(j, path, e);
+    free(path);
+    cl_tmap t;
+    path = cl_asprintf("%s/optimizer.safetensors", dir);
+    if (!rc && !(rc = cl_st_load(path, &t, e))) {
+      rc = cl_train_optim_import(j->o, &t, e);
+      cl_tmap_free(&t);
+    }
+    if (rc) cl_err_wrap(e, "%s", path);
+    free(path);
+    start = cl_train_optim_steps(j->o);
+    if (!rc) rc = load_draws(j, dir, start, e);
+    free(dir);
+  } else if (!rc) {
+    rc = open_model(j, parent, e);
+  }
+  remove_stale_states(work_dir, state[0] ? state : NULL);
+  res->resumed_from = start;
+  /* the evaluation pixels of every example, read (and checked) before the first step */
+  if (!rc && !sp->augment && (size_t)d->n * j->per * sizeof(float) <= PIXEL_CACHE_MAX) {
+    j->cache = cl_xmalloc((size_t)d->n * j->per * sizeof(float));
+    for (int i = 0; i < d->n && !rc; i++)
+      rc = cl_img_preprocess_file(d->images[i], j->S, cfg->mean, cfg->std, j->cache + (size_t)i * j->per, e);
+  }
+  for (int64_t s = start; s < j->steps && !rc; s++) {
+    cl_train_step_info info;
+    if ((rc = run_step(j, s, &info, e))) {
+      cl_err_wrap(e, "step %lld", (long long)s);
+      break;
+    }
+    info.types = j->types + s * j->B, info.templates = j->templates + s * j->B;
+    if (h && h->on_step && (rc = h->on_step(h->ud, &info, e))) break;
+    const int64_t done = s + 1;
+    const int stop = h && h->interrupted && *h->interrupted;
+    if (done % j->nb == 0 || (sp->save_every && done % sp->save_every == 0) || done == j->steps || stop) {
+      if ((rc = save_state(j, done, state, sizeof state, e))) break;
+      if (h && h->on_state && (rc = h->on_state(h->ud, done, e))) break;
+    }
+    res->steps_done = done;
+    if (stop && done < j->steps) {
+      res->stopped = 1;
+      break;
+    }
+  }
+  if (!rc && !res->stopped) {
+    res->steps_done = j->steps;
+    char *dir = cl_asprintf("%s/%s", work_dir, state), *path = cl_asprintf("%s/state", work_dir);
+    if (rename(dir, out_dir)) rc = cl_err(e, CL_EIO, "%s: cannot move the trained model there (%s)", out_dir,
+                                          strerror(errno));
+    else unlink(path), rmdir(work_dir);
+    free(dir), free(path);
+  }
+  job_free(j);
+  return rc;
+}

@@ -1,0 +1,98 @@
+/* cl_train_job: a training run as a resumable job (issue 14). Owns the epoch loop over a
+ * training set (seeded shuffles cut into full batches), the captions drawn from a mixture of
+ * text types (and a template set), the image transform (open_clip's training augmentation or
+ * its evaluation transform), the state written atomically every epoch (and every N steps),
+ * and resuming from it: a killed training rerun ends with the same bytes as one never
+ * stopped.
+ *
+ * Draws (Python's `random`, cl_pyrand, so each can be redone in Python; seed in [0, 65535]):
+ *  - the order of epoch e: random.seed(2**62 + seed * 2**40 + e); random.shuffle(rows)
+ *  - the captions of step s: random.seed(seed * 2**40 + s) (with seed 0 BioCLIP's
+ *    random.seed(step)); then per batch (draw "batch") or per example in batch order (draw
+ *    "example"): the text type as random.choices(types, weights)[0] (one random()), then,
+ *    with more than one template, the template as random.randrange(len(templates)).
+ *    The caption is the template with {} replaced by the example's name of that type
+ *    (default template "a photo of {}.", BioCLIP's training text).
+ *  - the augmentation of row i in epoch e: random.seed(2**61 + seed * 2**44 + e * 2**28 + i).
+ * The steps: epochs * floor(n / batch_size); lr follows cosine_lr over all of them.
+ *
+ * On disk, in the job's work folder: `state` (the name of the latest complete state folder,
+ * replaced atomically) and that folder `state-<step>/`: the hub folder cl_train_save writes
+ * (weights, config, optimizer moments and step) plus draws.safetensors (types and
+ * templates I32 [steps done, batch], the crop boxes I32 [steps done, batch, 4] when
+ * augmenting) and trainer.json (step, epoch, seed, the generator and the spec). When the
+ * last step is done, the final state folder is renamed to the output folder: the trained
+ * model appears complete or not at all. */
+#ifndef CL_TRAIN_JOB_H
+#define CL_TRAIN_JOB_H
+#include <stdint.h>
+
+#include "train/cl_train.h"
+
+typedef struct cl_train_job_spec {
+  int epochs, batch_size, warmup;
+  int seed; /* [0, 65535] */
+  double lr, weight_decay, clip_grad, beta1, beta2, eps;
+  const char *const *freeze;
+  int nfreeze, projections_only;
+  int augment;      /* open_clip's RandomResizedCrop (scale 0.9-1, bicubic); 0: the evaluation transform */
+  int draw_example; /* 0: one text type (and template) per batch, as BioCLIP; 1: per example */
+  int ntypes;
+  const char *const *types; /* the mixture's text types, in a stable order */
+  const double *weights;    /* >= 0, positive sum */
+  int ntemplates;           /* 0: "a photo of {}." */
+  const char *const *templates;
+  int save_every; /* steps between states besides each epoch's end; 0: epochs only */
+} cl_train_job_spec;
+
+/* The training set: n examples, each an image and its class's name per text type
+ * (names[i * ntypes + t], non-empty). */
+typedef struct cl_train_data {
+  int n;
+  const char *const *images;
+  const char *const *names;
+} cl_train_data;
+
+/* What one step did: the rows of the batch (0-based examples), the text type and template
+ * index of each example, the loss before the update, the lr and grad norm (-1: no
+ * clipping). */
+typedef struct cl_train_step_info {
+  int64_t step, steps;
+  int epoch, batch;
+  const int *rows, *types, *templates;
+  float loss;
+  double lr, grad_norm;
+} cl_train_step_info;
+
+typedef struct cl_train_job_hooks {
+  void *ud;
+  /* after each step (progress, records); non-zero stops the job with that error */
+  int (*on_step)(void *ud, const cl_train_step_info *s, cl_error *e);
+  /* after a state of `steps_done` steps is on disk (records flushed here stay in step with
+   * what a rerun resumes from) */
+  int (*on_state)(void *ud, int64_t steps_done, cl_error *e);
+  volatile int *interrupted; /* checked after each step: the job saves its state and stops */
+} cl_train_job_hooks;
+
+/* Steps of a job: epochs * floor(n / batch_size); an error naming the sizes when there are
+ * none or too many. */
+int cl_train_job_steps(const cl_train_job_spec *sp, int n, int64_t *steps, cl_error *e);
+
+typedef struct cl_train_job_result {
+  int64_t resumed_from; /* the step it started at (0: from the parent) */
+  int64_t steps_done;
+  int stopped; /* *interrupted stopped it, after saving its state */
+} cl_train_job_result;
+
+/* Trains from the parent checkpoint (cfg, parent: a checkpoint file cl_ckpt_load reads), or
+ * from the latest state in work_dir when there is one, until every step is done, then
+ * renames the final state to out_dir (which must not exist) and removes work_dir. Every
+ * caption and (without augmentation) every image is read and checked before the first step. */
+int cl_train_job_run(const cl_clip_config *cfg, const char *parent, const cl_train_data *d,
+                     const cl_train_job_spec *sp, const char *work_dir, const char *out_dir,
+                     const cl_train_job_hooks *h, cl_train_job_result *res, cl_error *e);
+
+/* The spec as a JSON object (malloc'd): every field that changes the weights. */
+char *cl_train_job_spec_json(const cl_train_job_spec *sp);
+
+#endif

@@ -1,7 +1,9 @@
+#define _GNU_SOURCE
 /* clade grad / clade train: one forward and backward of open_clip's ClipLoss on pairs
  * (image i <-> line i), or several AdamW steps over consecutive full batches of them, written
  * as an open_clip hub folder. Everything the run needs (config, weights, every image, every
  * text) is read and checked before the first step. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "io/cl_safetensors.h"
 #include "model/cl_encoder.h"
 #include "train/cl_train.h"
+#include "train/cl_train_job.h"
 
 typedef struct train_args {
   cl_encoder_spec spec;
@@ -23,7 +26,7 @@ typedef struct train_args {
   int nimg;
   const char **freeze;
   int nfreeze;
-  int steps, warmup, batch, projections_only, json_log;
+  int steps, warmup, batch, projections_only, json_log, save_every, resume;
   double lr, wd, clip, beta1, beta2, eps;
 } train_args;
 
@@ -67,7 +70,7 @@ static int parse_args(int argc, char **argv, int train, train_args *a) {
                       (train && (!strcmp(s, "--steps") || !strcmp(s, "--lr") || !strcmp(s, "--weight-decay") ||
                                  !strcmp(s, "--warmup") || !strcmp(s, "--batch-size") || !strcmp(s, "--clip-grad") ||
                                  !strcmp(s, "--freeze") || !strcmp(s, "--beta1") || !strcmp(s, "--beta2") ||
-                                 !strcmp(s, "--eps")));
+                                 !strcmp(s, "--eps") || !strcmp(s, "--save-every")));
     if (takes) {
       in_images = 0;
       if (i + 1 >= argc) {
@@ -90,6 +93,7 @@ static int parse_args(int argc, char **argv, int train, train_args *a) {
       else if (!strcmp(s, "--beta1")) bad = parse_num(cmd, s, v, 0, &a->beta1);
       else if (!strcmp(s, "--beta2")) bad = parse_num(cmd, s, v, 0, &a->beta2);
       else if (!strcmp(s, "--eps")) bad = parse_num(cmd, s, v, 0, &a->eps);
+      else if (!strcmp(s, "--save-every")) bad = parse_int(cmd, s, v, 1, &a->save_every);
       if (bad) return 2;
     } else if (!strcmp(s, "--images")) {
       in_images = 1;
@@ -97,6 +101,8 @@ static int parse_args(int argc, char **argv, int train, train_args *a) {
       in_images = 0, a->projections_only = 1;
     } else if (train && !strcmp(s, "--json-log")) {
       in_images = 0, a->json_log = 1;
+    } else if (train && !strcmp(s, "--resume")) {
+      in_images = 0, a->resume = 1;
     } else if (in_images && s[0] != '-') {
       a->images[a->nimg++] = s;
     } else {
@@ -228,6 +234,75 @@ static int make_dir(const char *dir, cl_error *e) {
   return CL_OK;
 }
 
+/* What a saved state must have been made with to be resumed: the checkpoint, config, every
+ * optimizer option, the images named and the texts (hashed). */
+static int inputs_key(session *s, cl_train_optim *o, char key[41], cl_error *e) {
+  char ckpt[4096], h[41];
+  cl_clip_config cfg;
+  CL_TRY(cl_encoder_locate(&s->a.spec, ckpt, sizeof ckpt, &cfg, e));
+  CL_TRY(cl_hash_file(ckpt, h, e));
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f) return cl_err(e, CL_ENOMEM, "out of memory");
+  char *cj = cl_clip_config_to_json(&s->cfg), *oj = cl_train_optim_json(o);
+  fprintf(f, "clade train --resume v1%c%s%c%s%c%s%c", 0, h, 0, cj, 0, oj, 0);
+  free(cj), free(oj);
+  for (int i = 0; i < s->a.nimg; i++) fprintf(f, "%s%c", s->a.images[i], 0);
+  char *texts = NULL;
+  size_t tn = 0;
+  int rc = cl_read_file(s->a.texts, &texts, &tn, e);
+  if (!rc) fwrite(texts, 1, tn, f);
+  free(texts);
+  fclose(f);
+  if (!rc) rc = cl_hash_buf(buf, len, key, e);
+  free(buf);
+  return rc;
+}
+
+/* The saved state to resume from (--resume): the model and optimizer of DIR/.state's latest
+ * state, checked to come from the same inputs. *start: its step (0 when there is none). */
+static int resume_state(session *s, const cl_train_opts *opts, cl_train_optim **o, const char *work, const char *key,
+                        int *start, cl_error *e) {
+  char name[64];
+  *start = 0;
+  CL_TRY(cl_train_state_latest(work, name, sizeof name, e));
+  if (!name[0]) {
+    fprintf(stderr, "clade: train: no saved state in %s: starting from the model\n", work);
+    return CL_OK;
+  }
+  char *dir = cl_asprintf("%s/%s", work, name), *info = cl_asprintf("%s/trainer.json", dir), *text = NULL;
+  size_t n = 0;
+  int rc = cl_read_file(info, &text, &n, e);
+  cJSON *j = rc ? NULL : cJSON_Parse(text);
+  const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "inputs");
+  if (!rc && (!cJSON_IsString(k) || strcmp(k->valuestring, key)))
+    rc = cl_err(e, CL_EINVAL,
+                "%s was saved by a training with other inputs (model, config, images, texts or options): "
+                "rerun with the same arguments, or without --resume to start again", dir);
+  cJSON_Delete(j);
+  free(text), free(info);
+  if (!rc) {
+    cl_train_optim_free(*o), *o = NULL;
+    cl_train_model_free(s->m), s->m = NULL;
+    rc = cl_train_state_open(dir, &s->cfg, s->be, opts, &s->m, o, e);
+  }
+  if (!rc) {
+    *start = cl_train_optim_steps(*o);
+    fprintf(stderr, "clade: train: resuming from step %d of %d (%s)\n", *start, opts->steps, dir);
+  }
+  free(dir);
+  return rc;
+}
+
+static void remove_work(const char *work) {
+  cl_train_state_clean(work, NULL);
+  char *p = cl_asprintf("%s/state", work);
+  unlink(p);
+  free(p);
+  rmdir(work);
+}
+
 int cl_cmd_train(int argc, char **argv) {
   session s;
   int rc = session_args(&s, argc, argv, 1);
@@ -246,9 +321,17 @@ int cl_cmd_train(int argc, char **argv) {
   else if (B > a->nimg) rc = cl_err(e, CL_EINVAL, "batch size %d is larger than the %d pairs given", B, a->nimg);
   else rc = make_dir(a->out, e) || session_model(&s) || cl_train_optim_create(s.m, &opts, &o, e) ||
             load_pairs(a, &s.cfg, &s.p, e);
+  /* states for --resume in DIR/.state: every --save-every steps */
+  char *work = cl_asprintf("%s/.state", a->out), key[41] = "";
+  int start = 0;
+  if (!rc && (a->resume || a->save_every)) rc = inputs_key(&s, o, key, e);
+  if (!rc && a->resume) rc = resume_state(&s, &opts, &o, work, key, &start, e);
+  if (!rc && !a->resume) cl_train_state_clean(work, NULL); /* a fresh start: older states go */
+  if (!rc && a->save_every && mkdir(work, 0777) && errno != EEXIST)
+    rc = cl_err(e, CL_EIO, "%s: cannot create (%s)", work, strerror(errno));
   const int nbatch = s.p.n / B, C = s.cfg.text.context_length;
   const size_t per = 3 * (size_t)s.cfg.vision.image_size * s.cfg.vision.image_size;
-  for (int step = 0; step < a->steps && !rc; step++) {
+  for (int step = start; step < a->steps && !rc; step++) {
     const int b0 = (step % nbatch) * B; /* consecutive full batches, in the given order */
     float loss = 0;
     double lr = 0, norm = -1;
@@ -268,8 +351,15 @@ int cl_cmd_train(int argc, char **argv) {
     } else {
       fprintf(stderr, "step %d/%d: loss %.6f, lr %.3g\n", step + 1, a->steps, loss, lr);
     }
+    if (a->save_every && (step + 1) % a->save_every == 0 && step + 1 < a->steps) {
+      char info[128], name[64];
+      snprintf(info, sizeof info, "{\"step\": %d, \"inputs\": \"%s\"}\n", step + 1, key);
+      rc = cl_train_state_save(work, step + 1, s.m, o, NULL, NULL, info, name, sizeof name, e);
+    }
   }
   if (!rc) rc = cl_train_save(s.m, o, a->out, e);
+  if (!rc) remove_work(work);
+  free(work);
   cl_train_optim_free(o);
   return session_close(&s, rc);
 }

@@ -209,7 +209,7 @@ const cl_cmd cl_cmds[] = {
    "clade train --model PATH [--config JSON|NAME] --images IMAGE... --texts FILE --steps N --lr X\n"
    "            [--weight-decay W] [--warmup S] [--batch-size B] [--clip-grad C]\n"
    "            [--freeze PREFIX]... [--projections-only] [--beta1 B] [--beta2 B] [--eps E]\n"
-   "            [--json-log] --out DIR\n"
+   "            [--json-log] [--save-every N] [--resume] --out DIR\n"
    "  Pairs image i <-> line i of FILE, open_clip's evaluation transform (no augmentation), in\n"
    "  the given order: step s uses the (s mod N/B)-th run of B consecutive pairs (B = all pairs\n"
    "  by default, at least 2; a last partial batch is never used). As open_clip trains: ClipLoss,\n"
@@ -223,7 +223,10 @@ const cl_cmd cl_cmds[] = {
    "  ({\"step\": 0-based, \"loss\": before the update, \"lr\": ...}; \"grad_norm\" when clipping).\n"
    "  Writes DIR/open_clip_model.safetensors + DIR/open_clip_config.json (the hub layout\n"
    "  open_clip and clade load) and DIR/optimizer.safetensors (exp_avg.*, exp_avg_sq.*, step;\n"
-   "  hyperparameters in its metadata), each file atomically.",
+   "  hyperparameters in its metadata), each file atomically.\n"
+   "  --save-every N: every N steps, the whole state (weights, optimizer moments, step) goes to\n"
+   "  DIR/.state atomically; --resume continues from the latest one (refused when it was made\n"
+   "  with other inputs), and ends with the same bytes as a training never stopped.",
    cl_cmd_train},
   {NULL, NULL, NULL, NULL},
 };

@@ -1,7 +1,6 @@
 /* cl_train_job: the epoch loop, the draws, the states on disk and resuming (cl_train_job.h). */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -200,99 +199,27 @@ static int run_step(job *j, int64_t s, cl_train_step_info *info, cl_error *e) {
   return CL_OK;
 }
 
-/* ---- states on disk ---- */
+/* ---- the job's states (cl_train_state_*) ---- */
 
-/* rm -r of a state folder (flat: files only) */
-static void remove_flat_dir(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *de;
-  while ((de = readdir(d))) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    char *p = cl_asprintf("%s/%s", dir, de->d_name);
-    unlink(p);
-    free(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
-
-/* Every state-* folder of the work folder but keep (a killed save's leftovers). */
-static void remove_stale_states(const char *work, const char *keep) {
-  DIR *d = opendir(work);
-  if (!d) return;
-  struct dirent *de;
-  while ((de = readdir(d))) {
-    if (strncmp(de->d_name, "state-", 6) || (keep && !strcmp(de->d_name, keep))) continue;
-    char *p = cl_asprintf("%s/%s", work, de->d_name);
-    remove_flat_dir(p);
-    free(p);
-  }
-  closedir(d);
-}
-
-static int save_draws(job *j, int64_t done, const char *dir, cl_error *e) {
+static int save_state(job *j, int64_t done, char *name, size_t nname, cl_error *e) {
   cl_tmap t;
   cl_tmap_init(&t);
   int64_t shape[3] = {done, j->B, 4};
   cl_tmap_put_copy(&t, "types", CL_I32, 2, shape, j->types);
   cl_tmap_put_copy(&t, "templates", CL_I32, 2, shape, j->templates);
   if (j->boxes) cl_tmap_put_copy(&t, "boxes", CL_I32, 3, shape, j->boxes);
-  char *path = cl_asprintf("%s/draws.safetensors", dir);
-  int rc = cl_train_save_tensors(path, &t, NULL, e);
-  free(path);
+  char *spec = cl_train_job_spec_json(j->sp);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "step", (double)done);
+  cJSON_AddNumberToObject(o, "steps", (double)j->steps);
+  cJSON_AddNumberToObject(o, "epoch", (double)(done / j->nb));
+  cJSON_AddStringToObject(o, "generator", "python random (MT19937), reseeded per step, epoch and row");
+  cJSON_AddItemToObject(o, "spec", cJSON_Parse(spec));
+  char *text = cJSON_Print(o);
+  int rc = cl_train_state_save(j->work, done, j->m, j->o, "draws.safetensors", &t, text, name, nname, e);
+  free(text), free(spec);
+  cJSON_Delete(o);
   cl_tmap_free(&t);
-  return rc;
-}
-
-static int save_state(job *j, int64_t done, char *name, size_t nname, cl_error *e) {
-  snprintf(name, nname, "state-%lld", (long long)done);
-  char *dir = cl_asprintf("%s/%s", j->work, name);
-  remove_flat_dir(dir); /* a save of this step a kill cut short */
-  int rc = mkdir(dir, 0777) ? cl_err(e, CL_EIO, "%s: cannot create (%s)", dir, strerror(errno)) : CL_OK;
-  if (!rc) rc = cl_train_save(j->m, j->o, dir, e);
-  if (!rc) rc = save_draws(j, done, dir, e);
-  if (!rc) {
-    char *spec = cl_train_job_spec_json(j->sp);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "step", (double)done);
-    cJSON_AddNumberToObject(o, "steps", (double)j->steps);
-    cJSON_AddNumberToObject(o, "epoch", (double)(done / j->nb));
-    cJSON_AddStringToObject(o, "generator", "python random (MT19937), reseeded per step, epoch and row");
-    cJSON_AddItemToObject(o, "spec", cJSON_Parse(spec));
-    char *text = cJSON_Print(o);
-    char *path = cl_asprintf("%s/trainer.json", dir), *tmp = cl_asprintf("%s.tmp", path);
-    rc = cl_write_file(tmp, text, strlen(text), e);
-    if (!rc && rename(tmp, path)) rc = cl_err(e, CL_EIO, "%s: cannot write (%s)", path, strerror(errno));
-    free(path), free(tmp), free(text), free(spec);
-    cJSON_Delete(o);
-  }
-  if (!rc) { /* the state becomes the latest in one rename */
-    char *path = cl_asprintf("%s/state", j->work), *tmp = cl_asprintf("%s/state.tmp", j->work);
-    rc = cl_write_file(tmp, name, strlen(name), e);
-    if (!rc && rename(tmp, path)) rc = cl_err(e, CL_EIO, "%s: cannot write (%s)", path, strerror(errno));
-    free(path), free(tmp);
-  }
-  if (rc) cl_err_wrap(e, "saving the training state of step %lld in %s", (long long)done, j->work);
-  else remove_stale_states(j->work, name);
-  free(dir);
-  return rc;
-}
-
-/* The latest state's folder name into name, or "" when the work folder holds none. */
-static int latest_state(const char *work, char *name, size_t nname, cl_error *e) {
-  char *path = cl_asprintf("%s/state", work), *text = NULL;
-  size_t len = 0;
-  name[0] = 0;
-  int rc = CL_OK;
-  if (access(path, F_OK) == 0) {
-    rc = cl_read_file(path, &text, &len, e);
-    if (!rc && (len == 0 || len >= nname || strncmp(text, "state-", 6) || strchr(text, '/')))
-      rc = cl_err(e, CL_EFORMAT, "%s: not a state name", path);
-    if (!rc) snprintf(name, nname, "%s", text);
-  }
-  free(text);
-  free(path);
   return rc;
 }
 
@@ -331,20 +258,13 @@ static void job_free(job *j) {
   free(j->cache), free(j->pixels), free(j->ids), free(j->cum);
 }
 
-/* The model from the checkpoint at path, the optimizer at zero. */
-static int open_model(job *j, const char *path, cl_error *e) {
-  cl_tmap w;
-  CL_TRY(cl_ckpt_load(path, &w, e));
-  int rc = cl_train_model_create(j->cfg, &w, j->be, &j->m, e);
-  cl_tmap_free(&w);
-  if (rc) return cl_err_wrap(e, "%s", path);
-  cl_train_opts o;
-  cl_train_opts_default(&o);
-  o.lr = j->sp->lr, o.weight_decay = j->sp->weight_decay, o.beta1 = j->sp->beta1, o.beta2 = j->sp->beta2;
-  o.eps = j->sp->eps, o.warmup = j->sp->warmup, o.clip_grad = j->sp->clip_grad, o.batch_size = j->B;
-  o.steps = (int)j->steps, o.freeze = j->sp->freeze, o.nfreeze = j->sp->nfreeze;
-  o.projections_only = j->sp->projections_only;
-  return cl_train_optim_create(j->m, &o, &j->o, e);
+/* The job's optimizer options. */
+static void job_opts(const job *j, cl_train_opts *o) {
+  cl_train_opts_default(o);
+  o->lr = j->sp->lr, o->weight_decay = j->sp->weight_decay, o->beta1 = j->sp->beta1, o->beta2 = j->sp->beta2;
+  o->eps = j->sp->eps, o->warmup = j->sp->warmup, o->clip_grad = j->sp->clip_grad, o->batch_size = j->B;
+  o->steps = (int)j->steps, o->freeze = j->sp->freeze, o->nfreeze = j->sp->nfreeze;
+  o->projections_only = j->sp->projections_only;
 }
 
 static int check_spec(const cl_train_job_spec *sp, const cl_train_data *d, cl_error *e) {
@@ -391,27 +311,20 @@ int cl_train_job_run(const cl_clip_config *cfg, const char *parent, const cl_tra
   char state[64];
   int rc = cl_backend_cpu_create(&j->be, e);
   if (!rc) rc = cl_tok_load(NULL, &j->tok, e);
-  if (!rc) rc = latest_state(work_dir, state, sizeof state, e);
+  if (!rc) rc = cl_train_state_latest(work_dir, state, sizeof state, e);
   int64_t start = 0;
+  cl_train_opts opts;
+  job_opts(j, &opts);
   if (!rc && state[0]) { /* resume: the weights, moments, step and draws of the latest state */
-    char *dir = cl_asprintf("%s/%s", work_dir, state), *path = cl_asprintf("%s/open_clip_model.safetensors", dir);
-    rc = open_model(j, path, e);
-    free(path);
-    cl_tmap t;
-    path = cl_asprintf("%s/optimizer.safetensors", dir);
-    if (!rc && !(rc = cl_st_load(path, &t, e))) {
-      rc = cl_train_optim_import(j->o, &t, e);
-      cl_tmap_free(&t);
-    }
-    if (rc) cl_err_wrap(e, "%s", path);
-    free(path);
-    start = cl_train_optim_steps(j->o);
+    char *dir = cl_asprintf("%s/%s", work_dir, state);
+    rc = cl_train_state_open(dir, cfg, j->be, &opts, &j->m, &j->o, e);
+    start = j->o ? cl_train_optim_steps(j->o) : 0;
     if (!rc) rc = load_draws(j, dir, start, e);
     free(dir);
   } else if (!rc) {
-    rc = open_model(j, parent, e);
+    rc = cl_train_open(cfg, parent, j->be, &opts, &j->m, &j->o, e);
   }
-  remove_stale_states(work_dir, state[0] ? state : NULL);
+  cl_train_state_clean(work_dir, state[0] ? state : NULL);
   res->resumed_from = start;
   /* the evaluation pixels of every example, read (and checked) before the first step */
   if (!rc && !sp->augment && (size_t)d->n * j->per * sizeof(float) <= PIXEL_CACHE_MAX) {

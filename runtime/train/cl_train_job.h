@@ -92,6 +92,24 @@ int cl_train_job_run(const cl_clip_config *cfg, const char *parent, const cl_tra
                      const cl_train_job_spec *sp, const char *work_dir, const char *out_dir,
                      const cl_train_job_hooks *h, cl_train_job_result *res, cl_error *e);
 
+/* --- states on disk (cl_train_state.c; also `clade train --resume`) --- */
+
+/* Writes work/state-<step>/ (cl_train_save's hub folder, extra as extra_file when given,
+ * info_json as trainer.json when given), then makes it the latest (work/state, one rename)
+ * and removes every other state-* folder; name receives "state-<step>". */
+int cl_train_state_save(const char *work, int64_t step, cl_train_model *m, cl_train_optim *o, const char *extra_file,
+                        const cl_tmap *extra, const char *info_json, char *name, size_t nname, cl_error *e);
+/* The latest state's folder name in work, or "" when there is none. */
+int cl_train_state_latest(const char *work, char *name, size_t nname, cl_error *e);
+/* Removes every state-* folder of work but keep (NULL: all): a killed save's leftovers. */
+void cl_train_state_clean(const char *work, const char *keep);
+/* The model from a checkpoint file and its optimizer (moments zero) with opts. */
+int cl_train_open(const cl_clip_config *cfg, const char *ckpt, cl_backend *be, const cl_train_opts *opts,
+                  cl_train_model **m, cl_train_optim **o, cl_error *e);
+/* The model and optimizer (moments and step) of the state folder dir. */
+int cl_train_state_open(const char *dir, const cl_clip_config *cfg, cl_backend *be, const cl_train_opts *opts,
+                        cl_train_model **m, cl_train_optim **o, cl_error *e);
+
 /* The spec as a JSON object (malloc'd): every field that changes the weights. */
 char *cl_train_job_spec_json(const cl_train_job_spec *sp);
 

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cl_lua.h"
@@ -70,52 +69,16 @@ typedef struct ctx {
   char **draws;
   int nrows, cap;
   const char *const *types;
-  int tty;
-  double t0, last;
-  int64_t start;
+  cl_progress prog;
+  char label[256];
 } ctx;
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
+/* the progress line: steps done this time, the label carrying the step and the loss */
 static void progress(ctx *c, const cl_train_step_info *s) {
-  cl_lua_run *run = c->run;
-  if (!run || run->quiet || run->progress == CL_PROGRESS_OFF) return;
-  const double t = now(), el = t - c->t0;
-  const int last = s->step + 1 == s->steps;
-  if (!last && t - c->last < (c->tty && run->progress != CL_PROGRESS_JSON ? 0.2 : 5.0)) return;
-  c->last = t;
-  const double rate = el > 0 ? (double)(s->step + 1 - c->start) / el : 0;
-  const double eta = rate > 0 ? (double)(s->steps - s->step - 1) / rate : 0;
-  if (run->progress == CL_PROGRESS_JSON) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "event", "progress");
-    cJSON_AddStringToObject(o, "stage", "training steps");
-    cJSON_AddStringToObject(o, "label", c->name);
-    cJSON_AddNumberToObject(o, "done", (double)(s->step + 1));
-    cJSON_AddNumberToObject(o, "total", (double)s->steps);
-    cJSON_AddNumberToObject(o, "loss", s->loss);
-    cJSON_AddNumberToObject(o, "per_second", round(rate * 10) / 10);
-    cJSON_AddNumberToObject(o, "eta_seconds", round(eta * 10) / 10);
-    char *text = cJSON_PrintUnformatted(o);
-    if (text) fprintf(stderr, "%s\n", text);
-    cJSON_free(text);
-    cJSON_Delete(o);
-  } else if (c->tty) {
-    char bar[31];
-    const int fill = (int)(30 * (s->step + 1) / s->steps);
-    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\r\033[Ktrain %s [%s] step %lld/%lld loss %.4f %.2f/s ETA %.0fs", c->name, bar,
-            (long long)s->step + 1, (long long)s->steps, s->loss, rate, eta);
-    if (last) fputc('\n', stderr);
-  } else {
-    fprintf(stderr, "clade: train %s: step %lld/%lld, loss %.4f (%.2f steps/s, ETA %.0fs)\n", c->name,
-            (long long)s->step + 1, (long long)s->steps, s->loss, rate, eta);
-  }
+  snprintf(c->label, sizeof c->label, "train %s (step %lld of %lld, loss %.4f)", c->name, (long long)s->step + 1,
+           (long long)s->steps, s->loss);
+  c->prog.done = s->step + 1 - c->prog.cached;
+  cl_progress_show(&c->prog, s->step + 1 == s->steps);
 }
 
 static int on_step(void *ud, const cl_train_step_info *s, cl_error *e) {
@@ -288,7 +251,11 @@ static int l_train(lua_State *L) {
   if (!rc && (lock = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0)
     rc = cl_err(&e, CL_EIO, "%s: cannot open (%s)", lockp, strerror(errno));
   if (!rc && flock(lock, LOCK_EX)) rc = cl_err(&e, CL_EIO, "%s: cannot lock (%s)", lockp, strerror(errno));
-  if (!rc && access(weights_path, F_OK) != 0) { /* not cached: train (or resume) */
+  const int cached = !rc && access(weights_path, F_OK) == 0;
+  int64_t have = 0; /* a complete record of this model in this database */
+  if (cached) rc = hash_path(run, weights_path, mhash, &e);
+  if (cached && !rc) rc = cl_store_train_find(run->store, key, &have, &e);
+  if (!rc && !have) { /* train (or resume), or record the cached model's training from its folder */
     cJSON *mix = cJSON_CreateArray();
     for (int t = 0; t < sp.ntypes; t++) {
       cJSON *o = cJSON_CreateObject();
@@ -302,13 +269,32 @@ static int l_train(lua_State *L) {
                             .parent = parent_name ? parent_name : pspec.path, .parent_hash = phash, .out_dir = out,
                             .spec_json = spec, .mixture_json = mixj, .data_json = data_json, .n_examples = d.n,
                             .steps = steps};
-    ctx c = {.run = run, .name = name, .types = sp.types, .tty = isatty(2), .t0 = now()};
-    c.last = c.t0;
+    ctx c = {.run = run, .name = name, .types = sp.types};
+    /* steps before a resumed job's start count as cached */
+    char st[64];
+    cl_error se;
+    int64_t from = 0;
+    if (cl_train_state_latest(work, st, sizeof st, &se) == CL_OK && st[0]) from = strtoll(st + 6, NULL, 10);
+    snprintf(c.label, sizeof c.label, "train %s", name);
+    cl_progress_init(&c.prog, run->quiet || cached ? CL_PROGRESS_OFF : run->progress, c.label, "training steps",
+                     steps - from, from);
     rc = cl_store_train_begin(run->store, &ti, &c.train_id, &e);
     free(mixj);
     cl_train_job_hooks h = {.ud = &c, .on_step = on_step, .on_state = on_state, .interrupted = run->interrupted};
     cl_train_job_result res = {0};
-    if (!rc) {
+    if (!rc && cached) { /* the steps as the trained folder keeps them */
+      cl_train_history hist;
+      if (!(rc = cl_train_history_load(out, &hist, &e))) {
+        for (int64_t s = 0; !rc && s < hist.steps; s++) {
+          cl_train_step_info info;
+          cl_train_history_step(&hist, s, steps, d.n / sp.batch_size, &info);
+          rc = on_step(&c, &info, &e);
+        }
+        if (!rc) rc = on_state(&c, hist.steps, &e);
+        cl_train_history_free(&hist);
+      }
+      if (!rc) rc = cl_store_train_end(run->store, c.train_id, "complete", mhash, &e);
+    } else if (!rc) {
       /* the job starts where its state says; progress counts from there */
       rc = cl_train_job_run(&cfg, ckpt, &d, &sp, work, out, &h, &res, &e);
       if (!rc && res.resumed_from && !run->quiet)
@@ -329,8 +315,6 @@ static int l_train(lua_State *L) {
       lua_pushliteral(L, "interrupted"); /* no location: cmd_run knows this one */
       return lua_error(L);
     }
-  } else if (!rc) {
-    rc = hash_path(run, weights_path, mhash, &e);
   }
   if (lock >= 0) close(lock); /* releases the lock */
   free(spec), free(root), free(work), free(lockp), free(weights_path);

@@ -28,16 +28,8 @@ static double now(void) {
 
 /* ---- progress ---- */
 
-typedef struct progress {
-  cl_progress_mode mode;
-  int tty;
-  const char *label, *what;
-  int64_t total, done, cached;
-  double t0, last;
-} progress;
-
-static void progress_init(progress *p, cl_progress_mode mode, const char *label, const char *what, int64_t total,
-                          int64_t cached) {
+void cl_progress_init(cl_progress *p, cl_progress_mode mode, const char *label, const char *what, int64_t total,
+                      int64_t cached) {
   memset(p, 0, sizeof *p);
   p->mode = mode;
   p->tty = isatty(2);
@@ -48,7 +40,7 @@ static void progress_init(progress *p, cl_progress_mode mode, const char *label,
   p->t0 = p->last = now();
 }
 
-static void progress_show(progress *p, int final) {
+void cl_progress_show(cl_progress *p, int final) {
   if (p->mode == CL_PROGRESS_OFF) return;
   double t = now(), el = t - p->t0;
   if (!final && t - p->last < (p->tty ? 0.2 : 5.0)) return;
@@ -138,7 +130,7 @@ struct pipe_ {
   cl_error err;
   int err_index;
   cl_sched_stats *st;
-  progress prog;
+  cl_progress prog;
   uv_loop_t *loop;
 };
 
@@ -233,7 +225,7 @@ static void encoded(uv_async_t *h) {
         fail_at(p, b->start, e.code, &e);
       p->st->encoded[p->mi] += b->n;
       p->prog.done += b->n;
-      progress_show(&p->prog, 0);
+      cl_progress_show(&p->prog, 0);
     }
     b->next = p->free_list;
     p->free_list = b;
@@ -320,7 +312,7 @@ static int run_pipe(pipe_ *p, int batches_in_flight) {
   pthread_mutex_unlock(&p->mu);
   uv_thread_join(&p->worker);
   uv_loop_close(&loop);
-  progress_show(&p->prog, 1);
+  cl_progress_show(&p->prog, 1);
   for (int i = 0; i < nb; i++) {
     free(bs[i].inputs);
     free(bs[i].emb);
@@ -375,7 +367,7 @@ int cl_sched_embed(cl_encoder *enc, const char *modality, const cl_sched_opts *o
   p.ntodo = ntodo;
   p.st = st;
   p.err_index = n;
-  progress_init(&p.prog, o->progress, o->label, t->mod->plural, n - cached, cached);
+  cl_progress_init(&p.prog, o->progress, o->label, t->mod->plural, n - cached, cached);
   if ((rc = run_pipe(&p, o->batches_in_flight)) && e) *e = p.err;
 done:
   free(todo);

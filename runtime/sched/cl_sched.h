@@ -26,6 +26,19 @@ typedef struct cl_sched_stats {
 static inline int cl_sched_stat(const char *modality) { return cl_modality_index(cl_modality_find(modality)); }
 
 typedef enum { CL_PROGRESS_AUTO = 0, CL_PROGRESS_OFF, CL_PROGRESS_JSON } cl_progress_mode;
+/* A progress line on stderr: a bar on a terminal (every 0.2 s), a line every 5 s otherwise,
+ * or JSON objects ({"event": "progress", "stage": what, "label", "done", "total", ...}). The
+ * caller advances done (and may change label) and calls show; show(p, 1) at the end. */
+typedef struct cl_progress {
+  cl_progress_mode mode;
+  int tty;
+  const char *label, *what;
+  int64_t total, done, cached;
+  double t0, last;
+} cl_progress;
+void cl_progress_init(cl_progress *p, cl_progress_mode mode, const char *label, const char *what, int64_t total,
+                      int64_t cached);
+void cl_progress_show(cl_progress *p, int final);
 
 typedef struct cl_sched_opts {
   cl_cache *cache;          /* NULL: no cache */

@@ -323,6 +323,8 @@ typedef struct cl_train_step_row {
  * redoes the steps after its last checkpoint bit for bit) and sets steps_done to the highest
  * step + 1. */
 int cl_store_train_steps(cl_store *s, int64_t train_id, const cl_train_step_row *rows, int n, cl_error *e);
+/* The latest complete training job of a content key: *train_id, 0 when there is none. */
+int cl_store_train_find(cl_store *s, const char *content_key, int64_t *train_id, cl_error *e);
 /* status: "complete" (with the trained checkpoint's model_hash), "interrupted" or "failed". */
 int cl_store_train_end(cl_store *s, int64_t train_id, const char *status, const char *model_hash, cl_error *e);
 

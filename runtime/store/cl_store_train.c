@@ -134,6 +134,19 @@ int cl_store_train_steps(cl_store *s, int64_t train_id, const cl_train_step_row 
   return rc;
 }
 
+int cl_store_train_find(cl_store *s, const char *content_key, int64_t *train_id, cl_error *e) {
+  sqlite3_stmt *st = NULL;
+  *train_id = 0;
+  int rc = prepare(s, "SELECT max(id) FROM train_jobs WHERE content_key = ?1 AND status = 'complete'", &st,
+                   "looking up a training job", e);
+  if (rc) return rc;
+  bind_text(st, 1, content_key);
+  if (sqlite3_step(st) == SQLITE_ROW) *train_id = sqlite3_column_int64(st, 0);
+  else rc = cl_store_dberr(s, e, "looking up the training job of %s", content_key);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int cl_store_train_end(cl_store *s, int64_t train_id, const char *status, const char *model_hash, cl_error *e) {
   if (!status || (strcmp(status, "complete") && strcmp(status, "interrupted") && strcmp(status, "failed")))
     return cl_err(e, CL_EINVAL, "%s: training job %lld: status %s is not complete, interrupted or failed", s->path,

@@ -80,7 +80,7 @@ typedef struct job {
   cl_train_optim *o;
   cl_tok *tok;
   int *order, order_epoch; /* the rows of epoch order_epoch, shuffled */
-  int32_t *types, *templates, *boxes; /* [steps, B] (boxes [steps, B, 4]) */
+  cl_train_history hist;              /* every step's draws and numbers, allocated for all steps */
   float *cache;                       /* evaluation pixels of every example, or NULL */
   float *pixels;                      /* [B, 3, S, S] */
   int32_t *ids;                       /* [B, C] */
@@ -116,7 +116,7 @@ static int draw_type(job *j, cl_pyrand *r) {
 static void draw_captions(job *j, int64_t s) {
   cl_pyrand r;
   seed_stream(&r, ((int64_t)j->sp->seed << 40) + s);
-  int32_t *ty = j->types + s * j->B, *tp = j->templates + s * j->B;
+  int32_t *ty = j->hist.types + s * j->B, *tp = j->hist.templates + s * j->B;
   const int nt = j->sp->ntemplates;
   for (int b = 0; b < j->B; b++) {
     if (b > 0 && !j->sp->draw_example) {
@@ -147,7 +147,7 @@ static char *caption(const char *tmpl, const char *name) {
 /* One example's pixels for step s's batch position b (row i of epoch). */
 static int example_pixels(job *j, int epoch, int i, int64_t s, int b, float *out, cl_error *e) {
   const char *path = j->d->images[i];
-  int32_t *box = j->boxes ? j->boxes + (s * j->B + b) * 4 : NULL;
+  int32_t *box = j->hist.boxes ? j->hist.boxes + (s * j->B + b) * 4 : NULL;
   if (j->sp->augment) {
     /* THE AUGMENTATION CALL SITE. open_clip's training transform (RandomResizedCrop, scale
      * 0.9-1.0, bicubic) is cl_img_train_preprocess_file, with its box drawn from the row's
@@ -178,7 +178,7 @@ static int run_step(job *j, int64_t s, cl_train_step_info *info, cl_error *e) {
   epoch_order(j, epoch);
   draw_captions(j, s);
   const int *rows = j->order + b0;
-  const int32_t *ty = j->types + s * j->B, *tp = j->templates + s * j->B;
+  const int32_t *ty = j->hist.types + s * j->B, *tp = j->hist.templates + s * j->B;
   for (int b = 0; b < j->B; b++) {
     const int i = rows[b];
     const char *tmpl = j->sp->ntemplates ? j->sp->templates[tp[b]] : DEFAULT_TEMPLATE;
@@ -204,15 +204,14 @@ static int run_step(job *j, int64_t s, cl_train_step_info *info, cl_error *e) {
 static int save_state(job *j, int64_t done, char *name, size_t nname, cl_error *e) {
   cl_tmap t;
   cl_tmap_init(&t);
-  int64_t shape[3] = {done, j->B, 4};
-  cl_tmap_put_copy(&t, "types", CL_I32, 2, shape, j->types);
-  cl_tmap_put_copy(&t, "templates", CL_I32, 2, shape, j->templates);
-  if (j->boxes) cl_tmap_put_copy(&t, "boxes", CL_I32, 3, shape, j->boxes);
+  j->hist.steps = done;
+  cl_train_history_put(&j->hist, &t);
   char *spec = cl_train_job_spec_json(j->sp);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "step", (double)done);
   cJSON_AddNumberToObject(o, "steps", (double)j->steps);
   cJSON_AddNumberToObject(o, "epoch", (double)(done / j->nb));
+  cJSON_AddNumberToObject(o, "steps_per_epoch", j->nb);
   cJSON_AddStringToObject(o, "generator", "python random (MT19937), reseeded per step, epoch and row");
   cJSON_AddItemToObject(o, "spec", cJSON_Parse(spec));
   char *text = cJSON_Print(o);
@@ -223,27 +222,17 @@ static int save_state(job *j, int64_t done, char *name, size_t nname, cl_error *
   return rc;
 }
 
-static int load_draws(job *j, const char *dir, int64_t done, cl_error *e) {
-  cl_tmap t;
-  char *path = cl_asprintf("%s/draws.safetensors", dir);
-  int rc = cl_st_load(path, &t, e);
-  if (rc) {
-    free(path);
-    return rc;
-  }
-  const int64_t shape[2] = {done, j->B};
-  const char *names[3] = {"types", "templates", "boxes"};
-  int32_t *dst[3] = {j->types, j->templates, j->boxes};
-  for (int k = 0; k < 3 && !rc; k++) {
-    if (!dst[k]) continue;
-    const cl_tensor *x = cl_tmap_get(&t, names[k]);
-    const int64_t sh3[3] = {done, j->B, 4};
-    if (!x || x->dtype != CL_I32 || !(k == 2 ? cl_shape_eq(x, 3, sh3) : cl_shape_eq(x, 2, shape)))
-      rc = cl_err(e, CL_EFORMAT, "%s: %s missing or not I32 of the steps done", path, names[k]);
-    else memcpy(dst[k], x->data, (size_t)done * j->B * (k == 2 ? 4 : 1) * sizeof(int32_t));
-  }
-  cl_tmap_free(&t);
-  free(path);
+/* The history of the state in dir (done steps) into the job's arrays. */
+static int load_history(job *j, const char *dir, int64_t done, cl_error *e) {
+  cl_train_history h;
+  CL_TRY(cl_train_history_load(dir, &h, e));
+  int rc = CL_OK;
+  if (h.steps != done || h.batch != j->B || (!h.boxes) != (!j->hist.boxes))
+    rc = cl_err(e, CL_EFORMAT, "%s/draws.safetensors: %lld steps of batch %d%s, not the state's %lld of batch %d", dir,
+                (long long)h.steps, h.batch, h.boxes ? " with crops" : "", (long long)done, j->B);
+  else
+    cl_train_history_copy(&j->hist, &h);
+  cl_train_history_free(&h);
   return rc;
 }
 
@@ -254,7 +243,8 @@ static void job_free(job *j) {
   cl_train_model_free(j->m);
   cl_backend_destroy(j->be);
   cl_tok_free(j->tok);
-  free(j->order), free(j->types), free(j->templates), free(j->boxes);
+  cl_train_history_free(&j->hist);
+  free(j->order);
   free(j->cache), free(j->pixels), free(j->ids), free(j->cum);
 }
 
@@ -301,9 +291,8 @@ int cl_train_job_run(const cl_clip_config *cfg, const char *parent, const cl_tra
   j->per = 3 * (size_t)j->S * j->S;
   const size_t draws = (size_t)j->steps * j->B;
   j->order = cl_xmalloc((size_t)d->n * sizeof(int));
-  j->types = cl_xcalloc(draws, sizeof(int32_t));
-  j->templates = cl_xcalloc(draws, sizeof(int32_t));
-  if (sp->augment) j->boxes = cl_xcalloc(draws * 4, sizeof(int32_t));
+  (void)draws;
+  cl_train_history_alloc(&j->hist, j->steps, j->B, sp->augment);
   j->pixels = cl_xmalloc((size_t)j->B * j->per * sizeof(float));
   j->ids = cl_xmalloc((size_t)j->B * j->C * sizeof(int32_t));
   j->cum = cl_xmalloc((size_t)sp->ntypes * sizeof(double));
@@ -319,7 +308,7 @@ int cl_train_job_run(const cl_clip_config *cfg, const char *parent, const cl_tra
     char *dir = cl_asprintf("%s/%s", work_dir, state);
     rc = cl_train_state_open(dir, cfg, j->be, &opts, &j->m, &j->o, e);
     start = j->o ? cl_train_optim_steps(j->o) : 0;
-    if (!rc) rc = load_draws(j, dir, start, e);
+    if (!rc) rc = load_history(j, dir, start, e);
     free(dir);
   } else if (!rc) {
     rc = cl_train_open(cfg, parent, j->be, &opts, &j->m, &j->o, e);
@@ -338,7 +327,8 @@ int cl_train_job_run(const cl_clip_config *cfg, const char *parent, const cl_tra
       cl_err_wrap(e, "step %lld", (long long)s);
       break;
     }
-    info.types = j->types + s * j->B, info.templates = j->templates + s * j->B;
+    cl_train_history_set(&j->hist, &info);
+    cl_train_history_step(&j->hist, s, j->steps, j->nb, &info);
     if (h && h->on_step && (rc = h->on_step(h->ud, &info, e))) break;
     const int64_t done = s + 1;
     const int stop = h && h->interrupted && *h->interrupted;

@@ -18,11 +18,11 @@
  *
  * On disk, in the job's work folder: `state` (the name of the latest complete state folder,
  * replaced atomically) and that folder `state-<step>/`: the hub folder cl_train_save writes
- * (weights, config, optimizer moments and step) plus draws.safetensors (types and
- * templates I32 [steps done, batch], the crop boxes I32 [steps done, batch, 4] when
- * augmenting) and trainer.json (step, epoch, seed, the generator and the spec). When the
- * last step is done, the final state folder is renamed to the output folder: the trained
- * model appears complete or not at all. */
+ * (weights, config, optimizer moments and step) plus draws.safetensors (cl_train_history:
+ * every step's rows, text types, templates, crops, loss, lr and grad norm) and trainer.json
+ * (step, epoch, the generator and the spec). When the last step is done, the final state
+ * folder is renamed to the output folder: the trained model appears complete or not at all,
+ * and keeps the record of how it was made. */
 #ifndef CL_TRAIN_JOB_H
 #define CL_TRAIN_JOB_H
 #include <stdint.h>
@@ -64,6 +64,28 @@ typedef struct cl_train_step_info {
   double lr, grad_norm;
 } cl_train_step_info;
 
+/* What a job did, step by step (draws.safetensors of a state, kept in the trained model's
+ * folder): rows, types, templates I32 [steps, batch]; boxes I32 [steps, batch, 4] (left,
+ * top, width, height of each crop; augmenting only); loss F32 [steps]; lr and grad_norm F64
+ * [steps] (grad_norm -1: no clipping). */
+typedef struct cl_train_history {
+  int64_t steps; /* recorded (the arrays may hold more) */
+  int batch;
+  int32_t *rows, *types, *templates, *boxes;
+  float *loss;
+  double *lr, *grad_norm;
+} cl_train_history;
+/* Room for cap steps (boxes when crops), zeroed. */
+void cl_train_history_alloc(cl_train_history *h, int64_t cap, int batch, int crops);
+void cl_train_history_free(cl_train_history *h);
+/* The first h->steps steps as tensors into t (initialised by the caller). */
+void cl_train_history_put(const cl_train_history *h, cl_tmap *t);
+/* dir/draws.safetensors, checked (shapes agree, types and templates within the job's
+ * ranges are the caller's to check). */
+int cl_train_history_load(const char *dir, cl_train_history *h, cl_error *e);
+/* src's steps into dst (which has room for them). */
+void cl_train_history_copy(cl_train_history *dst, const cl_train_history *src);
+
 typedef struct cl_train_job_hooks {
   void *ud;
   /* after each step (progress, records); non-zero stops the job with that error */
@@ -73,6 +95,11 @@ typedef struct cl_train_job_hooks {
   int (*on_state)(void *ud, int64_t steps_done, cl_error *e);
   volatile int *interrupted; /* checked after each step: the job saves its state and stops */
 } cl_train_job_hooks;
+
+/* Records step info->step's numbers and draws (rows, types, templates already in h) in h. */
+void cl_train_history_set(cl_train_history *h, const cl_train_step_info *info);
+/* The info of recorded step s (steps: the job's total, nb: steps per epoch). */
+void cl_train_history_step(const cl_train_history *h, int64_t s, int64_t steps, int nb, cl_train_step_info *info);
 
 /* Steps of a job: epochs * floor(n / batch_size); an error naming the sizes when there are
  * none or too many. */

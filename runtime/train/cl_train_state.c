@@ -123,3 +123,102 @@ int cl_train_state_open(const char *dir, const cl_clip_config *cfg, cl_backend *
   free(path);
   return rc;
 }
+
+/* ---- a job's history (draws.safetensors) ---- */
+
+void cl_train_history_alloc(cl_train_history *h, int64_t cap, int batch, int crops) {
+  memset(h, 0, sizeof *h);
+  const size_t n = (size_t)(cap > 0 ? cap : 1), nb = n * (size_t)batch;
+  h->batch = batch;
+  h->rows = cl_xcalloc(nb, sizeof(int32_t));
+  h->types = cl_xcalloc(nb, sizeof(int32_t));
+  h->templates = cl_xcalloc(nb, sizeof(int32_t));
+  if (crops) h->boxes = cl_xcalloc(nb * 4, sizeof(int32_t));
+  h->loss = cl_xcalloc(n, sizeof(float));
+  h->lr = cl_xcalloc(n, sizeof(double));
+  h->grad_norm = cl_xcalloc(n, sizeof(double));
+}
+
+void cl_train_history_free(cl_train_history *h) {
+  free(h->rows), free(h->types), free(h->templates), free(h->boxes);
+  free(h->loss), free(h->lr), free(h->grad_norm);
+  memset(h, 0, sizeof *h);
+}
+
+void cl_train_history_put(const cl_train_history *h, cl_tmap *t) {
+  const int64_t sh[3] = {h->steps, h->batch, 4};
+  cl_tmap_put_copy(t, "rows", CL_I32, 2, sh, h->rows);
+  cl_tmap_put_copy(t, "types", CL_I32, 2, sh, h->types);
+  cl_tmap_put_copy(t, "templates", CL_I32, 2, sh, h->templates);
+  if (h->boxes) cl_tmap_put_copy(t, "boxes", CL_I32, 3, sh, h->boxes);
+  cl_tmap_put_copy(t, "loss", CL_F32, 1, sh, h->loss);
+  cl_tmap_put_copy(t, "lr", CL_F64, 1, sh, h->lr);
+  cl_tmap_put_copy(t, "grad_norm", CL_F64, 1, sh, h->grad_norm);
+}
+
+int cl_train_history_load(const char *dir, cl_train_history *h, cl_error *e) {
+  cl_tmap t;
+  char *path = cl_asprintf("%s/draws.safetensors", dir);
+  memset(h, 0, sizeof *h);
+  int rc = cl_st_load(path, &t, e);
+  const int loaded = rc == CL_OK;
+  const cl_tensor *ty = rc ? NULL : cl_tmap_get(&t, "types");
+  if (!rc && (!ty || ty->dtype != CL_I32 || ty->ndim != 2 || ty->shape[1] < 1 || ty->shape[1] > 1000000))
+    rc = cl_err(e, CL_EFORMAT, "%s: types missing or not I32 [steps, batch]", path);
+  if (!rc) {
+    const int64_t steps = ty->shape[0], sh[3] = {ty->shape[0], ty->shape[1], 4};
+    cl_train_history_alloc(h, steps, (int)ty->shape[1], cl_tmap_get(&t, "boxes") != NULL);
+    h->steps = steps;
+    struct {
+      const char *name;
+      cl_dtype dt;
+      int ndim;
+      void *dst;
+      size_t size;
+    } parts[] = {{"rows", CL_I32, 2, h->rows, sizeof(int32_t) * h->batch},
+                 {"types", CL_I32, 2, h->types, sizeof(int32_t) * h->batch},
+                 {"templates", CL_I32, 2, h->templates, sizeof(int32_t) * h->batch},
+                 {"boxes", CL_I32, 3, h->boxes, sizeof(int32_t) * 4 * h->batch},
+                 {"loss", CL_F32, 1, h->loss, sizeof(float)},
+                 {"lr", CL_F64, 1, h->lr, sizeof(double)},
+                 {"grad_norm", CL_F64, 1, h->grad_norm, sizeof(double)}};
+    for (size_t k = 0; k < sizeof parts / sizeof *parts && !rc; k++) {
+      if (!parts[k].dst) continue;
+      const cl_tensor *x = cl_tmap_get(&t, parts[k].name);
+      if (!x || x->dtype != parts[k].dt || !cl_shape_eq(x, parts[k].ndim, sh))
+        rc = cl_err(e, CL_EFORMAT, "%s: %s missing, or not of the types' steps and batch", path, parts[k].name);
+      else
+        memcpy(parts[k].dst, x->data, (size_t)steps * parts[k].size);
+    }
+    if (rc) cl_train_history_free(h);
+  }
+  if (loaded) cl_tmap_free(&t);
+  free(path);
+  return rc;
+}
+
+void cl_train_history_copy(cl_train_history *dst, const cl_train_history *src) {
+  const size_t n = (size_t)src->steps, nb = n * src->batch * sizeof(int32_t);
+  memcpy(dst->rows, src->rows, nb);
+  memcpy(dst->types, src->types, nb);
+  memcpy(dst->templates, src->templates, nb);
+  if (dst->boxes && src->boxes) memcpy(dst->boxes, src->boxes, 4 * nb);
+  memcpy(dst->loss, src->loss, n * sizeof(float));
+  memcpy(dst->lr, src->lr, n * sizeof(double));
+  memcpy(dst->grad_norm, src->grad_norm, n * sizeof(double));
+  dst->steps = src->steps;
+}
+
+void cl_train_history_set(cl_train_history *h, const cl_train_step_info *info) {
+  const int64_t s = info->step;
+  memcpy(h->rows + s * h->batch, info->rows, (size_t)h->batch * sizeof(int32_t));
+  h->loss[s] = info->loss, h->lr[s] = info->lr, h->grad_norm[s] = info->grad_norm;
+  if (s + 1 > h->steps) h->steps = s + 1;
+}
+
+void cl_train_history_step(const cl_train_history *h, int64_t s, int64_t steps, int nb, cl_train_step_info *info) {
+  *info = (cl_train_step_info){.step = s, .steps = steps, .epoch = (int)(s / nb), .batch = h->batch,
+                               .rows = h->rows + s * h->batch, .types = h->types + s * h->batch,
+                               .templates = h->templates + s * h->batch, .loss = h->loss[s], .lr = h->lr[s],
+                               .grad_norm = h->grad_norm[s]};
+}

@@ -56,6 +56,14 @@ grep -q "train taxo: trained before, taken from" "$T/2.err" || fail "the rerun t
 [ "$(sql "$T/r/r.db" "SELECT count(*) FROM train_jobs")" = 1 ] || fail "the rerun recorded another training"
 [ "$(stat -c %Y "$out/open_clip_model.safetensors")" = "$(date -d '2001-01-01' +%s)" ] || fail "the cached model was rewritten"
 [ "$(sql "$T/r/r.db" "SELECT count(*) FROM evaluations WHERE model = 'taxo' AND model_hash = '$mh'")" = 4 ] || fail "the rerun's evaluations"
+# a new database beside the same cache: the training is recorded from the trained folder,
+# step for step as the first database has it, without training
+"$CLADE" run "$T/t.lua" --db "$T/r/new.db" 2>"$T/n.err" || fail "new database: $(cat "$T/n.err")"
+grep -q "train taxo: trained before" "$T/n.err" || fail "trained again for a new database: $(cat "$T/n.err")"
+q="SELECT step, epoch, loss, lr, text_type, draws FROM train_steps ORDER BY step"
+[ "$(sql "$T/r/new.db" "$q")" = "$(sql "$T/r/r.db" "$q")" ] || fail "the recorded steps differ: $(sql "$T/r/new.db" "$q")"
+[ "$(sql "$T/r/new.db" "SELECT status, steps_done, model_hash FROM train_jobs")" = "complete|6|$mh" ] ||
+  fail "the new database's training job: $(sql "$T/r/new.db" "SELECT * FROM train_jobs")"
 # one hyperparameter changed: another model
 sed 's/seed = 0/seed = 1/' "$T/t.lua" > "$T/t2.lua"
 "$CLADE" run "$T/t2.lua" --db "$T/r/r.db" --quiet 2>"$T/3.err" || fail "seed 1: $(cat "$T/3.err")"

@@ -20,18 +20,7 @@ args=(--model "$T/sample/model" --images $IMGS --texts "$T/texts.txt" --steps 12
 
 "$CLADE" train "${args[@]}" --save-every 2 --json-log --out "$T/b" > /dev/null 2>&1 &
 pid=$!
-landed=""
-for _ in $(seq 1 3000); do
-  st=$(cat "$T/b/.state/state" 2>/dev/null || true)
-  n=${st#state-}
-  if [ -n "$st" ] && [ "$n" -ge 2 ] && [ "$n" -le 8 ]; then
-    kill -9 $pid
-    landed=$n
-    break
-  fi
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.02
-done
+landed=$(kill_at_state $pid 2 8 "$T/b/.state/state")
 wait $pid 2>/dev/null || true
 [ -n "$landed" ] || fail "the kill never landed mid-training"
 now=$(cat "$T/b/.state/state")

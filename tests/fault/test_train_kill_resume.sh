@@ -39,18 +39,7 @@ A=$(weights "$T/clean")
 # kill -9 once a state of 2..16 of the 18 steps is on disk
 "$CLADE" run "$T/t.lua" --db "$T/k/r.db" --quiet 2>/dev/null &
 pid=$!
-landed=""
-for _ in $(seq 1 3000); do
-  st=$(cat "$T"/k/trained/*.partial/state 2>/dev/null || true)
-  n=${st#state-}
-  if [ -n "$st" ] && [ "$n" -ge 2 ] && [ "$n" -le 16 ]; then
-    kill -9 $pid
-    landed=$n
-    break
-  fi
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.02
-done
+landed=$(kill_at_state $pid 2 16 "$T/k/trained/*.partial/state")
 wait $pid 2>/dev/null || true
 [ -n "$landed" ] || fail "the kill never landed mid-training"
 [ -z "$(weights "$T/k")" ] || fail "the killed training had finished already"

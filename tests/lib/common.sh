@@ -76,3 +76,21 @@ read_only() {
     fi
   done
 }
+
+# kill_at_state PID LO HI PATTERN: kill -9 PID once the training state file (PATTERN, a glob
+# expanded at each look) names state-N with LO <= N <= HI; prints N ("" when PID ended first).
+# Run in $(...): the caller then waits for PID.
+kill_at_state() {
+  local pid=$1 lo=$2 hi=$3 pattern=$4 st n
+  for _ in $(seq 1 3000); do
+    st=$(cat $pattern 2>/dev/null || true)
+    n=${st#state-}
+    if [ -n "$st" ] && [ "$n" -ge "$lo" ] && [ "$n" -le "$hi" ]; then
+      kill -9 "$pid"
+      echo "$n"
+      return
+    fi
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.02
+  done
+}

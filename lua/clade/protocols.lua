@@ -10,7 +10,9 @@
 -- finished evaluation: { text_type, shots, params, results = {{trial, metric, value}},
 -- predictions = {{trial, example, prediction}}, support = {{trial, class, example}} }.
 -- An optional validate(opts, data) (data = { dataset, classes, has_taxonomy, n_images, n_rows,
--- manifest, column(name) }) checks every dataset of the plan before any encoding.
+-- manifest, column(name) }) checks every dataset of the plan before any encoding; an error it
+-- raises stops the run before anything is recorded. Built-in and file-defined protocols alike
+-- (a file's own gets copies of classes and columns).
 local M = { protocols = {} }
 
 local function make(name, def, builtin)
@@ -47,10 +49,11 @@ function M.define(name)
     if type(def) ~= "table" or type(def.run) ~= "function" then
       error("protocol '" .. tostring(name) .. "': expected { run = function(ctx, opts) ... end }", 2)
     end
-    local known = { run = "function", fields = "table", needs_text = "boolean" }
+    local known = { run = "function", fields = "table", needs_text = "boolean", validate = "function" }
     for k, v in pairs(def) do
       if known[k] == nil then
-        error("protocol '" .. tostring(name) .. "': unknown field '" .. tostring(k) .. "' (known: fields, needs_text, run)", 2)
+        error("protocol '" .. tostring(name) .. "': unknown field '" .. tostring(k) ..
+              "' (known: fields, needs_text, run, validate)", 2)
       elseif type(v) ~= known[k] then
         error("protocol '" .. tostring(name) .. "': field '" .. k .. "' must be a " .. known[k], 2)
       end

@@ -44,11 +44,7 @@ local function image_paths(d, man)
   return out
 end
 
-local function copy(t)
-  local o = {}
-  for k, v in pairs(t) do o[k] = v end
-  return o
-end
+local copy = validate.copy
 
 -- ctx.tensor: a copy of the public tensor module per evaluation (a protocol may change its own)
 local function public_tensor() return copy(core.tensor) end

@@ -7,6 +7,13 @@ local core = require "clade.core"
 local protocols = require "clade.protocols"
 local M = {}
 
+-- A shallow copy: what a file's own protocol gets of clade's tables, to change as it likes.
+function M.copy(t)
+  local o = {}
+  for k, v in pairs(t) do o[k] = v end
+  return o
+end
+
 -- an error raised inside clade's own Lua, without its runner.lua:NN: prefix
 function M.strip(err)
   return (tostring(err):gsub("^[^\n]-/lua/clade/[%w_/]+%.lua:%d+: ", ""))
@@ -69,6 +76,11 @@ function M.data(reg, manifest)
           local data = { dataset = dname, classes = man.classes, has_taxonomy = man.has_taxonomy, n_images = #man.rows,
                          n_rows = #man.rows, manifest = d.manifest,
                          column = function(name) return M.column(dname, d, man, name) end }
+          if not proto.builtin then -- the file's own validate gets copies to change
+            data.classes = {}
+            for i, c in ipairs(man.classes) do data.classes[i] = M.copy(c) end
+            data.column = function(name) return M.copy(M.column(dname, d, man, name)) end
+          end
           local vok, err = pcall(proto.validate, p.opts, data)
           if not vok then
             if core.limit_spent() then error(err, 0) end

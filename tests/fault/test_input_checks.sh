@@ -43,6 +43,43 @@ norun "$T/c.db"
 if "$CLADE" check "$T/common.lua" > /dev/null 2> "$T/err"; then fail "check passed common without taxonomy"; fi
 grep -q "text type 'common' cannot be used" "$T/err" || fail "check's taxonomy message: $(cat "$T/err")"
 
+# a file's own protocol declares validate(opts, data) as the built-in ones do: it runs on every
+# dataset of the plan before any encoding, its error stops the run before it is recorded,
+# naming the experiment's line and the validate's own; it gets copies of classes and columns
+cat > "$T/own.lua" <<LUA
+model "m" { path = "$S/model" }
+dataset "d" { root = "$S/data/bioscan_sample" }
+local counted = protocol "counted" {
+  fields = { column = "string", min_rows = "number" },
+  validate = function(opts, data)
+    local col = data.column(opts.column)
+    col[1] = "changed"
+    data.classes[1].label = "changed"
+    if #col ~= data.n_rows then error("column has " .. #col .. " rows") end
+    if data.n_rows < opts.min_rows then error(data.dataset .. " has " .. data.n_rows .. " rows, fewer than " .. opts.min_rows) end
+  end,
+  run = function(ctx, opts)
+    local col = ctx.column(opts.column)
+    assert(col[1] ~= "changed" and ctx.classes[1].label ~= "changed", "validate changed clade's tables")
+    ctx.emit { results = { { metric = "rows", value = #col } } }
+  end,
+}
+experiment "x" { models = { "m" }, datasets = { "d" }, protocol = counted { column = "genus", min_rows = 100 } }
+LUA
+if "$CLADE" run "$T/own.lua" --db "$T/o.db" 2> "$T/err"; then fail "a failing validate let the run go"; fi
+grep -q "own.lua:18: experiment 'x', counted on dataset 'd': .*own.lua:10: d has 72 rows, fewer than 100" "$T/err" ||
+  fail "validate message: $(cat "$T/err")"
+grep -q "encod\|images/s" "$T/err" && fail "encoded before the validate error: $(cat "$T/err")"
+norun "$T/o.db"
+sed -i 's/column = "genus", min_rows = 100/column = "sex", min_rows = 1/' "$T/own.lua"
+if "$CLADE" run "$T/own.lua" --db "$T/o.db" 2> "$T/err"; then fail "validate's missing column let the run go"; fi
+grep -q "own.lua:18: experiment 'x', counted on dataset 'd': dataset 'd' (.*) has no column 'sex'" "$T/err" ||
+  fail "validate's column message: $(cat "$T/err")"
+norun "$T/o.db"
+sed -i 's/column = "sex", min_rows = 1/column = "genus", min_rows = 1/' "$T/own.lua"
+"$CLADE" run "$T/own.lua" --db "$T/o.db" 2> "$T/err" || fail "a passing validate stopped the run: $(cat "$T/err")"
+"$CLADE" results --db "$T/o.db" --format csv | grep -q ',x,m,d,counted,,0,all,rows,72,' || fail "counted's result: $("$CLADE" results --db "$T/o.db" --format csv)"
+
 # an image error names the experiment file and line, not clade's runner
 cp -r "$S/data/rare_sample" "$T/broken" && rm "$T/broken/images/0005.jpg"
 exp "$T/img.lua" "$T/broken" 'few_shot { shots = { 1 }, trials = 1 }'

@@ -2,7 +2,9 @@
 # A CLIBD checkpoint as a bundle of towers in a run: m:embed("image"|"dna"|"text", items) (and
 # the image features every protocol gets) against CLIBD's own outputs in
 # shared/fixtures/clibd (rel err < 1e-4 per vector), m:modalities() lists the three towers,
-# and a second run takes every item from the embedding cache (keyed by modality and item).
+# a second run takes every item from the embedding cache (keyed by modality and item), and
+# barcodes read from a manifest's dna_barcode column (lowercase, IUPAC, gaps, empty) are embedded
+# as CLIBD embeds them.
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_FIXTURES:?}"
 PY=/usr/bin/python3
@@ -68,3 +70,47 @@ if "$CLADE" bench --model "$C" --only image --no-db --repeat 1 --min-seconds 0 2
   fail "bench accepted a CLIBD model"
 fi
 grep -q "clade bench measures open_clip CLIP models only" "$T/err" || fail "bench message: $(cat "$T/err")"
+
+# barcodes from a manifest's dna_barcode column (lowercase, IUPAC letters, gaps, U, an empty and a
+# short one, as in dna.txt) reach the DNA tower as they are: row_features("dna") of every row
+# equals CLIBD's own embeddings of those sequences
+$PY - "$C/dna.txt" "$F/images" "$T/bar.csv" <<'PY'
+import csv, os, sys
+seqs = open(sys.argv[1], newline="").read().split("\n")[:-1]
+imgs = sorted(f for f in os.listdir(sys.argv[2]) if f.startswith("img") and f.endswith(".jpg"))
+w = csv.writer(open(sys.argv[3], "w", newline=""))
+w.writerow(["filepath", "class", "dna_barcode"])
+for i, s in enumerate(seqs):
+    w.writerow([imgs[i % len(imgs)], "c%d" % (i % 3), s])
+PY
+cat > "$T/bar.lua" <<LUA
+model "clibd" { path = "$C" }
+dataset "barcodes" { root = "$F/images", manifest = "$T/bar.csv" }
+local rows = protocol "rows" {
+  run = function(ctx)
+    local idx = {}
+    for i = 1, ctx.n_rows do idx[i] = i end
+    local t, results = ctx.row_features("dna", idx), {}
+    local r, c = t:shape()
+    for i = 1, r do for j = 1, c do
+      results[#results + 1] = { trial = i - 1, metric = "dna" .. (j - 1), value = t:get(i, j) }
+    end end
+    ctx.emit { results = results }
+  end,
+}
+experiment "bar" { models = { "clibd" }, datasets = { "barcodes" }, protocol = rows {} }
+LUA
+"$CLADE" run "$T/bar.lua" --db "$T/b.db" --quiet || fail "run on the barcode manifest"
+"$CLADE" results --db "$T/b.db" --format csv > "$T/b.csv"
+$PY - "$F" "$T/b.csv" <<'PY' || fail "manifest barcodes embedded unlike CLIBD"
+import csv, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1] + "/tools"); import st
+want = st.load(sys.argv[1] + "/clibd/outputs.safetensors")["dna_embeddings"]
+val = {(r["trial"], r["metric"]): float(r["value"]) for r in csv.DictReader(open(sys.argv[2]))}
+n, d = want.shape
+got = np.array([[val[(str(i), "dna%d" % j)] for j in range(d)] for i in range(n)], dtype=np.float32)
+e = st.relerr(got, want)
+print("clibd dna from the manifest column: max rel err %.2e over %d" % (e.max(), n))
+assert (e < 1e-4).all()
+PY

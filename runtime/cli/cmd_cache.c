@@ -6,7 +6,6 @@
 
 #include "cl_cli.h"
 #include "sched/cl_cache.h"
-#include "synth/cl_synth.h"
 
 /* clade cache merge SRC... into the cache at path (created when missing). */
 static int merge(const char *path, char **srcs, int n) {
@@ -19,7 +18,7 @@ static int merge(const char *path, char **srcs, int n) {
   char dir[4200];
   const char *slash = strrchr(path, '/');
   snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 0, path);
-  if ((dir[0] && cl_synth_mkdirs(dir, &e) != CL_OK) || cl_cache_open(path, &c, &e) != CL_OK) {
+  if ((dir[0] && cl_mkdirs(dir, &e) != CL_OK) || cl_cache_open(path, &c, &e) != CL_OK) {
     cl_cli_fail("%s", e.msg);
     return 1;
   }

@@ -16,7 +16,6 @@
 
 #include "cl_cli.h"
 #include "store/cl_store.h"
-#include "synth/cl_synth.h"
 
 extern char **environ;
 
@@ -106,7 +105,7 @@ static int parse(int argc, char **argv, slurm_args *a) {
 /* mkdir -p */
 static int make_dirs(const char *path) {
   cl_error e;
-  if (cl_synth_mkdirs(path, &e) == CL_OK) return 0;
+  if (cl_mkdirs(path, &e) == CL_OK) return 0;
   cl_cli_fail("%s", e.msg);
   return -1;
 }

@@ -114,6 +114,26 @@ int cl_read_file(const char *path, char **out, size_t *len, cl_error *e) {
   return CL_OK;
 }
 
+int cl_mkdirs(const char *path, cl_error *e) {
+  const size_t n = strlen(path);
+  if (n == 0) return cl_err(e, CL_EINVAL, "an empty directory path");
+  char *buf = cl_strdup(path);
+  int rc = CL_OK;
+  for (size_t i = 1; i <= n && !rc; i++) {
+    if (buf[i] != '/' && buf[i] != 0) continue;
+    const char c = buf[i];
+    buf[i] = 0;
+    struct stat st;
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+      rc = cl_err(e, CL_EIO, "cannot create directory %s: %s", buf, strerror(errno));
+    else if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+      rc = cl_err(e, CL_EIO, "%s exists and is not a directory", buf);
+    buf[i] = c;
+  }
+  free(buf);
+  return rc;
+}
+
 int cl_write_file(const char *path, const void *data, size_t len, cl_error *e) {
   FILE *f = fopen(path, "wb");
   if (!f) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));

@@ -40,6 +40,9 @@ const char *cl_strcode(int code);
 /* Read a whole file into a malloc'd buffer (NUL-terminated; *len excludes the NUL). */
 int cl_read_file(const char *path, char **out, size_t *len, cl_error *e);
 int cl_write_file(const char *path, const void *data, size_t len, cl_error *e);
+/* mkdir -p: path and every missing parent (mode 0777 less the umask); an existing directory is
+ * fine, anything else in the way is an error naming it. */
+int cl_mkdirs(const char *path, cl_error *e);
 /* Map a regular file read-only: *addr (NULL for an empty file) and *len; unmap with
  * munmap(*addr, *len). A file shorter than min_len is refused as a truncated `what` file. */
 int cl_map_file(const char *path, size_t min_len, const char *what, void **addr, size_t *len, cl_error *e);

@@ -336,19 +336,12 @@ int cl_store_schema_version(cl_store *s, int *version, cl_error *e) {
 
 /* The parent directories of path, like mkdir -p. */
 static int make_parents(const char *path, cl_error *e) {
-  char *p = cl_strdup(path);
-  for (char *q = p + 1; *q; q++) {
-    if (*q != '/') continue;
-    *q = 0;
-    if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-      int rc = cl_err(e, CL_EIO, "creating directory %s for %s: %s", p, path, strerror(errno));
-      free(p);
-      return rc;
-    }
-    *q = '/';
-  }
-  free(p);
-  return CL_OK;
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path) return CL_OK;
+  char *dir = cl_asprintf("%.*s", (int)(slash - path), path);
+  int rc = cl_mkdirs(dir, e);
+  free(dir);
+  return rc ? cl_err_wrap(e, "%s", path) : CL_OK;
 }
 
 /* Is the schema one this build can use? Sets *uv. */

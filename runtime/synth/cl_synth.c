@@ -67,25 +67,6 @@ static double gauss(rng *r) {
 
 /* ---- files ---- */
 
-int cl_synth_mkdirs(const char *path, cl_error *e) {
-  char buf[4096];
-  size_t n = strlen(path);
-  if (n == 0 || n >= sizeof buf) return cl_err(e, CL_EINVAL, "bad directory path '%s'", path);
-  memcpy(buf, path, n + 1);
-  for (size_t i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != 0) continue;
-    char c = buf[i];
-    buf[i] = 0;
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-      return cl_err(e, CL_EIO, "cannot create directory %s: %s", buf, strerror(errno));
-    struct stat st;
-    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-      return cl_err(e, CL_EIO, "%s exists and is not a directory", buf);
-    buf[i] = c;
-  }
-  return CL_OK;
-}
-
 typedef cl_synth_sbuf sbuf;
 
 static void sb_add(sbuf *b, const char *s, size_t n) {
@@ -178,7 +159,7 @@ static long gen_tower(cl_tmap *m, uint64_t seed, const char *prefix, int width, 
 }
 
 int cl_synth_model(const char *model_dir, uint64_t seed, long *n_params, cl_error *e) {
-  int rc = cl_synth_mkdirs(model_dir, e);
+  int rc = cl_mkdirs(model_dir, e);
   if (rc) return rc;
   const int W = CL_SYNTH_WIDTH, L = CL_SYNTH_LAYERS, E = CL_SYNTH_EMBED;
   const int grid = 224 / 16, ctx = 77, vocab = 49408;
@@ -429,7 +410,7 @@ int cl_synth_rare(const char *dataset_dir, const char *src_manifest, uint64_t se
 
   char path[4096];
   snprintf(path, sizeof path, "%s/images", dataset_dir);
-  if ((rc = cl_synth_mkdirs(path, e))) goto done;
+  if ((rc = cl_mkdirs(path, e))) goto done;
   sbuf csv = {0};
   cl_synth_sb_puts(&csv, ",kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class\n");
   unsigned char *px = cl_xmalloc(500 * 500 * 3);
@@ -550,7 +531,7 @@ int cl_synth_plankton(const char *dataset_dir, const char *src_manifest, uint64_
                   n, k, per_class);
   }
   char path[4096];
-  if ((rc = cl_synth_mkdirs(dataset_dir, e))) {
+  if ((rc = cl_mkdirs(dataset_dir, e))) {
     cl_manifest_free(&src);
     return rc;
   }
@@ -563,7 +544,7 @@ int cl_synth_plankton(const char *dataset_dir, const char *src_manifest, uint64_
     char dir[256];
     safe_name(dir, sizeof dir, label);
     snprintf(path, sizeof path, "%s/%s", dataset_dir, dir);
-    if ((rc = cl_synth_mkdirs(path, e))) break;
+    if ((rc = cl_mkdirs(path, e))) break;
     int color = s == 3; /* one class of RGB PNGs (a fluorescence tint); the rest grayscale */
     for (int j = 0; j < per_class && !rc; j++, row++) {
       rng r = cl_synth_rng_for(seed, "plankton-image", (uint64_t)s << 32 | (uint64_t)j);

@@ -61,7 +61,4 @@ int cl_synth_plankton(const char *dataset_dir, const char *src_manifest, uint64_
  * 2 test unseen (test_unseen_keys, test_unseen). */
 int cl_synth_bioscan(const char *dataset_dir, uint64_t seed, int per_species, cl_error *e);
 
-/* mkdir -p. */
-int cl_synth_mkdirs(const char *path, cl_error *e);
-
 #endif

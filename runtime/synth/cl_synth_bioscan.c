@@ -59,7 +59,7 @@ int cl_synth_bioscan(const char *dataset_dir, uint64_t seed, int per_species, cl
     return cl_err(e, CL_EINVAL, "bioscan_sample: need 2..1000 specimens per species (got %d)", per_species);
   char path[4096];
   snprintf(path, sizeof path, "%s/images", dataset_dir);
-  int rc = cl_synth_mkdirs(path, e);
+  int rc = cl_mkdirs(path, e);
   if (rc) return rc;
   /* prototypes down the taxonomy */
   char order[N_ORDERS][BARCODE_LEN + 1], fam[N_ORDERS][FAM_PER_ORDER][BARCODE_LEN + 1];

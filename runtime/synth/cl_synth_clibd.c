@@ -200,7 +200,7 @@ static int write_vocab(const char *path, int *n, cl_error *e) {
 }
 
 int cl_synth_clibd(const char *model_dir, uint64_t seed, long *n_params, cl_error *e) {
-  int rc = cl_synth_mkdirs(model_dir, e);
+  int rc = cl_mkdirs(model_dir, e);
   if (rc) return rc;
   char path[4096];
   int text_vocab = 0;

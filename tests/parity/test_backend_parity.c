@@ -314,54 +314,11 @@ static void test_memory(void) {
 
 /* --- the tiny model, mirroring test_clip_tiny.c --- */
 
-static float *f32_of(const cl_tensor *t) {
-  float *p = cl_xmalloc((size_t)cl_tensor_numel(t) * sizeof *p);
-  cl_error e = {0};
-  if (cl_to_f32(t->dtype, t->data, p, cl_tensor_numel(t), &e)) {
-    fprintf(stderr, "%s\n", e.msg);
-    exit(1);
-  }
-  return p;
-}
-
-static int32_t *ids_of(const cl_tensor *t) {
-  int64_t n = cl_tensor_numel(t);
-  int32_t *p = cl_xmalloc((size_t)n * sizeof *p);
-  for (int64_t i = 0; i < n; i++)
-    p[i] = t->dtype == CL_I64 ? (int32_t)((const int64_t *)t->data)[i] : ((const int32_t *)t->data)[i];
-  return p;
-}
-
 /* The fixtures of the tiny model: weights, preprocessed pixels, open_clip's outputs for the
  * QuickGELU and the GELU variant. */
-static struct {
-  cl_tmap w, pp, outs[2];
-  const float *pixels;
-  int32_t *ids;
-  int ni, nt;
-} tiny;
+static cl_test_tiny tiny;
 static const char *tiny_names[2] = {"QuickGELU", "GELU"}, *tiny_cfgs[2] = {"tiny_config.json", "tiny_gelu_config.json"};
 enum { E = 32 }; /* the tiny model's embedding width */
-
-static void tiny_load(void) {
-  if (cl_st_load(cl_test_fix("tiny.safetensors"), &tiny.w, &err) || cl_st_load(cl_test_fix("preprocess.safetensors"), &tiny.pp, &err) ||
-      cl_st_load(cl_test_fix("tiny_outputs.safetensors"), &tiny.outs[0], &err) ||
-      cl_st_load(cl_test_fix("tiny_gelu_outputs.safetensors"), &tiny.outs[1], &err)) {
-    fprintf(stderr, "cannot load the fixtures: %s\n", err.msg);
-    exit(1);
-  }
-  const cl_tensor *pv = cl_test_need(&tiny.pp, "pixel_values"), *idt = cl_test_need(&tiny.outs[0], "input_ids");
-  tiny.ni = (int)pv->shape[0], tiny.nt = (int)idt->shape[0];
-  CHECK(pv->dtype == CL_F32 && pv->ndim == 4 && pv->shape[1] == 3 && pv->shape[2] == 224);
-  CHECK(idt->ndim == 2 && idt->shape[1] == 77);
-  tiny.pixels = pv->data;
-  tiny.ids = ids_of(idt);
-}
-
-static void tiny_free(void) {
-  free(tiny.ids);
-  cl_tmap_free(&tiny.w), cl_tmap_free(&tiny.pp), cl_tmap_free(&tiny.outs[0]), cl_tmap_free(&tiny.outs[1]);
-}
 
 static void test_tiny_model(void) {
   const int ni = tiny.ni, nt = tiny.nt;
@@ -385,7 +342,7 @@ static void test_tiny_model(void) {
     CHECK_OK(cl_clip_encode_texts(m, ids, nt, txt, &err), err);
     CHECK_OK(cl_clip_encode_images(mc, pixels, ni, cimg, &err), err);
     CHECK_OK(cl_clip_encode_texts(mc, ids, nt, ctxt, &err), err);
-    float *ri = f32_of(cl_test_need(&tiny.outs[v], "image_embeds")), *rt = f32_of(cl_test_need(&tiny.outs[v], "text_embeds"));
+    float *ri = cl_test_f32_of(cl_test_need(&tiny.outs[v], "image_embeds")), *rt = cl_test_f32_of(cl_test_need(&tiny.outs[v], "text_embeds"));
     double ei = cl_test_max_relerr(img, ri, ni, E), et = cl_test_max_relerr(txt, rt, nt, E);
     double ci = cl_test_max_relerr(img, cimg, ni, E), ct = cl_test_max_relerr(txt, ctxt, nt, E);
     printf("%-9s fp32 %s vs open_clip: image rel err %.3g, text %.3g; vs the CPU backend: %.3g, %.3g\n", name,
@@ -461,7 +418,7 @@ static void tiny_lowp(cl_backend *g, cl_precision prec) {
       CHECK_OK(cl_clip_encode_texts(m, tiny.ids, nt, txtf, &err), err);
       cl_clip_set_full_context(m, 0);
     }
-    float *ri = f32_of(cl_test_need(&tiny.outs[v], "image_embeds")), *rt = f32_of(cl_test_need(&tiny.outs[v], "text_embeds"));
+    float *ri = cl_test_f32_of(cl_test_need(&tiny.outs[v], "image_embeds")), *rt = cl_test_f32_of(cl_test_need(&tiny.outs[v], "text_embeds"));
     double ei = cl_test_max_relerr(img, ri, ni, E), et = cl_test_max_relerr(txt, rt, nt, E), ef = cl_test_max_relerr(txtf, rt, nt, E);
     printf("%-9s %s %s vs open_clip: image rel err %.3g, text %.3g, full-context text %.3g\n", tiny_names[v], pn,
            tbd->name, ei, et, ef);
@@ -565,7 +522,7 @@ static void check_backend(const cl_backend_desc *d) {
 int main(void) {
   CHECK_OK(cl_backend_cpu_create(&cpu, &err), err);
   if (!cpu) return cl_test_done("test_backend_parity");
-  tiny_load();
+  cl_test_tiny_load(&tiny);
   int skipped = 0;
   for (int i = 0; i < cl_backends_count(); i++) {
     const cl_backend_desc *d = cl_backends_at(i);
@@ -578,7 +535,7 @@ int main(void) {
     }
     check_backend(d);
   }
-  tiny_free();
+  cl_test_tiny_free(&tiny);
   cl_backend_destroy(cpu);
   int rc = cl_test_done("test_backend_parity");
   return rc == 0 && skipped ? CL_TEST_SKIP : rc;

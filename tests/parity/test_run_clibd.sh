@@ -25,36 +25,24 @@ def lua(path):
     return "{ " + ", ".join('"' + "".join(chr(x) if 32 <= x < 127 and x not in (34, 92) else "\\%03d" % x for x in l) + '"' for l in lines) + " }"
 open(sys.argv[3], "w").write("local dna = %s\nlocal texts = %s\n" % (lua(sys.argv[1]), lua(sys.argv[2])))
 PY
-cat "$T/lists.lua" > "$T/x.lua"
-cat >> "$T/x.lua" <<LUA
-model "clibd" { path = "$C" }
-dataset "fixture" { root = "$F/images", manifest = "$T/m.csv" }
-local check = protocol "embed_check" {
-  run = function(ctx)
-    local results = {}
-    local function put(name, t)
-      local r, c = t:shape()
-      for i = 1, r do for j = 1, c do
-        results[#results + 1] = { trial = i - 1, metric = name .. (j - 1), value = t:get(i, j) }
-      end end
-    end
-    put("features", ctx.features)
-    put("dna", ctx.embed("dna", dna))
-    put("text", ctx.embed("text", texts))
-    ctx.emit { results = results }
-  end,
-}
-experiment "e" { models = { "clibd" }, datasets = { "fixture" }, protocol = check {} }
+# put(results, name, t): each value of tensor t as a result (trial = row, metric = name .. column)
+cat > "$T/put.lua" <<'LUA'
+local function put(results, name, t)
+  local r, c = t:shape()
+  for i = 1, r do for j = 1, c do
+    results[#results + 1] = { trial = i - 1, metric = name .. (j - 1), value = t:get(i, j) }
+  end end
+end
 LUA
-"$CLADE" run "$T/x.lua" --db "$T/r.db" --quiet || fail "run"
-"$CLADE" results --db "$T/r.db" --format csv > "$T/r.csv"
-$PY - "$F" "$T/r.csv" <<'PY' || fail "embeddings differ from CLIBD's"
+# like_clibd CSV NAME=KEY...: the results NAME of CSV equal CLIBD's KEY of outputs.safetensors
+like_clibd() {
+  $PY - "$F" "$@" <<'PY'
 import csv, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1] + "/tools"); import st
 ref = st.load(sys.argv[1] + "/clibd/outputs.safetensors")
 val = {(r["trial"], r["metric"]): float(r["value"]) for r in csv.DictReader(open(sys.argv[2]))}
-for name, key in (("features", "image_embeddings"), ("dna", "dna_embeddings"), ("text", "text_embeddings")):
+for name, key in (a.split("=") for a in sys.argv[3:]):
     want = ref[key]
     n, d = want.shape
     got = np.array([[val[(str(i), "%s%d" % (name, j))] for j in range(d)] for i in range(n)], dtype=np.float32)
@@ -62,6 +50,25 @@ for name, key in (("features", "image_embeddings"), ("dna", "dna_embeddings"), (
     print("clibd %s: max rel err %.2e over %d" % (name, e.max(), n))
     assert (e < 1e-4).all()
 PY
+}
+cat "$T/lists.lua" "$T/put.lua" > "$T/x.lua"
+cat >> "$T/x.lua" <<LUA
+model "clibd" { path = "$C" }
+dataset "fixture" { root = "$F/images", manifest = "$T/m.csv" }
+local check = protocol "embed_check" {
+  run = function(ctx)
+    local results = {}
+    put(results, "features", ctx.features)
+    put(results, "dna", ctx.embed("dna", dna))
+    put(results, "text", ctx.embed("text", texts))
+    ctx.emit { results = results }
+  end,
+}
+experiment "e" { models = { "clibd" }, datasets = { "fixture" }, protocol = check {} }
+LUA
+"$CLADE" run "$T/x.lua" --db "$T/r.db" --quiet || fail "run"
+"$CLADE" results --db "$T/r.db" --format csv > "$T/r.csv"
+like_clibd "$T/r.csv" features=image_embeddings dna=dna_embeddings text=text_embeddings || fail "embeddings differ from CLIBD's"
 "$CLADE" run "$T/x.lua" --db "$T/r.db" 2> "$T/err" >/dev/null || fail "second run: $(cat "$T/err")"
 grep -q "nothing encoded: 6 images and 8 texts and 12 barcodes came from the embedding cache" "$T/err" \
   || fail "second run encoded again: $(cat "$T/err")"
@@ -83,18 +90,15 @@ w.writerow(["filepath", "class", "dna_barcode"])
 for i, s in enumerate(seqs):
     w.writerow([imgs[i % len(imgs)], "c%d" % (i % 3), s])
 PY
-cat > "$T/bar.lua" <<LUA
+cat "$T/put.lua" > "$T/bar.lua"
+cat >> "$T/bar.lua" <<LUA
 model "clibd" { path = "$C" }
 dataset "barcodes" { root = "$F/images", manifest = "$T/bar.csv" }
 local rows = protocol "rows" {
   run = function(ctx)
-    local idx = {}
+    local idx, results = {}, {}
     for i = 1, ctx.n_rows do idx[i] = i end
-    local t, results = ctx.row_features("dna", idx), {}
-    local r, c = t:shape()
-    for i = 1, r do for j = 1, c do
-      results[#results + 1] = { trial = i - 1, metric = "dna" .. (j - 1), value = t:get(i, j) }
-    end end
+    put(results, "dna", ctx.row_features("dna", idx))
     ctx.emit { results = results }
   end,
 }
@@ -102,15 +106,4 @@ experiment "bar" { models = { "clibd" }, datasets = { "barcodes" }, protocol = r
 LUA
 "$CLADE" run "$T/bar.lua" --db "$T/b.db" --quiet || fail "run on the barcode manifest"
 "$CLADE" results --db "$T/b.db" --format csv > "$T/b.csv"
-$PY - "$F" "$T/b.csv" <<'PY' || fail "manifest barcodes embedded unlike CLIBD"
-import csv, sys
-import numpy as np
-sys.path.insert(0, sys.argv[1] + "/tools"); import st
-want = st.load(sys.argv[1] + "/clibd/outputs.safetensors")["dna_embeddings"]
-val = {(r["trial"], r["metric"]): float(r["value"]) for r in csv.DictReader(open(sys.argv[2]))}
-n, d = want.shape
-got = np.array([[val[(str(i), "dna%d" % j)] for j in range(d)] for i in range(n)], dtype=np.float32)
-e = st.relerr(got, want)
-print("clibd dna from the manifest column: max rel err %.2e over %d" % (e.max(), n))
-assert (e < 1e-4).all()
-PY
+like_clibd "$T/b.csv" dna=dna_embeddings || fail "barcodes of the manifest's column embedded unlike CLIBD's"

@@ -45,6 +45,7 @@ int cl_cmd_run(int argc, char **argv);
 int cl_cmd_check(int argc, char **argv);
 int cl_cmd_classes(int argc, char **argv);
 int cl_cmd_embed(int argc, char **argv);
+int cl_cmd_predict(int argc, char **argv);
 int cl_cmd_cache(int argc, char **argv);
 int cl_cmd_tokenize(int argc, char **argv);
 int cl_cmd_synth(int argc, char **argv);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cl_cli.h"
+#include "io/cl_embout.h"
 #include "io/cl_safetensors.h"
 #include "model/cl_encoder.h"
 #include "sched/cl_sched.h"
@@ -99,16 +100,42 @@ static int embed_towers(cl_encoder *enc, const given *in, int nin, cl_tmap *m, c
   return rc;
 }
 
+/* The embeddings to out_path: safetensors (every tensor of m, with meta), or .npy / CSV
+ * (cl_embout), which hold one matrix: that of the one modality given items (checked before
+ * encoding by one_matrix). */
+static int one_matrix(const char *out_path, cl_embout_fmt f, const given *in, int nin, int *pick, cl_error *e) {
+  int n = 0;
+  for (int g = 0; g < nin; g++)
+    if (in[g].n) *pick = g, n++;
+  if (f != CL_EMBOUT_SAFETENSORS && n != 1)
+    return cl_err(e, CL_EINVAL, "%s: a %s file holds one matrix: embed images, texts or DNA alone (or write safetensors)",
+                  out_path, cl_embout_name(f));
+  return CL_OK;
+}
+
+static int write_out(const char *out_path, cl_embout_fmt f, const cl_tmap *m, const char *meta, const given *in, int nin,
+                     cl_error *e) {
+  if (f == CL_EMBOUT_SAFETENSORS) return save(out_path, m, meta, e);
+  int g = 0;
+  CL_TRY(one_matrix(out_path, f, in, nin, &g, e));
+  char name[64];
+  snprintf(name, sizeof name, "%s_embeddings", in[g].modality);
+  const cl_tensor *t = cl_tmap_get(m, name);
+  if (!t) return cl_err(e, CL_EINVAL, "%s: the model computed no %s", out_path, name);
+  return cl_embout_write(out_path, f, name, t->data, (int)t->shape[0], (int)t->shape[1],
+                         !strcmp(in[g].modality, "image") ? "file_name" : in[g].modality, in[g].items, meta, e);
+}
+
 int cl_cmd_embed(int argc, char **argv) {
   cl_encoder_spec spec = {0};
-  const char *texts_path = NULL, *dna_path = NULL, *out_path = NULL;
+  const char *texts_path = NULL, *dna_path = NULL, *out_path = NULL, *format = NULL;
   const char **images = cl_xcalloc((size_t)argc, sizeof(char *));
   int nimg = 0, in_images = 0;
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
     const char **slot = !strcmp(s, "--model") ? &spec.path : !strcmp(s, "--config") ? &spec.config
                       : !strcmp(s, "--texts") ? &texts_path : !strcmp(s, "--out") ? &out_path
-                      : !strcmp(s, "--dna") ? &dna_path
+                      : !strcmp(s, "--dna") ? &dna_path : !strcmp(s, "--format") ? &format
                       : !strcmp(s, "--backend") ? &spec.backend : !strcmp(s, "--gelu") ? &spec.gelu
                       : !strcmp(s, "--precision") ? &spec.precision : !strcmp(s, "--decode") ? &spec.decode
                       : NULL;
@@ -149,13 +176,18 @@ int cl_cmd_embed(int argc, char **argv) {
            spec.path);
     goto done;
   }
-  if (cl_encoder_open(&spec, &enc, &e) != CL_OK) goto done;
   const given in[] = {{"image", "--images", images, nimg},
                       {"text", "--texts", (const char *const *)texts, ntext},
                       {"dna", "--dna", (const char *const *)seqs, nseq}};
-  if (embed_towers(enc, in, (int)(sizeof in / sizeof *in), &m, &e) != CL_OK) goto done;
+  const int nin = (int)(sizeof in / sizeof *in);
+  cl_embout_fmt fmt; /* the output's format, checked before anything is encoded */
+  int pick;
+  if (cl_embout_format(out_path, format, &fmt, &e) != CL_OK || one_matrix(out_path, fmt, in, nin, &pick, &e) != CL_OK)
+    goto done;
+  if (cl_encoder_open(&spec, &enc, &e) != CL_OK) goto done;
+  if (embed_towers(enc, in, nin, &m, &e) != CL_OK) goto done;
   char *meta = embed_meta(enc);
-  int wrc = save(out_path, &m, meta, &e);
+  int wrc = write_out(out_path, fmt, &m, meta, in, nin, &e);
   cJSON_free(meta);
   if (wrc != CL_OK) goto done;
   rc = 0;

@@ -49,15 +49,40 @@ const cl_cmd cl_cmds[] = {
   {"embed", "embed images and texts (and DNA, with CLIBD) with a checkpoint",
    "clade embed --model PATH [--config JSON|NAME] [--gelu exact|quick] [--images IMAGE...] [--texts FILE]\n"
    "            [--dna FILE]\n"
-   "            [--backend cpu|cuda|auto] [--precision P] [--decode full|draft] --out F.safetensors\n"
+   "            [--backend cpu|cuda|auto] [--precision P] [--decode full|draft]\n"
+   "            --out F.safetensors|F.npy|F.csv [--format safetensors|npy|csv]\n"
    "  PATH: a hub folder (open_clip_config.json + .bin/.safetensors) or a checkpoint file; the\n"
    "  config is a JSON file (bare model_cfg or hub wrapper) or a built-in name (ViT-B-16,\n"
    "  ViT-B-16-quickgelu, ViT-L-14). Writes image_embeddings F32 [N,D], text_embeddings F32 [M,D]\n"
    "  (raw), text_tokens I32 [M,77], logit_scale F32 [] (the stored log). FILE: one text a line.\n"
    "  A CLIBD model (best.pth + a config.json with \"format\": \"clibd\", or PATH = its folder): its\n"
    "  image and text towers' raw outputs under the same names (text_tokens [M,20]), and with\n"
-   "  --dna FILE (one sequence a line) dna_embeddings F32 [N,D] and dna_tokens I32 [N,133].",
+   "  --dna FILE (one sequence a line) dna_embeddings F32 [N,D] and dna_tokens I32 [N,133].\n"
+   "  .npy / .csv (by --out's extension, or --format): the one modality embedded, as a bare\n"
+   "  [N,D] array, or CSV rows of file_name (text, dna) then the D values.",
    cl_cmd_embed},
+  {"predict", "pybioclip's predict: Tree of Life ranks, custom labels, bins, subsets",
+   "clade predict IMAGE|DIR... --model PATH [--rank kingdom|phylum|class|order|family|genus|species]\n"
+   "              [--k N] [--cls LABELS|FILE] [--bins CSV] [--subset CSV] [--format csv|table|json]\n"
+   "              [--output FILE] [--batch-size N] [--backend cpu|cuda|auto] [--precision P]\n"
+   "              [--preprocess open_clip|squash] [--embeddings F.safetensors|F.npy|F.csv]\n"
+   "clade predict --list-taxa --model PATH\n"
+   "  PATH: a model folder as the hub lays it out; the Tree of Life label set is its\n"
+   "  embeddings/txt_emb_species.npy ([D,N], float32 or float16, memory-mapped) and .json.\n"
+   "  Columns as pybioclip's: file_name, kingdom .. rank (species: species_epithet, species,\n"
+   "  common_name), score; --cls/--bins: file_name, classification, score. --k: default 5 (all\n"
+   "  labels or bins with --cls/--bins), clamped to what there is. Ranks above species sum the\n"
+   "  species probabilities above 1e-9 by their whole path. --subset: a CSV whose first column is\n"
+   "  named after a rank; the softmax is over the kept taxa (with --rank too). --cls: a comma\n"
+   "  list, or a file with one label a line; scored with the 80 OpenAI templates averaged.\n"
+   "  --bins: CSV class,bin; the classes' probabilities summed per bin. --preprocess: squash\n"
+   "  (pybioclip's: RGB, ToTensor, Resize((224,224), antialias) on floats, normalise; the default\n"
+   "  for folders with the Tree of Life label set) or open_clip's (resize, center crop); the\n"
+   "  choice is printed on stderr and recorded in json output and --embeddings metadata.\n"
+   "  Directories are walked for .jpg/.jpeg/.png; an unreadable image is reported and skipped.\n"
+   "  --embeddings: the raw image embeddings [N,D], by extension.\n"
+   "  --list-taxa: the label set as CSV (pybioclip's list-tol-taxa).",
+   cl_cmd_predict},
   {"synth", "write the embedded sample suite: a random-weight model and small generated datasets",
    "clade synth --out DIR [--seed N] [--classes K] [--per-class M]\n"
    "  Writes DIR/model (open_clip hub folder, RANDOM weights), DIR/data/rare_sample (K Rare\n"
@@ -286,7 +311,8 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) cmd = "help";
   /* OpenBLAS and libgomp read their settings when the process starts: for commands that run
    * encoders, set them (fast kernels for this CPU, passive OpenMP waits) and start again. */
-  if ((!strcmp(cmd, "run") || !strcmp(cmd, "embed") || !strcmp(cmd, "bench") || !strcmp(cmd, "version") ||
+  if ((!strcmp(cmd, "run") || !strcmp(cmd, "embed") || !strcmp(cmd, "predict") || !strcmp(cmd, "bench") ||
+       !strcmp(cmd, "version") ||
        !strcmp(cmd, "grad") || !strcmp(cmd, "train")) &&
       cl_backend_cpu_tune_env())
     execv("/proc/self/exe", argv);

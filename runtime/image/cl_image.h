@@ -140,6 +140,13 @@ int cl_img_preprocess_file_decode(const char *path, int size, cl_img_decode deco
  * weights), CenterCrop(crop), no Normalize. chw_out: 3 * crop * crop floats. */
 int cl_img_clibd_preprocess(const cl_img *im, int resize, int crop, float *chw_out, cl_error *e);
 int cl_img_clibd_preprocess_file(const char *path, int resize, int crop, float *chw_out, cl_error *e);
+/* pybioclip's transform for the BioCLIP models ("squash"), in cl_img_aa.c: PIL convert('RGB') at
+ * full size, ToTensor, Resize((size, size), antialias=True) on the float tensor (both sides
+ * to size, the aspect ratio not kept, no crop), Normalize(mean, std) (NULL: OpenAI's). */
+int cl_img_squash_preprocess(const cl_img *im, int size, const float mean[3], const float std[3], float *chw_out,
+                             cl_error *e);
+int cl_img_squash_preprocess_file(const char *path, int size, const float mean[3], const float std[3],
+                                  float *chw_out, cl_error *e);
 /* _upsample_bilinear2d_aa on one float plane (in_h x in_w, row-major) to out_h x out_w, but
  * only output rows [y0, y0+nh) and columns [x0, x0+nw) into out (nh x nw): a crop of the
  * full result, identical to it. */

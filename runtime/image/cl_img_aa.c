@@ -97,9 +97,10 @@ int cl_img_resize_aa_plane(const float *in, int in_h, int in_w, int out_h, int o
   return rc;
 }
 
-int cl_img_clibd_preprocess(const cl_img *im, int resize, int crop, float *chw_out, cl_error *e) {
-  if (resize < 1 || crop < 1 || crop > resize)
-    return cl_err(e, CL_EINVAL, "image transform: resize %d, crop %d", resize, crop);
+/* ToTensor (after convert('RGB')) then the antialiased float resize of the whole image to
+ * ow x oh, keeping the size x size window at (x0, y0): three planes into chw_out. */
+static int totensor_resize_aa(const cl_img *im, int ow, int oh, int x0, int y0, int size, float *chw_out,
+                              cl_error *e) {
   cl_img rgb = {0};
   const cl_img *src = im;
   int rc = CL_OK;
@@ -108,24 +109,52 @@ int cl_img_clibd_preprocess(const cl_img *im, int resize, int crop, float *chw_o
     src = &rgb;
   }
   const int w = src->width, h = src->height;
-  int ow, oh;
-  cl_img_resized_dims(w, h, resize, &ow, &oh);
-  const int x0 = cl_img_center_offset(ow, crop), y0 = cl_img_center_offset(oh, crop);
   float *plane = malloc((size_t)w * h * sizeof *plane);
   if (!plane) rc = cl_err(e, CL_ENOMEM, "out of memory (%dx%d image)", w, h);
   for (int c = 0; c < 3 && !rc; c++) {
     for (size_t i = 0; i < (size_t)w * h; i++) plane[i] = (float)src->data[i * 3 + c] / 255.0f;
-    rc = cl_img_resize_aa_plane(plane, h, w, oh, ow, y0, crop, x0, crop, chw_out + (size_t)c * crop * crop, e);
+    rc = cl_img_resize_aa_plane(plane, h, w, oh, ow, y0, size, x0, size, chw_out + (size_t)c * size * size, e);
   }
   free(plane);
   cl_img_free(&rgb);
   return rc;
 }
 
+int cl_img_clibd_preprocess(const cl_img *im, int resize, int crop, float *chw_out, cl_error *e) {
+  if (resize < 1 || crop < 1 || crop > resize)
+    return cl_err(e, CL_EINVAL, "image transform: resize %d, crop %d", resize, crop);
+  int ow, oh;
+  cl_img_resized_dims(im->width, im->height, resize, &ow, &oh);
+  return totensor_resize_aa(im, ow, oh, cl_img_center_offset(ow, crop), cl_img_center_offset(oh, crop), crop,
+                            chw_out, e);
+}
+
 int cl_img_clibd_preprocess_file(const char *path, int resize, int crop, float *chw_out, cl_error *e) {
   cl_img im = {0};
   int rc = cl_img_decode_file(path, &im, e);
   if (!rc && (rc = cl_img_clibd_preprocess(&im, resize, crop, chw_out, e))) cl_err_wrap(e, "%s", path);
+  cl_img_free(&im);
+  return rc;
+}
+
+int cl_img_squash_preprocess(const cl_img *im, int size, const float mean[3], const float std[3], float *chw_out,
+                             cl_error *e) {
+  if (size < 1) return cl_err(e, CL_EINVAL, "image transform: size %d", size);
+  static const float omean[3] = CL_IMG_OPENAI_MEAN, ostd[3] = CL_IMG_OPENAI_STD;
+  if (!mean) mean = omean;
+  if (!std) std = ostd;
+  int rc = totensor_resize_aa(im, size, size, 0, 0, size, chw_out, e);
+  const size_t plane = (size_t)size * size;
+  for (int c = 0; c < 3 && !rc; c++) /* Normalize: sub_(mean).div_(std) in float32 */
+    for (size_t i = 0; i < plane; i++) chw_out[c * plane + i] = (chw_out[c * plane + i] - mean[c]) / std[c];
+  return rc;
+}
+
+int cl_img_squash_preprocess_file(const char *path, int size, const float mean[3], const float std[3],
+                                  float *chw_out, cl_error *e) {
+  cl_img im = {0};
+  int rc = cl_img_decode_file(path, &im, e);
+  if (!rc && (rc = cl_img_squash_preprocess(&im, size, mean, std, chw_out, e))) cl_err_wrap(e, "%s", path);
   cl_img_free(&im);
   return rc;
 }

@@ -139,6 +139,8 @@ int cl_taxa_open(const char *model_dir, int D, cl_taxa *t, cl_error *e) {
   else if (D && a->shape[0] != D)
     rc = cl_err(e, CL_ESHAPE, "%s: %s rows but the model's embeddings have %d dimensions (shapes disagree)",
                 t->npy_path, cl_shape_str(a, s, sizeof s), D);
+  else if (a->shape[1] == 0 || a->shape[0] == 0)
+    rc = cl_err(e, CL_ESHAPE, "%s: %s: an empty label set", t->npy_path, cl_shape_str(a, s, sizeof s));
   else if (a->shape[1] > INT32_MAX - 1 || a->shape[0] > 65536)
     rc = cl_err(e, CL_EUNSUP, "%s: %s is too large", t->npy_path, cl_shape_str(a, s, sizeof s));
   if (!rc) {

@@ -112,3 +112,16 @@ void cl_csvtab_free(cl_csvtab *t) {
   free(t->line);
   memset(t, 0, sizeof *t);
 }
+
+void cl_csv_write_cell(FILE *f, const char *s) {
+  if (!strpbrk(s, ",\"\r\n")) {
+    fputs(s, f);
+    return;
+  }
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', f);
+    fputc(*s, f);
+  }
+  fputc('"', f);
+}

@@ -4,6 +4,8 @@
  * Owns: the table's cells and their line numbers. */
 #ifndef CL_CSVTAB_H
 #define CL_CSVTAB_H
+#include <stdio.h>
+
 #include "../core/cl_core.h"
 
 typedef struct cl_csvtab {
@@ -18,5 +20,8 @@ typedef struct cl_csvtab {
  * file without a header row is an error naming the file and line. */
 int cl_csvtab_read(const char *path, cl_csvtab *t, cl_error *e);
 void cl_csvtab_free(cl_csvtab *t);
+/* One CSV cell to f, quoted (RFC 4180) only when it holds a comma, quote or line end, as
+ * pandas' to_csv writes it. */
+void cl_csv_write_cell(FILE *f, const char *s);
 
 #endif

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "io/cl_csvtab.h"
 #include "io/cl_npy.h"
 #include "io/cl_safetensors.h"
 
@@ -35,29 +36,16 @@ int cl_embout_format(const char *path, const char *format, cl_embout_fmt *out, c
   return CL_OK;
 }
 
-/* a CSV cell, quoted only when it must be (as pandas writes) */
-static void csv_cell(FILE *f, const char *s) {
-  if (!strpbrk(s, ",\"\r\n")) {
-    fputs(s, f);
-    return;
-  }
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"') fputc('"', f);
-    fputc(*s, f);
-  }
-  fputc('"', f);
-}
 
 static int write_csv(const char *path, const float *emb, int n, int D, const char *item_col,
                      const char *const *items, cl_error *e) {
   FILE *f = fopen(path, "w");
   if (!f) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
-  csv_cell(f, item_col);
+  cl_csv_write_cell(f, item_col);
   for (int d = 0; d < D; d++) fprintf(f, ",%d", d);
   fputc('\n', f);
   for (int i = 0; i < n; i++) {
-    csv_cell(f, items[i]);
+    cl_csv_write_cell(f, items[i]);
     for (int d = 0; d < D; d++) fprintf(f, ",%.9g", emb[(size_t)i * D + d]);
     fputc('\n', f);
   }

@@ -108,7 +108,7 @@ int main(void) {
   cl_npy_close(&a);
 
   /* refusals, each naming the file */
-  float z[4] = {0};
+  float z[8] = {0};
   write_raw("be.npy", pad54("{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }"), 0, 1, z, 16);
   expect_refused("be.npy", "'>f4' is not read");
   write_raw("obj.npy", pad54("{'descr': '|O', 'fortran_order': False, 'shape': (4,), }"), 0, 1, z, 16);

@@ -25,44 +25,33 @@ refused() {
 }
 M="$T/good"
 model "$M"
-E="$M/embeddings"
 
+# broken NAME PYTHON: a model folder whose label set PYTHON changed (npy, js: its two paths;
+# np, json imported), into $B
+broken() {
+  B="$T/$1"
+  model "$B"
+  $PY -c "import json, sys; import numpy as np; npy, js = sys.argv[1:3]; $2" \
+    "$B/embeddings/txt_emb_species.npy" "$B/embeddings/txt_emb_species.json"
+}
+NPY=embeddings/txt_emb_species.npy JS=embeddings/txt_emb_species.json
 # the label set's shapes disagree: one taxon fewer in the .json; a width the model lacks
-B="$T/fewer"
-model "$B"
-$PY - "$B/embeddings/txt_emb_species.json" <<'PY'
-import json, sys
-n = json.load(open(sys.argv[1])); json.dump(n[:-1], open(sys.argv[1], "w"))
-PY
-refused "json shorter" "$B/embeddings/txt_emb_species.json" "shapes disagree" -- "$IMG" --model "$B"
-B="$T/wide"
-model "$B"
-$PY -c 'import numpy as np, sys; a = np.load(sys.argv[1]); np.save(sys.argv[1], np.vstack([a, a]))' \
-  "$B/embeddings/txt_emb_species.npy"
-refused "npy width 64" "$B/embeddings/txt_emb_species.npy" "32 dimensions" -- "$IMG" --model "$B"
-B="$T/fortran"
-model "$B"
-$PY -c 'import numpy as np, sys; a = np.load(sys.argv[1]); np.save(sys.argv[1], np.asfortranarray(a))' \
-  "$B/embeddings/txt_emb_species.npy"
-refused "fortran order" "$B/embeddings/txt_emb_species.npy" "Fortran order" -- "$IMG" --model "$B"
-B="$T/f64"
-model "$B"
-$PY -c 'import numpy as np, sys; a = np.load(sys.argv[1]); np.save(sys.argv[1], a.astype(">f4"))' \
-  "$B/embeddings/txt_emb_species.npy"
-refused "big-endian" "$B/embeddings/txt_emb_species.npy" "'>f4' is not read" -- "$IMG" --model "$B"
-B="$T/trunc"
-model "$B"
-truncate -s -100 "$B/embeddings/txt_emb_species.npy"
-refused "truncated npy" "$B/embeddings/txt_emb_species.npy" "(truncated)" -- "$IMG" --model "$B"
-B="$T/badjson"
-model "$B"
-printf '[[["A","B","C","D","E","F"], "x"]]' > "$B/embeddings/txt_emb_species.json"
-refused "json entry" "$B/embeddings/txt_emb_species.json" "shapes disagree" -- "$IMG" --model "$B"
-B="$T/emptyset"
-model "$B"
-$PY -c 'import numpy as np, sys; np.save(sys.argv[1], np.zeros((32, 0), np.float32)); open(sys.argv[2], "w").write("[]")' \
-  "$B/embeddings/txt_emb_species.npy" "$B/embeddings/txt_emb_species.json"
-refused "empty label set" "$B/embeddings/txt_emb_species.npy" "an empty label set" -- "$IMG" --model "$B"
+broken fewer 'n = json.load(open(js)); json.dump(n[:-1], open(js, "w"))'
+refused "json shorter" "$B/$JS" "shapes disagree" -- "$IMG" --model "$B"
+broken wide 'a = np.load(npy); np.save(npy, np.vstack([a, a]))'
+refused "npy width 64" "$B/$NPY" "32 dimensions" -- "$IMG" --model "$B"
+broken fortran 'np.save(npy, np.asfortranarray(np.load(npy)))'
+refused "fortran order" "$B/$NPY" "Fortran order" -- "$IMG" --model "$B"
+broken bigendian 'np.save(npy, np.load(npy).astype(">f4"))'
+refused "big-endian" "$B/$NPY" "'>f4' is not read" -- "$IMG" --model "$B"
+broken f64 'np.save(npy, np.load(npy).astype(np.float64))'
+refused "float64" "$B/$NPY" "expected a float32 or float16" -- "$IMG" --model "$B"
+broken trunc 'open(npy, "r+b").truncate(1000)'
+refused "truncated npy" "$B/$NPY" "(truncated)" -- "$IMG" --model "$B"
+broken badentry 'n = json.load(open(js)); n[7][0] = n[7][0][:6]; json.dump(n, open(js, "w"))'
+refused "json entry" "$B/$JS" "entry 7 is not" -- "$IMG" --model "$B"
+broken emptyset 'np.save(npy, np.zeros((32, 0), np.float32)); open(js, "w").write("[]")'
+refused "empty label set" "$B/$NPY" "an empty label set" -- "$IMG" --model "$B"
 B="$T/nolabels"
 mkdir -p "$B"
 ln -s "$CLADE_FIXTURES"/tiny-hub/* "$B/"

@@ -339,6 +339,7 @@ static int prepare(run *r, cl_error *e) {
     }
   }
   CL_TRY(cl_encoder_open(&spec, &r->enc, e));
+  if (!r->enc->clip) return cl_err(e, CL_EUNSUP, "%s: predict needs an open_clip model (image and text towers)", o->model);
   if (r->cu.classes.n) {
     const int C = r->cu.classes.n, D = r->enc->cfg.embed_dim;
     if (D > 4096) return cl_err(e, CL_EUNSUP, "embedding width %d", D);

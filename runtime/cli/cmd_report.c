@@ -10,6 +10,7 @@
 
 #include "cl_cli.h"
 #include "report/cl_report.h"
+#include "report/cl_stats.h"
 
 /* The default run: the latest with evaluations (a `clade bench` run has none to show). */
 static int latest_with_results(const cl_run_row *r, void *ud, cl_error *e) {
@@ -21,7 +22,12 @@ static int latest_with_results(const cl_run_row *r, void *ud, cl_error *e) {
 int cl_cmd_report(int argc, char **argv) {
   const char *db = CL_STORE_DEFAULT_PATH, *out = NULL;
   int64_t run = 0;
+  cl_stats_opts ci;
+  cl_cli_ci_defaults(&ci);
   for (int i = 1; i < argc; i++) {
+    int took = cl_cli_ci_option("report", argc, argv, &i, &ci);
+    if (took < 0) return cl_cli_usage("report");
+    if (took) continue;
     const char *a = argv[i], *v = NULL;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       char *hv[] = {"help", "report"};
@@ -79,7 +85,7 @@ int cl_cmd_report(int argc, char **argv) {
     rc = cl_store_each_run(s, 0, latest_with_results, &run, &e);
     if (rc == CL_OK && !run) rc = cl_store_latest_run(s, &run, &e); /* none has results */
   }
-  if (rc == CL_OK) rc = cl_report_write_file(s, run, out, &e);
+  if (rc == CL_OK) rc = cl_report_write_file(s, run, &ci, out, &e);
   cl_store_close(s);
   if (rc != CL_OK) {
     cl_cli_fail("report: %s", e.msg);

@@ -164,12 +164,16 @@ const cl_cmd cl_cmds[] = {
    "  verdict, test, ...).",
    cl_cmd_compare},
   {"report", "write a self-contained HTML report: tables and SVG plots of a run",
-   "clade report --out FILE.html [--db PATH] [--run ID]\n"
+   "clade report --out FILE.html [--db PATH] [--run ID] [--ci none|bootstrap] [--ci-resamples N]\n"
+   "             [--ci-seed S]\n"
    "  One file, no network: tables per experiment of the run (default: the latest run with\n"
    "  results) and plots drawn by clade: zero-shot top1 per dataset and model, accuracy vs shots\n"
    "  (mean +- std over trials), text type x model heatmap (zero-shot top1, mean over datasets),\n"
    "  and top1 of each cell over the complete runs, labelled by commit (at most 12 cells: those\n"
-   "  that moved most). A plot with no data is omitted with a note.",
+   "  that moved most). A plot with no data is omitted with a note. Top-1 accuracies carry\n"
+   "  their 95% bootstrap interval and the best of each dataset, protocol and shots with those\n"
+   "  tied with it are in bold, as `clade results` computes them (--ci: see there); the\n"
+   "  zero-shot and shots plots draw the intervals as error bars.",
    cl_cmd_report},
   {"bench", "measure encoder speed on this machine and record it in the results database",
    "clade bench [--db PATH] [--model PATH [--config JSON|NAME] | --random NAME | --random-vitb16]\n"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cl_report_svg.h"
+#include "cl_stats.h"
 
 #define MAX_METRICS 32
 #define PLOT_W 960.0 /* fits a 1200 px window beside the margins; wider plots scroll */
@@ -69,7 +70,14 @@ typedef struct rcell {
 typedef struct run_data {
   rcell *c;
   int n, cap;
+  const cl_stats *st; /* top1 intervals and ties (empty with --ci none) */
+  char *describe;     /* how they were made */
 } run_data;
+
+/* The top1 interval of a cell's aggregate, or NULL. */
+static const cl_stats_cell *ci_of(const run_data *d, const rcell *c) {
+  return cl_stats_find(d->st, c->eval_id, -1, "top1");
+}
 
 static int result_row(const cl_result_row *r, void *ud, cl_error *e) {
   run_data *d = ud;
@@ -125,6 +133,12 @@ static int metric(const rcell *c, const char *name, double *v) {
 }
 
 static int is_zero_shot(const rcell *c) { return strcmp(c->protocol, "zero_shot") == 0; }
+
+static int ci_any(const run_data *d) {
+  for (int i = 0; i < d->n; i++)
+    if (ci_of(d, &d->c[i])) return 1;
+  return 0;
+}
 
 /* top-k and acc* are fractions, shown in % */
 static int is_fraction(const char *m) { return cl_store_metric_is_fraction(m); }
@@ -299,7 +313,9 @@ static void plot_bars(FILE *f, const run_data *d) {
     sl_add(&ms, d->c[i].model);
   }
   figure_open(f, "plot-bars", "Zero-shot top-1 by dataset.",
-              "One bar per model: its best text type on that dataset (hover a bar for which).");
+              d->st && ci_any(d) ? "One bar per model: its best text type on that dataset (hover a bar for which); "
+                                   "error bars: the 95% bootstrap confidence interval."
+                                 : "One bar per model: its best text type on that dataset (hover a bar for which).");
   if (!ds.n) {
     note(f, "note omitted", "No zero-shot results in this run: plot omitted.");
     fputs("</figure>\n", f);
@@ -316,7 +332,9 @@ static void plot_bars(FILE *f, const run_data *d) {
     if (!is_zero_shot(c) || !metric(c, "top1", &v)) continue;
     int k = sl_find(&ds, c->dataset) * S + sl_find(&ms, c->model);
     if (isnan(val[k]) || v > val[k]) val[k] = v, best[k] = c;
+    const cl_stats_cell *ci = ci_of(d, c);
     if (v > vmax) vmax = v;
+    if (ci && ci->hi > vmax) vmax = ci->hi;
   }
   double gw = fmax((PLOT_W - ML - MR) / G, S * 10.0 + 16), pw = gw * G;
   double W = ML + pw + MR, lh = cl_report_svg_legend_height(W - ML, S, (const char *const *)ms.v);
@@ -334,11 +352,23 @@ static void plot_bars(FILE *f, const run_data *d) {
       double x = bx + s * bw, y = ymap(&fr, v), h = fr.y0 + fr.h - y;
       fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
               x, y, fmax(bw - 1, 1), fmax(h, 0.5), cl_report_svg_color(s));
+      const cl_stats_cell *ci = ci_of(d, c);
       char *t = cl_asprintf("%s on %s: %.2f%% (text type %s, %s)", c->model, c->dataset, 100 * v,
                     *c->text_type ? c->text_type : "-", c->experiment);
+      if (ci) {
+        char *u = cl_asprintf("%s; 95%% CI %.2f to %.2f%%%s%s", t, 100 * ci->lo, 100 * ci->hi, ci->tie ? "; " : "",
+                              cl_stats_tie_name(ci->tie));
+        free(t);
+        t = u;
+      }
       cl_report_html(f, t);
       free(t);
       fputs("</title></rect>\n", f);
+      if (ci) { /* the 95% interval as an error bar */
+        double cx = x + (bw - 1) / 2, y1 = ymap(&fr, ci->lo), y2 = ymap(&fr, ci->hi), cap = fmin(4, bw / 4);
+        fprintf(f, "<path class=\"ci\" d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"#222\" "
+                "fill=\"none\"/>\n", cx, y1, y2, cx - cap, y1, cx + cap, cx - cap, y2, cx + cap);
+      }
       if (bw >= 26) { /* room for the value above the bar */
         char lab[16];
         snprintf(lab, sizeof lab, "%.1f", 100 * v);
@@ -379,7 +409,10 @@ static void plot_shots(FILE *f, const run_data *d) {
     if (!seen) shots[nshots++] = c->shots;
   }
   figure_open(f, "plot-shots", "Accuracy vs shots.",
-              "Top-1 per protocol with trials (few-shot, linear probe): mean over trials, error bars one standard deviation.");
+              ci_any(d) ? "Top-1 per protocol with trials (few-shot, linear probe): mean over trials; error bars the 95% "
+                          "bootstrap confidence interval (over trials and examples; one standard deviation where no "
+                          "per-example predictions are stored)."
+                        : "Top-1 per protocol with trials (few-shot, linear probe): mean over trials, error bars one standard deviation.");
   if (!keys.n) {
     note(f, "note omitted", "No few-shot or linear-probe results in this run: plot omitted.");
     fputs("</figure>\n", f);
@@ -389,7 +422,8 @@ static void plot_shots(FILE *f, const run_data *d) {
   qsort(shots, (size_t)nshots, sizeof *shots, cmp_int);
   int S = keys.n;
   double *mean = cl_xmalloc((size_t)S * nshots * sizeof *mean), *sd = cl_xmalloc((size_t)S * nshots * sizeof *sd);
-  for (int i = 0; i < S * nshots; i++) mean[i] = sd[i] = NAN;
+  double *elo = cl_xmalloc((size_t)S * nshots * sizeof *elo), *ehi = cl_xmalloc((size_t)S * nshots * sizeof *ehi);
+  for (int i = 0; i < S * nshots; i++) mean[i] = sd[i] = elo[i] = ehi[i] = NAN;
   double lo = 1, hi = 0;
   for (int i = 0; i < d->n; i++) {
     const rcell *c = &d->c[i];
@@ -402,7 +436,9 @@ static void plot_shots(FILE *f, const run_data *d) {
     if (!isnan(mean[si * nshots + xi])) continue; /* a repeated cell: the first one */
     if (!metric(c, "top1_std", &s)) s = 0;
     mean[si * nshots + xi] = v, sd[si * nshots + xi] = s;
-    lo = fmin(lo, v - s), hi = fmax(hi, v + s);
+    const cl_stats_cell *ci = ci_of(d, c); /* the error bar: the interval, else +- std */
+    elo[si * nshots + xi] = ci ? ci->lo : v - s, ehi[si * nshots + xi] = ci ? ci->hi : v + s;
+    lo = fmin(lo, elo[si * nshots + xi]), hi = fmax(hi, ehi[si * nshots + xi]);
   }
   /* labels from the fields that tell series apart */
   char **fields = cl_xmalloc((size_t)S * 4 * sizeof *fields);
@@ -453,12 +489,13 @@ static void plot_shots(FILE *f, const run_data *d) {
       double m = mean[s * nshots + j], e = sd[s * nshots + j];
       if (isnan(m)) continue;
       double x = x0 + (nshots > 1 ? j * spacing : pw / 2 - 30) + off;
-      double y1 = ymap(&fr, m - e), y2 = ymap(&fr, m + e);
-      if (e > 0)
+      double y1 = ymap(&fr, elo[s * nshots + j]), y2 = ymap(&fr, ehi[s * nshots + j]);
+      if (ehi[s * nshots + j] > elo[s * nshots + j])
         fprintf(f, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"%s\" fill=\"none\"/>",
                 x, y1, y2, x - 3, y1, x + 3, x - 3, y2, x + 3, col);
       fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>", x, ymap(&fr, m), col);
-      char *t = cl_asprintf("%s, %d shots: %.2f%% \xc2\xb1 %.2f", labels[s], shots[j], 100 * m, 100 * e);
+      char *t = cl_asprintf("%s, %d shots: %.2f%% \xc2\xb1 %.2f; error bar %.2f to %.2f%%", labels[s], shots[j],
+                            100 * m, 100 * e, 100 * elo[s * nshots + j], 100 * ehi[s * nshots + j]);
       cl_report_html(f, t);
       free(t);
       fputs("</title></circle>\n", f);
@@ -469,7 +506,7 @@ static void plot_shots(FILE *f, const run_data *d) {
   fputs("</svg>\n</figure>\n", f);
   free_strs(labels, S);
   free_strs(fields, S * 4);
-  free(mean), free(sd), free(shots);
+  free(mean), free(sd), free(elo), free(ehi), free(shots);
   sl_free(&keys);
 }
 
@@ -738,9 +775,13 @@ done:
 
 /* ---- tables ---- */
 
-static void value_cell(FILE *f, const rcell *c, const char *m) {
+static void value_cell(FILE *f, const run_data *d, const rcell *c, const char *m) {
   double v, sd;
-  fputs("<td class=\"num\">", f);
+  const cl_stats_cell *ci = cl_stats_find(d->st, c->eval_id, -1, m);
+  if (ci && ci->tie) fprintf(f, "<td class=\"num %s\" title=\"%s\">", cl_stats_tie_name(ci->tie),
+                             ci->tie == CL_TIE_WORSE ? "significantly worse than the best"
+                             : ci->tie == CL_TIE_BEST ? "the best" : "not significantly worse than the best");
+  else fputs("<td class=\"num\">", f);
   if (!metric(c, m, &v)) {
     int stored = 0;
     for (int k = 0; k < c->nm; k++) stored |= strcmp(c->mname[k], m) == 0;
@@ -751,7 +792,9 @@ static void value_cell(FILE *f, const rcell *c, const char *m) {
     free(std_name);
     if (frac) snprintf(buf, sizeof buf, "%.2f", 100 * v);
     else snprintf(buf, sizeof buf, "%.4g", v);
-    fputs(buf, f);
+    int strong = ci && (ci->tie == CL_TIE_BEST || ci->tie == CL_TIE_TIED);
+    fprintf(f, "%s%s%s", strong ? "<strong>" : "", buf, strong ? "</strong>" : "");
+    if (ci) fprintf(f, " <span class=\"ci\">[%.2f, %.2f]</span>", 100 * ci->lo, 100 * ci->hi);
     if (has_sd) {
       if (frac) snprintf(buf, sizeof buf, "%.2f", 100 * sd);
       else snprintf(buf, sizeof buf, "%.4g", sd);
@@ -766,6 +809,12 @@ static void tables(FILE *f, const run_data *d) {
   for (int i = 0; i < d->n; i++) sl_add(&xs, d->c[i].experiment);
   fputs("<section id=\"tables\">\n<h2>Results by experiment</h2>\n", f);
   if (!xs.n) note(f, "note", "This run holds no results.");
+  else if (ci_any(d)) {
+    char *t = cl_asprintf("Top-1 in bold: the best of its dataset, protocol and shots, or tied with it; [a, b]: %s.",
+                          d->describe);
+    note(f, "note ci", t);
+    free(t);
+  }
   for (int x = 0; x < xs.n; x++) {
     /* metric columns: every aggregate but X_std beside its X (shown as X \u00b1 std) */
     strlist ms = {0};
@@ -819,7 +868,7 @@ static void tables(FILE *f, const run_data *d) {
       if (c->ntrials) fprintf(f, "%d", c->ntrials);
       else fputs("-", f);
       fputs("</td>", f);
-      for (int m = 0; m < ms.n; m++) value_cell(f, c, ms.v[m]);
+      for (int m = 0; m < ms.n; m++) value_cell(f, d, c, ms.v[m]);
       fputs("</tr>\n", f);
     }
     fputs("</tbody></table></div>\n", f);
@@ -849,6 +898,7 @@ static const char CSS[] =
     "th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}"
     "th{background:#f6f6f6;border-bottom:1px solid #ccc}.num{text-align:right;font-variant-numeric:tabular-nums}"
     "th,td.num{white-space:nowrap}td.tt{max-width:22em;overflow-wrap:break-word}.sd{color:#777}"
+    ".ci{color:#777;font-size:.9em}td.worse{color:#666}"
     "footer{margin-top:40px;color:#888;font-size:.85em}";
 
 static void header(FILE *f, const run_meta *m, const char *db) {
@@ -894,13 +944,19 @@ static void header(FILE *f, const run_meta *m, const char *db) {
         "<a href=\"#tables\">tables</a></nav>\n", f);
 }
 
-int cl_report_write(cl_store *s, int64_t run_id, FILE *f, cl_error *e) {
+int cl_report_write(cl_store *s, int64_t run_id, const cl_stats_opts *ci, FILE *f, cl_error *e) {
   run_list runs = {0};
   run_data d = {0};
+  cl_stats *st = NULL;
+  cl_stats_opts def = {.method = CL_CI_BOOTSTRAP, .resamples = CL_STATS_RESAMPLES, .seed = 0};
+  if (!ci) ci = &def;
   int rc = cl_store_check_run(s, run_id, e);
   if (!rc) rc = cl_store_each_run(s, 0, run_row, &runs, e);
   if (!rc) rc = cl_store_each_result(s, run_id, result_row, &d, e);
+  if (!rc) rc = cl_stats_compute(s, run_id, ci, &st, e);
   if (rc) goto done;
+  d.st = st;
+  d.describe = cl_stats_describe(ci);
   const run_meta *me = NULL;
   for (int i = 0; i < runs.n; i++)
     if (runs.v[i].id == run_id) me = &runs.v[i];
@@ -919,12 +975,14 @@ int cl_report_write(cl_store *s, int64_t run_id, FILE *f, cl_error *e) {
   fprintf(f, "<footer>Written by clade %s. Accuracies in %%; \xc2\xb1 is one standard deviation over "
              "trials. Hover plot elements for exact values.</footer>\n</body>\n</html>\n", CLADE_VERSION);
 done:
+  free(d.describe);
+  cl_stats_free(st);
   run_data_free(&d);
   run_list_free(&runs);
   return rc;
 }
 
-int cl_report_write_file(cl_store *s, int64_t run_id, const char *path, cl_error *e) {
+int cl_report_write_file(cl_store *s, int64_t run_id, const cl_stats_opts *ci, const char *path, cl_error *e) {
   char *tmp = cl_asprintf("%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(tmp, "w");
   if (!f) {
@@ -932,7 +990,7 @@ int cl_report_write_file(cl_store *s, int64_t run_id, const char *path, cl_error
     free(tmp);
     return rc;
   }
-  int rc = cl_report_write(s, run_id, f, e);
+  int rc = cl_report_write(s, run_id, ci, f, e);
   if (ferror(f) && !rc) rc = cl_err(e, CL_EIO, "%s: writing: %s", tmp, strerror(errno));
   if (fclose(f) != 0 && !rc) rc = cl_err(e, CL_EIO, "%s: closing: %s", tmp, strerror(errno));
   if (!rc && rename(tmp, path) != 0) rc = cl_err(e, CL_EIO, "renaming %s to %s: %s", tmp, path, strerror(errno));

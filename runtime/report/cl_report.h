@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "report/cl_stats.h"
 #include "store/cl_store.h"
 
 /* The most runs the history plot shows (the latest ones). */
@@ -16,9 +17,12 @@
 /* The most cells it draws: beyond this, those whose top1 moved most. */
 #define CL_REPORT_HISTORY_SERIES 12
 
-/* Writes the page about run_id (which must exist) to f. */
-int cl_report_write(cl_store *s, int64_t run_id, FILE *f, cl_error *e);
+/* Writes the page about run_id (which must exist) to f; top1 accuracies carry the intervals and
+ * ties of report/cl_stats.h made as ci says (NULL: 1000 bootstrap resamples, seed 0): in the
+ * tables ([low, high], the best and those tied with it in bold) and as error bars in the
+ * zero-shot and shots plots. */
+int cl_report_write(cl_store *s, int64_t run_id, const cl_stats_opts *ci, FILE *f, cl_error *e);
 /* The same into path, atomically (a temporary file beside it, then rename). */
-int cl_report_write_file(cl_store *s, int64_t run_id, const char *path, cl_error *e);
+int cl_report_write_file(cl_store *s, int64_t run_id, const cl_stats_opts *ci, const char *path, cl_error *e);
 
 #endif

@@ -5,6 +5,8 @@
 #ifndef CL_CLI_H
 #define CL_CLI_H
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "core/cl_core.h"
 
@@ -29,6 +31,16 @@ void cl_cli_run_how(const char *backend, const char *precision, const char *deco
  * *buf holds them, *lines points into it; the caller frees both. */
 int cl_cli_read_lines(const char *path, char **buf, char ***lines, int *n, cl_error *e);
 
+/* One RFC 4180 CSV field: quoted by libcsv (csv_fwrite, inner quotes doubled) when it holds a
+ * comma, a quote, CR or LF; as it is otherwise; NULL is empty. */
+void cl_cli_csv_field(FILE *f, const char *s);
+
+/* --db PATH, --out PATH, --run ID (also as --opt=V) at argv[*i] into *db, *out, *run (*i past
+ * its value): 0, or 2 after saying what is wrong (an unknown argument, a missing value, an
+ * empty path, a run id that is not a positive integer) and printing the usage. */
+int cl_cli_db_out_run(const char *cmd, int argc, char **argv, int *i, const char **db, const char **out,
+                      int64_t *run);
+
 /* Confidence intervals (clade results, clade report): --ci none|bootstrap, --ci-resamples N,
  * --ci-seed S (also as --opt=V) at argv[*i]: 1 when taken (*i past its value), 0 when argv[*i]
  * is none of them, -1 on a bad value (said on stderr). Defaults: bootstrap, 1000, seed 0. */
@@ -40,6 +52,7 @@ int cl_cmd_version(int argc, char **argv);
 int cl_cmd_help(int argc, char **argv);
 int cl_cmd_results(int argc, char **argv);
 int cl_cmd_predictions(int argc, char **argv);
+int cl_cmd_export(int argc, char **argv);
 int cl_cmd_log(int argc, char **argv);
 int cl_cmd_run(int argc, char **argv);
 int cl_cmd_check(int argc, char **argv);

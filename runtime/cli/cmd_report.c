@@ -28,45 +28,12 @@ int cl_cmd_report(int argc, char **argv) {
     int took = cl_cli_ci_option("report", argc, argv, &i, &ci);
     if (took < 0) return cl_cli_usage("report");
     if (took) continue;
-    const char *a = argv[i], *v = NULL;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       char *hv[] = {"help", "report"};
       return cl_cmd_help(2, hv);
     }
-    static const char *const names[] = {"--db", "--out", "--run"};
-    int which = -1;
-    for (int k = 0; k < 3 && which < 0; k++) {
-      size_t n = strlen(names[k]);
-      if (strncmp(a, names[k], n) != 0) continue;
-      if (a[n] == '=') v = a + n + 1, which = k;
-      else if (a[n] == 0) {
-        if (i + 1 >= argc) {
-          cl_cli_fail("report: option %s needs a value", a);
-          return cl_cli_usage("report");
-        }
-        v = argv[++i], which = k;
-      }
-    }
-    if (which < 0) {
-      cl_cli_fail("report: unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
-      return cl_cli_usage("report");
-    }
-    if (which < 2 && !*v) {
-      cl_cli_fail("report: %s needs a path", names[which]);
-      return cl_cli_usage("report");
-    }
-    if (which == 0) db = v;
-    else if (which == 1) out = v;
-    else {
-      char *end;
-      errno = 0;
-      long long id = strtoll(v, &end, 10);
-      if (errno || end == v || *end || id <= 0) {
-        cl_cli_fail("report: --run: '%s' is not a positive integer", v);
-        return cl_cli_usage("report");
-      }
-      run = id;
-    }
+    int bad = cl_cli_db_out_run("report", argc, argv, &i, &db, &out, &run);
+    if (bad) return bad;
   }
   if (!out) {
     cl_cli_fail("report: --out FILE.html is required");

@@ -140,7 +140,7 @@ static int parse(int argc, char **argv, const char *const *formats, int allow_li
 
 /* RFC 4180: a field holding a comma, a quote, CR or LF is quoted (by libcsv, inner quotes
  * doubled); others are written as they are. */
-static void csv_str(FILE *f, const char *s) {
+void cl_cli_csv_field(FILE *f, const char *s) {
   if (!s) s = "";
   if (strpbrk(s, ",\"\r\n")) csv_fwrite(f, s, strlen(s));
   else fputs(s, f);
@@ -351,10 +351,10 @@ static void json_ci(cJSON *o, const cl_stats_cell *k, const cl_stats_opts *ci) {
 
 /* The retrieval axes as four CSV fields, and as JSON members (empty strings when none). */
 static void csv_axes(FILE *f, const char *query, const char *key, const char *split, const char *rank) {
-  csv_str(f, query), fputc(',', f);
-  csv_str(f, key), fputc(',', f);
-  csv_str(f, split), fputc(',', f);
-  csv_str(f, rank);
+  cl_cli_csv_field(f, query), fputc(',', f);
+  cl_cli_csv_field(f, key), fputc(',', f);
+  cl_cli_csv_field(f, split), fputc(',', f);
+  cl_cli_csv_field(f, rank);
 }
 
 static void json_axes(cJSON *o, const char *query, const char *key, const char *split, const char *rank) {
@@ -390,14 +390,14 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
   const cl_stats_cell *k = cl_stats_find(c->st, r->eval_id, r->trial, r->metric);
   if (strcmp(c->format, "csv") == 0) {
     fprintf(f, "%lld,", (long long)r->run_id);
-    csv_str(f, r->experiment), fputc(',', f);
-    csv_str(f, r->model), fputc(',', f);
-    csv_str(f, r->dataset), fputc(',', f);
-    csv_str(f, r->protocol), fputc(',', f);
-    csv_str(f, r->text_type), fprintf(f, ",%d,", r->shots);
+    cl_cli_csv_field(f, r->experiment), fputc(',', f);
+    cl_cli_csv_field(f, r->model), fputc(',', f);
+    cl_cli_csv_field(f, r->dataset), fputc(',', f);
+    cl_cli_csv_field(f, r->protocol), fputc(',', f);
+    cl_cli_csv_field(f, r->text_type), fprintf(f, ",%d,", r->shots);
     if (r->trial < 0) fputs("all,", f);
     else fprintf(f, "%d,", r->trial);
-    csv_str(f, r->metric), fputc(',', f);
+    cl_cli_csv_field(f, r->metric), fputc(',', f);
     if (r->has_value) fprintf(f, "%.17g", r->value);
     fprintf(f, ",%lld,", (long long)r->n_examples);
     csv_axes(f, r->query, r->key, r->split, r->rank), fputc(',', f);
@@ -552,17 +552,17 @@ static int pred_row(const cl_prediction_row *r, void *ud, cl_error *e) {
   res_ctx *c = ud;
   FILE *f = c->out;
   if (strcmp(c->format, "csv") == 0) {
-    csv_str(f, r->model), fputc(',', f);
-    csv_str(f, r->dataset), fputc(',', f);
-    csv_str(f, r->protocol), fputc(',', f);
-    csv_str(f, r->text_type), fprintf(f, ",%d,", r->shots);
+    cl_cli_csv_field(f, r->model), fputc(',', f);
+    cl_cli_csv_field(f, r->dataset), fputc(',', f);
+    cl_cli_csv_field(f, r->protocol), fputc(',', f);
+    cl_cli_csv_field(f, r->text_type), fprintf(f, ",%d,", r->shots);
     if (r->trial < 0) fputs("all,", f);
     else fprintf(f, "%d,", r->trial);
-    csv_str(f, r->filepath), fputc(',', f);
-    csv_str(f, r->label), fputc(',', f);
-    csv_str(f, r->prediction), fputc(',', f);
+    cl_cli_csv_field(f, r->filepath), fputc(',', f);
+    cl_cli_csv_field(f, r->label), fputc(',', f);
+    cl_cli_csv_field(f, r->prediction), fputc(',', f);
     csv_axes(f, r->query, r->key, r->split, r->rank), fputc(',', f);
-    if (r->retrieved) csv_str(f, r->retrieved);
+    if (r->retrieved) cl_cli_csv_field(f, r->retrieved);
     fputc('\n', f);
   } else {
     fputs(c->n ? ",\n" : "\n", f);

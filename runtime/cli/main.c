@@ -123,6 +123,16 @@ const cl_cmd cl_cmds[] = {
    "  retrieved key rows as a JSON array of 0-based manifest rows, best first)\n"
    "  (trial `all` when the protocol has no trials); json adds experiment, example, correct",
    cl_cmd_predictions},
+  {"export", "write a run's per-example predictions with their embeddings' provenance as CSV",
+   "clade export [--run ID] [--db PATH] [--out FILE.csv]\n"
+   "  One CSV (RFC 4180, libcsv; for pandas.read_csv) of every per-example prediction of the\n"
+   "  run (default: the latest), to FILE (written atomically) or stdout. Columns:\n"
+   "  run,eval,experiment,model,dataset,protocol,text_type,shots,trial,example,filepath,label,\n"
+   "  prediction,correct,query,key,split,rank,retrieved, then where the embeddings came from:\n"
+   "  model_hash (the checkpoint's content hash), backend,device,precision,decode, the\n"
+   "  clade_version and git_commit,git_dirty of the run, and run_started. trial is empty for\n"
+   "  protocols without trials; example is the 0-based manifest row; correct is 0 or 1.",
+   cl_cmd_export},
   {"log", "list the recorded runs with their provenance",
    "clade log [--db PATH] [--run ID] [-n N] [--format table|json]\n"
    "  table: one line per run, oldest first: id, file, commit, dirty|clean, status, started,\n"

@@ -185,7 +185,7 @@ clade.train = declare("train", {
   end
   local m = {
     kind = "encoder", trained = true, from = t.from, data = data, mixture = mix, templates = t.templates,
-    epochs = int_field(where, name, "epochs", t.epochs, 1, 1000000) or 1,
+    epochs = int_field(where, name, "epochs", t.epochs, 1, 65535) or 1,
     batch_size = int_field(where, name, "batch_size", t.batch_size, 2, 1000000) or 64,
     lr = t.lr or 5e-4, weight_decay = t.weight_decay or 0.2,
     warmup = int_field(where, name, "warmup", t.warmup, 0, 1000000000) or 0,

@@ -27,7 +27,9 @@ int cl_train_job_steps(const cl_train_job_spec *sp, int n, int64_t *steps, cl_er
   if (n < 1) return cl_err(e, CL_EINVAL, "the training set is empty");
   if (sp->batch_size > n)
     return cl_err(e, CL_EINVAL, "batch_size %d is larger than the training set (%d examples)", sp->batch_size, n);
-  if (sp->epochs < 1) return cl_err(e, CL_EINVAL, "epochs must be at least 1 (got %d)", sp->epochs);
+  if (sp->epochs < 1 || sp->epochs > 65535)
+    return cl_err(e, CL_EINVAL, "epochs must lie in [1, 65535] (got %d)", sp->epochs);
+  if (n >= (1 << 28)) return cl_err(e, CL_EINVAL, "%d examples: more than a training job takes (2^28)", n);
   const int64_t s = (int64_t)sp->epochs * (n / sp->batch_size);
   if (s > 1000000000) return cl_err(e, CL_EINVAL, "%lld steps: more than a training job takes (10^9)", (long long)s);
   *steps = s;
@@ -149,22 +151,15 @@ static int example_pixels(job *j, int epoch, int i, int64_t s, int b, float *out
   const char *path = j->d->images[i];
   int32_t *box = j->hist.boxes ? j->hist.boxes + (s * j->B + b) * 4 : NULL;
   if (j->sp->augment) {
-    /* THE AUGMENTATION CALL SITE. open_clip's training transform (RandomResizedCrop, scale
-     * 0.9-1.0, bicubic) is cl_img_train_preprocess_file, with its box drawn from the row's
-     * documented stream and recorded. Where that function is not built in (it came with the
-     * image module's augmentation), the evaluation transform stands in and the box recorded
-     * is (0, 0, 0, 0). */
-#ifdef CL_IMG_RRC_OPENCLIP
+    /* open_clip's training transform: RandomResizedCrop (scale 0.9-1.0, ratio 3/4-4/3,
+     * bicubic), its box drawn from the row's documented stream and recorded */
     cl_pyrand r;
     seed_stream(&r, ((int64_t)1 << 61) + ((int64_t)j->sp->seed << 44) + ((int64_t)epoch << 28) + i);
+    const cl_img_rrc rrc = CL_IMG_RRC_OPENCLIP;
     cl_img_box bx = {0};
-    CL_TRY(cl_img_train_preprocess_file(path, j->S, NULL, &r, j->cfg->mean, j->cfg->std, out, &bx, e));
+    CL_TRY(cl_img_train_preprocess_file(path, j->S, &rrc, &r, j->cfg->mean, j->cfg->std, out, &bx, e));
     box[0] = bx.left, box[1] = bx.top, box[2] = bx.width, box[3] = bx.height;
     return CL_OK;
-#else
-    (void)epoch;
-    box[0] = box[1] = box[2] = box[3] = 0;
-#endif
   }
   if (j->cache) {
     memcpy(out, j->cache + (size_t)i * j->per, j->per * sizeof(float));

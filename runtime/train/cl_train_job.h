@@ -13,7 +13,9 @@
  *    with more than one template, the template as random.randrange(len(templates)).
  *    The caption is the template with {} replaced by the example's name of that type
  *    (default template "a photo of {}.", BioCLIP's training text).
- *  - the augmentation of row i in epoch e: random.seed(2**61 + seed * 2**44 + e * 2**28 + i).
+ *  - the augmentation of row i in epoch e: random.seed(2**61 + seed * 2**44 + e * 2**28 + i),
+ *    then cl_img_random_resized_crop_box's draws (torchvision's get_params).
+ * (epochs <= 65535 and fewer than 2**28 examples keep the streams apart.)
  * The steps: epochs * floor(n / batch_size); lr follows cosine_lr over all of them.
  *
  * On disk, in the job's work folder: `state` (the name of the latest complete state folder,

@@ -70,6 +70,44 @@ sed 's/seed = 0/seed = 1/' "$T/t.lua" > "$T/t2.lua"
 [ "$(sql "$T/r/r.db" "SELECT count(DISTINCT content_key), count(DISTINCT model_hash) FROM train_jobs")" = "2|2" ] ||
   fail "seed 1 did not train another model: $(sql "$T/r/r.db" "SELECT name, content_key, model_hash FROM train_jobs")"
 
+# augmentation (open_clip's RandomResizedCrop): every crop recorded, 90-100% of its image's
+# area (or the central fallback), and the same weights when trained again apart
+{ head_lua; cat <<'EOF'
+train "aug" { from = "base", datasets = { "rare" }, split = "train", text_types = mixture { common = 1, scientific = 1 },
+              epochs = 1, batch_size = 12, lr = 1e-4, seed = 3 }
+EOF
+} > "$T/aug.lua"
+mkdir -p "$T/aug1" "$T/aug2"
+"$CLADE" run "$T/aug.lua" --db "$T/aug1/r.db" --quiet 2>"$T/aug.err" || fail "augmented training: $(cat "$T/aug.err")"
+"$CLADE" run "$T/aug.lua" --db "$T/aug2/r.db" --quiet 2>"$T/aug.err" || fail "augmented training again: $(cat "$T/aug.err")"
+a1=$(ls -d "$T"/aug1/trained/*/) a2=$(ls -d "$T"/aug2/trained/*/)
+cmp "$a1/open_clip_model.safetensors" "$a2/open_clip_model.safetensors" || fail "two augmented trainings differ"
+$PY - "$a1/draws.safetensors" "$T/split.csv" "$T/sample/data/rare_sample" <<'PY' || fail "the recorded crops"
+import csv, json, struct, sys
+from PIL import Image
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+head = json.loads(raw[8:8 + n])
+def arr(name):
+    h = head[name]
+    b = raw[8 + n + h["data_offsets"][0]:8 + n + h["data_offsets"][1]]
+    return list(struct.unpack("<%di" % (len(b) // 4), b)), h["shape"]
+boxes, shape = arr("boxes")
+rows, _ = arr("rows")
+assert shape == [3, 12, 4], shape
+train = [r for r in csv.DictReader(open(sys.argv[2])) if r["split"] == "train"]
+full = 0
+for k, row in enumerate(rows):
+    l, t, w, h = boxes[4 * k:4 * k + 4]
+    W, H = Image.open(sys.argv[3] + "/" + train[row]["filepath"]).size
+    assert 0 <= l and 0 <= t and l + w <= W and t + h <= H and w > 0 and h > 0, (l, t, w, h, W, H)
+    share = w * h / (W * H)
+    full += share == 1
+    assert 0.9 <= share <= 1 or (w, h) == (min(W, H), min(W, H)), (share, l, t, w, h, W, H)
+assert full < len(rows), "every crop is the whole image"
+print("%d crops, %d of the whole image" % (len(rows), full))
+PY
+
 # bad declarations: an error naming the file and line, no run recorded, nothing trained
 n=0
 bad() { # LINE EXPECTED-MESSAGE: the declaration below it on line 4 of a file

@@ -3,7 +3,8 @@
 # its steps was on disk, and no trained model) and rerun resumes from its last state and ends
 # with the same bytes as a training never stopped, made apart: weights, optimizer state and
 # draws, and the same loss at every step in the records. A training stopped by SIGTERM saves
-# its state, is marked interrupted, and resumes the same way.
+# its state, is marked interrupted, and resumes the same way. The recorded draws (each epoch's
+# order, each example's text type and template) equal Python's random as documented.
 set -euo pipefail
 : "${CLADE:?}" "${CLADE_SRC:?}"
 source "$CLADE_SRC/tests/lib/common.sh"
@@ -35,6 +36,33 @@ mkdir -p "$T/clean" "$T/k"
 A=$(weights "$T/clean")
 [ -n "$A" ] || fail "the clean training left no model: $(ls -R "$T/clean")"
 [ "$(losses "$T/clean/r.db" | wc -l)" = 18 ] || fail "the clean training recorded $(losses "$T/clean/r.db" | wc -l) steps, not 18"
+
+# the draws are Python's random as cl_train_job.h documents them: each epoch's order
+# random.seed(2**62 + seed * 2**40 + epoch) then shuffle; each step's captions
+# random.seed(seed * 2**40 + step), then per example random.choices(types, weights) and
+# random.randrange(templates)
+$PY - "$T/clean/r.db" <<'PY' || fail "the recorded draws are not Python's random as documented"
+import json, random, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+mix, spec, n = db.execute("SELECT mixture_json, spec_json, n_examples FROM train_jobs").fetchone()
+mix, spec = json.loads(mix), json.loads(spec)
+seed, B, weights = spec["seed"], spec["batch_size"], [m["weight"] for m in mix]
+nb, checked = n // B, 0
+for step, draws in db.execute("SELECT step, draws FROM train_steps ORDER BY step"):
+    d = json.loads(draws)
+    epoch, b0 = divmod(step, nb)
+    random.seed(2**62 + seed * 2**40 + epoch)
+    rows = list(range(n))
+    random.shuffle(rows)
+    random.seed(seed * 2**40 + step)
+    types, tmpl = [], []
+    for _ in range(B):
+        types.append(random.choices(range(len(mix)), weights)[0])
+        tmpl.append(random.randrange(len(spec["templates"])))
+    assert d == {"rows": rows[b0 * B:b0 * B + B], "types": types, "templates": tmpl}, (step, d, rows, types, tmpl)
+    checked += 1
+assert checked == 18 and len({t for s in db.execute("SELECT draws FROM train_steps") for t in json.loads(s[0])["types"]}) == 3
+PY
 
 # kill -9 once a state of 2..16 of the 18 steps is on disk
 "$CLADE" run "$T/t.lua" --db "$T/k/r.db" --quiet 2>/dev/null &

@@ -48,7 +48,7 @@ static int parse_box(const char *s, cl_img_box *b) {
 }
 
 static char *metadata(char **paths, int n, int size, cl_img_decode decode, const float mean[3], const float std[3],
-                      const cl_img_box *boxes) {
+                      const cl_img_box *boxes, int squash) {
   cJSON *md = cJSON_CreateObject(), *list = cJSON_CreateArray();
   for (int i = 0; i < n; i++) cJSON_AddItemToArray(list, cJSON_CreateString(paths[i]));
   char *imgs = cJSON_PrintUnformatted(list), buf[256];
@@ -67,6 +67,8 @@ static char *metadata(char **paths, int n, int size, cl_img_decode decode, const
     cJSON_Delete(bl);
     cJSON_AddStringToObject(md, "boxes", bs);
     free(bs);
+  } else if (squash) {
+    snprintf(buf, sizeof buf, "RGB ToTensor Resize((%d, %d), bilinear, antialias) Normalize", size, size);
   } else {
     snprintf(buf, sizeof buf, "%sResize(%d, bicubic) CenterCrop(%d) RGB ToTensor Normalize",
              decode == CL_IMG_DECODE_DRAFT ? "draft(RGB) " : "", size, size);
@@ -89,6 +91,7 @@ int cl_cmd_preprocess(int argc, char **argv) {
   cl_img_decode decode = CL_IMG_DECODE_FULL;
   long long seed = -1; /* --augment */
   cl_img_box given = {0, 0, 0, 0}; /* --box */
+  int squash = 0;                   /* --transform squash */
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) {
@@ -127,6 +130,12 @@ int cl_cmd_preprocess(int argc, char **argv) {
         cl_cli_fail("preprocess: --box wants LEFT,TOP,WIDTH,HEIGHT (sides from 1 to 65535), not '%s'", v);
         return 2;
       }
+    } else if (strcmp(a, "--transform") == 0) {
+      if (strcmp(v, "squash") && strcmp(v, "open_clip")) {
+        cl_cli_fail("preprocess: --transform is open_clip or squash, not '%s'", v);
+        return 2;
+      }
+      squash = !strcmp(v, "squash");
     } else if (strcmp(a, "--size") == 0) {
       char *end;
       long s = strtol(v, &end, 10);
@@ -146,6 +155,11 @@ int cl_cmd_preprocess(int argc, char **argv) {
       return 2;
     }
   const int train = seed >= 0 || given.width > 0;
+  if (squash && (train || decode == CL_IMG_DECODE_DRAFT)) {
+    cl_cli_fail("preprocess: --transform squash decodes images whole and has no boxes: not with %s",
+                train ? (seed >= 0 ? "--augment" : "--box") : "--decode draft");
+    return 2;
+  }
   if (seed >= 0 && given.width > 0) {
     cl_cli_fail("preprocess: --augment draws the boxes; --box gives one: not both");
     return 2;
@@ -178,6 +192,10 @@ int cl_cmd_preprocess(int argc, char **argv) {
   /* Images are independent; the library keeps no shared state. */
 #pragma omp parallel for schedule(dynamic, 1)
   for (int k = 0; k < n; k++) {
+    if (squash) {
+      rcs[k] = cl_img_squash_preprocess_file(paths[k], size, mean, std, pix + per * (size_t)k, &errs[k]);
+      continue;
+    }
     if (!train) {
       rcs[k] = cl_img_preprocess_file_decode(paths[k], size, decode, mean, std, pix + per * (size_t)k, &errs[k]);
       continue;
@@ -205,7 +223,7 @@ int cl_cmd_preprocess(int argc, char **argv) {
     cl_tmap_init(&m);
     cl_tensor t = {.dtype = CL_F32, .ndim = 4, .shape = {n, 3, size, size}, .data = pix};
     cl_tmap_put(&m, "pixels", t);
-    char *md = metadata(paths, n, size, decode, mean, std, boxes);
+    char *md = metadata(paths, n, size, decode, mean, std, boxes, squash);
     size_t tl = strlen(out) + 32;
     char *tmp = malloc(tl);
     snprintf(tmp, tl, "%s.tmp.%ld", out, (long)getpid());

@@ -145,14 +145,16 @@ const cl_cmd cl_cmds[] = {
    cl_cmd_log},
   {"preprocess", "open_clip's exact image preprocessing into a safetensors file",
    "clade preprocess --out F.safetensors [--size S] [--mean M,M,M] [--std S,S,S]\n"
-   "                 [--decode full|draft | --augment SEED | --box L,T,W,H] IMAGE...\n"
+   "                 [--decode full|draft | --augment SEED | --box L,T,W,H | --transform squash] IMAGE...\n"
    "  Writes tensor `pixels`, F32 [N,3,S,S] (S = 224 by default), normalised as open_clip's\n"
    "  preprocess_val (OpenAI mean/std unless given). JPEG and PNG, told apart by content.\n"
    "  --decode draft: large JPEGs decoded at 1/2-1/8 scale first, as PIL's\n"
    "  Image.draft('RGB', (S, S)) (the opt-in fast mode; full, the default, is open_clip's).\n"
    "  --augment SEED: open_clip's training transform instead (RandomResizedCrop, scale 0.9-1,\n"
    "  ratio 3/4-4/3, bicubic; image k's box drawn from Python's random seeded SEED + k);\n"
-   "  --box: its crop + resize with this box for every image. Boxes in the metadata.",
+   "  --box: its crop + resize with this box for every image. Boxes in the metadata.\n"
+   "  --transform squash: pybioclip's BioCLIP transform instead (RGB, ToTensor, Resize((S,S),\n"
+   "  antialias=True) bilinear on floats, no crop, Normalize), as clade predict's default.",
    cl_cmd_preprocess},
   {"compare", "the regression gate: compare two runs cell by cell, tested against noise",
    "clade compare BASE HEAD [--db PATH] [--min-delta D] [--alpha A] [--metric M]\n"

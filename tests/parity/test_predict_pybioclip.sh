@@ -4,7 +4,7 @@
 # Life label set (made here by make_label_set.py, numpy only), nine fixture images, pybioclip's
 # default transform for BioCLIP ("squash"). Species and every higher rank, k clamped, subsets
 # by genus / class / species at species and family, custom labels, bins: names equal, scores
-# within 1e-4. Then what pybioclip has no reference for: JSON output, an upper-case subset
+# within 1e-4; the squash transform's pixels. Then what pybioclip has no reference for: JSON output, an upper-case subset
 # header, a float16 label set, unreadable images skipped, --embeddings against clade embed,
 # --list-taxa.
 set -euo pipefail
@@ -32,6 +32,24 @@ done < <($PY -c '
 import json, shlex, sys
 for c in json.load(open(sys.argv[1]))["cases"]: print(c["name"] + "\t" + " ".join(map(shlex.quote, c["args"])))' "$P/ref/cases.json")
 [ "$n" -ge 19 ] || fail "only $n reference cases ran"
+
+# the squash transform on its own: clade preprocess --transform squash against pybioclip's
+# preprocess_img (sampled values within 2e-6, whole-tensor moments within 1e-6)
+"$CLADE" preprocess --transform squash --out "$T/squash.safetensors" "${IMAGES[@]}" 2>/dev/null
+$PY - "$T/squash.safetensors" "$P/ref" "$CLADE_FIXTURES/tools" <<'PY' || fail "squash pixels differ from pybioclip's"
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[3])
+import st
+got = st.load(sys.argv[1])["pixels"].reshape(-1, 3 * 224 * 224).astype(np.float64)
+every = np.load(sys.argv[2] + "/squash_every97.npy")
+mom = np.load(sys.argv[2] + "/squash_moments.npy")
+assert got.shape[0] == every.shape[0] == mom.shape[0]
+err = np.abs(got[:, ::97] - every).max()
+assert err <= 2e-6, err
+m = np.stack([got.sum(1), (got ** 2).sum(1)], axis=1)
+assert np.all(np.abs(m - mom) <= 1e-6 * np.abs(mom) + 1e-3), (m, mom)
+PY
 
 # the subset's header is matched case-insensitively; the same rows as pybioclip's lower-case one
 sed '1s/genus/GeNuS/' "$P/ref/subset_genus.csv" > "$T/upper.csv"

@@ -91,6 +91,16 @@ bc = bp.CustomLabelsBinningClassifier(cls_to_bin=commands.parse_bins_csv(os.path
 save("bins_all", bc.predict(IMAGES), ["--bins", "bins.csv"])
 save("bins_k2", bc.predict(IMAGES, k=2), ["--bins", "bins.csv", "--k", "2"])
 
+# the squash transform itself (pybioclip's preprocess_img after convert("RGB")): every 97th value
+# of each image's [3, 224, 224] tensor, and the whole tensor's sum and sum of squares
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+pix = np.stack([bp.preprocess_img(Image.open(os.path.join(FIX, p)).convert("RGB")).numpy() for p in IMAGES])
+np.save(os.path.join(REF, "squash_every97.npy"), pix.reshape(len(IMAGES), -1)[:, ::97].copy())
+np.save(os.path.join(REF, "squash_moments.npy"),
+        np.stack([pix.reshape(len(IMAGES), -1).astype(np.float64).sum(1),
+                  (pix.reshape(len(IMAGES), -1).astype(np.float64) ** 2).sum(1)], axis=1))
+
 with open(os.path.join(REF, "cases.json"), "w") as f:
     json.dump({"images": IMAGES, "generator": "pybioclip 2.1.6, open_clip 2.32.0, torch " + torch.__version__,
                "cases": cases}, f, indent=1)

@@ -66,7 +66,7 @@ for col, vals in subsets.items():
     path = os.path.join(REF, f"subset_{col}.csv")
     with open(path, "w") as f:
         f.write(col + "\n" + "".join(v + "\n" for v in vals))
-    for rank in (Rank.SPECIES, Rank.FAMILY):
+    for rank in (Rank.SPECIES, Rank.GENUS, Rank.FAMILY):
         c = bp.TreeOfLifeClassifier(model_str=MODEL)
         c.apply_filter(c.create_taxa_filter_from_csv(path))
         save(f"subset_{col}_{rank.get_label()}", c.predict(IMAGES, rank, k=5),

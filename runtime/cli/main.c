@@ -89,7 +89,10 @@ const cl_cmd cl_cmds[] = {
    "  Species classes, default 8, M JPEGs each, default 6), DIR/data/plankton_sample (5\n"
    "  PLK_Mini classes, M PNGs each) and DIR/data/bioscan_sample (BIOSCAN-1M style: 12 insect\n"
    "  species x M specimens with DNA barcodes and JPEGs, seen/unseen keys and queries, for\n"
-   "  retrieval). Same seed (default 0), same bytes.",
+   "  retrieval) and DIR/data/tree_sample (36 insect species whose colour, shape, texture and\n"
+   "  mark follow order, family, genus and species; split column: train, test_seen, and\n"
+   "  test_unseen for 12 held-out species of known genera; for training with text types).\n"
+   "  Same seed (default 0), same bytes.",
    cl_cmd_synth},
   {"tokenize", "print the CLIP token ids of texts", "clade tokenize [--file F] [TEXT...]\n"
    "  prints one line per text: its ids from <start_of_text> to <end_of_text>, space separated\n"

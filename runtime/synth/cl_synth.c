@@ -629,6 +629,13 @@ int cl_synth_suite(const cl_synth_opts *o, FILE *log, cl_error *e) {
     fprintf(log, "synth: %s: CLIBD-shaped model (image ViT with LoRA, BarcodeBERT DNA, BERT text; 64 wide, "
                  "2 layers, 32-d out); %ld parameters, RANDOM weights (seed %llu)\n",
             dir, np, (unsigned long long)o->seed);
+  snprintf(dir, sizeof dir, "%s/data/tree_sample", o->out_dir);
+  if ((rc = cl_synth_tree(dir, o->seed, CL_SYNTH_TREE_TRAIN, CL_SYNTH_TREE_TEST, e))) return rc;
+  if (log)
+    fprintf(log, "synth: %s: 36 insect species whose colour, shape, texture and mark follow order, family, "
+                 "genus and species; %d train + %d test images per seen species, %d of each of 12 held-out "
+                 "species of known genera (for training with text types)\n",
+            dir, CL_SYNTH_TREE_TRAIN, CL_SYNTH_TREE_TEST, CL_SYNTH_TREE_TEST);
   if (log)
     fprintf(log, "synth: note: the models' weights are RANDOM, not trained: zero-shot accuracy and "
                  "image->dna retrieval are at chance; few-shot accuracy still rises with shots because the "

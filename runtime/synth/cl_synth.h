@@ -4,7 +4,8 @@
  * generated images whose classes differ visibly — `rare_sample` (JPEG, real Rare Species
  * taxonomy and common names), `plankton_sample` (PNG, PLK_Mini labels as-is) and
  * `bioscan_sample` (BIOSCAN-1M style: insects with DNA barcodes, seen/unseen splits, keys and
- * queries for retrieval; cl_synth_bioscan.c).
+ * queries for retrieval; cl_synth_bioscan.c) and `tree_sample` (visual traits that follow the
+ * taxonomy, train/test splits and held-out species, for training; cl_synth_tree.c).
  * Everything is a pure function of the seed: the same seed writes the same bytes.
  *
  * Layout under DIR:
@@ -18,7 +19,9 @@
  *   data/plankton_sample/metadata.csv    ,filepath,class
  *   data/plankton_sample/<class>/NNNN.png
  *   data/bioscan_sample/metadata.csv     processid,filepath,dna_barcode,order,family,genus,species,split
- *   data/bioscan_sample/images/NNNN.jpg */
+ *   data/bioscan_sample/images/NNNN.jpg
+ *   data/tree_sample/metadata.csv        ,kingdom,...,common_name,filepath,class,split
+ *   data/tree_sample/images/NNNN.jpg */
 #ifndef CL_SYNTH_H
 #define CL_SYNTH_H
 #include <stdint.h>
@@ -60,5 +63,13 @@ int cl_synth_plankton(const char *dataset_dir, const char *src_manifest, uint64_
  * species; 8 seen species (seen_keys, test_seen), 2 validation unseen (val_unseen_keys) and
  * 2 test unseen (test_unseen_keys, test_unseen). */
 int cl_synth_bioscan(const char *dataset_dir, uint64_t seed, int per_species, cl_error *e);
+
+/* 36 invented insect species (3 orders x 2 families x 2 genera x 3 species) whose images
+ * show their taxonomy: colour by order, shape by family, texture by genus, a mark by
+ * species. Split column: n_train `train` and n_test `test_seen` images of each of the 24
+ * seen species; n_test `test_unseen` images of the 12 held-out ones (one per genus). */
+int cl_synth_tree(const char *dataset_dir, uint64_t seed, int n_train, int n_test, cl_error *e);
+#define CL_SYNTH_TREE_TRAIN 8
+#define CL_SYNTH_TREE_TEST 4
 
 #endif

@@ -110,6 +110,51 @@ m = {k: sum(v) / len(v) for k, v in groups.items()}
 assert m["species"] > m["genus"] > m["order"] > m["none"], m
 assert all(set(r["dna_barcode"]) <= set("ACGTN") and 600 <= len(r["dna_barcode"]) <= 658 for r in rows)
 PY
+# tree_sample: 36 species in 3 orders x 2 families x 2 genera x 3 species; 24 seen species
+# with 8 train and 4 test_seen images, 12 held-out ones (one per genus) with 4 test_unseen;
+# the images follow the tree: the body's colour is its order's (the dominant channel of its
+# saturated pixels), and images of one family look more alike than of different families
+check_dataset "$tmp/a/data/tree_sample" ",kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class,split" \
+  336 3 ffd8ff 10  # (3: the last column is the split)
+/usr/bin/python3 - "$tmp/a/data/tree_sample" <<'PY' || fail "tree_sample"
+import collections, csv, os, sys
+import numpy as np
+from PIL import Image
+d = sys.argv[1]
+rows = list(csv.DictReader(open(os.path.join(d, "metadata.csv"))))
+split = collections.Counter(r["split"] for r in rows)
+assert split == {"train": 192, "test_seen": 96, "test_unseen": 48}, split
+sp = {r["class"]: r for r in rows}
+assert len(sp) == 36 and len({r["order"] for r in rows}) == 3 and len({r["family"] for r in rows}) == 6
+assert len({r["genus"] for r in rows}) == 12 and len({r["common_name"] for r in rows}) == 36
+train_sp = {r["class"] for r in rows if r["split"] == "train"}
+unseen_sp = {r["class"] for r in rows if r["split"] == "test_unseen"}
+assert len(train_sp) == 24 and len(unseen_sp) == 12 and not train_sp & unseen_sp
+assert {r["class"] for r in rows if r["split"] == "test_seen"} == train_sp
+train_genera = {sp[c]["genus"] for c in train_sp}
+assert all(sp[c]["genus"] in train_genera for c in unseen_sp)          # known genera
+assert len({sp[c]["genus"] for c in unseen_sp}) == 12                  # one per genus
+for c, r in sp.items():
+    assert c == r["genus"] + " " + r["species"] and r["common_name"].split()[-1] == \
+        {"Ardelidae": "glider", "Borvidae": "creeper", "Calnidae": "hopper", "Dersidae": "borer",
+         "Eumidae": "dancer", "Fostridae": "weaver"}[r["family"]], r
+order_channel, shape = {}, []
+for r in rows:
+    x = np.asarray(Image.open(os.path.join(d, r["filepath"])).convert("RGB"), dtype=np.float32)
+    sat = x.max(axis=2) - x.min(axis=2) > 60                             # the saturated body
+    assert sat.mean() > 0.03, r["filepath"]
+    order_channel.setdefault(r["order"], set()).add(int(np.argmax(x[sat].mean(axis=0))))
+    bg = np.median(np.concatenate([x[:4].reshape(-1, 3), x[-4:].reshape(-1, 3)]), axis=0)
+    body = np.abs(x - bg).sum(axis=2) > 60                               # the body's outline
+    edge = body & ~(np.roll(body, 1, 0) & np.roll(body, -1, 0) & np.roll(body, 1, 1) & np.roll(body, -1, 1))
+    shape.append((r["family"], np.array([np.log(body.sum()), edge.sum() ** 2 / body.sum() / 10])))
+assert all(len(v) == 1 for v in order_channel.values()), order_channel  # one colour per order
+assert len({min(v) for v in order_channel.values()}) == 3, order_channel # three different ones
+# shape by family: (log area, compactness) tells the family apart (nearest family mean)
+cent = {f: np.mean([v for g, v in shape if g == f], axis=0) for f in {g for g, _ in shape}}
+right = sum(min(cent, key=lambda g: np.sum((cent[g] - v) ** 2)) == f for f, v in shape)
+assert right > 0.75 * len(shape), (right, len(shape))
+PY
 grep -q '^0,Animalia,Mollusca,Bivalvia,Unionida,Unionidae,Cyclonaias,tuberculata,purple wartyback,images/0001.jpg,Cyclonaias tuberculata$' \
   "$tmp/a/data/rare_sample/metadata.csv" || fail "rare_sample's first row lacks the real taxonomy"
 

@@ -21,6 +21,7 @@
  *   data/bioscan_sample/metadata.csv     processid,filepath,dna_barcode,order,family,genus,species,split
  *   data/bioscan_sample/images/NNNN.jpg
  *   data/tree_sample/metadata.csv        ,kingdom,...,common_name,filepath,class,split
+ *   data/tree_sample/test_seen.csv, test_unseen.csv   the rows of one split
  *   data/tree_sample/images/NNNN.jpg */
 #ifndef CL_SYNTH_H
 #define CL_SYNTH_H
@@ -67,7 +68,8 @@ int cl_synth_bioscan(const char *dataset_dir, uint64_t seed, int per_species, cl
 /* 36 invented insect species (3 orders x 2 families x 2 genera x 3 species) whose images
  * show their taxonomy: colour by order, shape by family, texture by genus, a mark by
  * species. Split column: n_train `train` and n_test `test_seen` images of each of the 24
- * seen species; n_test `test_unseen` images of the 12 held-out ones (one per genus). */
+ * seen species; n_test `test_unseen` images of the 12 held-out ones (one per genus).
+ * test_seen.csv and test_unseen.csv hold those splits' rows alone. */
 int cl_synth_tree(const char *dataset_dir, uint64_t seed, int n_train, int n_test, cl_error *e);
 #define CL_SYNTH_TREE_TRAIN 8
 #define CL_SYNTH_TREE_TEST 4

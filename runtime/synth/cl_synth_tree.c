@@ -143,8 +143,13 @@ int cl_synth_tree(const char *dataset_dir, uint64_t seed, int n_train, int n_tes
   snprintf(path, sizeof path, "%s/images", dataset_dir);
   int rc = cl_mkdirs(path, e);
   if (rc) return rc;
-  cl_synth_sbuf csv = {0};
-  cl_synth_sb_puts(&csv, ",kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class,split\n");
+  /* metadata.csv holds every row; test_seen.csv and test_unseen.csv the rows of one split, for
+   * evaluations of one part (zero-shot's classes are the species a manifest holds) */
+  static const char header[] = ",kingdom,phylum,cls,order,family,genus,species,common_name,filepath,class,split\n";
+  cl_synth_sbuf csv = {0}, part[2] = {{0}, {0}};
+  cl_synth_sb_puts(&csv, header);
+  cl_synth_sb_puts(&part[0], header);
+  cl_synth_sb_puts(&part[1], header);
   enum { W = 128, H = 128 };
   unsigned char *px = cl_xmalloc(W * H * 3);
   int row = 0;
@@ -167,13 +172,19 @@ int cl_synth_tree(const char *dataset_dir, uint64_t seed, int n_train, int n_tes
       const char *cells[] = {idx, "Animalia", "Arthropoda", "Insecta", ORDERS[o], FAMILIES[f], GENERA[g],
                              EPITHETS[sp], common, rel, cls, split};
       for (int k = 0; k < 12; k++) cl_synth_sb_field(&csv, cells[k], k == 11);
+      if (unseen || j >= n_train)
+        for (int k = 0; k < 12; k++) cl_synth_sb_field(&part[unseen], cells[k], k == 11);
     }
   }
   free(px);
-  if (!rc) {
-    snprintf(path, sizeof path, "%s/metadata.csv", dataset_dir);
-    rc = cl_write_file(path, csv.s, csv.n, e);
+  static const char *const names[3] = {"metadata.csv", "test_seen.csv", "test_unseen.csv"};
+  const cl_synth_sbuf *bufs[3] = {&csv, &part[0], &part[1]};
+  for (int k = 0; k < 3 && !rc; k++) {
+    snprintf(path, sizeof path, "%s/%s", dataset_dir, names[k]);
+    rc = cl_write_file(path, bufs[k]->s, bufs[k]->n, e);
   }
   free(csv.s);
+  free(part[0].s);
+  free(part[1].s);
   return rc;
 }

@@ -204,72 +204,6 @@ static char *short_commit(const run_meta *m) {
   return cl_asprintf("%.7s%s", m->commit, m->dirty == 1 ? "*" : "");
 }
 
-/* ---- plot scaffolding ---- */
-
-typedef struct frame {
-  double x0, y0, w, h, lo, hi;
-} frame;
-
-static double ymap(const frame *fr, double v) {
-  if (v < fr->lo) v = fr->lo;
-  if (v > fr->hi) v = fr->hi;
-  return fr->y0 + fr->h * (1 - (v - fr->lo) / (fr->hi - fr->lo));
-}
-
-static void svg_open(FILE *f, double w, double h, const char *label) {
-  fprintf(f, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"",
-          w, h, w, h);
-  cl_report_html(f, label);
-  fputs("\">\n", f);
-}
-
-/* As many decimals as the tick step needs: 2.5-point steps read 92.5%, not 93%. */
-static void pct_label(char *buf, size_t n, double v, double step) {
-  int d = 0;
-  while (d < 3 && fabs(100 * step * pow(10, d) - round(100 * step * pow(10, d))) > 1e-6) d++;
-  snprintf(buf, n, "%.*f%%", d, 100 * v);
-}
-
-/* Grid lines, tick labels and the title of the y axis (accuracy, in %). */
-static void y_axis(FILE *f, frame *fr, double lo, double hi, const char *title) {
-  double ticks[12];
-  int nt = cl_report_svg_ticks(&lo, &hi, 0, 1, ticks, 7);
-  fr->lo = lo, fr->hi = hi;
-  if (!(fr->hi > fr->lo)) fr->hi = fr->lo + 0.01;
-  double step = nt > 1 ? ticks[1] - ticks[0] : 0.1;
-  for (int i = 0; i < nt; i++) {
-    double y = ymap(fr, ticks[i]);
-    char lab[32];
-    pct_label(lab, sizeof lab, ticks[i], step);
-    fprintf(f, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", fr->x0, y,
-            fr->x0 + fr->w, y);
-    cl_report_svg_text(f, fr->x0 - 6, y + 4, "end", 11, 0, NULL, lab);
-    fputc('\n', f);
-  }
-  fprintf(f, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", fr->x0,
-          fr->y0 + fr->h, fr->x0 + fr->w, fr->y0 + fr->h);
-  char tr[96];
-  double cx = 14, cy = fr->y0 + fr->h / 2;
-  snprintf(tr, sizeof tr, "transform=\"rotate(-90 %.1f %.1f)\" class=\"axis-title\"", cx, cy);
-  cl_report_svg_text(f, cx, cy, "middle", 11, fr->h, tr, title);
-  fputc('\n', f);
-}
-
-/* A note under a plot; an omitted plot's note says so in its class, for tools to count. */
-static void note(FILE *f, const char *cls, const char *text) {
-  fprintf(f, "<p class=\"%s\">", cls);
-  cl_report_html(f, text);
-  fputs("</p>\n", f);
-}
-
-static void figure_open(FILE *f, const char *id, const char *title, const char *caption) {
-  fprintf(f, "<figure id=\"%s\">\n<figcaption><strong>", id);
-  cl_report_html(f, title);
-  fputs("</strong> ", f);
-  cl_report_html(f, caption);
-  fputs("</figcaption>\n", f);
-}
-
 /* Series labels made of the fields that differ between series (the others go to the
  * caption): k fields per series, row-major; fallback: the field used when none differs. */
 static char **compact_labels(char **fields, int n, int k, int fallback) {
@@ -312,12 +246,12 @@ static void plot_bars(FILE *f, const run_data *d) {
     sl_add(&ds, d->c[i].dataset);
     sl_add(&ms, d->c[i].model);
   }
-  figure_open(f, "plot-bars", "Zero-shot top-1 by dataset.",
+  cl_report_figure_open(f, "plot-bars", "Zero-shot top-1 by dataset.",
               d->st && ci_any(d) ? "One bar per model: its best text type on that dataset (hover a bar for which); "
                                    "error bars: the 95% bootstrap confidence interval."
                                  : "One bar per model: its best text type on that dataset (hover a bar for which).");
   if (!ds.n) {
-    note(f, "note omitted", "No zero-shot results in this run: plot omitted.");
+    cl_report_note(f, "note omitted", "No zero-shot results in this run: plot omitted.");
     fputs("</figure>\n", f);
     return;
   }
@@ -339,9 +273,9 @@ static void plot_bars(FILE *f, const run_data *d) {
   double gw = fmax((PLOT_W - ML - MR) / G, S * 10.0 + 16), pw = gw * G;
   double W = ML + pw + MR, lh = cl_report_svg_legend_height(W - ML, S, (const char *const *)ms.v);
   double H = MT + PLOT_H + 30 + (S > 1 ? lh + 8 : 0);
-  svg_open(f, W, H, "zero-shot top-1 accuracy per dataset and model");
-  frame fr = {ML, MT, pw, PLOT_H, 0, 1};
-  y_axis(f, &fr, 0, vmax, "top-1 accuracy");
+  cl_report_svg_open(f, W, H, "zero-shot top-1 accuracy per dataset and model");
+  cl_report_frame fr = {ML, MT, pw, PLOT_H, 0, 1};
+  cl_report_svg_yaxis(f, &fr, 0, vmax, 0, 1, 1, "top-1 accuracy");
   double bw = fmin(gw * 0.8 / S, 56); /* a lone bar need not fill its group */
   for (int g = 0; g < G; g++) {
     double gx = ML + g * gw, bx = gx + (gw - bw * S) / 2;
@@ -349,7 +283,7 @@ static void plot_bars(FILE *f, const run_data *d) {
       double v = val[g * S + s];
       if (isnan(v)) continue;
       const rcell *c = best[g * S + s];
-      double x = bx + s * bw, y = ymap(&fr, v), h = fr.y0 + fr.h - y;
+      double x = bx + s * bw, y = cl_report_ymap(&fr, v), h = fr.y0 + fr.h - y;
       fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
               x, y, fmax(bw - 1, 1), fmax(h, 0.5), cl_report_svg_color(s));
       const cl_stats_cell *ci = ci_of(d, c);
@@ -365,7 +299,7 @@ static void plot_bars(FILE *f, const run_data *d) {
       free(t);
       fputs("</title></rect>\n", f);
       if (ci) { /* the 95% interval as an error bar */
-        double cx = x + (bw - 1) / 2, y1 = ymap(&fr, ci->lo), y2 = ymap(&fr, ci->hi), cap = fmin(4, bw / 4);
+        double cx = x + (bw - 1) / 2, y1 = cl_report_ymap(&fr, ci->lo), y2 = cl_report_ymap(&fr, ci->hi), cap = fmin(4, bw / 4);
         fprintf(f, "<path class=\"ci\" d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"#222\" "
                 "fill=\"none\"/>\n", cx, y1, y2, cx - cap, y1, cx + cap, cx - cap, y2, cx + cap);
       }
@@ -408,13 +342,13 @@ static void plot_shots(FILE *f, const run_data *d) {
     for (int j = 0; j < nshots; j++) seen |= shots[j] == c->shots;
     if (!seen) shots[nshots++] = c->shots;
   }
-  figure_open(f, "plot-shots", "Accuracy vs shots.",
+  cl_report_figure_open(f, "plot-shots", "Accuracy vs shots.",
               ci_any(d) ? "Top-1 per protocol with trials (few-shot, linear probe): mean over trials; error bars the 95% "
                           "bootstrap confidence interval (over trials and examples; one standard deviation where no "
                           "per-example predictions are stored)."
                         : "Top-1 per protocol with trials (few-shot, linear probe): mean over trials, error bars one standard deviation.");
   if (!keys.n) {
-    note(f, "note omitted", "No few-shot or linear-probe results in this run: plot omitted.");
+    cl_report_note(f, "note omitted", "No few-shot or linear-probe results in this run: plot omitted.");
     fputs("</figure>\n", f);
     free(shots);
     return;
@@ -456,9 +390,9 @@ static void plot_shots(FILE *f, const run_data *d) {
   double spacing = fmax((PLOT_W - ML - MR - 60) / (nshots > 1 ? nshots - 1 : 1), 40);
   double pw = spacing * (nshots > 1 ? nshots - 1 : 1) + 60, W = ML + pw + MR;
   double lh = cl_report_svg_legend_height(W - ML, S, (const char *const *)labels), H = MT + PLOT_H + 40 + lh + 8;
-  svg_open(f, W, H, "accuracy versus number of shots");
-  frame fr = {ML, MT, pw, PLOT_H, 0, 1};
-  y_axis(f, &fr, fmax(lo, 0), fmin(hi, 1), "top-1 accuracy");
+  cl_report_svg_open(f, W, H, "accuracy versus number of shots");
+  cl_report_frame fr = {ML, MT, pw, PLOT_H, 0, 1};
+  cl_report_svg_yaxis(f, &fr, fmax(lo, 0), fmin(hi, 1), 0, 1, 1, "top-1 accuracy");
   double x0 = ML + 30;
   for (int j = 0; j < nshots; j++) {
     double x = x0 + (nshots > 1 ? j * spacing : pw / 2 - 30);
@@ -482,18 +416,18 @@ static void plot_shots(FILE *f, const run_data *d) {
       double m = mean[s * nshots + j];
       if (isnan(m)) continue;
       double x = x0 + (nshots > 1 ? j * spacing : pw / 2 - 30) + off;
-      fprintf(f, "%.1f,%.1f ", x, ymap(&fr, m));
+      fprintf(f, "%.1f,%.1f ", x, cl_report_ymap(&fr, m));
     }
     fputs("\"/>\n", f);
     for (int j = 0; j < nshots; j++) {
       double m = mean[s * nshots + j], e = sd[s * nshots + j];
       if (isnan(m)) continue;
       double x = x0 + (nshots > 1 ? j * spacing : pw / 2 - 30) + off;
-      double y1 = ymap(&fr, elo[s * nshots + j]), y2 = ymap(&fr, ehi[s * nshots + j]);
+      double y1 = cl_report_ymap(&fr, elo[s * nshots + j]), y2 = cl_report_ymap(&fr, ehi[s * nshots + j]);
       if (ehi[s * nshots + j] > elo[s * nshots + j])
         fprintf(f, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"%s\" fill=\"none\"/>",
                 x, y1, y2, x - 3, y1, x + 3, x - 3, y2, x + 3, col);
-      fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>", x, ymap(&fr, m), col);
+      fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>", x, cl_report_ymap(&fr, m), col);
       char *t = cl_asprintf("%s, %d shots: %.2f%% \xc2\xb1 %.2f; error bar %.2f to %.2f%%", labels[s], shots[j],
                             100 * m, 100 * e, 100 * elo[s * nshots + j], 100 * ehi[s * nshots + j]);
       cl_report_html(f, t);
@@ -520,10 +454,10 @@ static void plot_heatmap(FILE *f, const run_data *d) {
     sl_add(&tts, *d->c[i].text_type ? d->c[i].text_type : "-");
     sl_add(&ms, d->c[i].model);
   }
-  figure_open(f, "plot-heatmap", "Text type \xc3\x97 model.",
+  cl_report_figure_open(f, "plot-heatmap", "Text type \xc3\x97 model.",
               "Zero-shot top-1, the mean over the datasets (and experiments) that evaluate the pair; hover a cell for them.");
   if (!tts.n) {
-    note(f, "note omitted", "No zero-shot results in this run: heatmap omitted.");
+    cl_report_note(f, "note omitted", "No zero-shot results in this run: heatmap omitted.");
     fputs("</figure>\n", f);
     return;
   }
@@ -541,59 +475,17 @@ static void plot_heatmap(FILE *f, const run_data *d) {
     free(what[k]);
     what[k] = w;
   }
-  double vmin = INFINITY, vmax = -INFINITY;
-  for (int k = 0; k < R * C; k++)
-    if (cnt[k]) vmin = fmin(vmin, sum[k] / cnt[k]), vmax = fmax(vmax, sum[k] / cnt[k]);
-  double lw = 200, cw = fmin(fmax((PLOT_W - lw - MR) / C, 64), 140), ch = 28, top = 34;
-  double W = lw + C * cw + MR, H = top + R * ch + 46;
-  svg_open(f, W, H, "zero-shot top-1 by text type and model");
-  for (int j = 0; j < C; j++)
-    cl_report_svg_text(f, lw + j * cw + cw / 2, top - 10, "middle", 11, cw - 4, NULL, ms.v[j]);
-  fputc('\n', f);
-  for (int r = 0; r < R; r++) {
-    double y = top + r * ch;
-    cl_report_svg_text(f, lw - 8, y + ch / 2 + 4, "end", 11, lw - 12, NULL, tts.v[r]);
-    for (int j = 0; j < C; j++) {
-      int k = r * C + j;
-      double x = lw + j * cw;
-      if (!cnt[k]) {
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" class=\"empty\"><title>not evaluated</title></rect>",
-                x + 1, y + 1, cw - 2, ch - 2);
-        continue;
-      }
-      double v = sum[k] / cnt[k], t = vmax > vmin ? (v - vmin) / (vmax - vmin) : 0.5;
-      char col[8];
-      int dark;
-      cl_report_svg_heat(t, col, &dark);
-      fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>", x + 1,
-              y + 1, cw - 2, ch - 2, col);
-      char *tip = cl_asprintf("%s, %s: %.2f%% (%s)", ms.v[j], tts.v[r], 100 * v, what[k]);
-      cl_report_html(f, tip);
-      free(tip);
-      fputs("</title></rect>", f);
-      char lab[16];
-      snprintf(lab, sizeof lab, "%.1f", 100 * v);
-      cl_report_svg_text(f, x + cw / 2, y + ch / 2 + 4, "middle", 11, 0,
-                         dark ? "class=\"on-dark\"" : "class=\"on-light\"", lab);
-    }
-    fputc('\n', f);
+  double *val = cl_xcalloc((size_t)R * C, sizeof *val);
+  char **tips = cl_xcalloc((size_t)R * C, sizeof *tips);
+  for (int k = 0; k < R * C; k++) {
+    val[k] = cnt[k] ? sum[k] / cnt[k] : NAN;
+    if (cnt[k]) tips[k] = cl_asprintf("%s, %s: %.2f%% (%s)", ms.v[k % C], tts.v[k / C], 100 * val[k], what[k]);
   }
-  /* the colour scale */
-  double sy = top + R * ch + 14, sx = lw, sw = fmin(C * cw, 240);
-  fputs("<defs><linearGradient id=\"heat-scale\">", f);
-  for (int i = 0; i <= 4; i++) {
-    char col[8];
-    cl_report_svg_heat(i / 4.0, col, NULL);
-    fprintf(f, "<stop offset=\"%d%%\" stop-color=\"%s\"/>", i * 25, col);
-  }
-  fprintf(f, "</linearGradient></defs><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"10\" fill=\"url(#heat-scale)\"/>",
-          sx, sy, sw);
-  char a[32], b[32];
-  snprintf(a, sizeof a, "%.1f%%", 100 * vmin);
-  snprintf(b, sizeof b, "%.1f%%", 100 * vmax);
-  cl_report_svg_text(f, sx, sy + 24, "start", 10, 0, NULL, a);
-  cl_report_svg_text(f, sx + sw, sy + 24, "end", 10, 0, NULL, b);
-  fputs("\n</svg>\n</figure>\n", f);
+  cl_report_svg_heatmap(f, "heat-scale", "zero-shot top-1 by text type and model", R, C, (const char *const *)tts.v,
+                        (const char *const *)ms.v, val, (const char *const *)tips);
+  free_strs(tips, R * C);
+  free(val);
+  fputs("</figure>\n", f);
   free_strs(what, R * C);
   free(sum), free(cnt);
   sl_free(&tts);
@@ -680,10 +572,10 @@ static int plot_history(FILE *f, cl_store *s, int64_t run_id, const run_data *d,
     snprintf(subset, sizeof subset, " Shown: the %d of %d cells whose top-1 moved most.", shown, K);
   char *cap = cl_asprintf("Top-1 of each cell of this run over the complete runs that evaluated it, oldest first, "
                   "labelled by commit (* = dirty tree)%s.%s", latest, subset);
-  figure_open(f, "plot-history", "History across commits.", cap);
+  cl_report_figure_open(f, "plot-history", "History across commits.", cap);
   free(cap);
   if (!shown) {
-    note(f, "note omitted", "No top-1 results to follow across runs: plot omitted.");
+    cl_report_note(f, "note omitted", "No top-1 results to follow across runs: plot omitted.");
     fputs("</figure>\n", f);
     free(keep), free(spread);
     goto done;
@@ -711,9 +603,9 @@ static int plot_history(FILE *f, cl_store *s, int64_t run_id, const run_data *d,
   int rotate = X > 1 && spacing < 64;
   double xl = rotate ? 56 : 24, lh = cl_report_svg_legend_height(W - ML, shown, (const char *const *)labels);
   double H = MT + PLOT_H + xl + 14 + lh + 8;
-  svg_open(f, W, H, "top-1 of each cell across runs");
-  frame fr = {ML, MT, pw, PLOT_H, 0, 1};
-  y_axis(f, &fr, lo, hi, "top-1 accuracy");
+  cl_report_svg_open(f, W, H, "top-1 of each cell across runs");
+  cl_report_frame fr = {ML, MT, pw, PLOT_H, 0, 1};
+  cl_report_svg_yaxis(f, &fr, lo, hi, 0, 1, 1, "top-1 accuracy");
 #define XPOS(x) (X > 1 ? ML + 30 + ((x) - first) * spacing : ML + pw / 2)
   for (int x = first; x < nr; x++) {
     const run_meta *m = &runs->v[ri[x]];
@@ -745,13 +637,13 @@ static int plot_history(FILE *f, cl_store *s, int64_t run_id, const run_data *d,
             *dash ? " stroke-dasharray=\"" : "", dash, *dash ? "\"" : "");
     for (int x = first; x < nr; x++) {
       double v = val[(size_t)x * S + k];
-      if (!isnan(v)) fprintf(f, "%.1f,%.1f ", XPOS(x), ymap(&fr, v));
+      if (!isnan(v)) fprintf(f, "%.1f,%.1f ", XPOS(x), cl_report_ymap(&fr, v));
     }
     fputs("\"/>\n", f);
     for (int x = first; x < nr; x++) {
       double v = val[(size_t)x * S + k];
       if (isnan(v)) continue;
-      fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>", XPOS(x), ymap(&fr, v), col);
+      fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>", XPOS(x), cl_report_ymap(&fr, v), col);
       char *t = cl_asprintf("%s, run %lld: %.2f%%", labels[i], (long long)runs->v[ri[x]].id, 100 * v);
       cl_report_html(f, t);
       free(t);
@@ -762,7 +654,7 @@ static int plot_history(FILE *f, cl_store *s, int64_t run_id, const run_data *d,
 #undef XPOS
   cl_report_svg_legend(f, ML, MT + PLOT_H + xl + 14, W - ML, shown, (const char *const *)labels, "line");
   fputs("</svg>\n", f);
-  if (X == 1) note(f, "note", "Only one run holds these cells so far: each line is a single point.");
+  if (X == 1) cl_report_note(f, "note", "Only one run holds these cells so far: each line is a single point.");
   fputs("</figure>\n", f);
   free_strs(labels, shown);
   free_strs(fields, shown * 6);
@@ -808,11 +700,11 @@ static void tables(FILE *f, const run_data *d) {
   strlist xs = {0};
   for (int i = 0; i < d->n; i++) sl_add(&xs, d->c[i].experiment);
   fputs("<section id=\"tables\">\n<h2>Results by experiment</h2>\n", f);
-  if (!xs.n) note(f, "note", "This run holds no results.");
+  if (!xs.n) cl_report_note(f, "note", "This run holds no results.");
   else if (ci_any(d)) {
     char *t = cl_asprintf("Top-1 in bold: the best of its dataset, protocol and shots, or tied with it; [a, b]: %s.",
                           d->describe);
-    note(f, "note ci", t);
+    cl_report_note(f, "note ci", t);
     free(t);
   }
   for (int x = 0; x < xs.n; x++) {

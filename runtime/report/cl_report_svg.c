@@ -2,12 +2,15 @@
 #include "cl_report_svg.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Average advance of a sans-serif glyph in ems: generous, so estimates err towards cutting. */
 #define CHAR_EM 0.6
 #define LEGEND_COL 240.0
 #define LEGEND_ROW 18.0
+#define PLOT_W 960.0 /* as cl_report.c */
+#define MR 16.0
 
 void cl_report_html(FILE *f, const char *s) {
   if (!s) return;
@@ -157,4 +160,121 @@ double cl_report_svg_legend(FILE *f, double x, double y, double w, int n,
     fputs("</g>\n", f);
   }
   return cl_report_svg_legend_height(w, n, labels);
+}
+
+/* ---- plot scaffolding ---- */
+
+void cl_report_svg_open(FILE *f, double w, double h, const char *label) {
+  fprintf(f, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"",
+          w, h, w, h);
+  cl_report_html(f, label);
+  fputs("\">\n", f);
+}
+
+void cl_report_note(FILE *f, const char *cls, const char *text) {
+  fprintf(f, "<p class=\"%s\">", cls);
+  cl_report_html(f, text);
+  fputs("</p>\n", f);
+}
+
+void cl_report_figure_open(FILE *f, const char *id, const char *title, const char *caption) {
+  fprintf(f, "<figure id=\"%s\">\n<figcaption><strong>", id);
+  cl_report_html(f, title);
+  fputs("</strong> ", f);
+  cl_report_html(f, caption);
+  fputs("</figcaption>\n", f);
+}
+
+double cl_report_ymap(const cl_report_frame *fr, double v) {
+  if (v < fr->lo) v = fr->lo;
+  if (v > fr->hi) v = fr->hi;
+  return fr->y0 + fr->h * (1 - (v - fr->lo) / (fr->hi - fr->lo));
+}
+
+/* As many decimals as the tick step needs: 2.5-point steps read 92.5%, not 93%; 0.25 reads 0.25. */
+static void tick_label(char *buf, size_t n, double v, double step, int pct) {
+  const double k = pct ? 100 : 1;
+  int d = 0;
+  while (d < 3 && fabs(k * step * pow(10, d) - round(k * step * pow(10, d))) > 1e-6) d++;
+  snprintf(buf, n, pct ? "%.*f%%" : "%.*f", d, k * v);
+}
+
+void cl_report_svg_yaxis(FILE *f, cl_report_frame *fr, double lo, double hi, double clamp_lo, double clamp_hi, int pct,
+                         const char *title) {
+  double ticks[12];
+  int nt = cl_report_svg_ticks(&lo, &hi, clamp_lo, clamp_hi, ticks, 7);
+  fr->lo = lo, fr->hi = hi;
+  if (!(fr->hi > fr->lo)) fr->hi = fr->lo + 0.01;
+  double step = nt > 1 ? ticks[1] - ticks[0] : 0.1;
+  for (int i = 0; i < nt; i++) {
+    double y = cl_report_ymap(fr, ticks[i]);
+    char lab[32];
+    tick_label(lab, sizeof lab, ticks[i], step, pct);
+    fprintf(f, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", fr->x0, y,
+            fr->x0 + fr->w, y);
+    cl_report_svg_text(f, fr->x0 - 6, y + 4, "end", 11, 0, NULL, lab);
+    fputc('\n', f);
+  }
+  fprintf(f, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", fr->x0,
+          fr->y0 + fr->h, fr->x0 + fr->w, fr->y0 + fr->h);
+  char tr[96];
+  double cx = 14, cy = fr->y0 + fr->h / 2;
+  snprintf(tr, sizeof tr, "transform=\"rotate(-90 %.1f %.1f)\" class=\"axis-title\"", cx, cy);
+  cl_report_svg_text(f, cx, cy, "middle", 11, fr->h, tr, title);
+  fputc('\n', f);
+}
+
+void cl_report_svg_heatmap(FILE *f, const char *scale_id, const char *label, int R, int C, const char *const *rows,
+                           const char *const *cols, const double *val, const char *const *tips) {
+  double vmin = INFINITY, vmax = -INFINITY;
+  for (int k = 0; k < R * C; k++)
+    if (!isnan(val[k])) vmin = fmin(vmin, val[k]), vmax = fmax(vmax, val[k]);
+  double lw = 200, cw = fmin(fmax((PLOT_W - lw - MR) / C, 64), 140), ch = 28, top = 34;
+  double W = lw + C * cw + MR, H = top + R * ch + 46;
+  cl_report_svg_open(f, W, H, label);
+  for (int j = 0; j < C; j++)
+    cl_report_svg_text(f, lw + j * cw + cw / 2, top - 10, "middle", 11, cw - 4, NULL, cols[j]);
+  fputc('\n', f);
+  for (int r = 0; r < R; r++) {
+    double y = top + r * ch;
+    cl_report_svg_text(f, lw - 8, y + ch / 2 + 4, "end", 11, lw - 12, NULL, rows[r]);
+    for (int j = 0; j < C; j++) {
+      int k = r * C + j;
+      double x = lw + j * cw;
+      if (isnan(val[k])) {
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" class=\"empty\"><title>not evaluated</title></rect>",
+                x + 1, y + 1, cw - 2, ch - 2);
+        continue;
+      }
+      double v = val[k], t = vmax > vmin ? (v - vmin) / (vmax - vmin) : 0.5;
+      char col[8];
+      int dark;
+      cl_report_svg_heat(t, col, &dark);
+      fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>", x + 1,
+              y + 1, cw - 2, ch - 2, col);
+      cl_report_html(f, tips ? tips[k] : NULL);
+      fputs("</title></rect>", f);
+      char lab[16];
+      snprintf(lab, sizeof lab, "%.1f", 100 * v);
+      cl_report_svg_text(f, x + cw / 2, y + ch / 2 + 4, "middle", 11, 0,
+                         dark ? "class=\"on-dark\"" : "class=\"on-light\"", lab);
+    }
+    fputc('\n', f);
+  }
+  /* the colour scale */
+  double sy = top + R * ch + 14, sx = lw, sw = fmin(C * cw, 240);
+  fprintf(f, "<defs><linearGradient id=\"%s\">", scale_id);
+  for (int i = 0; i <= 4; i++) {
+    char col[8];
+    cl_report_svg_heat(i / 4.0, col, NULL);
+    fprintf(f, "<stop offset=\"%d%%\" stop-color=\"%s\"/>", i * 25, col);
+  }
+  fprintf(f, "</linearGradient></defs><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"10\" fill=\"url(#%s)\"/>",
+          sx, sy, sw, scale_id);
+  char a[32], b[32];
+  snprintf(a, sizeof a, "%.1f%%", 100 * vmin);
+  snprintf(b, sizeof b, "%.1f%%", 100 * vmax);
+  cl_report_svg_text(f, sx, sy + 24, "start", 10, 0, NULL, a);
+  cl_report_svg_text(f, sx + sw, sy + 24, "end", 10, 0, NULL, b);
+  fputs("\n</svg>\n", f);
 }

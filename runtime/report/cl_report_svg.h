@@ -39,4 +39,32 @@ double cl_report_svg_legend(FILE *f, double x, double y, double w, int n,
 /* The height legend() would use. */
 double cl_report_svg_legend_height(double w, int n, const char *const *labels);
 
+/* ---- plot scaffolding shared by the report's plots ---- */
+
+/* An <svg> element of w x h whose accessible label is label (closed by the caller). */
+void cl_report_svg_open(FILE *f, double w, double h, const char *label);
+/* <figure id=...><figcaption><strong>title</strong> caption</figcaption> (closed by the caller). */
+void cl_report_figure_open(FILE *f, const char *id, const char *title, const char *caption);
+/* A note under a plot; an omitted plot's note says so in its class ("note omitted"), for
+ * tools to count. */
+void cl_report_note(FILE *f, const char *cls, const char *text);
+
+/* A plot area: (x0, y0) its top left, w x h, the y values lo..hi it spans. */
+typedef struct cl_report_frame {
+  double x0, y0, w, h, lo, hi;
+} cl_report_frame;
+/* The y pixel of value v (clamped to the frame's range). */
+double cl_report_ymap(const cl_report_frame *fr, double v);
+/* Grid lines, tick labels and the title of the y axis over [lo, hi] (widened to nice ticks
+ * within [clamp_lo, clamp_hi]); pct: values are fractions shown in % (accuracies), else
+ * plain numbers (losses). Sets fr->lo and fr->hi. */
+void cl_report_svg_yaxis(FILE *f, cl_report_frame *fr, double lo, double hi, double clamp_lo, double clamp_hi, int pct,
+                         const char *title);
+
+/* A heatmap of fractions (shown in %, one decimal, coloured from the smallest to the largest
+ * value): R rows x C columns, val row-major, NAN for a cell not evaluated; tips: each cell's
+ * tooltip (row-major). scale_id: the colour scale's id, unique on the page. A whole <svg>. */
+void cl_report_svg_heatmap(FILE *f, const char *scale_id, const char *label, int R, int C, const char *const *rows,
+                           const char *const *cols, const double *val, const char *const *tips);
+
 #endif

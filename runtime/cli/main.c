@@ -87,7 +87,7 @@ const cl_cmd cl_cmds[] = {
    "clade synth --out DIR [--seed N] [--classes K] [--per-class M]\n"
    "  Writes DIR/model (open_clip hub folder, RANDOM weights), DIR/data/rare_sample (K Rare\n"
    "  Species classes, default 8, M JPEGs each, default 6), DIR/data/plankton_sample (5\n"
-   "  PLK_Mini classes, M PNGs each) and DIR/data/bioscan_sample (BIOSCAN-1M style: 12 insect\n"
+   "  PLK_Mini classes, M PNGs each), DIR/data/bioscan_sample (BIOSCAN-1M style: 12 insect\n"
    "  species x M specimens with DNA barcodes and JPEGs, seen/unseen keys and queries, for\n"
    "  retrieval) and DIR/data/tree_sample (36 insect species whose colour, shape, texture and\n"
    "  mark follow order, family, genus and species; split column: train, test_seen, and\n"

@@ -131,6 +131,8 @@ train_sp = {r["class"] for r in rows if r["split"] == "train"}
 unseen_sp = {r["class"] for r in rows if r["split"] == "test_unseen"}
 assert len(train_sp) == 24 and len(unseen_sp) == 12 and not train_sp & unseen_sp
 assert {r["class"] for r in rows if r["split"] == "test_seen"} == train_sp
+for part in ("test_seen", "test_unseen"):  # one split's rows each, as in metadata.csv
+    assert list(csv.DictReader(open(os.path.join(d, part + ".csv")))) == [r for r in rows if r["split"] == part], part
 train_genera = {sp[c]["genus"] for c in train_sp}
 assert all(sp[c]["genus"] in train_genera for c in unseen_sp)          # known genera
 assert len({sp[c]["genus"] for c in unseen_sp}) == 12                  # one per genus

@@ -3,14 +3,6 @@
 #include "cl_synth.h"
 #include "cl_synth_priv.h"
 
-/* Same seed, same bytes, whatever the build flags: no fused multiply-adds here, because
- * -march=x86-64-v3 would otherwise contract a*b+c and move pixels by one level. */
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -24,10 +16,6 @@
 #include "../io/cl_safetensors.h"
 #include "../model/cl_clip.h"
 #include "../tensor/cl_tensor.h"
-
-#ifndef M_PI
-#define M_PI 3.14159265358979323846
-#endif
 
 /* ---- PRNG ---- */
 
@@ -212,9 +200,9 @@ int cl_synth_model(const char *model_dir, uint64_t seed, long *n_params, cl_erro
 
 /* ---- images ---- */
 
-static unsigned char to_u8(double v) { return v <= 0 ? 0 : v >= 255 ? 255 : (unsigned char)(v + 0.5); }
+unsigned char cl_synth_u8(double v) { return v <= 0 ? 0 : v >= 255 ? 255 : (unsigned char)(v + 0.5); }
 
-static void hsv_to_rgb(double h, double s, double v, double rgb[3]) {
+void cl_synth_hsv(double h, double s, double v, double rgb[3]) {
   h = fmod(h, 1.0) * 6;
   if (h < 0) h += 6;
   int i = (int)h;
@@ -251,11 +239,11 @@ void cl_synth_render(const look *l, rng *r, int w, int h, unsigned char *rgb) {
   double phase = 2 * M_PI * cl_synth_unif(r), phase2 = 2 * M_PI * cl_synth_unif(r);
   double dhue = 0.05 * (2 * cl_synth_unif(r) - 1), bright = 0.8 + 0.4 * cl_synth_unif(r);
   double c1[3], c2[3], c3[3];
-  hsv_to_rgb(l->hue1 + dhue, l->sat1 * (0.8 + 0.2 * cl_synth_unif(r)), l->val1, c1);
-  hsv_to_rgb(l->hue2 + dhue, l->sat2, l->val2, c2);
+  cl_synth_hsv(l->hue1 + dhue, l->sat1 * (0.8 + 0.2 * cl_synth_unif(r)), l->val1, c1);
+  cl_synth_hsv(l->hue2 + dhue, l->sat2, l->val2, c2);
   /* One draw per statement: C leaves the order of argument evaluation open. */
   double h3 = cl_synth_unif(r), s3 = 0.3 + 0.6 * cl_synth_unif(r), v3 = 0.3 + 0.6 * cl_synth_unif(r);
-  hsv_to_rgb(h3, s3, v3, c3);
+  cl_synth_hsv(h3, s3, v3, c3);
   /* The distractor: a soft ellipse anywhere, 0.16..0.5 of the short side across. */
   double bx = cl_synth_unif(r) - 0.5, by = cl_synth_unif(r) - 0.5, brad = 0.08 + 0.17 * cl_synth_unif(r);
   double bang = M_PI * cl_synth_unif(r), bel = 0.4 + 0.6 * cl_synth_unif(r);
@@ -282,7 +270,7 @@ void cl_synth_render(const look *l, rng *r, int w, int h, unsigned char *rgb) {
       for (int c = 0; c < 3; c++) {
         double col = c2[c] + (c1[c] - c2[c]) * t;
         col += (c3[c] - col) * blob;
-        rgb[((size_t)y * w + x) * 3 + c] = to_u8(255 * col * bright * vign + sigma * gauss(r));
+        rgb[((size_t)y * w + x) * 3 + c] = cl_synth_u8(255 * col * bright * vign + sigma * gauss(r));
       }
     }
 }
@@ -504,7 +492,7 @@ static void render_plankton(int shape, rng *r, int w, int h, unsigned char *g) {
         m = fmax(soft(0.15 - fabs(rr - 0.7), px), soft(0.2 - rr, px));
         break;
       }
-      g[(size_t)y * w + x] = to_u8(bg + (fg * tex - bg) * m + sigma * gauss(r));
+      g[(size_t)y * w + x] = cl_synth_u8(bg + (fg * tex - bg) * m + sigma * gauss(r));
     }
 }
 
@@ -555,9 +543,9 @@ int cl_synth_plankton(const char *dataset_dir, const char *src_manifest, uint64_
       snprintf(path, sizeof path, "%s/%s", dataset_dir, rel);
       if (color) {
         for (int i = 0; i < w * h; i++) {
-          rgb[3 * i] = to_u8(0.55 * g[i]);
+          rgb[3 * i] = cl_synth_u8(0.55 * g[i]);
           rgb[3 * i + 1] = g[i];
-          rgb[3 * i + 2] = to_u8(0.75 * g[i]);
+          rgb[3 * i + 2] = cl_synth_u8(0.75 * g[i]);
         }
         rc = write_png(path, rgb, w, h, 3, e);
       } else {

@@ -8,6 +8,18 @@
 
 #include "../core/cl_core.h"
 
+/* Every generator includes this first: same seed, same bytes, whatever the build flags: no
+ * fused multiply-adds, because -march=x86-64-v3 would otherwise contract a*b+c and move pixels
+ * by one level. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
 /* splitmix64 + Box-Muller, keyed by (seed, purpose, index): independent of generation order */
 typedef struct cl_synth_rng {
   uint64_t s;
@@ -16,6 +28,11 @@ typedef struct cl_synth_rng {
 } cl_synth_rng;
 cl_synth_rng cl_synth_rng_for(uint64_t seed, const char *what, uint64_t index);
 double cl_synth_unif(cl_synth_rng *r); /* [0, 1) */
+
+/* A sample value rounded and clipped to 0..255. */
+unsigned char cl_synth_u8(double v);
+/* HSV (hue wraps around 1) to RGB in 0..1. */
+void cl_synth_hsv(double h, double s, double v, double rgb[3]);
 
 /* What makes a class recognisable in an image: two colours and a pattern. */
 typedef struct cl_synth_look {

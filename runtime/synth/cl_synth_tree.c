@@ -8,25 +8,14 @@
  * `train` and `test_seen` images. Common names are an adjective of the species' own and a
  * noun of its family's ("northern glider"), as real common names often name the group.
  * Names are invented (Latin-like), so nothing is known about them before training. */
+#include "cl_synth.h"
+#include "cl_synth_priv.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
-
-#include "cl_synth.h"
-#include "cl_synth_priv.h"
-
-/* Same seed, same bytes, whatever the build flags (see cl_synth.c). */
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
-#ifndef M_PI
-#define M_PI 3.14159265358979323846
-#endif
 
 enum { N_ORDERS = 3, FAM_PER_ORDER = 2, GEN_PER_FAM = 2, SP_PER_GEN = 3 };
 enum { N_FAMILIES = N_ORDERS * FAM_PER_ORDER, N_GENERA = N_FAMILIES * GEN_PER_FAM, N_SPECIES = N_GENERA * SP_PER_GEN };
@@ -51,17 +40,6 @@ static const double ORDER_HUE[N_ORDERS] = {0.02, 0.36, 0.62};
 
 /* The species of genus g that is held out: a different mark in each genus. */
 static int held_out(int g) { return g % SP_PER_GEN; }
-
-static unsigned char u8(double v) { return v <= 0 ? 0 : v >= 255 ? 255 : (unsigned char)(v + 0.5); }
-
-static void hsv(double h, double s, double v, double rgb[3]) {
-  h = fmod(h, 1.0) * 6;
-  if (h < 0) h += 6;
-  int i = (int)h;
-  double f = h - i, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-  double r[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
-  memcpy(rgb, r[i % 6], sizeof r[0]);
-}
 
 /* How far (u, v) lies inside the family's body outline, in body units (> 0 inside). */
 static double body_inside(int family, double u, double v) {
@@ -114,8 +92,8 @@ static void render(int sp, cl_synth_rng *r, int W, int H, unsigned char *rgb) {
   double bgv = 0.55 + 0.3 * cl_synth_unif(r), bgh = cl_synth_unif(r), sigma = 3 + 5 * cl_synth_unif(r);
   double phase_u = cl_synth_unif(r), phase_v = cl_synth_unif(r);
   double body[3], bg[3];
-  hsv(hue, sat, val, body);
-  hsv(bgh, 0.08, bgv, bg);
+  cl_synth_hsv(hue, sat, val, body);
+  cl_synth_hsv(bgh, 0.08, bgv, bg);
   const double S = W < H ? W : H, px = 1.0 / (size * S);
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W; x++) {
@@ -130,7 +108,7 @@ static void render(int sp, cl_synth_rng *r, int W, int H, unsigned char *rgb) {
         if (mk > 0) col = 0.97;
         else if (mk < 0) col = 0.06;
         col = bg[c] + (col - bg[c]) * m;
-        rgb[((size_t)y * W + x) * 3 + c] = u8(255 * col + sigma * (2 * cl_synth_unif(r) - 1));
+        rgb[((size_t)y * W + x) * 3 + c] = cl_synth_u8(255 * col + sigma * (2 * cl_synth_unif(r) - 1));
       }
     }
 }

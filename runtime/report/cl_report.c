@@ -793,7 +793,7 @@ static const char CSS[] =
     ".ci{color:#777;font-size:.9em}td.worse{color:#666}"
     "footer{margin-top:40px;color:#888;font-size:.85em}";
 
-static void header(FILE *f, const run_meta *m, const char *db) {
+static void header(FILE *f, const run_meta *m, const char *db, int trained) {
   fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         /* an empty icon: the browser asks for nothing */
@@ -832,8 +832,9 @@ static void header(FILE *f, const run_meta *m, const char *db) {
   fputs("<p class=\"meta\">database ", f);
   cl_report_html(f, db);
   fputs("</p>\n</header>\n<nav><a href=\"#plot-bars\">zero-shot</a><a href=\"#plot-shots\">shots</a>"
-        "<a href=\"#plot-heatmap\">text types</a><a href=\"#plot-history\">history</a>"
-        "<a href=\"#tables\">tables</a></nav>\n", f);
+        "<a href=\"#plot-heatmap\">text types</a><a href=\"#plot-history\">history</a>", f);
+  if (trained) fputs("<a href=\"#plot-loss\">training</a><a href=\"#plot-train-types\">train \xc3\x97 test type</a>", f);
+  fputs("<a href=\"#tables\">tables</a></nav>\n", f);
 }
 
 int cl_report_write(cl_store *s, int64_t run_id, const cl_stats_opts *ci, FILE *f, cl_error *e) {
@@ -856,12 +857,15 @@ int cl_report_write(cl_store *s, int64_t run_id, const cl_stats_opts *ci, FILE *
     rc = cl_err(e, CL_EINVAL, "%s: no run %lld", cl_store_path(s), (long long)run_id);
     goto done;
   }
-  header(f, me, cl_store_path(s));
+  int trained = 0; /* a first pass only asks whether the run trained (or evaluated trained) models */
+  if ((rc = cl_report_train_plots(NULL, s, run_id, &trained, e))) goto done;
+  header(f, me, cl_store_path(s), trained);
   fputs("<section id=\"plots\">\n<h2>Plots</h2>\n<div class=\"plot\">\n", f);
   plot_bars(f, &d);
   plot_shots(f, &d);
   plot_heatmap(f, &d);
   if ((rc = plot_history(f, s, run_id, &d, &runs, e))) goto done;
+  if (trained && (rc = cl_report_train_plots(f, s, run_id, NULL, e))) goto done;
   fputs("</div>\n</section>\n", f);
   tables(f, &d);
   fprintf(f, "<footer>Written by clade %s. Accuracies in %%; \xc2\xb1 is one standard deviation over "

@@ -3,7 +3,8 @@
  * page (inline CSS, no script, no URL, every text escaped) and its four plots, drawn as inline
  * SVG with cl_report_svg: zero-shot top1 per dataset and model (bars), accuracy vs shots (mean
  * +- std over trials), a text type x model heatmap (zero-shot top1, mean over datasets) and
- * top1 of each cell across commits. A plot without data is replaced by a note. */
+ * top1 of each cell across commits; for a run that trains, the loss curves and the train-type x
+ * test-type heatmaps (cl_report_train.c). A plot without data is replaced by a note. */
 #ifndef CL_REPORT_H
 #define CL_REPORT_H
 #include <stdint.h>
@@ -16,6 +17,12 @@
 #define CL_REPORT_HISTORY_MAX 50
 /* The most cells it draws: beyond this, those whose top1 moved most. */
 #define CL_REPORT_HISTORY_SERIES 12
+
+/* The plots of training (cl_report_train.c), when the run trained models or evaluated trained
+ * ones: the loss per step of each training job, and the train-type x test-type heatmaps of
+ * the trained models' zero-shot top-1, one per dataset. f NULL: draws nothing, only sets
+ * *drawn (may be NULL) to whether there is anything to draw. */
+int cl_report_train_plots(FILE *f, cl_store *s, int64_t run_id, int *drawn, cl_error *e);
 
 /* Writes the page about run_id (which must exist) to f; top1 accuracies carry the intervals and
  * ties of report/cl_stats.h made as ci says (NULL: 1000 bootstrap resamples, seed 0): in the

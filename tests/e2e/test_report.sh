@@ -106,6 +106,50 @@ grep -q 'No zero-shot results in this run: plot omitted.' fs.html || fail "bars 
 grep -q 'fs &lt;script&gt;alert(1)&lt;/script&gt; &amp; &#39;x&#39;' fs.html || fail "experiment name not escaped"
 grep -q 'clip &lt;b&gt;&amp;amp;&lt;/b&gt; &quot;q&quot;' fs.html || fail "model name not escaped"
 
+# a run that trains: the loss curve of each training job and the train-type x test-type
+# heatmaps (one per dataset) of the trained models' zero-shot top-1
+cat > tr.lua <<'LUA'
+local sample = getenv("CLADE_SAMPLE")
+model "sample-clip" { path = sample .. "/model" }
+dataset "tree" { root = sample .. "/data/tree_sample" }
+dataset "seen" { root = sample .. "/data/tree_sample", manifest = "test_seen.csv" }
+dataset "held-out" { root = sample .. "/data/tree_sample", manifest = "test_unseen.csv" }
+train "t-tax" { from = "sample-clip", datasets = { { "tree", split = "train" } }, text_types = "taxonomic",
+  batch_size = 64, epochs = 1, lr = 1e-4 }
+train "t-mix" { from = "sample-clip", datasets = { { "tree", split = "train" } }, batch_size = 64, epochs = 1,
+  text_types = mixture { common = 1, taxonomic = 3 }, lr = 1e-4 }
+experiment "types" { models = { "t-tax", "t-mix" }, datasets = { "seen", "held-out" },
+  protocol = zero_shot { text_types = { "common", "taxonomic" }, templates = "plain" } }
+LUA
+"$CLADE" run tr.lua --db tr.db --quiet 2>err.txt || { cat err.txt; fail "training run"; }
+"$CLADE" report --db tr.db --out tr.html 2>/dev/null || fail "report of a training run"
+# bars, heatmap, history, loss, two train-type heatmaps; the shots plot is a note
+check_static tr.html 6 1
+for id in plot-loss plot-train-types; do grep -q "<figure id=\"$id\">" tr.html || fail "no $id"; done
+$PY - tr.html tr.db <<'PY' || fail "training plots"
+import re, sqlite3, sys
+h = open(sys.argv[1], encoding="utf-8").read()
+def fig(i):
+    f = h[h.index('<figure id="%s">' % i):]
+    return f[:f.index("</figure>")]
+loss = fig("plot-loss")
+lines = re.findall(r'<polyline[^>]*points="([^"]*)"', loss)
+assert len(lines) == 2 and all(len(p.split()) == 3 for p in lines), lines  # 192 examples / 64: 3 steps each
+assert "t-tax (taxonomic)" in loss and "t-mix (common 0.25 + taxonomic 0.75)" in loss, loss[:2000]
+types = fig("plot-train-types")
+assert types.count("<svg") == 2 and "<h4>seen</h4>" in types and "<h4>held-out</h4>" in types
+db = sqlite3.connect(sys.argv[2])
+want = {(m, d, t): v for m, d, t, v in db.execute(
+    "SELECT v.model, v.dataset, v.text_type, r.value FROM evaluations v JOIN results r ON r.eval_id = v.id"
+    " WHERE r.metric = 'top1' AND r.trial IS NULL")}
+assert len(want) == 8, want
+for (m, d, t), v in want.items():  # every cell, in its dataset's heatmap, with its value
+    part = types[types.index("<h4>%s</h4>" % d):]
+    label = {"t-tax": "t-tax (taxonomic)", "t-mix": "t-mix (common 0.25 + taxonomic 0.75)"}[m]
+    tip = "trained %s, tested with %s on %s: %.2f%%" % (label, t, d, 100 * v)
+    assert tip in part, tip
+PY
+
 # errors: one line, exit 1; usage: exit 2
 set +e
 "$CLADE" report --db r.db --run 9 --out x.html 2>err.txt; rc=$?
@@ -134,10 +178,10 @@ printf '<!DOCTYPE html><title>x</title><script>console.error("planted"); nosuchf
 chrome --dump-dom "file://$T/bad.html" >/dev/null 2>bad.log || true
 grep -E 'CONSOLE|Uncaught' bad.log | grep planted >/dev/null || fail "chromium's log format changed: no CONSOLE line for a planted error: $(tail -5 bad.log)"
 
-for f in report fs; do
+for f in report fs tr; do
   chrome --dump-dom "file://$T/$f.html" >"$f.dom" 2>"$f.log" || fail "chromium --dump-dom $f.html: $(tail -5 "$f.log")"
   if grep -E 'CONSOLE|Uncaught' "$f.log"; then fail "console messages rendering $f.html"; fi
-  want=4; [ "$f" = fs ] && want=2
+  want=4; [ "$f" = fs ] && want=2; [ "$f" = tr ] && want=6
   [ "$(grep -o '<svg' "$f.dom" | wc -l)" = "$want" ] || fail "$f: the rendered DOM has $(grep -o '<svg' "$f.dom" | wc -l) svg elements, expected $want"
 done
 chrome --screenshot="$T/shot.png" --window-size=1200,2400 "file://$T/report.html" >/dev/null 2>shot.log || fail "screenshot: $(tail -5 shot.log)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A training job killed with kill -9 mid-training (asserted: a state of some but not all of
-# its steps was on disk, and no trained model) and rerun resumes from its last state and ends
+# A training job (augmented, captions drawn per example) killed with kill -9 mid-training, in
+# its second epoch (asserted: a state of some but not all of its steps was on disk, and no
+# trained model), and rerun resumes from its last state and ends
 # with the same bytes as a training never stopped, made apart: weights, optimizer state and
 # draws, and the same loss at every step in the records. A training stopped by SIGTERM saves
 # its state, is marked interrupted, and resumes the same way. The recorded draws (each epoch's
@@ -25,7 +26,7 @@ train "mixed" {
   from = "base", datasets = { "rare" }, split = "train",
   text_types = mixture { taxonomic = 1, common = 1, scientific = 2 }, draw = "example",
   templates = { "a photo of {}.", "an image of {}." },
-  epochs = 3, batch_size = 6, lr = 1e-4, warmup = 3, seed = 7, augment = false, save_every = 2, clip_grad = 1.0,
+  epochs = 3, batch_size = 6, lr = 1e-4, warmup = 3, seed = 7, augment = true, save_every = 2, clip_grad = 1.0,
 }
 EOF
 weights() { ls "$1"/trained/*/open_clip_model.safetensors 2>/dev/null | grep -v partial | head -1; }
@@ -64,10 +65,10 @@ for step, draws in db.execute("SELECT step, draws FROM train_steps ORDER BY step
 assert checked == 18 and len({t for s in db.execute("SELECT draws FROM train_steps") for t in json.loads(s[0])["types"]}) == 3
 PY
 
-# kill -9 once a state of 2..16 of the 18 steps is on disk
+# kill -9 once a state of 8..16 of the 18 steps is on disk (mid-epoch, after the first epoch)
 "$CLADE" run "$T/t.lua" --db "$T/k/r.db" --quiet 2>/dev/null &
 pid=$!
-landed=$(kill_at_state $pid 2 16 "$T/k/trained/*.partial/state")
+landed=$(kill_at_state $pid 8 16 "$T/k/trained/*.partial/state")
 wait $pid 2>/dev/null || true
 [ -n "$landed" ] || fail "the kill never landed mid-training"
 [ -z "$(weights "$T/k")" ] || fail "the killed training had finished already"

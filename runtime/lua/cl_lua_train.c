@@ -161,8 +161,9 @@ static int make_dir(const char *dir, cl_error *e) {
 
 /* core.train{name, where, parent = {path, config, gelu}, images, names, types, weights,
  * templates, epochs, batch_size, lr, weight_decay, warmup, seed, freeze, projections_only,
- * clip_grad, augment, draw, save_every, data_json, parent_name} -> path, model hash, trained
- * (false when taken from the cache) */
+ * clip_grad, augment, draw, save_every, data = {{dataset, split, examples}}, parent_name}
+ * -> path, model hash, trained (false when taken from the cache). The runner checked every
+ * field (clade.runner's train_set, clade's train declaration) before the run began. */
 static int l_train(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   cl_lua_run *run = cl_lua_get_run(L);

@@ -75,6 +75,7 @@ typedef struct ctx {
 
 /* the progress line: steps done this time, the label carrying the step and the loss */
 static void progress(ctx *c, const cl_train_step_info *s) {
+  if (s->step < c->prog.cached) return; /* a resumed job's steps recorded again */
   snprintf(c->label, sizeof c->label, "train %s (step %lld of %lld, loss %.4f)", c->name, (long long)s->step + 1,
            (long long)s->steps, s->loss);
   c->prog.done = s->step + 1 - c->prog.cached;
@@ -119,6 +120,21 @@ static int on_state(void *ud, int64_t done, cl_error *e) {
   ctx *c = ud;
   int rc = c->run && c->run->store ? cl_store_train_steps(c->run->store, c->train_id, c->rows, c->nrows, e) : CL_OK;
   drop_rows(c);
+  return rc;
+}
+
+/* Records every step of the history in dir (a state or trained folder). */
+static int record_history(ctx *c, const char *dir, int64_t steps, int nb, cl_error *e) {
+  cl_train_history hist;
+  CL_TRY(cl_train_history_load(dir, &hist, e));
+  int rc = CL_OK;
+  for (int64_t s = 0; !rc && s < hist.steps; s++) {
+    cl_train_step_info info;
+    cl_train_history_step(&hist, s, steps, nb, &info);
+    rc = on_step(c, &info, e);
+  }
+  if (!rc) rc = on_state(c, hist.steps, e);
+  cl_train_history_free(&hist);
   return rc;
 }
 
@@ -284,20 +300,18 @@ static int l_train(lua_State *L) {
     cl_train_job_hooks h = {.ud = &c, .on_step = on_step, .on_state = on_state, .interrupted = run->interrupted};
     cl_train_job_result res = {0};
     if (!rc && cached) { /* the steps as the trained folder keeps them */
-      cl_train_history hist;
-      if (!(rc = cl_train_history_load(out, &hist, &e))) {
-        for (int64_t s = 0; !rc && s < hist.steps; s++) {
-          cl_train_step_info info;
-          cl_train_history_step(&hist, s, steps, d.n / sp.batch_size, &info);
-          rc = on_step(&c, &info, &e);
-        }
-        if (!rc) rc = on_state(&c, hist.steps, &e);
-        cl_train_history_free(&hist);
-      }
+      rc = record_history(&c, out, steps, d.n / sp.batch_size, &e);
       if (!rc) rc = cl_store_train_end(run->store, c.train_id, "complete", mhash, &e);
     } else if (!rc) {
+      /* a resumed job: every step of its state, recorded (a kill may have come between the
+       * state and its records) */
+      if (from) {
+        char *dir = cl_asprintf("%s/%s", work, st);
+        rc = record_history(&c, dir, steps, d.n / sp.batch_size, &e);
+        free(dir);
+      }
       /* the job starts where its state says; progress counts from there */
-      rc = cl_train_job_run(&cfg, ckpt, &d, &sp, work, out, &h, &res, &e);
+      if (!rc) rc = cl_train_job_run(&cfg, ckpt, &d, &sp, work, out, &h, &res, &e);
       if (!rc && res.resumed_from && !run->quiet)
         fprintf(stderr, "clade: train %s: resumed from step %lld of %lld\n", name, (long long)res.resumed_from,
                 (long long)steps);

@@ -15,6 +15,7 @@
 
 #include "cl_cli.h"
 #include "eval/cl_bootstrap.h"
+#include "io/cl_csvtab.h"
 #include "report/cl_stats.h"
 #include "store/cl_store.h"
 
@@ -140,11 +141,7 @@ static int parse(int argc, char **argv, const char *const *formats, int allow_li
 
 /* RFC 4180: a field holding a comma, a quote, CR or LF is quoted (by libcsv, inner quotes
  * doubled); others are written as they are. */
-void cl_cli_csv_field(FILE *f, const char *s) {
-  if (!s) s = "";
-  if (strpbrk(s, ",\"\r\n")) csv_fwrite(f, s, strlen(s));
-  else fputs(s, f);
-}
+void cl_cli_csv_field(FILE *f, const char *s) { cl_csv_write_cell(f, s); }
 
 /* JSON rows are cJSON objects, members in the order they are added, printed on one line. */
 

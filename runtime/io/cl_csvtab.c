@@ -114,14 +114,7 @@ void cl_csvtab_free(cl_csvtab *t) {
 }
 
 void cl_csv_write_cell(FILE *f, const char *s) {
-  if (!strpbrk(s, ",\"\r\n")) {
-    fputs(s, f);
-    return;
-  }
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"') fputc('"', f);
-    fputc(*s, f);
-  }
-  fputc('"', f);
+  if (!s) s = "";
+  if (strpbrk(s, ",\"\r\n")) csv_fwrite(f, s, strlen(s));
+  else fputs(s, f);
 }

@@ -20,8 +20,8 @@ typedef struct cl_csvtab {
  * file without a header row is an error naming the file and line. */
 int cl_csvtab_read(const char *path, cl_csvtab *t, cl_error *e);
 void cl_csvtab_free(cl_csvtab *t);
-/* One CSV cell to f, quoted (RFC 4180) only when it holds a comma, quote or line end, as
- * pandas' to_csv writes it. */
+/* One CSV cell to f, quoted (RFC 4180, libcsv's csv_fwrite) only when it holds a comma, quote
+ * or line end, as pandas' to_csv writes it; NULL is an empty cell. */
 void cl_csv_write_cell(FILE *f, const char *s);
 
 #endif

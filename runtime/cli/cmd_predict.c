@@ -2,6 +2,7 @@
  * subsets — on a model folder, in one command. Everything the user gives is checked (label
  * set, subset, bins, labels, images found) before any image is encoded; an unreadable image
  * is reported and skipped. */
+#define _GNU_SOURCE /* strcasestr */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -320,8 +321,10 @@ static int prepare(run *r, cl_error *e) {
   if (o->batch < 1) return cl_err(e, CL_EINVAL, "--batch-size must be at least 1");
   if (o->cls) CL_TRY(read_cls(o->cls, &r->cu, e));
   if (o->bins) CL_TRY(read_bins(o->bins, &r->cu, e));
-  /* pybioclip squashes for its BioCLIP models: here, a folder with the Tree of Life label set */
-  r->squash = o->preprocess ? !strcmp(o->preprocess, "squash") : cl_taxa_present(o->model);
+  /* pybioclip squashes for its BioCLIP models (its hf-hub:imageomics/bioclip[-2]): here, a folder
+   * with the Tree of Life label set, or whose path names BioCLIP (the hub cache's
+   * models--imageomics--bioclip-2/snapshots/...) */
+  r->squash = o->preprocess ? !strcmp(o->preprocess, "squash") : cl_taxa_present(o->model) || strcasestr(o->model, "bioclip");
   cl_encoder_spec spec = {.path = o->model, .config = o->config, .backend = o->backend, .precision = o->precision};
   char ckpt[4096];
   cl_clip_config cfg;
@@ -475,8 +478,9 @@ int cl_cmd_predict(int argc, char **argv) {
       if (ival) {
         char *end;
         long v = strtol(ival, &end, 10);
-        if (*end || end == ival || v < 1 || v > 1000000) {
-          cl_cli_fail("predict: %s %s: give a whole number from 1 to 1000000", s, ival);
+        const long most = !strcmp(s, "--k") ? 1000000 : 4096; /* a batch's pixels: 4096 x 3 x S x S floats */
+        if (*end || end == ival || v < 1 || v > most) {
+          cl_cli_fail("predict: %s %s: give a whole number from 1 to %ld", s, ival, most);
           free(o.inputs);
           return 2;
         }

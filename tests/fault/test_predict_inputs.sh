@@ -84,5 +84,6 @@ refused "cls and rank" "--cls" "--rank" -- "$IMG" --model "$M" --cls a,b --rank 
 refused "bad rank" "--rank tribe" "kingdom" -- "$IMG" --model "$M" --rank tribe
 refused "bad format" "--format xml" "csv" -- "$IMG" --model "$M" --format xml
 refused "bad k" "--k 0" "whole number" -- "$IMG" --model "$M" --k 0
+refused "huge batch" "--batch-size 5000" "from 1 to 4096" -- "$IMG" --model "$M" --batch-size 5000
 refused "bad embeddings" "--embeddings" "" -- "$IMG" --model "$M" --embeddings
 echo "test_predict_inputs: every bad input refused, naming it"

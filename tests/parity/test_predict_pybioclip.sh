@@ -51,6 +51,14 @@ m = np.stack([got.sum(1), (got ** 2).sum(1)], axis=1)
 assert np.all(np.abs(m - mom) <= 1e-6 * np.abs(mom) + 1e-3), (m, mom)
 PY
 
+# custom labels need no label set; a folder whose path names BioCLIP gets pybioclip's squash too
+MB="$T/models--imageomics--bioclip/snapshots/0"
+mkdir -p "$MB"
+ln -s "$CLADE_FIXTURES"/tiny-hub/* "$MB/"
+"$CLADE" predict "${IMAGES[@]}" --model "$MB" --cls "$P/ref/labels.txt" --k 3 --output "$T/cls_b.csv" 2>"$T/err"
+grep -q "preprocess squash" "$T/err" || fail "a BioCLIP-named folder without a label set: $(cat "$T/err")"
+$PY "$P/compare.py" "$P/ref/cls_file_k3.csv" "$T/cls_b.csv" || fail "--cls on a BioCLIP-named folder"
+
 # the subset's header is matched case-insensitively; the same rows as pybioclip's lower-case one
 sed '1s/genus/GeNuS/' "$P/ref/subset_genus.csv" > "$T/upper.csv"
 "$CLADE" predict "${IMAGES[@]}" --model "$M" --subset "$T/upper.csv" --output "$T/upper_out.csv" 2>/dev/null

@@ -71,6 +71,8 @@ static int pred_row(const cl_prediction_row *r, void *ud, cl_error *e) {
   const char *b[] = {r->filepath, r->label, r->prediction};
   for (int i = 0; i < 3; i++) cl_cli_csv_field(f, b[i]), fputc(',', f);
   fprintf(f, "%d,", r->correct ? 1 : 0);
+  if (r->hit) fprintf(f, "%d", r->hit);
+  fputc(',', f);
   const char *x[] = {r->query, r->key, r->split, r->rank, r->retrieved, hash_of(c, r->eval_id), c->backend,
                      c->device, c->precision, c->decode, c->version, c->commit};
   for (int i = 0; i < 12; i++) cl_cli_csv_field(f, x[i]), fputc(',', f);
@@ -88,7 +90,7 @@ static int export_run(cl_store *s, int64_t run, FILE *f, int64_t *rows, cl_error
   if (rc == CL_OK) rc = cl_store_each_result(s, run, result_row, &c, e);
   if (rc == CL_OK) {
     fputs("run,eval,experiment,model,dataset,protocol,text_type,shots,trial,example,filepath,label,prediction,"
-          "correct,query,key,split,rank,retrieved,model_hash,backend,device,precision,decode,clade_version,"
+          "correct,hit,query,key,split,rank,retrieved,model_hash,backend,device,precision,decode,clade_version,"
           "git_commit,git_dirty,run_started\n",
           f);
     rc = cl_store_each_prediction(s, run, pred_row, &c, e);

@@ -440,7 +440,7 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
     else if (is_fraction(r->metric)) *cell = fmt("%.2f", 100 * r->value);
     else *cell = fmt("%.4g", r->value);
     c->any_ci |= k != NULL;
-    if (k && k->tie) {
+    if (k && k->tie && k->k == 1) { /* the column: top-1's */
       free(c->line[9]);
       c->line[9] = cl_strdup(cl_stats_tie_name(k->tie));
       c->any_tie = 1;
@@ -570,6 +570,8 @@ static int pred_row(const cl_prediction_row *r, void *ud, cl_error *e) {
     json_str(o, "label", r->label);
     json_str(o, "prediction", r->prediction);
     cJSON_AddBoolToObject(o, "correct", r->correct);
+    if (r->hit) json_int(o, "hit", r->hit);
+    else cJSON_AddNullToObject(o, "hit");
     json_axes(o, r->query, r->key, r->split, r->rank);
     if (r->retrieved) json_value(o, "retrieved", r->retrieved); /* stored as a JSON array */
     json_print(f, o);

@@ -110,32 +110,34 @@ const cl_cmd cl_cmds[] = {
    "              split and rank are a retrieval's axes, empty otherwise (the table shows them\n"
    "              in one `retrieval` column when the run has any), then\n"
    "              ci_low,ci_high,ci_resamples,ci_seed,tie\n"
-   "  --ci        bootstrap (default): every top1 accuracy whose per-example predictions are\n"
+   "  --ci        bootstrap (default): every top-k accuracy whose per-example predictions are\n"
    "              stored gets its 95% interval (percentile bootstrap over the examples; for the\n"
    "              aggregate of several trials, over the trials and then each drawn trial's\n"
    "              examples), N resamples (default 1000) from Python's random.seed(S) (default\n"
    "              0); and per dataset, protocol and shots the cells not significantly worse than\n"
    "              the best are marked tied (tie: best, tied or worse; one-sided paired bootstrap\n"
    "              test against the best, Holm-corrected at 0.05, as biobench's report). none:\n"
-   "              no intervals. top3/top5 and retrieval metrics keep no per-example outcome:\n"
-   "              no interval",
+   "              no intervals. Also top3/top5 (from each prediction's hit, schema 8 on); the\n"
+   "              retrieval metrics keep no per-example outcome: no interval",
    cl_cmd_results},
   {"predictions", "print a run's per-example predictions",
    "clade predictions [--db PATH] [--run ID] [--format csv|json]\n"
    "  csv columns: model,dataset,protocol,text_type,shots,trial,filepath,label,prediction,\n"
    "  query,key,split,rank,retrieved (a retrieval: label and prediction at the rank, the\n"
    "  retrieved key rows as a JSON array of 0-based manifest rows, best first)\n"
-   "  (trial `all` when the protocol has no trials); json adds experiment, example, correct",
+   "  (trial `all` when the protocol has no trials); json adds experiment, example, eval,\n"
+   "  correct and hit (the true label's rank among the ranked classes kept, or null)",
    cl_cmd_predictions},
   {"export", "write a run's per-example predictions with their embeddings' provenance as CSV",
    "clade export [--run ID] [--db PATH] [--out FILE.csv]\n"
    "  One CSV (RFC 4180, libcsv; for pandas.read_csv) of every per-example prediction of the\n"
    "  run (default: the latest), to FILE (written atomically) or stdout. Columns:\n"
    "  run,eval,experiment,model,dataset,protocol,text_type,shots,trial,example,filepath,label,\n"
-   "  prediction,correct,query,key,split,rank,retrieved, then where the embeddings came from:\n"
+   "  prediction,correct,hit,query,key,split,rank,retrieved, then where the embeddings came from:\n"
    "  model_hash (the checkpoint's content hash), backend,device,precision,decode, the\n"
    "  clade_version and git_commit,git_dirty of the run, and run_started. trial is empty for\n"
-   "  protocols without trials; example is the 0-based manifest row; correct is 0 or 1.",
+   "  protocols without trials; example is the 0-based manifest row; correct is 0 or 1; hit the\n"
+   "  true label's rank among the ranked classes kept (zero-shot: top 5; empty beyond).",
    cl_cmd_export},
   {"log", "list the recorded runs with their provenance",
    "clade log [--db PATH] [--run ID] [-n N] [--format table|json]\n"

@@ -2,6 +2,7 @@
  * Class indices and example numbers from Lua become labels and manifest file paths here. */
 #include <cjson/cJSON.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,7 +176,13 @@ static int l_store_eval(lua_State *L) {
     lua_pop(L, 2);
     const char *fp = nth(L, 1, "filepaths", ex), *label = nth(L, 1, "labels", truth),
                *plabel = nth(L, 1, "labels", pred);
-    if (cl_store_add_prediction(s, eid, trial, (int)ex - 1, fp, label, plabel, &e) != CL_OK) return fail(L, s, &e);
+    lua_Integer hit = opt_int(L, r, "hit", 0);
+    if (hit < 0 || hit > INT_MAX) {
+      cl_err(&e, CL_EINVAL, "emit: prediction %lld: hit %lld is not a rank (>= 1)", (long long)i, (long long)hit);
+      return fail(L, s, &e);
+    }
+    if (cl_store_add_prediction_hit(s, eid, trial, (int)ex - 1, fp, label, plabel, (int)hit, &e) != CL_OK)
+      return fail(L, s, &e);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);

@@ -702,7 +702,8 @@ static void tables(FILE *f, const run_data *d) {
   fputs("<section id=\"tables\">\n<h2>Results by experiment</h2>\n", f);
   if (!xs.n) cl_report_note(f, "note", "This run holds no results.");
   else if (ci_any(d)) {
-    char *t = cl_asprintf("Top-1 in bold: the best of its dataset, protocol and shots, or tied with it; [a, b]: %s.",
+    char *t = cl_asprintf("In bold: the best of its dataset, protocol and shots in that metric, or tied with it; "
+                          "[a, b]: %s.",
                           d->describe);
     cl_report_note(f, "note ci", t);
     free(t);

@@ -7,19 +7,29 @@
 
 #include "eval/cl_bootstrap.h"
 
-/* One evaluation of the run: its group key, its stored top1 values and its outcomes. */
+/* A stored top-k accuracy of an evaluation (trial -1: the aggregate). */
+typedef struct sval {
+  int k, trial;
+  double v;
+} sval;
+
+/* One evaluation of the run: its group key, its stored top-k values and its outcomes. */
 typedef struct sev {
   int64_t eval_id;
-  char *group;     /* dataset, protocol, shots, axes */
-  int has_top1;    /* the aggregate top1 is stored */
-  double top1;
-  double *trial_top1; /* per trial (NAN when not stored) */
-  int ntop1;
-  /* outcomes in stored order: trial (-1 none), example, correct */
-  int *trial, *example;
+  char *group; /* dataset, protocol, shots, axes */
+  sval *vals;
+  int nvals, capv;
+  /* outcomes in stored order: trial (-1 none), example, correct, hit (0: none) */
+  int *trial, *example, *hit;
   uint8_t *correct;
   int n, cap;
 } sev;
+
+/* An aggregate's resamples, kept for the ties of its group. */
+typedef struct sagg {
+  int ev, k;
+  double *acc;
+} sagg;
 
 struct cl_stats {
   cl_stats_cell *c;
@@ -44,9 +54,9 @@ const char *cl_stats_tie_name(int tie) {
 
 char *cl_stats_describe(const cl_stats_opts *o) {
   if (o->method == CL_CI_NONE) return cl_strdup("no confidence intervals (--ci none)");
-  return cl_asprintf("top-1 with its 95%% confidence interval: percentile bootstrap, %d resamples of the "
-                     "examples (few-shot: of the trials, then of each drawn trial's examples), seed %llu; "
-                     "per dataset, protocol and shots, best = the highest mean over the resamples, tied = not "
+  return cl_asprintf("top-k accuracies with their 95%% confidence interval: percentile bootstrap, %d resamples of "
+                     "the examples (few-shot: of the trials, then of each drawn trial's examples), seed %llu; "
+                     "per dataset, protocol, shots and metric, best = the highest mean over the resamples, tied = not "
                      "significantly worse than it (one-sided paired bootstrap test, Holm-corrected, alpha %.2f)",
                      o->resamples, (unsigned long long)o->seed, CL_BOOT_ALPHA);
 }
@@ -75,18 +85,15 @@ static int result_row(const cl_result_row *r, void *ud, cl_error *e) {
                            r->shots, axes ? axes : "");
     free(axes);
   }
-  if (strcmp(r->metric, "top1") || !r->has_value) return CL_OK;
-  if (r->trial < 0) {
-    v->has_top1 = 1, v->top1 = r->value;
-  } else if (r->trial < 1 << 20) {
-    if (r->trial >= v->ntop1) {
-      double *nv = realloc(v->trial_top1, (size_t)(r->trial + 1) * sizeof *nv);
-      if (!nv) return cl_err(e, CL_ENOMEM, "out of memory reading results");
-      for (int t = v->ntop1; t <= r->trial; t++) nv[t] = NAN;
-      v->trial_top1 = nv, v->ntop1 = r->trial + 1;
-    }
-    v->trial_top1[r->trial] = r->value;
+  const int k = cl_stats_topk(r->metric);
+  if (!k || !r->has_value) return CL_OK;
+  if (v->nvals == v->capv) {
+    v->capv = v->capv ? 2 * v->capv : 8;
+    sval *nv = realloc(v->vals, (size_t)v->capv * sizeof *nv);
+    if (!nv) return cl_err(e, CL_ENOMEM, "out of memory reading results");
+    v->vals = nv;
   }
+  v->vals[v->nvals++] = (sval){.k = k, .trial = r->trial, .v = r->value};
   return CL_OK;
 }
 
@@ -100,12 +107,15 @@ static int prediction_row(const cl_prediction_row *r, void *ud, cl_error *e) {
     if (t) v->trial = t;
     int *x = realloc(v->example, (size_t)cap * sizeof *x);
     if (x) v->example = x;
+    int *h = realloc(v->hit, (size_t)cap * sizeof *h);
+    if (h) v->hit = h;
     uint8_t *c = realloc(v->correct, (size_t)cap);
     if (c) v->correct = c;
-    if (!t || !x || !c) return cl_err(e, CL_ENOMEM, "out of memory reading predictions");
+    if (!t || !x || !h || !c) return cl_err(e, CL_ENOMEM, "out of memory reading predictions");
     v->cap = cap;
   }
   v->trial[v->n] = r->trial, v->example[v->n] = r->example, v->correct[v->n] = r->correct != 0;
+  v->hit[v->n] = r->hit;
   v->n++;
   return CL_OK;
 }
@@ -150,74 +160,80 @@ static int same_examples(const sev *a, const sev *b) {
   return 1;
 }
 
-/* Aggregate and per-trial intervals of one evaluation; its aggregate resamples go to *acc
- * (NULL when it has none). */
-static int eval_cells(cl_stats *st, const sev *v, const cl_stats_opts *o, double **acc, cl_error *e) {
-  *acc = NULL;
+/* Every stored top-k accuracy of one evaluation whose outcomes (top-1: correct; top-k: a hit
+ * within the first k) give the stored value gets its interval; aggregates' resamples go to
+ * the list for the ties. */
+static int eval_cells(cl_stats *st, const sev *v, int ev, const cl_stats_opts *o, sagg **agg, int *nagg,
+                      cl_error *e) {
   int *tn;
   const int T = shape(v, &tn);
   if (!T) return CL_OK;
   const int B = o->resamples;
   int rc = CL_OK;
-  cl_boot_outcomes out = {.ntrials = T, .trial_n = tn, .correct = v->correct};
-  /* only where the outcomes are the stored accuracy's (a metric of ours over them) */
-  if (v->has_top1 && fabs(cl_boot_point(&out) - v->top1) <= 1e-9) {
+  uint8_t *x = cl_xmalloc((size_t)v->n);
+  for (int m = 0; m < v->nvals && rc == CL_OK; m++) {
+    const sval *sv = &v->vals[m];
+    for (int i = 0; i < v->n; i++) x[i] = sv->k == 1 ? v->correct[i] : v->hit[i] >= 1 && v->hit[i] <= sv->k;
+    cl_boot_outcomes out = {.ntrials = T, .trial_n = tn, .correct = x};
+    if (sv->trial >= 0) { /* one trial of several: its own examples */
+      if (v->trial[0] < 0 || sv->trial >= T) continue;
+      const uint8_t *p = x;
+      for (int t = 0; t < sv->trial; t++) p += tn[t];
+      out = (cl_boot_outcomes){.ntrials = 1, .trial_n = &tn[sv->trial], .correct = p};
+    }
+    /* only where the outcomes are the stored accuracy's (a metric of ours over them) */
+    if (fabs(cl_boot_point(&out) - sv->v) > 1e-9) continue;
     double *a = cl_xmalloc((size_t)B * sizeof *a), *sorted = cl_xmalloc((size_t)B * sizeof *sorted);
     rc = cl_boot_resample(&out, B, o->seed, a, e);
     if (rc == CL_OK) {
       memcpy(sorted, a, (size_t)B * sizeof *a);
-      cl_stats_cell c = {.eval_id = v->eval_id, .trial = -1, .p = NAN};
+      cl_stats_cell c = {.eval_id = v->eval_id, .trial = sv->trial, .k = sv->k, .p = NAN};
       cl_boot_interval(sorted, B, CL_BOOT_LEVEL, &c.lo, &c.hi);
       rc = add_cell(st, c, e);
     }
     free(sorted);
-    if (rc == CL_OK) *acc = a;
-    else free(a);
-  }
-  const uint8_t *x = v->correct;
-  for (int t = 0; t < T && rc == CL_OK && v->trial[0] >= 0; x += tn[t], t++) {
-    if (t >= v->ntop1 || isnan(v->trial_top1[t])) continue;
-    cl_boot_outcomes one = {.ntrials = 1, .trial_n = &tn[t], .correct = x};
-    if (fabs(cl_boot_point(&one) - v->trial_top1[t]) > 1e-9) continue;
-    double *a = cl_xmalloc((size_t)B * sizeof *a);
-    rc = cl_boot_resample(&one, B, o->seed, a, e);
-    cl_stats_cell c = {.eval_id = v->eval_id, .trial = t, .p = NAN};
-    if (rc == CL_OK) cl_boot_interval(a, B, CL_BOOT_LEVEL, &c.lo, &c.hi), rc = add_cell(st, c, e);
+    if (rc == CL_OK && sv->trial < 0) {
+      sagg *na = realloc(*agg, (size_t)(*nagg + 1) * sizeof *na);
+      if (!na) rc = cl_err(e, CL_ENOMEM, "out of memory");
+      else *agg = na, na[(*nagg)++] = (sagg){.ev = ev, .k = sv->k, .acc = a}, a = NULL;
+    }
     free(a);
   }
+  free(x);
   free(tn);
   return rc;
 }
 
-static cl_stats_cell *agg_cell(cl_stats *st, int64_t eval_id) {
+static cl_stats_cell *agg_cell(cl_stats *st, int64_t eval_id, int k) {
   for (int i = 0; i < st->n; i++)
-    if (st->c[i].eval_id == eval_id && st->c[i].trial < 0) return &st->c[i];
+    if (st->c[i].eval_id == eval_id && st->c[i].trial < 0 && st->c[i].k == k) return &st->c[i];
   return NULL;
 }
 
-/* Ties within each group of evaluations that all have aggregate resamples. */
-static void ties(cl_stats *st, gather *g, double **acc, int B) {
-  int *done = cl_xcalloc((size_t)(g->n ? g->n : 1), sizeof *done);
-  int *idx = cl_xmalloc((size_t)(g->n ? g->n : 1) * sizeof *idx);
-  const double **s = cl_xmalloc((size_t)(g->n ? g->n : 1) * sizeof *s);
-  int *tied = cl_xmalloc((size_t)(g->n ? g->n : 1) * sizeof *tied);
-  double *p = cl_xmalloc((size_t)(g->n ? g->n : 1) * sizeof *p);
-  for (int i = 0; i < g->n; i++) {
-    if (done[i] || !acc[i]) continue;
+/* Ties within each group (dataset, protocol, shots, axes, k) of aggregates with resamples. */
+static void ties(cl_stats *st, gather *g, sagg *agg, int nagg, int B) {
+  const size_t n = (size_t)(nagg ? nagg : 1);
+  int *done = cl_xcalloc(n, sizeof *done), *idx = cl_xmalloc(n * sizeof *idx), *tied = cl_xmalloc(n * sizeof *tied);
+  const double **s = cl_xmalloc(n * sizeof *s);
+  double *p = cl_xmalloc(n * sizeof *p);
+  for (int i = 0; i < nagg; i++) {
+    if (done[i]) continue;
+    const sev *first = &g->v[agg[i].ev];
     int m = 0, paired = 1;
-    for (int j = i; j < g->n; j++) {
-      if (done[j] || !acc[j] || strcmp(g->v[j].group, g->v[i].group)) continue;
+    for (int j = i; j < nagg; j++) {
+      const sev *v = &g->v[agg[j].ev];
+      if (done[j] || agg[j].k != agg[i].k || strcmp(v->group, first->group)) continue;
       done[j] = 1;
-      paired &= same_examples(&g->v[i], &g->v[j]);
-      idx[m] = j, s[m] = acc[j], m++;
+      paired &= same_examples(first, v);
+      idx[m] = j, s[m] = agg[j].acc, m++;
     }
     if (!paired) continue; /* different examples: nothing to pair */
     int best = cl_boot_ties(s, m, B, CL_BOOT_ALPHA, tied, p);
-    for (int k = 0; k < m; k++) {
-      cl_stats_cell *c = agg_cell(st, g->v[idx[k]].eval_id);
+    for (int q = 0; q < m; q++) {
+      cl_stats_cell *c = agg_cell(st, g->v[agg[idx[q]].ev].eval_id, agg[i].k);
       if (!c) continue;
-      c->tie = k == best ? CL_TIE_BEST : tied[k] ? CL_TIE_TIED : CL_TIE_WORSE;
-      c->p = p[k];
+      c->tie = q == best ? CL_TIE_BEST : tied[q] ? CL_TIE_TIED : CL_TIE_WORSE;
+      c->p = p[q];
       c->group_size = m;
     }
   }
@@ -232,15 +248,16 @@ int cl_stats_compute(cl_store *s, int64_t run_id, const cl_stats_opts *o, cl_sta
   gather g = {0};
   int rc = cl_store_each_result(s, run_id, result_row, &g, e);
   if (rc == CL_OK) rc = cl_store_each_prediction(s, run_id, prediction_row, &g, e);
-  double **acc = cl_xcalloc((size_t)(g.n ? g.n : 1), sizeof *acc);
-  for (int i = 0; i < g.n && rc == CL_OK; i++) rc = eval_cells(*out, &g.v[i], o, &acc[i], e);
-  if (rc == CL_OK) ties(*out, &g, acc, o->resamples);
+  sagg *agg = NULL;
+  int nagg = 0;
+  for (int i = 0; i < g.n && rc == CL_OK; i++) rc = eval_cells(*out, &g.v[i], i, o, &agg, &nagg, e);
+  if (rc == CL_OK) ties(*out, &g, agg, nagg, o->resamples);
+  for (int i = 0; i < nagg; i++) free(agg[i].acc);
+  free(agg);
   for (int i = 0; i < g.n; i++) {
-    free(acc[i]);
-    free(g.v[i].group), free(g.v[i].trial_top1), free(g.v[i].trial), free(g.v[i].example);
+    free(g.v[i].group), free(g.v[i].vals), free(g.v[i].trial), free(g.v[i].example), free(g.v[i].hit);
     free(g.v[i].correct);
   }
-  free(acc);
   free(g.v);
   if (rc) {
     cl_stats_free(*out);
@@ -249,10 +266,18 @@ int cl_stats_compute(cl_store *s, int64_t run_id, const cl_stats_opts *o, cl_sta
   return rc;
 }
 
+int cl_stats_topk(const char *metric) {
+  if (!metric || strncmp(metric, "top", 3) || metric[3] < '1' || metric[3] > '9') return 0;
+  char *end;
+  long k = strtol(metric + 3, &end, 10);
+  return *end || k < 1 || k > 100000 ? 0 : (int)k;
+}
+
 const cl_stats_cell *cl_stats_find(const cl_stats *st, int64_t eval_id, int trial, const char *metric) {
-  if (!st || !metric || strcmp(metric, "top1")) return NULL;
+  const int k = cl_stats_topk(metric);
+  if (!st || !k) return NULL;
   for (int i = 0; i < st->n; i++)
-    if (st->c[i].eval_id == eval_id && st->c[i].trial == trial) return &st->c[i];
+    if (st->c[i].eval_id == eval_id && st->c[i].trial == trial && st->c[i].k == k) return &st->c[i];
   return NULL;
 }
 

@@ -1,13 +1,13 @@
-/* cl_stats: the statistics a leaderboard needs over one stored run. Every top1 accuracy whose
- * per-example outcomes are stored (predictions.correct, and whose mean equals the stored
- * value) gets a 95% bootstrap interval (cl_bootstrap: over the examples; for the aggregate of
+/* cl_stats: the statistics a leaderboard needs over one stored run. Every top-k accuracy whose
+ * per-example outcomes are stored (top-1: predictions.correct; top-k: predictions.hit <= k)
+ * and give the stored value gets a 95% bootstrap interval (cl_bootstrap: over the examples; for the aggregate of
  * several trials, over trials and then examples), the trial rows one over their examples;
  * and per comparable group (dataset, protocol, shots and retrieval axes: the entries are the
  * (experiment, model, text type) cells of the run) the entries not significantly worse than
- * the best are marked tied (one-sided paired bootstrap test, Holm-corrected, biobench's
- * method). Paired needs the same examples: a group whose entries were scored on different
- * examples gets no test. Other metrics (top3, top5, retrieval's) keep no per-example
- * outcome to resample, so they carry no interval.
+ * the best are marked tied per metric (one-sided paired bootstrap test, Holm-corrected,
+ * biobench's method). Paired needs the same examples: a group whose entries were scored on
+ * different examples gets no test. Retrieval's metrics and top-k of runs stored before
+ * schema 8 (no hit) keep no per-example outcome to resample: no interval.
  * Owns: the computed cells (cl_stats_free). */
 #ifndef CL_STATS_H
 #define CL_STATS_H
@@ -31,6 +31,7 @@ enum { CL_TIE_UNTESTED = 0, CL_TIE_BEST, CL_TIE_TIED, CL_TIE_WORSE };
 typedef struct cl_stats_cell {
   int64_t eval_id;
   int trial;     /* -1: the aggregate */
+  int k;         /* the metric: top-k */
   double lo, hi; /* the 95% interval */
   int tie;       /* aggregate cells: CL_TIE_*; trial cells: CL_TIE_UNTESTED */
   double p;      /* the test's raw p-value against the best (1 for the best); NAN untested */
@@ -43,7 +44,9 @@ typedef struct cl_stats cl_stats;
 int cl_stats_parse_method(const char *s, cl_ci_method *m);
 /* Computes every cell of run_id (nothing with CL_CI_NONE: *out is then an empty table). */
 int cl_stats_compute(cl_store *s, int64_t run_id, const cl_stats_opts *o, cl_stats **out, cl_error *e);
-/* The cell of (eval_id, trial) of metric top1, or NULL. */
+/* k of a metric "top<k>" (top1, top3, top5, ...), 0 for any other. */
+int cl_stats_topk(const char *metric);
+/* The cell of (eval_id, trial) of a top-k metric, or NULL. */
 const cl_stats_cell *cl_stats_find(const cl_stats *st, int64_t eval_id, int trial, const char *metric);
 /* "best", "tied", "worse", or "" (untested). */
 const char *cl_stats_tie_name(int tie);

@@ -212,6 +212,10 @@ static const char *const MIGRATIONS[] = {
     "  PRIMARY KEY (train_id, step)"
     ");"
     "CREATE INDEX evaluations_model_hash ON evaluations(model_hash);",
+    /* 7 -> 8: where the true label ranked among a prediction's ranked classes (1-based; NULL
+     * beyond those kept or unknown: every earlier row), so top-k outcomes are per example
+     * too and every top-k accuracy can carry a bootstrap interval. */
+    "ALTER TABLE predictions ADD COLUMN hit INTEGER CHECK (hit IS NULL OR hit >= 1);",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof *MIGRATIONS == CL_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -239,7 +243,7 @@ static const char *const SQL[CL_ST_COUNT] = {
     [CL_ST_RESULT_INSERT] = "INSERT INTO results(eval_id, trial, metric, value)"
                             " VALUES(?1, ?2, ?3, ?4)",
     [CL_ST_PRED_INSERT] = "INSERT INTO predictions(eval_id, trial, example, filepath, label,"
-                          " prediction, correct, retrieved) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                          " prediction, correct, retrieved, hit) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [CL_ST_SUPPORT_INSERT] = "INSERT INTO support(eval_id, trial, class, filepath)"
                              " VALUES(?1, ?2, ?3, ?4)",
 };
@@ -716,14 +720,15 @@ int cl_store_add_result(cl_store *s, int64_t eval_id, int trial, const char *met
 }
 
 static int add_prediction(cl_store *s, int64_t eval_id, int trial, int example, const char *filepath,
-                          const char *label, const char *prediction, const char *retrieved, cl_error *e) {
+                          const char *label, const char *prediction, const char *retrieved, int hit,
+                          cl_error *e) {
   int rc = check_open(s, eval_id, "inserting prediction", e);
   if (rc) return rc;
-  if (!filepath || !label || !prediction || trial < -1 || example < 0) {
+  if (!filepath || !label || !prediction || trial < -1 || example < 0 || hit < 0) {
     s->eval_failed = 1;
     return cl_err(e, CL_EINVAL, "%s: inserting prediction %d (trial %d) for eval %lld: %s",
                   s->path, example, trial, (long long)eval_id,
-                  trial < -1 || example < 0 ? "negative index" : "missing filepath or label");
+                  trial < -1 || example < 0 || hit < 0 ? "negative index" : "missing filepath or label");
   }
   sqlite3_stmt *st = stmt(s, CL_ST_PRED_INSERT, "inserting predictions", e);
   if (!st) return s->eval_failed = 1, CL_EDB;
@@ -735,6 +740,8 @@ static int add_prediction(cl_store *s, int64_t eval_id, int trial, int example, 
   bind_text(st, 6, prediction);
   sqlite3_bind_int(st, 7, strcmp(label, prediction) == 0);
   bind_text(st, 8, retrieved);
+  if (hit > 0) sqlite3_bind_int(st, 9, hit);
+  else sqlite3_bind_null(st, 9);
   ADD_DONE(s, st, e, "inserting prediction %d (trial %d) for eval %lld", example, trial,
            (long long)eval_id);
 }
@@ -742,7 +749,12 @@ static int add_prediction(cl_store *s, int64_t eval_id, int trial, int example, 
 int cl_store_add_prediction(cl_store *s, int64_t eval_id, int trial, int example,
                             const char *filepath, const char *label, const char *prediction,
                             cl_error *e) {
-  return add_prediction(s, eval_id, trial, example, filepath, label, prediction, NULL, e);
+  return add_prediction(s, eval_id, trial, example, filepath, label, prediction, NULL, 0, e);
+}
+
+int cl_store_add_prediction_hit(cl_store *s, int64_t eval_id, int trial, int example, const char *filepath,
+                                const char *label, const char *prediction, int hit, cl_error *e) {
+  return add_prediction(s, eval_id, trial, example, filepath, label, prediction, NULL, hit, e);
 }
 
 int cl_store_add_retrieval(cl_store *s, int64_t eval_id, int trial, int example, const char *filepath,
@@ -753,7 +765,7 @@ int cl_store_add_retrieval(cl_store *s, int64_t eval_id, int trial, int example,
     return cl_err(e, CL_EINVAL, "%s: inserting retrieval %d for eval %lld: no retrieved keys", s->path,
                   example, (long long)eval_id);
   }
-  return add_prediction(s, eval_id, trial, example, filepath, label, prediction, retrieved_json, e);
+  return add_prediction(s, eval_id, trial, example, filepath, label, prediction, retrieved_json, 0, e);
 }
 
 int cl_store_metric_is_fraction(const char *m) {

@@ -19,7 +19,7 @@
 #include "../core/cl_core.h"
 
 /* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
-#define CL_STORE_SCHEMA_VERSION 7
+#define CL_STORE_SCHEMA_VERSION 8
 /* PRAGMA application_id marking a clade database ("Clad"). */
 #define CL_STORE_APP_ID 0x436c6164
 #define CL_STORE_DEFAULT_PATH "results/clade.db"
@@ -92,6 +92,10 @@ int cl_store_add_result(cl_store *s, int64_t eval_id, int trial, const char *met
 int cl_store_add_prediction(cl_store *s, int64_t eval_id, int trial, int example,
                             const char *filepath, const char *label, const char *prediction,
                             cl_error *e);
+/* The same with hit: where the true label ranked among the prediction's ranked classes
+ * (1-based), 0 when beyond those kept (stored NULL); top-k is correct when 1 <= hit <= k. */
+int cl_store_add_prediction_hit(cl_store *s, int64_t eval_id, int trial, int example, const char *filepath,
+                                const char *label, const char *prediction, int hit, cl_error *e);
 /* A retrieval's prediction: the query row `example`, its label, the top key's label as the
  * prediction, and retrieved_json the retrieved key rows best first (a JSON array of 0-based
  * manifest rows). */
@@ -171,6 +175,7 @@ typedef struct cl_prediction_row {
   int correct;
   const char *query, *key, *split, *rank; /* "" when not a retrieval */
   const char *retrieved;                  /* JSON array of key rows; NULL when not a retrieval */
+  int hit; /* the true label's 1-based rank among the ranked classes; 0: beyond them or unknown */
 } cl_prediction_row;
 typedef int (*cl_store_prediction_fn)(const cl_prediction_row *r, void *ud, cl_error *e);
 /* Order: evaluation id, no trial then trials ascending, example. */

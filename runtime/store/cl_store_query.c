@@ -161,7 +161,7 @@ int cl_store_each_prediction(cl_store *s, int64_t run_id, cl_store_prediction_fn
   static const char sql[] =
       "SELECT v.run_id, v.id, v.experiment, v.model, v.dataset, v.protocol, v.text_type,"
       " v.shots, p.trial, p.example, p.filepath, p.label, p.prediction, p.correct,"
-      " v.query, v.key, v.split, v.rank, p.retrieved"
+      " v.query, v.key, v.split, v.rank, p.retrieved, p.hit"
       " FROM evaluations v JOIN predictions p ON p.eval_id = v.id WHERE v.run_id = ?1"
       " ORDER BY v.id, coalesce(p.trial, -1), p.example";
   sqlite3_stmt *st;
@@ -191,6 +191,7 @@ int cl_store_each_prediction(cl_store *s, int64_t run_id, cl_store_prediction_fn
         .split = col_text(st, 16),
         .rank = col_text(st, 17),
         .retrieved = col_text(st, 18),
+        .hit = sqlite3_column_type(st, 19) == SQLITE_NULL ? 0 : sqlite3_column_int(st, 19),
     };
     cb = fn(&r, ud, e);
   }

@@ -14,7 +14,7 @@ cp "$CLADE_SRC/tests/data/v4db/clade_v4.db" "$T/r.db"
 nres=$(sql "$T/r.db" 'SELECT count(*) FROM results WHERE eval_id IN (SELECT id FROM evaluations WHERE run_id = 1)')
 
 "$CLADE" results --db "$T/r.db" --run 1 --format json > "$T/r.json" || fail "results json of an old run"
-[ "$(sql "$T/r.db" 'PRAGMA user_version')" = 7 ] || fail "not migrated to schema 7"
+[ "$(sql "$T/r.db" 'PRAGMA user_version')" = 8 ] || fail "not migrated to schema 8"
 python3 - "$T/r.json" "$nres" <<'PY' || fail "old results json: $(head -c 400 "$T/r.json")"
 import json, sys
 rows = json.load(open(sys.argv[1]))
@@ -23,6 +23,9 @@ for r in rows:
     assert r["query"] == r["key"] == r["split"] == r["rank"] == "", r
 assert {r["protocol"] for r in rows} == {"zero_shot", "few_shot"}
 assert any(r["metric"] == "top1" and r["text_type"] == "common" for r in rows)
+# stored before hits (schema 8): top1 has its interval from `correct`, top3/top5 none
+assert any(r["ci"] for r in rows if r["metric"] == "top1"), rows
+assert not any(r["ci"] for r in rows if r["metric"] in ("top3", "top5")), rows
 PY
 "$CLADE" results --db "$T/r.db" --run 1 --format csv | head -1 | grep -qx 'run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n,query,key,split,rank,ci_low,ci_high,ci_resamples,ci_seed,tie' \
   || fail "csv header"

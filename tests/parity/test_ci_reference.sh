@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # clade results' 95% bootstrap intervals and ties (biobench's method) against a reference
 # written from their definitions (tests/parity/bootstrap_reference.py: Python's random,
-# numpy.percentile, statsmodels' Holm), exactly, on a run with zero-shot (one trial: the
+# numpy.percentile, statsmodels' Holm), exactly, for top1, top3 and top5 (from each
+# prediction's hit), on a run with zero-shot (one trial: the
 # synthetic sample model under exact and quick GELU) and few-shot (5 trials: features of two
 # good models and one of noise, so a group has best, tied and worse entries); at two seeds and
 # resample counts. Then the exact properties: an all-correct accuracy has [1, 1], --ci none
@@ -51,8 +52,9 @@ for args in "1000 0" "300 11"; do
   $PY "$CLADE_SRC/tests/parity/bootstrap_reference.py" "$T/p.json" "$T/r.json" "$1" "$2" > "$T/ref.txt" ||
     { cat "$T/ref.txt" >&2; fail "intervals or ties differ from the reference (B=$1, seed $2)"; }
   cat "$T/ref.txt"
-  # the group of the three feature models has each kind of entry
+  # the group of the three feature models has each kind of entry; zero-shot's top3/top5 too
   grep -q "'best': [1-9].*'tied': [1-9].*'worse': [1-9]" "$T/ref.txt" || fail "no best, tied and worse entries: $(cat "$T/ref.txt")"
+  grep -q "(top1 top3 top5)" "$T/ref.txt" || fail "not every top-k has intervals: $(cat "$T/ref.txt")"
 done
 
 # exact properties: an accuracy of 1 has the interval [1, 1]; one of 0, [0, 0]

@@ -43,7 +43,11 @@ return {
             if row[q] == y then hits[r] = hits[r] + 1; break end
           end
         end
-        preds[i] = { example = i, prediction = row[1] }
+        local hit -- where the truth ranked among the top 5 (nil: below them)
+        for q = 1, #row do
+          if row[q] == y then hit = q; break end
+        end
+        preds[i] = { example = i, prediction = row[1], hit = hit }
       end
       local n = #ctx.labels
       ctx.emit {

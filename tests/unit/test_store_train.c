@@ -73,7 +73,8 @@ int main(void) {
   CHECK_OK(cl_store_open(db, &s, &err), err);
   int v = 0;
   CHECK_OK(cl_store_schema_version(s, &v, &err), err);
-  CHECK_EQ_INT(v, 7);
+  CHECK_EQ_INT(v, CL_STORE_SCHEMA_VERSION); /* the training tables are there from schema 7 on */
+  CHECK(v >= 7);
   int64_t run = 0;
   cl_run_info ri = {.file = exp, .backend = "cpu", .precision = "fp32"};
   CHECK_OK(cl_store_run_begin(s, &ri, &run, &err), err);

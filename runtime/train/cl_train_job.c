@@ -87,6 +87,7 @@ typedef struct job {
   float *pixels;                      /* [B, 3, S, S] */
   int32_t *ids;                       /* [B, C] */
   double *cum;                        /* cumulative weights */
+  int *choice; /* equal weights: the types in BioCLIP's list order, for random.choice; else NULL */
 } job;
 
 /* random.seed(key) for one of the documented streams */
@@ -101,9 +102,32 @@ static void epoch_order(job *j, int epoch) {
   j->order_epoch = epoch;
 }
 
-/* random.choices(types, weights)[0]: bisect_right(cum, random() * total, 0, n - 1) */
+/* BioCLIP's list of text types (src/training/train.py: sci, com, taxon, sci_com, taxon_com);
+ * with equal weights a mixture draws by random.choice over its types in this order, any
+ * other type after them in the mixture's order. NULL when the weights differ. */
+static int *choice_order(const cl_train_job_spec *sp) {
+  static const char *const bioclip[] = {"scientific", "common", "taxonomic", "scientific_common",
+                                        "taxonomic_common"};
+  const int nb = (int)(sizeof bioclip / sizeof *bioclip);
+  for (int t = 1; t < sp->ntypes; t++)
+    if (sp->weights[t] != sp->weights[0]) return NULL;
+  int *c = cl_xmalloc((size_t)sp->ntypes * sizeof(int)), k = 0;
+  for (int b = 0; b <= nb; b++)
+    for (int t = 0; t < sp->ntypes; t++) {
+      int at = nb; /* the type's place in BioCLIP's list; nb: not there */
+      for (int i = 0; i < nb; i++)
+        if (!strcmp(sp->types[t], bioclip[i])) at = i;
+      if (at == b) c[k++] = t;
+    }
+  return c;
+}
+
+/* Equal weights: random.choice(types) with the types in BioCLIP's order, as BioCLIP's
+ * train_one_epoch draws (random.choice([sci, com, taxon, sci_com, taxon_com])); otherwise
+ * random.choices(types, weights)[0]: bisect_right(cum, random() * total, 0, n - 1). */
 static int draw_type(job *j, cl_pyrand *r) {
   const int n = j->sp->ntypes;
+  if (j->choice) return j->choice[cl_pyrand_below(r, (uint32_t)n)];
   const double x = cl_pyrand_random(r) * j->cum[n - 1];
   int lo = 0, hi = n - 1;
   while (lo < hi) {
@@ -240,7 +264,7 @@ static void job_free(job *j) {
   cl_tok_free(j->tok);
   cl_train_history_free(&j->hist);
   free(j->order);
-  free(j->cache), free(j->pixels), free(j->ids), free(j->cum);
+  free(j->cache), free(j->pixels), free(j->ids), free(j->cum), free(j->choice);
 }
 
 /* The job's optimizer options. */
@@ -284,14 +308,13 @@ int cl_train_job_run(const cl_clip_config *cfg, const char *parent, const cl_tra
     return cl_err(e, CL_EIO, "%s: cannot create (%s)", work_dir, strerror(errno));
   j->nb = d->n / j->B, j->C = cfg->text.context_length, j->S = cfg->vision.image_size;
   j->per = 3 * (size_t)j->S * j->S;
-  const size_t draws = (size_t)j->steps * j->B;
   j->order = cl_xmalloc((size_t)d->n * sizeof(int));
-  (void)draws;
   cl_train_history_alloc(&j->hist, j->steps, j->B, sp->augment);
   j->pixels = cl_xmalloc((size_t)j->B * j->per * sizeof(float));
   j->ids = cl_xmalloc((size_t)j->B * j->C * sizeof(int32_t));
   j->cum = cl_xmalloc((size_t)sp->ntypes * sizeof(double));
   for (int t = 0; t < sp->ntypes; t++) j->cum[t] = (t ? j->cum[t - 1] : 0) + sp->weights[t];
+  j->choice = choice_order(sp);
   char state[64];
   int rc = cl_backend_cpu_create(&j->be, e);
   if (!rc) rc = cl_tok_load(NULL, &j->tok, e);

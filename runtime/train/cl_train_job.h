@@ -9,8 +9,13 @@
  *  - the order of epoch e: random.seed(2**62 + seed * 2**40 + e); random.shuffle(rows)
  *  - the captions of step s: random.seed(seed * 2**40 + s) (with seed 0 BioCLIP's
  *    random.seed(step)); then per batch (draw "batch") or per example in batch order (draw
- *    "example"): the text type as random.choices(types, weights)[0] (one random()), then,
- *    with more than one template, the template as random.randrange(len(templates)).
+ *    "example"): the text type as random.choices(types, weights)[0] (one random()), or,
+ *    when every weight is equal, as random.choice(types) with the types in BioCLIP's list
+ *    order (scientific, common, taxonomic, scientific_common, taxonomic_common, then any
+ *    other in the mixture's order): with seed 0 and BioCLIP's five types this is BioCLIP's
+ *    own draw (train_one_epoch: random.seed(step); random.choice([sci, com, taxon, sci_com,
+ *    taxon_com])). Then, with more than one template, the template as
+ *    random.randrange(len(templates)).
  *    The caption is the template with {} replaced by the example's name of that type
  *    (default template "a photo of {}.", BioCLIP's training text).
  *  - the augmentation of row i in epoch e: random.seed(2**61 + seed * 2**44 + e * 2**28 + i),

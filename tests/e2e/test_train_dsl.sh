@@ -108,6 +108,24 @@ assert full < len(rows), "every crop is the whole image"
 print("%d crops, %d of the whole image" % (len(rows), full))
 PY
 
+# BioCLIP's own draw: its five text types with equal weights, one per batch, seed 0 is
+# train_one_epoch's random.seed(step); random.choice([sci, com, taxon, sci_com, taxon_com])
+{ head_lua; cat <<'EOF'
+train "five" { from = "base", datasets = { "rare" }, split = "train", epochs = 4, batch_size = 12, seed = 0,
+               augment = false, projections_only = true,
+               text_types = mixture { taxonomic_common = 1, common = 1, scientific_common = 1, taxonomic = 1, scientific = 1 } }
+EOF
+} > "$T/five.lua"
+mkdir -p "$T/five"
+"$CLADE" run "$T/five.lua" --db "$T/five/r.db" --quiet 2>"$T/five.err" || fail "five types: $(cat "$T/five.err")"
+got=$(sql "$T/five/r.db" "SELECT text_type FROM train_steps ORDER BY step" | tr '\n' ' ')
+want=$($PY -c '
+import random
+for step in range(12):
+    random.seed(step)
+    print(random.choice(["scientific", "common", "taxonomic", "scientific_common", "taxonomic_common"]), end=" ")')
+[ "$got" = "$want" ] || fail "the five-type draws are not BioCLIP's: got '$got', BioCLIP draws '$want'"
+
 # bad declarations: an error naming the file and line, no run recorded, nothing trained
 n=0
 bad() { # LINE EXPECTED-MESSAGE: the declaration below it on line 4 of a file

@@ -64,7 +64,7 @@ def main():
     for i in range(a.steps + 1):  # the first is the warm-up
         t0 = time.perf_counter()
         opt.zero_grad()
-        loss = loss_fn(**model(images, texts))
+        loss = loss_fn(*model(images, texts))  # open_clip's CLIP returns (image, text, logit_scale.exp())
         loss.backward()
         opt.step()
         with torch.no_grad():

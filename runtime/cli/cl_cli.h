@@ -35,6 +35,12 @@ int cl_cli_read_lines(const char *path, char **buf, char ***lines, int *n, cl_er
  * comma, a quote, CR or LF; as it is otherwise; NULL is empty. */
 void cl_cli_csv_field(FILE *f, const char *s);
 
+/* "--name VALUE" or "--name=VALUE" at argv[*i] for one of names[0..n): its index with *val
+ * set (*i past a separate value); -1 when argv[*i] is none of them; -2 when the value is
+ * missing (said on stderr as "CMD: option --name needs a value"). */
+int cl_cli_option(const char *cmd, int argc, char **argv, int *i, const char *const *names, int n,
+                  const char **val);
+
 /* --db PATH, --out PATH, --run ID (also as --opt=V) at argv[*i] into *db, *out, *run (*i past
  * its value): 0, or 2 after saying what is wrong (an unknown argument, a missing value, an
  * empty path, a run id that is not a positive integer) and printing the usage. */

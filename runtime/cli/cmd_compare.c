@@ -14,17 +14,10 @@
 
 /* "--name VALUE" or "--name=VALUE": the value, else NULL (and *i is left alone). */
 static const char *opt_value(int argc, char **argv, int *i, const char *name, int *bad) {
-  size_t n = strlen(name);
-  const char *a = argv[*i];
-  if (strncmp(a, name, n) != 0) return NULL;
-  if (a[n] == '=') return a + n + 1;
-  if (a[n] != 0) return NULL;
-  if (*i + 1 >= argc) {
-    cl_cli_fail("compare: option %s needs a value", name);
-    *bad = 1;
-    return NULL;
-  }
-  return argv[++*i];
+  const char *v = NULL;
+  const int k = cl_cli_option("compare", argc, argv, i, &name, 1, &v);
+  if (k == -2) *bad = 1;
+  return k == 0 ? v : NULL;
 }
 
 static int parse_prob(const char *name, const char *v, double lo_excl, double *out) {

@@ -107,19 +107,8 @@ int cl_cli_db_out_run(const char *cmd, int argc, char **argv, int *i, const char
                       int64_t *run) {
   const char *a = argv[*i], *v = NULL;
   static const char *const names[] = {"--db", "--out", "--run"};
-  int which = -1;
-  for (int k = 0; k < 3 && which < 0; k++) {
-    size_t n = strlen(names[k]);
-    if (strncmp(a, names[k], n) != 0) continue;
-    if (a[n] == '=') v = a + n + 1, which = k;
-    else if (a[n] == 0) {
-      if (*i + 1 >= argc) {
-        cl_cli_fail("%s: option %s needs a value", cmd, a);
-        return cl_cli_usage(cmd);
-      }
-      v = argv[++*i], which = k;
-    }
-  }
+  const int which = cl_cli_option(cmd, argc, argv, i, names, 3, &v);
+  if (which == -2) return cl_cli_usage(cmd);
   if (which < 0) {
     cl_cli_fail("%s: unknown %s '%s'", cmd, a[0] == '-' ? "option" : "argument", a);
     return cl_cli_usage(cmd);

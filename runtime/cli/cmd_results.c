@@ -29,20 +29,9 @@ typedef struct opts {
 
 int cl_cli_ci_option(const char *cmd, int argc, char **argv, int *i, cl_stats_opts *o) {
   static const char *const names[] = {"--ci-resamples", "--ci-seed", "--ci"};
-  const char *a = argv[*i], *val = NULL;
-  int which = -1;
-  for (int k = 0; k < 3 && which < 0; k++) {
-    size_t n = strlen(names[k]);
-    if (strncmp(a, names[k], n) != 0) continue;
-    if (a[n] == '=') val = a + n + 1, which = k;
-    else if (a[n] == 0) {
-      if (*i + 1 >= argc) {
-        cl_cli_fail("%s: option %s needs a value", cmd, a);
-        return -1;
-      }
-      val = argv[++*i], which = k;
-    }
-  }
+  const char *val = NULL;
+  const int which = cl_cli_option(cmd, argc, argv, i, names, 3, &val);
+  if (which == -2) return -1;
   if (which < 0) return 0;
   if (which == 2) {
     if (cl_stats_parse_method(val, &o->method)) {
@@ -84,20 +73,9 @@ static int parse(int argc, char **argv, const char *const *formats, int allow_li
       if (took) continue;
     }
     const char *a = argv[i], *val = NULL;
-    const char *names[] = {"--db", "--run", "--format", "-n"};
-    int which = -1;
-    for (int k = 0; k < 4 && which < 0; k++) {
-      size_t n = strlen(names[k]);
-      if (strncmp(a, names[k], n) != 0) continue;
-      if (a[n] == '=') val = a + n + 1, which = k;
-      else if (a[n] == 0) {
-        if (i + 1 >= argc) {
-          cl_cli_fail("%s: option %s needs a value", cmd, a);
-          return cl_cli_usage(cmd);
-        }
-        val = argv[++i], which = k;
-      }
-    }
+    static const char *const names[] = {"--db", "--run", "--format", "-n"};
+    const int which = cl_cli_option(cmd, argc, argv, &i, names, 4, &val);
+    if (which == -2) return cl_cli_usage(cmd);
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       char *hv[] = {"help", (char *)cmd};
       cl_cmd_help(2, hv);

@@ -287,6 +287,27 @@ void cl_cli_fail(const char *fmt, ...) {
   va_end(ap);
 }
 
+int cl_cli_option(const char *cmd, int argc, char **argv, int *i, const char *const *names, int n,
+                  const char **val) {
+  const char *a = argv[*i];
+  for (int k = 0; k < n; k++) {
+    size_t len = strlen(names[k]);
+    if (strncmp(a, names[k], len) != 0) continue;
+    if (a[len] == '=') {
+      *val = a + len + 1;
+      return k;
+    }
+    if (a[len] != 0) continue;
+    if (*i + 1 >= argc) {
+      cl_cli_fail("%s: option %s needs a value", cmd, a);
+      return -2;
+    }
+    *val = argv[++*i];
+    return k;
+  }
+  return -1;
+}
+
 void cl_cli_run_how(const char *backend, const char *precision, const char *decode, char *buf, size_t n) {
   const int other = decode && *decode && strcmp(decode, "full") != 0;
   snprintf(buf, n, "%s/%s%s%s", backend && *backend ? backend : "-", precision && *precision ? precision : "-",

@@ -292,6 +292,7 @@ typedef struct res_ctx {
   const cl_stats *st; /* intervals and ties (empty with --ci none) */
   const cl_stats_opts *ci;
   int any_ci, any_tie;
+  const char *note; /* a cell's reason for having no interval (the first one) */
 } res_ctx;
 
 /* The interval and tie of a row as CSV fields ci_low,ci_high,ci_resamples,ci_seed,tie (empty
@@ -302,10 +303,11 @@ static void csv_ci(FILE *f, const cl_stats_cell *k, const cl_stats_opts *o) {
   else fputs(",,,,", f);
 }
 
-static void json_ci(cJSON *o, const cl_stats_cell *k, const cl_stats_opts *ci) {
+static void json_ci(cJSON *o, const cl_stats_cell *k, const cl_stats_opts *ci, const char *note) {
   if (!k) {
     cJSON_AddNullToObject(o, "ci");
     cJSON_AddNullToObject(o, "tie");
+    if (note) json_str(o, "ci_note", note); /* why there is none */
     return;
   }
   cJSON *c = cJSON_AddObjectToObject(o, "ci");
@@ -385,7 +387,7 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
     json_int(o, "n", r->n_examples);
     json_int(o, "eval", r->eval_id);
     json_axes(o, r->query, r->key, r->split, r->rank);
-    json_ci(o, k, c->ci);
+    json_ci(o, k, c->ci, cl_stats_note(c->st, r->eval_id, r->trial, r->metric));
     json_print(f, o);
   } else {
     int m = 0;
@@ -418,7 +420,9 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
     else if (is_fraction(r->metric)) *cell = fmt("%.2f", 100 * r->value);
     else *cell = fmt("%.4g", r->value);
     c->any_ci |= k != NULL;
-    if (k && k->tie && k->k == 1) { /* the column: top-1's */
+    if (cl_stats_note(c->st, r->eval_id, r->trial, r->metric) && !c->note)
+      c->note = cl_stats_note(c->st, r->eval_id, r->trial, r->metric);
+    if (k && k->tie && (!strcmp(k->metric, "top1") || !strcmp(k->metric, "micro_top1"))) { /* the column: top-1's */
       free(c->line[9]);
       c->line[9] = cl_strdup(cl_stats_tie_name(k->tie));
       c->any_tie = 1;
@@ -459,11 +463,13 @@ int cl_cmd_results(int argc, char **argv) {
   }
   /* Sized for every metric column the table may need (grid rows are fixed width). */
   cl_stats *st = NULL;
-  if (cl_stats_compute(s, o.run, &o.ci, &st, &e) != CL_OK) {
+  if (cl_stats_get(s, o.run, &o.ci, &st, &e) != CL_OK) {
     cl_cli_fail("%s", e.msg);
     cl_store_close(s);
     return 1;
   }
+  if (cl_stats_warning(st)) fprintf(stderr, "clade: warning: %s\n", cl_stats_warning(st));
+  if (cl_stats_warning(st)) fprintf(stderr, "clade: warning: %s\n", cl_stats_warning(st));
   res_ctx c = {.out = stdout, .format = o.format, .g = {.ncols = 10 + 64}, .last_trial = -2, .st = st, .ci = &o.ci};
   if (strcmp(o.format, "csv") == 0)
     fputs("run,experiment,model,dataset,protocol,text_type,shots,trial,metric,value,n,query,key,split,rank,"
@@ -501,10 +507,11 @@ int cl_cmd_results(int argc, char **argv) {
         for (int m = 0; m < c.nmetrics; m++) any_pct |= is_fraction(c.metrics[m]);
         if (any_pct) printf("(accuracies in %%; `--format csv` gives full precision)\n");
         if (c.any_ci) {
-          char *d = cl_stats_describe(&o.ci);
+          char *d = cl_stats_describe(&o.ci, c.any_axes);
           printf("(%s)\n", d);
           free(d);
         }
+        if (c.note) printf("(cells without an interval: %s)\n", c.note);
       }
     }
   }

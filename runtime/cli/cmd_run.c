@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cl_cli.h"
+#include "report/cl_stats.h"
 #include "lua/cl_lua.h"
 #include "model/cl_encoder.h"
 #include "sched/cl_cache.h"
@@ -280,6 +281,13 @@ int cl_cmd_run(int argc, char **argv) {
   if (strcmp(status, "running") != 0 && cl_store_run_end(st, run.run_id, status, &e2) != CL_OK) {
     cl_cli_fail("%s", e2.msg);
     ok = 0;
+  }
+  /* a finished run keeps its intervals (clade results' defaults): results and report read them */
+  if (ok && !strcmp(status, "complete")) {
+    cl_stats_opts ci;
+    cl_cli_ci_defaults(&ci);
+    if (cl_stats_store(st, run.run_id, &ci, &e2) != CL_OK)
+      fprintf(stderr, "clade: warning: the run's confidence intervals were not kept: %s\n", e2.msg);
   }
   if (!a.quiet) {
     if (ok) nothing_encoded(&run.stats);

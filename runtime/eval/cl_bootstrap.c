@@ -52,6 +52,85 @@ int cl_boot_resample(const cl_boot_outcomes *o, int B, uint64_t seed, double *ac
   return rc;
 }
 
+/* Scratch of the retrieval scores: per class its count and hits at each k, and the order
+ * of first appearance (only the classes touched are reset). */
+typedef struct rscratch {
+  int64_t *count, *hits; /* [ncls], [ncls * nk] */
+  int *order, norder;
+} rscratch;
+
+static void retrieval_score(const cl_boot_queries *q, const int *idx, int m, const int *ks, int nk, rscratch *w,
+                            double *micro, double *macro) {
+  for (int j = 0; j < nk; j++) micro[j] = 0;
+  w->norder = 0;
+  for (int t = 0; t < m; t++) {
+    const int i = idx ? idx[t] : t, c = q->cls[i], h = q->hit[i];
+    if (w->count[c]++ == 0) w->order[w->norder++] = c;
+    for (int j = 0; j < nk; j++) {
+      const int in = h >= 1 && h <= ks[j];
+      micro[j] += in;
+      w->hits[(size_t)c * nk + j] += in;
+    }
+  }
+  for (int j = 0; j < nk; j++) {
+    micro[j] = micro[j] * 1.0 / (double)m;
+    double sum = 0;
+    for (int o = 0; o < w->norder; o++) {
+      const int c = w->order[o];
+      sum = sum + (double)w->hits[(size_t)c * nk + j] * 1.0 / (double)w->count[c];
+    }
+    macro[j] = sum / w->norder;
+  }
+  for (int o = 0; o < w->norder; o++) { /* reset what this draw touched */
+    const int c = w->order[o];
+    w->count[c] = 0;
+    for (int j = 0; j < nk; j++) w->hits[(size_t)c * nk + j] = 0;
+  }
+}
+
+static int rscratch_init(rscratch *w, int ncls, int nk) {
+  w->count = calloc((size_t)ncls, sizeof *w->count);
+  w->hits = calloc((size_t)ncls * (size_t)nk, sizeof *w->hits);
+  w->order = malloc((size_t)ncls * sizeof *w->order);
+  return w->count && w->hits && w->order;
+}
+
+static void rscratch_free(rscratch *w) { free(w->count), free(w->hits), free(w->order); }
+
+void cl_boot_retrieval_point(const cl_boot_queries *q, const int *idx, int m, const int *ks, int nk, double *micro,
+                             double *macro) {
+  rscratch w = {0};
+  if (!rscratch_init(&w, q->ncls > 0 ? q->ncls : 1, nk > 0 ? nk : 1)) abort();
+  retrieval_score(q, idx, m, ks, nk, &w, micro, macro);
+  rscratch_free(&w);
+}
+
+int cl_boot_retrieval(const cl_boot_queries *q, const int *ks, int nk, int B, uint64_t seed, double *micro,
+                      double *macro, cl_error *e) {
+  if (q->n < 1 || q->ncls < 1 || nk < 1 || B < 1)
+    return cl_err(e, CL_EINVAL, "bootstrap: %d queries of %d classes, %d metrics, %d resamples", q->n, q->ncls, nk,
+                  B);
+  for (int i = 0; i < q->n; i++)
+    if (q->cls[i] < 0 || q->cls[i] >= q->ncls || q->hit[i] < 0)
+      return cl_err(e, CL_EINVAL, "bootstrap: query %d has class %d of %d, hit %d", i, q->cls[i], q->ncls, q->hit[i]);
+  rscratch w = {0};
+  int *idx = malloc((size_t)q->n * sizeof *idx);
+  if (!idx || !rscratch_init(&w, q->ncls, nk)) {
+    free(idx);
+    rscratch_free(&w);
+    return cl_err(e, CL_ENOMEM, "bootstrap: out of memory");
+  }
+  cl_pyrand r;
+  cl_pyrand_seed(&r, (int64_t)(seed & INT64_MAX));
+  for (int b = 0; b < B; b++) {
+    for (int t = 0; t < q->n; t++) idx[t] = (int)cl_pyrand_below(&r, (uint32_t)q->n);
+    retrieval_score(q, idx, q->n, ks, nk, &w, micro + (size_t)b * nk, macro + (size_t)b * nk);
+  }
+  free(idx);
+  rscratch_free(&w);
+  return CL_OK;
+}
+
 static int cmp_double(const void *a, const void *b) {
   const double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);

@@ -35,6 +35,30 @@ double cl_boot_point(const cl_boot_outcomes *o);
  * Outcome sets of the same shape draw the same indices: resamples are paired. */
 int cl_boot_resample(const cl_boot_outcomes *o, int B, uint64_t seed, double *acc, cl_error *e);
 
+/* A retrieval cell's per-query outcomes (CLIBD's metrics, eval/cl_retrieval): n queries,
+ * query i of class cls[i] (0 <= cls[i] < ncls), the first retrieved key of its class at
+ * position hit[i] (1-based; 0: none of the retrieved keys). */
+typedef struct cl_boot_queries {
+  int n, ncls;
+  const int *cls, *hit;
+} cl_boot_queries;
+
+/* CLIBD's micro and macro top-k of the queries idx[0..m) (idx NULL: all n in order), for each
+ * ks[j] (j < nk) into micro[j], macro[j]: micro = the share with 1 <= hit <= k; macro = that
+ * share per class present among those queries, summed in order of first appearance, over
+ * the number of classes present (cl_retrieval_accuracy's order of summation). Classes absent
+ * from the queries do not count. */
+void cl_boot_retrieval_point(const cl_boot_queries *q, const int *idx, int m, const int *ks, int nk, double *micro,
+                             double *macro);
+
+/* B resamples of the queries drawn as cl_boot_resample draws one trial's examples (n draws
+ * _randbelow(n) per resample, from a generator seeded once with seed: the same indices as
+ * any one-trial outcome set of n examples), each scored by cl_boot_retrieval_point over the
+ * drawn queries in drawn order: micro[b * nk + j], macro[b * nk + j]. A class no draw of a
+ * resample picked is absent from it: its macro is the mean over the classes it holds. */
+int cl_boot_retrieval(const cl_boot_queries *q, const int *ks, int nk, int B, uint64_t seed, double *micro,
+                      double *macro, cl_error *e);
+
 /* numpy.percentile(x, q) (q in [0, 100], linear interpolation, numpy's own lerp); sorts x. */
 double cl_boot_percentile(double *x, int n, double q);
 

@@ -79,23 +79,27 @@ static const char *nth(lua_State *L, int t, const char *field, lua_Integer i) {
 }
 
 /* One retrieval prediction: query row ex (1-based), the retrieved key rows (1-based) in the
- * table at rv; labels come from row_labels (one per manifest row), the rows are stored 0-based. */
+ * table at rv; labels come from row_labels (one per manifest row: the cell's rank), the rows
+ * are stored 0-based, with hit: where the first key of the query's label was retrieved. */
 static int retrieval_prediction(lua_State *L, cl_store *s, int64_t eid, int trial, lua_Integer ex, int rv,
                                 cl_error *e) {
   lua_Integer n = luaL_len(L, rv);
   cJSON *a = cJSON_CreateArray();
   lua_Integer top = 0;
+  const char *label = nth(L, 1, "row_labels", ex);
+  int hit = 0;
   for (lua_Integer i = 1; i <= n; i++) {
     lua_geti(L, rv, i);
     lua_Integer row = lua_tointeger(L, -1);
     lua_pop(L, 1);
     if (i == 1) top = row;
+    if (!hit && i <= INT_MAX && strcmp(nth(L, 1, "row_labels", row), label) == 0) hit = (int)i;
     cJSON_AddItemToArray(a, cJSON_CreateNumber((double)(row - 1)));
   }
   char *json = cJSON_PrintUnformatted(a);
   cJSON_Delete(a);
-  const char *label = nth(L, 1, "row_labels", ex), *plabel = n ? nth(L, 1, "row_labels", top) : "";
-  int rc = cl_store_add_retrieval(s, eid, trial, (int)ex - 1, nth(L, 1, "filepaths", ex), label, plabel, json, e);
+  const char *plabel = n ? nth(L, 1, "row_labels", top) : "";
+  int rc = cl_store_add_retrieval(s, eid, trial, (int)ex - 1, nth(L, 1, "filepaths", ex), label, plabel, json, hit, e);
   free(json);
   return rc;
 }

@@ -140,6 +140,14 @@ static int ci_any(const run_data *d) {
   return 0;
 }
 
+/* Whether any metric of any cell has an interval. */
+static int ci_any_metric(const run_data *d) {
+  for (int i = 0; i < d->n; i++)
+    for (int m = 0; m < d->c[i].nm; m++)
+      if (cl_stats_find(d->st, d->c[i].eval_id, -1, d->c[i].mname[m])) return 1;
+  return 0;
+}
+
 /* top-k and acc* are fractions, shown in % */
 static int is_fraction(const char *m) { return cl_store_metric_is_fraction(m); }
 
@@ -236,22 +244,40 @@ static void free_strs(char **v, int n) {
   free(v);
 }
 
-/* ---- plot 1: zero-shot top1 per dataset, one bar per model ---- */
+/* ---- bar plots: one group per dataset (zero-shot top-1) or per retrieval cell (query->key,
+ * split and rank: micro top-1), one bar per model with its 95% interval as an error bar ---- */
 
-static void plot_bars(FILE *f, const run_data *d) {
+typedef struct bar_spec {
+  const char *id, *title, *caption, *metric, *ylabel, *svg_title, *none;
+  int retrieval; /* groups: the retrieval axes of retrieval cells; else zero-shot cells' datasets */
+} bar_spec;
+
+static size_t max_len(const strlist *l) {
+  size_t n = 0;
+  for (int i = 0; i < l->n; i++)
+    if (strlen(l->v[i]) > n) n = strlen(l->v[i]);
+  return n;
+}
+
+static int bar_cell(const bar_spec *b, const rcell *c, double *v) {
+  return (b->retrieval ? *c->axes != 0 : is_zero_shot(c)) && metric(c, b->metric, v);
+}
+
+static void plot_bars(FILE *f, const run_data *d, const bar_spec *b) {
   strlist ds = {0}, ms = {0};
+  int any_ci = 0;
   for (int i = 0; i < d->n; i++) {
     double v;
-    if (!is_zero_shot(&d->c[i]) || !metric(&d->c[i], "top1", &v)) continue;
-    sl_add(&ds, d->c[i].dataset);
+    if (!bar_cell(b, &d->c[i], &v)) continue;
+    sl_add(&ds, b->retrieval ? d->c[i].axes : d->c[i].dataset);
     sl_add(&ms, d->c[i].model);
+    any_ci |= cl_stats_find(d->st, d->c[i].eval_id, -1, b->metric) != NULL;
   }
-  cl_report_figure_open(f, "plot-bars", "Zero-shot top-1 by dataset.",
-              d->st && ci_any(d) ? "One bar per model: its best text type on that dataset (hover a bar for which); "
-                                   "error bars: the 95% bootstrap confidence interval."
-                                 : "One bar per model: its best text type on that dataset (hover a bar for which).");
+  char *cap = cl_asprintf("%s%s", b->caption, any_ci ? " Error bars: the 95% bootstrap confidence interval." : "");
+  cl_report_figure_open(f, b->id, b->title, cap);
+  free(cap);
   if (!ds.n) {
-    cl_report_note(f, "note omitted", "No zero-shot results in this run: plot omitted.");
+    cl_report_note(f, "note omitted", b->none);
     fputs("</figure>\n", f);
     return;
   }
@@ -263,19 +289,20 @@ static void plot_bars(FILE *f, const run_data *d) {
   for (int i = 0; i < d->n; i++) {
     double v;
     const rcell *c = &d->c[i];
-    if (!is_zero_shot(c) || !metric(c, "top1", &v)) continue;
-    int k = sl_find(&ds, c->dataset) * S + sl_find(&ms, c->model);
+    if (!bar_cell(b, c, &v)) continue;
+    int k = sl_find(&ds, b->retrieval ? c->axes : c->dataset) * S + sl_find(&ms, c->model);
     if (isnan(val[k]) || v > val[k]) val[k] = v, best[k] = c;
-    const cl_stats_cell *ci = ci_of(d, c);
+    const cl_stats_cell *ci = cl_stats_find(d->st, c->eval_id, -1, b->metric);
     if (v > vmax) vmax = v;
     if (ci && ci->hi > vmax) vmax = ci->hi;
   }
-  double gw = fmax((PLOT_W - ML - MR) / G, S * 10.0 + 16), pw = gw * G;
+  /* a retrieval cell's label ("image+dna->image+dna test_unseen species") needs room: wider, scrolled */
+  double gw = fmax(fmax((PLOT_W - ML - MR) / G, S * 10.0 + 16), b->retrieval ? 6.0 * (double)max_len(&ds) : 0), pw = gw * G;
   double W = ML + pw + MR, lh = cl_report_svg_legend_height(W - ML, S, (const char *const *)ms.v);
   double H = MT + PLOT_H + 30 + (S > 1 ? lh + 8 : 0);
-  cl_report_svg_open(f, W, H, "zero-shot top-1 accuracy per dataset and model");
+  cl_report_svg_open(f, W, H, b->svg_title);
   cl_report_frame fr = {ML, MT, pw, PLOT_H, 0, 1};
-  cl_report_svg_yaxis(f, &fr, 0, vmax, 0, 1, 1, "top-1 accuracy");
+  cl_report_svg_yaxis(f, &fr, 0, vmax, 0, 1, 1, b->ylabel);
   double bw = fmin(gw * 0.8 / S, 56); /* a lone bar need not fill its group */
   for (int g = 0; g < G; g++) {
     double gx = ML + g * gw, bx = gx + (gw - bw * S) / 2;
@@ -286,9 +313,11 @@ static void plot_bars(FILE *f, const run_data *d) {
       double x = bx + s * bw, y = cl_report_ymap(&fr, v), h = fr.y0 + fr.h - y;
       fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
               x, y, fmax(bw - 1, 1), fmax(h, 0.5), cl_report_svg_color(s));
-      const cl_stats_cell *ci = ci_of(d, c);
-      char *t = cl_asprintf("%s on %s: %.2f%% (text type %s, %s)", c->model, c->dataset, 100 * v,
-                    *c->text_type ? c->text_type : "-", c->experiment);
+      const cl_stats_cell *ci = cl_stats_find(d->st, c->eval_id, -1, b->metric);
+      char *t = b->retrieval ? cl_asprintf("%s on %s, %s: %s %.2f%% (%s)", c->model, c->dataset, c->axes, b->metric,
+                                           100 * v, c->experiment)
+                             : cl_asprintf("%s on %s: %.2f%% (text type %s, %s)", c->model, c->dataset, 100 * v,
+                                           *c->text_type ? c->text_type : "-", c->experiment);
       if (ci) {
         char *u = cl_asprintf("%s; 95%% CI %.2f to %.2f%%%s%s", t, 100 * ci->lo, 100 * ci->hi, ci->tie ? "; " : "",
                               cl_stats_tie_name(ci->tie));
@@ -701,7 +730,7 @@ static void tables(FILE *f, const run_data *d) {
   for (int i = 0; i < d->n; i++) sl_add(&xs, d->c[i].experiment);
   fputs("<section id=\"tables\">\n<h2>Results by experiment</h2>\n", f);
   if (!xs.n) cl_report_note(f, "note", "This run holds no results.");
-  else if (ci_any(d)) {
+  else if (ci_any_metric(d)) {
     char *t = cl_asprintf("In bold: the best of its dataset, protocol and shots in that metric, or tied with it; "
                           "[a, b]: %s.",
                           d->describe);
@@ -794,7 +823,7 @@ static const char CSS[] =
     ".ci{color:#777;font-size:.9em}td.worse{color:#666}"
     "footer{margin-top:40px;color:#888;font-size:.85em}";
 
-static void header(FILE *f, const run_meta *m, const char *db, int trained) {
+static void header(FILE *f, const run_meta *m, const char *db, int trained, int retrieval) {
   fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         /* an empty icon: the browser asks for nothing */
@@ -834,6 +863,7 @@ static void header(FILE *f, const run_meta *m, const char *db, int trained) {
   cl_report_html(f, db);
   fputs("</p>\n</header>\n<nav><a href=\"#plot-bars\">zero-shot</a><a href=\"#plot-shots\">shots</a>"
         "<a href=\"#plot-heatmap\">text types</a><a href=\"#plot-history\">history</a>", f);
+  if (retrieval) fputs("<a href=\"#plot-retrieval\">retrieval</a>", f);
   if (trained) fputs("<a href=\"#plot-loss\">training</a><a href=\"#plot-train-types\">train \xc3\x97 test type</a>", f);
   fputs("<a href=\"#tables\">tables</a></nav>\n", f);
 }
@@ -847,10 +877,12 @@ int cl_report_write(cl_store *s, int64_t run_id, const cl_stats_opts *ci, FILE *
   int rc = cl_store_check_run(s, run_id, e);
   if (!rc) rc = cl_store_each_run(s, 0, run_row, &runs, e);
   if (!rc) rc = cl_store_each_result(s, run_id, result_row, &d, e);
-  if (!rc) rc = cl_stats_compute(s, run_id, ci, &st, e);
+  if (!rc) rc = cl_stats_get(s, run_id, ci, &st, e);
   if (rc) goto done;
   d.st = st;
-  d.describe = cl_stats_describe(ci);
+  int any_axes = 0;
+  for (int i = 0; i < d.n; i++) any_axes |= *d.c[i].axes != 0;
+  d.describe = cl_stats_describe(ci, any_axes);
   const run_meta *me = NULL;
   for (int i = 0; i < runs.n; i++)
     if (runs.v[i].id == run_id) me = &runs.v[i];
@@ -860,9 +892,22 @@ int cl_report_write(cl_store *s, int64_t run_id, const cl_stats_opts *ci, FILE *
   }
   int trained = 0; /* a first pass only asks whether the run trained (or evaluated trained) models */
   if ((rc = cl_report_train_plots(NULL, s, run_id, &trained, e))) goto done;
-  header(f, me, cl_store_path(s), trained);
+  header(f, me, cl_store_path(s), trained, any_axes);
   fputs("<section id=\"plots\">\n<h2>Plots</h2>\n<div class=\"plot\">\n", f);
-  plot_bars(f, &d);
+  static const bar_spec zero_shot = {
+      .id = "plot-bars", .title = "Zero-shot top-1 by dataset.", .metric = "top1", .ylabel = "top-1 accuracy",
+      .caption = "One bar per model: its best text type on that dataset (hover a bar for which).",
+      .svg_title = "zero-shot top-1 accuracy per dataset and model",
+      .none = "No zero-shot results in this run: plot omitted."};
+  static const bar_spec retrieval = {
+      .id = "plot-retrieval", .title = "Retrieval micro top-1 by query and key, split and rank.",
+      .metric = "micro_top1", .ylabel = "micro top-1 accuracy", .retrieval = 1,
+      .caption = "One bar per model: the share of queries whose closest key has their label (CLIBD's micro "
+                 "top-1; every metric is in the tables).",
+      .svg_title = "retrieval micro top-1 accuracy per cell and model",
+      .none = "No retrieval results in this run: plot omitted."};
+  plot_bars(f, &d, &zero_shot);
+  if (any_axes) plot_bars(f, &d, &retrieval);
   plot_shots(f, &d);
   plot_heatmap(f, &d);
   if ((rc = plot_history(f, s, run_id, &d, &runs, e))) goto done;

@@ -1,7 +1,9 @@
 /* cl_stats: intervals and ties over a stored run (see the header). */
+#define _GNU_SOURCE /* qsort_r */
 #include "cl_stats.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 typedef struct sval {
   int k, trial;
   double v;
+  char *name;
 } sval;
 
 /* One evaluation of the run: its group key, its stored top-k values and its outcomes. */
@@ -19,21 +22,28 @@ typedef struct sev {
   char *group; /* dataset, protocol, shots, axes */
   sval *vals;
   int nvals, capv;
-  /* outcomes in stored order: trial (-1 none), example, correct, hit (0: none) */
+  /* outcomes in stored order: trial (-1 none), example, correct, hit (0: none); a
+   * retrieval's: the query's label too */
   int *trial, *example, *hit;
   uint8_t *correct;
+  char **label;
   int n, cap;
+  int axes;      /* a retrieval cell */
+  int retrieval; /* its predictions are retrieved lists */
 } sev;
 
 /* An aggregate's resamples, kept for the ties of its group. */
 typedef struct sagg {
-  int ev, k;
+  int ev;
+  const char *metric;
   double *acc;
 } sagg;
 
 struct cl_stats {
   cl_stats_cell *c;
   int n, cap;
+  int reused;
+  char *warning;
 };
 
 typedef struct gather {
@@ -52,13 +62,15 @@ const char *cl_stats_tie_name(int tie) {
   return tie == CL_TIE_BEST ? "best" : tie == CL_TIE_TIED ? "tied" : tie == CL_TIE_WORSE ? "worse" : "";
 }
 
-char *cl_stats_describe(const cl_stats_opts *o) {
+char *cl_stats_describe(const cl_stats_opts *o, int retrieval) {
   if (o->method == CL_CI_NONE) return cl_strdup("no confidence intervals (--ci none)");
   return cl_asprintf("top-k accuracies with their 95%% confidence interval: percentile bootstrap, %d resamples of "
-                     "the examples (few-shot: of the trials, then of each drawn trial's examples), seed %llu; "
+                     "the examples (few-shot: of the trials, then of each drawn trial's examples%s), seed %llu; "
                      "per dataset, protocol, shots and metric, best = the highest mean over the resamples, tied = not "
                      "significantly worse than it (one-sided paired bootstrap test, Holm-corrected, alpha %.2f)",
-                     o->resamples, (unsigned long long)o->seed, CL_BOOT_ALPHA);
+                     o->resamples,
+                     retrieval ? "; retrieval: of the queries, a resample's macro averaging the classes it holds" : "",
+                     (unsigned long long)o->seed, CL_BOOT_ALPHA);
 }
 
 static sev *find_eval(gather *g, int64_t id) {
@@ -83,9 +95,11 @@ static int result_row(const cl_result_row *r, void *ud, cl_error *e) {
     char *axes = cl_store_axes_text(r->query, r->key, r->split, r->rank);
     v->group = cl_asprintf("%s\x1f%s\x1f%d\x1f%s", r->dataset ? r->dataset : "", r->protocol ? r->protocol : "",
                            r->shots, axes ? axes : "");
+    v->axes = axes && *axes;
     free(axes);
   }
-  const int k = cl_stats_topk(r->metric);
+  int macro;
+  const int k = v->axes ? cl_stats_retrieval_k(r->metric, &macro) : cl_stats_topk(r->metric);
   if (!k || !r->has_value) return CL_OK;
   if (v->nvals == v->capv) {
     v->capv = v->capv ? 2 * v->capv : 8;
@@ -93,14 +107,14 @@ static int result_row(const cl_result_row *r, void *ud, cl_error *e) {
     if (!nv) return cl_err(e, CL_ENOMEM, "out of memory reading results");
     v->vals = nv;
   }
-  v->vals[v->nvals++] = (sval){.k = k, .trial = r->trial, .v = r->value};
+  v->vals[v->nvals++] = (sval){.k = k, .trial = r->trial, .v = r->value, .name = cl_strdup(r->metric)};
   return CL_OK;
 }
 
 static int prediction_row(const cl_prediction_row *r, void *ud, cl_error *e) {
   gather *g = ud;
   sev *v = find_eval(g, r->eval_id);
-  if (!v || r->retrieved) return CL_OK; /* retrieval lists: no top1 of ours */
+  if (!v) return CL_OK;
   if (v->n == v->cap) {
     int cap = v->cap ? 2 * v->cap : 256;
     int *t = realloc(v->trial, (size_t)cap * sizeof *t);
@@ -111,11 +125,15 @@ static int prediction_row(const cl_prediction_row *r, void *ud, cl_error *e) {
     if (h) v->hit = h;
     uint8_t *c = realloc(v->correct, (size_t)cap);
     if (c) v->correct = c;
-    if (!t || !x || !h || !c) return cl_err(e, CL_ENOMEM, "out of memory reading predictions");
+    char **l = realloc(v->label, (size_t)cap * sizeof *l);
+    if (l) v->label = l;
+    if (!t || !x || !h || !c || !l) return cl_err(e, CL_ENOMEM, "out of memory reading predictions");
     v->cap = cap;
   }
   v->trial[v->n] = r->trial, v->example[v->n] = r->example, v->correct[v->n] = r->correct != 0;
   v->hit[v->n] = r->hit;
+  v->label[v->n] = r->retrieved ? cl_strdup(r->label ? r->label : "") : NULL;
+  v->retrieval |= r->retrieved != NULL;
   v->n++;
   return CL_OK;
 }
@@ -128,6 +146,20 @@ static int add_cell(cl_stats *st, cl_stats_cell c, cl_error *e) {
     st->c = nv;
   }
   st->c[st->n++] = c;
+  return CL_OK;
+}
+
+static cl_stats_cell new_cell(const sev *v, const sval *sv) {
+  cl_stats_cell c = {.eval_id = v->eval_id, .trial = sv->trial, .k = sv->k, .p = NAN};
+  snprintf(c.metric, sizeof c.metric, "%s", sv->name);
+  return c;
+}
+
+static int add_sagg(sagg **agg, int *nagg, int ev, const char *metric, double *acc, cl_error *e) {
+  sagg *na = realloc(*agg, (size_t)(*nagg + 1) * sizeof *na);
+  if (!na) return cl_err(e, CL_ENOMEM, "out of memory");
+  *agg = na;
+  na[(*nagg)++] = (sagg){.ev = ev, .metric = metric, .acc = acc};
   return CL_OK;
 }
 
@@ -166,6 +198,7 @@ static int same_examples(const sev *a, const sev *b) {
 static int eval_cells(cl_stats *st, const sev *v, int ev, const cl_stats_opts *o, sagg **agg, int *nagg,
                       cl_error *e) {
   int *tn;
+  if (v->retrieval) return CL_OK; /* retrieval_cells */
   const int T = shape(v, &tn);
   if (!T) return CL_OK;
   const int B = o->resamples;
@@ -187,16 +220,13 @@ static int eval_cells(cl_stats *st, const sev *v, int ev, const cl_stats_opts *o
     rc = cl_boot_resample(&out, B, o->seed, a, e);
     if (rc == CL_OK) {
       memcpy(sorted, a, (size_t)B * sizeof *a);
-      cl_stats_cell c = {.eval_id = v->eval_id, .trial = sv->trial, .k = sv->k, .p = NAN};
+      cl_stats_cell c = new_cell(v, sv);
+      c.has_ci = 1;
       cl_boot_interval(sorted, B, CL_BOOT_LEVEL, &c.lo, &c.hi);
       rc = add_cell(st, c, e);
     }
     free(sorted);
-    if (rc == CL_OK && sv->trial < 0) {
-      sagg *na = realloc(*agg, (size_t)(*nagg + 1) * sizeof *na);
-      if (!na) rc = cl_err(e, CL_ENOMEM, "out of memory");
-      else *agg = na, na[(*nagg)++] = (sagg){.ev = ev, .k = sv->k, .acc = a}, a = NULL;
-    }
+    if (rc == CL_OK && sv->trial < 0 && (rc = add_sagg(agg, nagg, ev, sv->name, a, e)) == CL_OK) a = NULL;
     free(a);
   }
   free(x);
@@ -204,13 +234,87 @@ static int eval_cells(cl_stats *st, const sev *v, int ev, const cl_stats_opts *o
   return rc;
 }
 
-static cl_stats_cell *agg_cell(cl_stats *st, int64_t eval_id, int k) {
+static int cmp_label(const void *a, const void *b, void *labels) {
+  char **l = labels;
+  int x = *(const int *)a, y = *(const int *)b, c = strcmp(l[x], l[y]);
+  return c ? c : (x > y) - (x < y);
+}
+
+/* The retrieval metrics of one evaluation whose per-query outcomes give the stored value get
+ * their interval (one draw of the queries per resample for all of them); the others a note. */
+static int retrieval_cells(cl_stats *st, const sev *v, int ev, const cl_stats_opts *o, sagg **agg, int *nagg,
+                           cl_error *e) {
+  const int n = v->n, B = o->resamples;
+  int nk = 0, any_hit = 0, rc = CL_OK;
+  for (int i = 0; i < n; i++) any_hit |= v->hit[i] > 0;
+  int *ks = cl_xmalloc((size_t)(v->nvals ? v->nvals : 1) * sizeof *ks);
+  for (int m = 0; m < v->nvals; m++) {
+    int j = 0;
+    while (j < nk && ks[j] != v->vals[m].k) j++;
+    if (j == nk) ks[nk++] = v->vals[m].k;
+  }
+  /* classes: ids of the query labels (sorted: any order will do, the scores keep their own) */
+  int *cls = cl_xmalloc((size_t)(n ? n : 1) * sizeof *cls), *ord = cl_xmalloc((size_t)(n ? n : 1) * sizeof *ord);
+  for (int i = 0; i < n; i++) ord[i] = i;
+  if (n) qsort_r(ord, (size_t)n, sizeof *ord, cmp_label, v->label);
+  int ncls = 0;
+  for (int i = 0; i < n; i++) {
+    if (i == 0 || strcmp(v->label[ord[i]], v->label[ord[i - 1]])) ncls++;
+    cls[ord[i]] = ncls - 1;
+  }
+  cl_boot_queries q = {.n = n, .ncls = ncls, .cls = cls, .hit = v->hit};
+  double *pmi = cl_xmalloc((size_t)(nk ? nk : 1) * sizeof *pmi), *pma = cl_xmalloc((size_t)(nk ? nk : 1) * sizeof *pma);
+  if (n && nk) cl_boot_retrieval_point(&q, NULL, n, ks, nk, pmi, pma);
+  int *ok = cl_xcalloc((size_t)(v->nvals ? v->nvals : 1), sizeof *ok), nok = 0;
+  for (int m = 0; m < v->nvals && rc == CL_OK; m++) {
+    const sval *sv = &v->vals[m];
+    int macro = 0, j = 0;
+    cl_stats_retrieval_k(sv->name, &macro);
+    while (ks[j] != sv->k) j++;
+    if (n && sv->trial < 0 && fabs((macro ? pma : pmi)[j] - sv->v) <= 1e-9) {
+      ok[m] = 1, nok++;
+      continue;
+    }
+    cl_stats_cell c = new_cell(v, sv);
+    snprintf(c.note, sizeof c.note, "%s",
+             !n ? "no per-query outcomes stored"
+             : !any_hit ? "no interval: recorded before schema 9 (no per-query outcomes)"
+                        : "no interval: the stored outcomes do not give the stored value");
+    rc = add_cell(st, c, e);
+  }
+  double *mi = NULL, *ma = NULL;
+  if (rc == CL_OK && nok) {
+    mi = cl_xmalloc((size_t)B * (size_t)nk * sizeof *mi);
+    ma = cl_xmalloc((size_t)B * (size_t)nk * sizeof *ma);
+    rc = cl_boot_retrieval(&q, ks, nk, B, o->seed, mi, ma, e);
+  }
+  for (int m = 0; m < v->nvals && rc == CL_OK && nok; m++) {
+    if (!ok[m]) continue;
+    const sval *sv = &v->vals[m];
+    int macro = 0, j = 0;
+    cl_stats_retrieval_k(sv->name, &macro);
+    while (ks[j] != sv->k) j++;
+    double *a = cl_xmalloc((size_t)B * sizeof *a), *sorted = cl_xmalloc((size_t)B * sizeof *sorted);
+    for (int b = 0; b < B; b++) a[b] = sorted[b] = (macro ? ma : mi)[(size_t)b * nk + j];
+    cl_stats_cell c = new_cell(v, sv);
+    c.has_ci = 1;
+    cl_boot_interval(sorted, B, CL_BOOT_LEVEL, &c.lo, &c.hi);
+    free(sorted);
+    rc = add_cell(st, c, e);
+    if (rc == CL_OK && (rc = add_sagg(agg, nagg, ev, sv->name, a, e)) == CL_OK) a = NULL;
+    free(a);
+  }
+  free(mi), free(ma), free(ok), free(pmi), free(pma), free(cls), free(ord), free(ks);
+  return rc;
+}
+
+static cl_stats_cell *agg_cell(cl_stats *st, int64_t eval_id, const char *metric) {
   for (int i = 0; i < st->n; i++)
-    if (st->c[i].eval_id == eval_id && st->c[i].trial < 0 && st->c[i].k == k) return &st->c[i];
+    if (st->c[i].eval_id == eval_id && st->c[i].trial < 0 && !strcmp(st->c[i].metric, metric)) return &st->c[i];
   return NULL;
 }
 
-/* Ties within each group (dataset, protocol, shots, axes, k) of aggregates with resamples. */
+/* Ties within each group (dataset, protocol, shots, axes, metric) of aggregates with resamples. */
 static void ties(cl_stats *st, gather *g, sagg *agg, int nagg, int B) {
   const size_t n = (size_t)(nagg ? nagg : 1);
   int *done = cl_xcalloc(n, sizeof *done), *idx = cl_xmalloc(n * sizeof *idx), *tied = cl_xmalloc(n * sizeof *tied);
@@ -222,7 +326,7 @@ static void ties(cl_stats *st, gather *g, sagg *agg, int nagg, int B) {
     int m = 0, paired = 1;
     for (int j = i; j < nagg; j++) {
       const sev *v = &g->v[agg[j].ev];
-      if (done[j] || agg[j].k != agg[i].k || strcmp(v->group, first->group)) continue;
+      if (done[j] || strcmp(agg[j].metric, agg[i].metric) || strcmp(v->group, first->group)) continue;
       done[j] = 1;
       paired &= same_examples(first, v);
       idx[m] = j, s[m] = agg[j].acc, m++;
@@ -230,7 +334,7 @@ static void ties(cl_stats *st, gather *g, sagg *agg, int nagg, int B) {
     if (!paired) continue; /* different examples: nothing to pair */
     int best = cl_boot_ties(s, m, B, CL_BOOT_ALPHA, tied, p);
     for (int q = 0; q < m; q++) {
-      cl_stats_cell *c = agg_cell(st, g->v[agg[idx[q]].ev].eval_id, agg[i].k);
+      cl_stats_cell *c = agg_cell(st, g->v[agg[idx[q]].ev].eval_id, agg[i].metric);
       if (!c) continue;
       c->tie = q == best ? CL_TIE_BEST : tied[q] ? CL_TIE_TIED : CL_TIE_WORSE;
       c->p = p[q];
@@ -250,13 +354,18 @@ int cl_stats_compute(cl_store *s, int64_t run_id, const cl_stats_opts *o, cl_sta
   if (rc == CL_OK) rc = cl_store_each_prediction(s, run_id, prediction_row, &g, e);
   sagg *agg = NULL;
   int nagg = 0;
-  for (int i = 0; i < g.n && rc == CL_OK; i++) rc = eval_cells(*out, &g.v[i], i, o, &agg, &nagg, e);
+  for (int i = 0; i < g.n && rc == CL_OK; i++)
+    rc = g.v[i].retrieval || (g.v[i].axes && !g.v[i].n) ? retrieval_cells(*out, &g.v[i], i, o, &agg, &nagg, e)
+                                                          : eval_cells(*out, &g.v[i], i, o, &agg, &nagg, e);
+  /* the ties (computed after every resample) point into vals' names: free those after */
   if (rc == CL_OK) ties(*out, &g, agg, nagg, o->resamples);
   for (int i = 0; i < nagg; i++) free(agg[i].acc);
   free(agg);
   for (int i = 0; i < g.n; i++) {
-    free(g.v[i].group), free(g.v[i].vals), free(g.v[i].trial), free(g.v[i].example), free(g.v[i].hit);
-    free(g.v[i].correct);
+    sev *v = &g.v[i];
+    for (int m = 0; m < v->nvals; m++) free(v->vals[m].name);
+    for (int j = 0; j < v->n; j++) free(v->label[j]);
+    free(v->group), free(v->vals), free(v->trial), free(v->example), free(v->hit), free(v->correct), free(v->label);
   }
   free(g.v);
   if (rc) {
@@ -273,16 +382,107 @@ int cl_stats_topk(const char *metric) {
   return *end || k < 1 || k > 100000 ? 0 : (int)k;
 }
 
-const cl_stats_cell *cl_stats_find(const cl_stats *st, int64_t eval_id, int trial, const char *metric) {
-  const int k = cl_stats_topk(metric);
-  if (!st || !k) return NULL;
+int cl_stats_retrieval_k(const char *metric, int *macro) {
+  if (!metric || (strncmp(metric, "micro_", 6) && strncmp(metric, "macro_", 6))) return 0;
+  *macro = metric[1] == 'a';
+  return cl_stats_topk(metric + 6);
+}
+
+static const cl_stats_cell *any_cell(const cl_stats *st, int64_t eval_id, int trial, const char *metric) {
+  if (!st || !metric) return NULL;
   for (int i = 0; i < st->n; i++)
-    if (st->c[i].eval_id == eval_id && st->c[i].trial == trial && st->c[i].k == k) return &st->c[i];
+    if (st->c[i].eval_id == eval_id && st->c[i].trial == trial && !strcmp(st->c[i].metric, metric)) return &st->c[i];
   return NULL;
+}
+
+const cl_stats_cell *cl_stats_find(const cl_stats *st, int64_t eval_id, int trial, const char *metric) {
+  const cl_stats_cell *c = any_cell(st, eval_id, trial, metric);
+  return c && c->has_ci ? c : NULL;
+}
+
+const char *cl_stats_note(const cl_stats *st, int64_t eval_id, int trial, const char *metric) {
+  const cl_stats_cell *c = any_cell(st, eval_id, trial, metric);
+  return c && !c->has_ci && *c->note ? c->note : NULL;
+}
+
+int cl_stats_reused(const cl_stats *st) { return st && st->reused; }
+const char *cl_stats_warning(const cl_stats *st) { return st ? st->warning : NULL; }
+
+/* ---- kept in the results database ---- */
+
+static cl_interval_key store_key(const cl_stats_opts *o) {
+  return (cl_interval_key){.method = "bootstrap", .level = CL_BOOT_LEVEL, .resamples = o->resamples,
+                           .seed = (int64_t)o->seed};
+}
+
+static int tie_of(const char *name) {
+  for (int t = CL_TIE_BEST; t <= CL_TIE_WORSE; t++)
+    if (!strcmp(name, cl_stats_tie_name(t))) return t;
+  return CL_TIE_UNTESTED;
+}
+
+static int stored_row(const cl_interval_row *r, void *ud, cl_error *e) {
+  cl_stats_cell c = {.eval_id = r->eval_id, .trial = r->trial, .has_ci = r->has_ci, .lo = r->lo, .hi = r->hi,
+                     .tie = tie_of(r->tie ? r->tie : ""), .p = r->p, .group_size = r->group_size};
+  snprintf(c.metric, sizeof c.metric, "%s", r->metric ? r->metric : "");
+  snprintf(c.note, sizeof c.note, "%s", r->note ? r->note : "");
+  int macro;
+  c.k = cl_stats_topk(c.metric);
+  if (!c.k) c.k = cl_stats_retrieval_k(c.metric, &macro);
+  return add_cell(ud, c, e);
+}
+
+static int put(cl_store *s, int64_t run_id, const cl_stats_opts *o, int64_t run_evals, const cl_stats *st,
+               cl_error *e) {
+  cl_interval_row *rows = cl_xmalloc((size_t)(st->n ? st->n : 1) * sizeof *rows);
+  for (int i = 0; i < st->n; i++) {
+    const cl_stats_cell *c = &st->c[i];
+    rows[i] = (cl_interval_row){.eval_id = c->eval_id, .trial = c->trial, .metric = c->metric, .has_ci = c->has_ci,
+                                .lo = c->lo, .hi = c->hi, .tie = cl_stats_tie_name(c->tie), .p = c->p,
+                                .group_size = c->group_size, .note = c->note};
+  }
+  const cl_interval_key k = store_key(o);
+  int rc = cl_store_intervals_put(s, run_id, &k, run_evals, rows, st->n, e);
+  free(rows);
+  return rc;
+}
+
+int cl_stats_get(cl_store *s, int64_t run_id, const cl_stats_opts *o, cl_stats **out, cl_error *e) {
+  if (o->method == CL_CI_NONE || o->seed > INT64_MAX) return cl_stats_compute(s, run_id, o, out, e);
+  *out = cl_xcalloc(1, sizeof **out);
+  const cl_interval_key k = store_key(o);
+  int found = 0;
+  int64_t nev = 0;
+  int rc = cl_store_check_run(s, run_id, e);
+  if (!rc) rc = cl_store_intervals_get(s, run_id, &k, stored_row, *out, &found, e);
+  if (!rc && found) {
+    (*out)->reused = 1;
+    return CL_OK;
+  }
+  if (!rc) rc = cl_store_run_evals(s, run_id, &nev, e);
+  cl_stats_free(*out);
+  *out = NULL;
+  if (rc || (rc = cl_stats_compute(s, run_id, o, out, e))) return rc;
+  cl_error pe = {0};
+  if (cl_store_writable(s) && (*out)->n && put(s, run_id, o, nev, *out, &pe) != CL_OK)
+    (*out)->warning = cl_asprintf("the intervals were not kept: %s", pe.msg);
+  return CL_OK;
+}
+
+int cl_stats_store(cl_store *s, int64_t run_id, const cl_stats_opts *o, cl_error *e) {
+  if (o->method == CL_CI_NONE || o->seed > INT64_MAX) return CL_OK;
+  int64_t nev = 0;
+  cl_stats *st = NULL;
+  int rc = cl_store_run_evals(s, run_id, &nev, e);
+  if (!rc) rc = cl_stats_compute(s, run_id, o, &st, e);
+  if (!rc && st->n) rc = put(s, run_id, o, nev, st, e);
+  cl_stats_free(st);
+  return rc;
 }
 
 void cl_stats_free(cl_stats *st) {
   if (!st) return;
   free(st->c);
+  free(st->warning);
   free(st);
 }

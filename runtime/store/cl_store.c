@@ -216,6 +216,33 @@ static const char *const MIGRATIONS[] = {
      * beyond those kept or unknown: every earlier row), so top-k outcomes are per example
      * too and every top-k accuracy can carry a bootstrap interval. */
     "ALTER TABLE predictions ADD COLUMN hit INTEGER CHECK (hit IS NULL OR hit >= 1);",
+    /* 8 -> 9: computed confidence intervals, kept for reuse: one row per cell (evaluation,
+     * trial, metric) and settings (method, level, resamples, seed), with the cell's tie with
+     * the best of its group; run_evals: the run's evaluations when computed (a run that has
+     * grown since has new groups: its rows are stale). Derived data, tied to the run (not to
+     * evaluations, so clade merge leaves them: a merged run computes its own). From this
+     * version on a retrieval's predictions keep hit too: the position of the first retrieved
+     * key of the query's label (NULL: none of them), so its metrics have per-query outcomes. */
+    "CREATE TABLE intervals("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  eval_id INTEGER NOT NULL,"
+    "  trial INTEGER CHECK (trial IS NULL OR trial >= 0)," /* NULL: the aggregate */
+    "  metric TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"  /* 'bootstrap' */
+    "  level REAL NOT NULL,"   /* 0.95 */
+    "  resamples INTEGER NOT NULL CHECK (resamples >= 1),"
+    "  seed INTEGER NOT NULL CHECK (seed >= 0),"
+    "  lo REAL,"              /* NULL (with hi): the cell has no interval, note says why */
+    "  hi REAL,"
+    "  note TEXT NOT NULL DEFAULT '',"
+    "  tie TEXT NOT NULL DEFAULT '' CHECK (tie IN ('', 'best', 'tied', 'worse')),"
+    "  p REAL,"                /* the test's p-value against the best; NULL untested */
+    "  group_size INTEGER NOT NULL DEFAULT 0,"
+    "  run_evals INTEGER NOT NULL,"
+    "  created_at TEXT NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX intervals_key ON intervals(run_id, method, level, resamples, seed, eval_id,"
+    "  coalesce(trial, -1), metric);",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof *MIGRATIONS == CL_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -467,6 +494,7 @@ static int open_impl(const char *path, int create, cl_store **out, cl_error *e) 
   }
   cl_store *s = cl_xcalloc(1, sizeof *s);
   s->path = cl_strdup(path);
+  s->readonly = !writable;
   /* A handle serves one thread at a time: no per-call mutex. */
   int flags = (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX;
   if (create) flags |= SQLITE_OPEN_CREATE;
@@ -758,14 +786,14 @@ int cl_store_add_prediction_hit(cl_store *s, int64_t eval_id, int trial, int exa
 }
 
 int cl_store_add_retrieval(cl_store *s, int64_t eval_id, int trial, int example, const char *filepath,
-                           const char *label, const char *prediction, const char *retrieved_json,
+                           const char *label, const char *prediction, const char *retrieved_json, int hit,
                            cl_error *e) {
   if (!retrieved_json) {
     s->eval_failed = 1;
     return cl_err(e, CL_EINVAL, "%s: inserting retrieval %d for eval %lld: no retrieved keys", s->path,
                   example, (long long)eval_id);
   }
-  return add_prediction(s, eval_id, trial, example, filepath, label, prediction, retrieved_json, 0, e);
+  return add_prediction(s, eval_id, trial, example, filepath, label, prediction, retrieved_json, hit, e);
 }
 
 int cl_store_metric_is_fraction(const char *m) {

@@ -19,7 +19,7 @@
 #include "../core/cl_core.h"
 
 /* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
-#define CL_STORE_SCHEMA_VERSION 8
+#define CL_STORE_SCHEMA_VERSION 9
 /* PRAGMA application_id marking a clade database ("Clad"). */
 #define CL_STORE_APP_ID 0x436c6164
 #define CL_STORE_DEFAULT_PATH "results/clade.db"
@@ -98,9 +98,10 @@ int cl_store_add_prediction_hit(cl_store *s, int64_t eval_id, int trial, int exa
                                 const char *label, const char *prediction, int hit, cl_error *e);
 /* A retrieval's prediction: the query row `example`, its label, the top key's label as the
  * prediction, and retrieved_json the retrieved key rows best first (a JSON array of 0-based
- * manifest rows). */
+ * manifest rows); hit: the 1-based position of the first retrieved key of the query's label,
+ * 0 when none has it (stored NULL; schema 9 on: before, every retrieval's hit is NULL). */
 int cl_store_add_retrieval(cl_store *s, int64_t eval_id, int trial, int example, const char *filepath,
-                           const char *label, const char *prediction, const char *retrieved_json,
+                           const char *label, const char *prediction, const char *retrieved_json, int hit,
                            cl_error *e);
 /* A few-shot support image of class `cls` in trial (>= 0); rows keep insertion order. */
 int cl_store_add_support(cl_store *s, int64_t eval_id, int trial, const char *cls,
@@ -365,6 +366,44 @@ typedef int (*cl_store_train_eval_fn)(const cl_train_eval_row *r, void *ud, cl_e
 /* In evaluation order; run_id must exist. */
 int cl_store_each_train_eval(cl_store *s, int64_t run_id, const char *metric, cl_store_train_eval_fn fn, void *ud,
                              cl_error *e);
+
+/* ---- stored confidence intervals (cl_store_intervals.c, schema 9) ----
+ * intervals(run_id -> runs, eval_id, trial (NULL: the aggregate), metric, method, level,
+ * resamples, seed, lo, hi (NULL: no interval, note says why), tie ('', best, tied, worse),
+ * p (NULL: untested), group_size, run_evals, note, created_at): what `clade results`, `clade report`, `clade compare` and the end of
+ * `clade run` computed over a run's stored outcomes (report/cl_stats), one row per cell and
+ * settings; reused while the settings match and the run holds as many evaluations as when
+ * they were computed (run_evals; evaluations are append-only), recomputed otherwise. */
+typedef struct cl_interval_key {
+  const char *method; /* "bootstrap" */
+  double level;       /* 0.95 */
+  int resamples;
+  int64_t seed; /* >= 0 */
+} cl_interval_key;
+typedef struct cl_interval_row {
+  int64_t eval_id;
+  int trial; /* -1: the aggregate */
+  const char *metric;
+  int has_ci;      /* 0: no interval (lo, hi stored NULL); note says why */
+  double lo, hi;
+  const char *tie; /* "" untested, "best", "tied", "worse" */
+  double p;        /* NAN: untested */
+  int group_size;
+  const char *note; /* "" or why the cell has no interval */
+} cl_interval_row;
+/* Whether the handle may write (cl_store_open_existing of a read-only file may not). */
+int cl_store_writable(const cl_store *s);
+/* How many evaluations the run holds. */
+int cl_store_run_evals(cl_store *s, int64_t run_id, int64_t *n, cl_error *e);
+/* Replaces the run's rows of these settings by rows[0..n) (one transaction), computed when the
+ * run held run_evals evaluations. */
+int cl_store_intervals_put(cl_store *s, int64_t run_id, const cl_interval_key *k, int64_t run_evals,
+                           const cl_interval_row *rows, int n, cl_error *e);
+typedef int (*cl_store_interval_fn)(const cl_interval_row *r, void *ud, cl_error *e);
+/* The run's current rows of these settings, in stored order; *found 0 when there are none
+ * (never computed, other settings, or the run has grown since). */
+int cl_store_intervals_get(cl_store *s, int64_t run_id, const cl_interval_key *k, cl_store_interval_fn fn, void *ud,
+                           int *found, cl_error *e);
 
 /* A cell's retrieval axes as one line ("image->dna test_seen species"); "" when it has none.
  * The caller frees it. */

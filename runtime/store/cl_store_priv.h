@@ -30,6 +30,7 @@ struct cl_store {
   int64_t run_begun; /* the run this handle began, for a monotonic wall time */
   double run_t0;
   char *warning;
+  int readonly; /* opened read-only (cl_store_open_existing of a file we may not write) */
 };
 
 /* "<path>: <what>: <sqlite3_errmsg>" into e; returns CL_EDB. */

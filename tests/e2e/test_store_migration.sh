@@ -14,7 +14,7 @@ cp "$CLADE_SRC/tests/data/v4db/clade_v4.db" "$T/r.db"
 nres=$(sql "$T/r.db" 'SELECT count(*) FROM results WHERE eval_id IN (SELECT id FROM evaluations WHERE run_id = 1)')
 
 "$CLADE" results --db "$T/r.db" --run 1 --format json > "$T/r.json" || fail "results json of an old run"
-[ "$(sql "$T/r.db" 'PRAGMA user_version')" = 8 ] || fail "not migrated to schema 8"
+[ "$(sql "$T/r.db" 'PRAGMA user_version')" = 9 ] || fail "not migrated to schema 9"
 python3 - "$T/r.json" "$nres" <<'PY' || fail "old results json: $(head -c 400 "$T/r.json")"
 import json, sys
 rows = json.load(open(sys.argv[1]))

@@ -11,6 +11,7 @@
 
 #include "cl_cli.h"
 #include "report/cl_compare.h"
+#include "report/cl_stats.h"
 
 /* "--name VALUE" or "--name=VALUE": the value, else NULL (and *i is left alone). */
 static const char *opt_value(int argc, char **argv, int *i, const char *name, int *bad) {
@@ -37,9 +38,14 @@ int cl_cmd_compare(int argc, char **argv) {
   const char *db = CL_STORE_DEFAULT_PATH, *format = "table", *sides[2] = {NULL, NULL};
   cl_compare_opts o = {.min_delta = CL_COMPARE_MIN_DELTA, .alpha = CL_COMPARE_ALPHA, .metric = "top1"};
   int nsides = 0;
+  cl_stats_opts ci;
+  cl_cli_ci_defaults(&ci);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
     int bad = 0;
+    const int took = cl_cli_ci_option("compare", argc, argv, &i, &ci);
+    if (took < 0) return cl_cli_usage("compare");
+    if (took) continue;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       char *hv[] = {"help", "compare"};
       return cl_cmd_help(2, hv);
@@ -111,6 +117,12 @@ int cl_cmd_compare(int argc, char **argv) {
   cl_compare_result r;
   if (cl_compare_runs(s, &side[0], &side[1], &o, &r, &e) != CL_OK) {
     cl_cli_fail("compare: %s", e.msg);
+    cl_store_close(s);
+    return 2;
+  }
+  if (cl_compare_intervals(s, &r, &ci, &e) != CL_OK) {
+    cl_cli_fail("compare: %s", e.msg);
+    cl_compare_free(&r);
     cl_store_close(s);
     return 2;
   }

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cl_stats.h"
+#include "eval/cl_bootstrap.h"
+
 /* Deltas are differences of stored doubles: -0.005 may come back as -0.00499999999. */
 #define DELTA_EPS 1e-9
 
@@ -416,13 +419,13 @@ int cl_compare_runs(cl_store *s, const cl_compare_side *base, const cl_compare_s
       goto done;
     }
     row_from(r, b);
-    r->has_base = b->has_value, r->base = b->value;
+    r->has_base = b->has_value, r->base = b->value, r->base_eval = b->eval_id;
     if (!h) {
       r->verdict = CL_COMPARE_REMOVED;
       continue;
     }
     h->matched = 1;
-    r->has_head = h->has_value, r->head = h->value;
+    r->has_head = h->has_value, r->head = h->value, r->head_eval = h->eval_id;
     if (r->has_base && r->has_head) r->delta = r->head - r->base;
     if ((rc = test_cell(s, &bs, &hs, b, h, r, e))) goto done;
     r->verdict = verdict(r, &out->opts);
@@ -437,7 +440,7 @@ int cl_compare_runs(cl_store *s, const cl_compare_side *base, const cl_compare_s
       goto done;
     }
     row_from(r, h);
-    r->has_head = h->has_value, r->head = h->value;
+    r->has_head = h->has_value, r->head = h->value, r->head_eval = h->eval_id;
     r->verdict = CL_COMPARE_ADDED;
   }
   for (size_t i = 0; i < out->n; i++) out->count[out->rows[i].verdict]++;
@@ -446,6 +449,26 @@ done:
   cells_free(&bs.cs);
   cells_free(&hs.cs);
   if (rc) cl_compare_free(out);
+  return rc;
+}
+
+int cl_compare_intervals(cl_store *s, cl_compare_result *r, const cl_stats_opts *o, cl_error *e) {
+  if (o->method == CL_CI_NONE) return CL_OK;
+  r->ci_resamples = o->resamples, r->ci_seed = o->seed;
+  cl_stats *st[2] = {NULL, NULL};
+  int rc = cl_stats_get(s, r->base.run_id, o, &st[0], e);
+  if (!rc && r->head.run_id != r->base.run_id) rc = cl_stats_get(s, r->head.run_id, o, &st[1], e);
+  const cl_stats *hs = st[1] ? st[1] : st[0];
+  for (size_t i = 0; i < r->n && !rc; i++) {
+    cl_compare_row *x = &r->rows[i];
+    const cl_stats_cell *b = x->base_eval ? cl_stats_find(st[0], x->base_eval, -1, r->opts.metric) : NULL;
+    const cl_stats_cell *h = x->head_eval ? cl_stats_find(hs, x->head_eval, -1, r->opts.metric) : NULL;
+    if (b) x->has_base_ci = 1, x->base_lo = b->lo, x->base_hi = b->hi;
+    if (h) x->has_head_ci = 1, x->head_lo = h->lo, x->head_hi = h->hi;
+  }
+  for (int k = 0; k < 2; k++)
+    if (st[k] && cl_stats_warning(st[k])) fprintf(stderr, "clade: warning: compare: %s\n", cl_stats_warning(st[k]));
+  cl_stats_free(st[0]), cl_stats_free(st[1]);
   return rc;
 }
 
@@ -501,8 +524,10 @@ static void row_cells(const cl_compare_row *r, char *c[NCOLS]) {
   c[5] = cl_asprintf("%d", r->shots);
   c[6] = cl_store_axes_text(r->query, r->key, r->split, r->rank);
   if (!*c[6]) free(c[6]), c[6] = cl_strdup("-");
-  c[7] = pct(r->has_base, r->base);
-  c[8] = pct(r->has_head, r->head);
+  c[7] = r->has_base && r->has_base_ci ? cl_asprintf("%.2f [%.2f, %.2f]", 100 * r->base, 100 * r->base_lo, 100 * r->base_hi)
+                                        : pct(r->has_base, r->base);
+  c[8] = r->has_head && r->has_head_ci ? cl_asprintf("%.2f [%.2f, %.2f]", 100 * r->head, 100 * r->head_lo, 100 * r->head_hi)
+                                        : pct(r->has_head, r->head);
   c[9] = points(r->has_base && r->has_head, r->delta);
   c[10] = pval(r);
   c[11] = cl_strdup(cl_compare_verdict_name(r->verdict));
@@ -634,6 +659,23 @@ static void json_num(cJSON *o, const char *k, int has, double v) {
   else cJSON_AddNullToObject(o, k);
 }
 
+/* A side's interval as {"level", "low", "high", "resamples", "seed"}, or null. */
+static void json_ci(cJSON *o, const char *k, int has, double lo, double hi, const cl_compare_result *r) {
+  if (!has || !r->ci_resamples) {
+    cJSON_AddNullToObject(o, k);
+    return;
+  }
+  cJSON *c = cJSON_AddObjectToObject(o, k);
+  cJSON_AddNumberToObject(c, "level", CL_BOOT_LEVEL);
+  char buf[40]; /* %.17g: cJSON's own printing may round (it compares with a tolerance) */
+  snprintf(buf, sizeof buf, "%.17g", lo);
+  cJSON_AddRawToObject(c, "low", buf);
+  snprintf(buf, sizeof buf, "%.17g", hi);
+  cJSON_AddRawToObject(c, "high", buf);
+  cJSON_AddNumberToObject(c, "resamples", r->ci_resamples);
+  cJSON_AddNumberToObject(c, "seed", (double)r->ci_seed);
+}
+
 static int write_json(FILE *f, const cl_compare_result *r) {
   cJSON *arr = cJSON_CreateArray();
   for (size_t i = 0; i < r->n; i++) {
@@ -653,6 +695,8 @@ static int write_json(FILE *f, const cl_compare_result *r) {
     json_num(o, "head", x->has_head, x->head);
     json_num(o, "delta", x->has_base && x->has_head, x->delta);
     json_num(o, "p_value", x->has_p, x->p);
+    json_ci(o, "base_ci", x->has_base_ci, x->base_lo, x->base_hi, r);
+    json_ci(o, "head_ci", x->has_head_ci, x->head_lo, x->head_hi, r);
     cJSON_AddStringToObject(o, "verdict", cl_compare_verdict_name(x->verdict));
     cJSON_AddStringToObject(o, "test", x->test);
     cJSON_AddNumberToObject(o, "n_pairs", (double)x->n_pairs);

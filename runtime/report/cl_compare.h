@@ -58,6 +58,9 @@ typedef struct cl_compare_row {
   int64_t n_pairs;    /* examples (mcnemar) or trials (paired_t) paired */
   int64_t b, c;       /* mcnemar: right in base only, right in head only */
   int verdict;
+  int64_t base_eval, head_eval; /* the evaluations compared (0: none on that side) */
+  int has_base_ci, has_head_ci; /* the metric's 95% interval on that side (cl_compare_intervals) */
+  double base_lo, base_hi, head_lo, head_hi;
 } cl_compare_row;
 
 typedef struct cl_compare_result {
@@ -67,6 +70,8 @@ typedef struct cl_compare_result {
   size_t n;
   int count[CL_COMPARE_NVERDICTS];
   int duplicates; /* cells a run holds more than once (matched in evaluation order) */
+  int ci_resamples; /* the intervals' settings (cl_compare_intervals); 0: none */
+  uint64_t ci_seed;
 } cl_compare_result;
 
 /* spec: all digits = a run id (must exist); otherwise a git revision resolved from the current
@@ -74,6 +79,11 @@ typedef struct cl_compare_result {
 int cl_compare_resolve(cl_store *s, const char *spec, cl_compare_side *side, cl_error *e);
 int cl_compare_runs(cl_store *s, const cl_compare_side *base, const cl_compare_side *head,
                     const cl_compare_opts *o, cl_compare_result *out, cl_error *e);
+/* The compared metric's 95% bootstrap interval of every row's base and head (report/cl_stats:
+ * reused from the database when kept for these settings, else computed and kept); nothing
+ * with CL_CI_NONE. */
+struct cl_stats_opts;
+int cl_compare_intervals(cl_store *s, cl_compare_result *r, const struct cl_stats_opts *o, cl_error *e);
 void cl_compare_free(cl_compare_result *r);
 
 /* format: "table", "markdown" or "json". Returns 0, or -1 on an unknown format. */

@@ -52,6 +52,20 @@ done
 [ "$(sql "$T/r.db" "SELECT count(*) FROM intervals WHERE resamples = 300 AND seed = 11")" = 192 ] || fail "seed 11 not kept"
 [ "$(sql "$T/r.db" "SELECT count(*) FROM intervals WHERE resamples = 1000 AND seed = 0")" = 192 ] || fail "seed 0 rows replaced"
 
+# clade compare: each side's interval of the compared metric, the same as clade results'
+"$CLADE" compare 1 1 --db "$T/r.db" --metric macro_top3 --format json > "$T/c.json" 2>/dev/null || fail "compare"
+$PY - "$T/c.json" "$T/r0.json" <<'PY' || fail "compare's intervals: $(head -c 600 "$T/c.json")"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+ci = {(r["model"], r["query"], r["key"], r["split"], r["rank"]): r["ci"] for r in json.load(open(sys.argv[2]))
+      if r["metric"] == "macro_top3"}
+assert len(rows) == len(ci) == 32, (len(rows), len(ci))
+for r in rows:
+    want = ci[(r["model"], r["query"], r["key"], r["split"], r["rank"])]
+    for side in ("base_ci", "head_ci"):
+        got = r[side]
+        assert (got["low"], got["high"], got["resamples"], got["seed"]) == (want["low"], want["high"], 1000, 0), (r, want)
+PY
 # clade report: the retrieval plot has an error bar per model and cell, the tables every interval
 "$CLADE" report --db "$T/r.db" --out "$T/r.html" 2>/dev/null || fail "report"
 $PY - "$T/r.html" "$T/r0.json" <<'PY' || fail "report's retrieval intervals"

@@ -67,5 +67,39 @@ int main(void) {
   double pv[3];
   int best = cl_boot_ties(s, 3, B, CL_BOOT_ALPHA, tied, pv);
   CHECK(best == 1 && tied[1] && tied[2] && !tied[0] && pv[2] == 1 && pv[0] == 0);
+
+  /* retrieval: the queries are drawn as a one-trial outcome set is (micro equals the top-k
+   * accuracy resampled by cl_boot_resample, draw for draw); macro averages the classes a
+   * resample holds: queries of class 1 all miss, class 0 all hit, so a resample is 1/2 when
+   * it drew both classes and 1 or 0 when it drew one (absent classes do not count as 0) */
+  {
+    enum { N = 6, R = 400 };
+    const int cls[N] = {0, 1, 0, 0, 1, 0}, hit[N] = {1, 0, 2, 3, 0, 1}, ks[2] = {1, 3};
+    cl_boot_queries q = {.n = N, .ncls = 2, .cls = cls, .hit = hit};
+    double mi[R * 2], ma[R * 2], acc[R], pmi[2], pma[2];
+    cl_boot_retrieval_point(&q, NULL, N, ks, 2, pmi, pma);
+    CHECK(pmi[0] == 2 / 6.0 && pmi[1] == 4 / 6.0 && pma[0] == (2 / 4.0 + 0) / 2 && pma[1] == 0.5);
+    CHECK_OK(cl_boot_retrieval(&q, ks, 2, R, 7, mi, ma, &e), e);
+    for (int j = 0; j < 2; j++) {
+      uint8_t c[N];
+      for (int i = 0; i < N; i++) c[i] = hit[i] >= 1 && hit[i] <= ks[j];
+      int tn = N;
+      cl_boot_outcomes o1 = {.ntrials = 1, .trial_n = &tn, .correct = c};
+      CHECK_OK(cl_boot_resample(&o1, R, 7, acc, &e), e);
+      int same = 1;
+      for (int b = 0; b < R; b++) same &= mi[b * 2 + j] == acc[b];
+      CHECK_MSG(same, "micro_top%d is not the one-trial resample", ks[j]);
+    }
+    int half = 0, one = 0, zero = 0;
+    for (int b = 0; b < R; b++) {
+      double m = ma[b * 2 + 1];
+      half += m == 0.5, one += m == 1, zero += m == 0;
+    }
+    CHECK_MSG(half + one + zero == R && half > R / 2 && one > 0, "macro_top3: %d at 1/2, %d at 1, %d at 0", half, one,
+              zero);
+    int bad[N] = {0, 2, 0, 0, 1, 0};
+    q.cls = bad;
+    CHECK(cl_boot_retrieval(&q, ks, 2, R, 7, mi, ma, &e) == CL_EINVAL && strstr(e.msg, "class 2 of 2"));
+  }
   return cl_test_done("test_bootstrap");
 }

@@ -117,8 +117,11 @@ const cl_cmd cl_cmds[] = {
    "              0); and per dataset, protocol and shots the cells not significantly worse than\n"
    "              the best are marked tied (tie: best, tied or worse; one-sided paired bootstrap\n"
    "              test against the best, Holm-corrected at 0.05, as biobench's report). none:\n"
-   "              no intervals. Also top3/top5 (from each prediction's hit, schema 8 on); the\n"
-   "              retrieval metrics keep no per-example outcome: no interval",
+   "              no intervals. Also top3/top5 (from each prediction's hit, schema 8 on), and\n"
+   "              a retrieval's micro_top<k>/macro_top<k> (schema 9 on: resampling the queries,\n"
+   "              a resample's macro over the classes it drew; earlier retrievals say why they\n"
+   "              have none: json ci_note). Intervals are kept in the database (when a run\n"
+   "              completes, or computed here first) and reused while the settings match",
    cl_cmd_results},
   {"predictions", "print a run's per-example predictions",
    "clade predictions [--db PATH] [--run ID] [--format csv|json]\n"
@@ -164,7 +167,8 @@ const cl_cmd cl_cmds[] = {
    cl_cmd_preprocess},
   {"compare", "the regression gate: compare two runs cell by cell, tested against noise",
    "clade compare BASE HEAD [--db PATH] [--min-delta D] [--alpha A] [--metric M]\n"
-   "              [--format table|markdown|json]\n"
+   "              [--format table|markdown|json] [--ci none|bootstrap] [--ci-resamples N]\n"
+   "              [--ci-seed S]\n"
    "  BASE, HEAD: a run id (digits) or a git revision (HEAD~1, a branch, a hash), resolved in the\n"
    "  current folder's repository to the latest complete run with results at that commit. Cells\n"
    "  are matched by experiment, model, dataset, protocol, text type, shots and the retrieval\n"
@@ -179,7 +183,8 @@ const cl_cmd cl_cmds[] = {
    "  Exit 0: nothing regressed significantly; 1: something did; 2: a side cannot be found or\n"
    "  another error. markdown suits a CI comment; json: a list of objects (experiment, model,\n"
    "  dataset, protocol, text_type, shots, query, key, split, rank, base, head, delta, p_value,\n"
-   "  verdict, test, ...).",
+   "  verdict, test, ..., base_ci, head_ci). base and head carry the metric's 95% bootstrap\n"
+   "  interval as `clade results` computes it (--ci: see there).",
    cl_cmd_compare},
   {"report", "write a self-contained HTML report: tables and SVG plots of a run",
    "clade report --out FILE.html [--db PATH] [--run ID] [--ci none|bootstrap] [--ci-resamples N]\n"
@@ -191,7 +196,8 @@ const cl_cmd cl_cmds[] = {
    "  that moved most). A plot with no data is omitted with a note. Top-1 accuracies carry\n"
    "  their 95% bootstrap interval and the best of each dataset, protocol and shots with those\n"
    "  tied with it are in bold, as `clade results` computes them (--ci: see there); the\n"
-   "  zero-shot and shots plots draw the intervals as error bars.",
+   "  zero-shot and shots plots draw the intervals as error bars, and so does a retrieval\n"
+   "  plot (micro top1 per query->key, split and rank) for a run with retrieval cells.",
    cl_cmd_report},
   {"bench", "measure encoder speed on this machine and record it in the results database",
    "clade bench [--db PATH] [--model PATH [--config JSON|NAME] | --random NAME | --random-vitb16]\n"

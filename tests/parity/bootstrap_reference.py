@@ -11,11 +11,14 @@ Outcomes: top1 = the prediction's `correct`; topK = its `hit` (the true label's 
 Interval: numpy.percentile(resamples, [2.5, 97.5]). Ties per (dataset, protocol, shots, metric):
 best = the largest mean resampled accuracy; p_j = share of resamples with s_j >= s_best;
 tied = not rejected by multipletests(p, alpha=0.05, method="holm")."""
-import json, random, sys
+import json, os, random, sys
 from collections import OrderedDict
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
+
+sys.dont_write_bytecode = True  # nothing written beside the sources
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bootstrap_ties  # noqa: E402
 
 preds, results = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 B, SEED = int(sys.argv[3]), int(sys.argv[4])
@@ -73,17 +76,7 @@ for r in results:
         key = (r["dataset"], r["protocol"], r["shots"], r["query"], r["key"], r["split"], r["rank"], k)
         groups.setdefault(key, []).append((ev, acc))
 
-ties = {}
-for key, entries in groups.items():
-    if any(ident[ev] != ident[entries[0][0]] for ev, _ in entries):
-        continue
-    s = np.array([acc for _, acc in entries])  # (m, B)
-    means = [sum(a) / B for _, a in entries]
-    best = max(range(len(entries)), key=lambda j: (means[j], -j))
-    p = [float(np.mean(s[j] >= s[best])) for j in range(len(entries))]
-    reject = multipletests(p, alpha=0.05, method="holm")[0]
-    for j, (ev, _) in enumerate(entries):
-        ties[(ev, key[-1])] = "best" if j == best else ("worse" if reject[j] else "tied")
+ties = bootstrap_ties.ties(groups, ident, B)
 
 bad = 0
 for r in results:

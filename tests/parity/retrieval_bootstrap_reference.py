@@ -17,11 +17,14 @@ Interval: numpy.percentile(resamples, [2.5, 97.5]). Ties per (dataset, protocol,
 query, key, split, rank, metric) over entries scored on the same queries: best = the largest
 mean resample; p_j = share of resamples with s_j >= s_best; tied = not rejected by
 multipletests(p, alpha=0.05, method="holm")."""
-import csv, json, random, sys
+import csv, json, os, random, sys
 from collections import OrderedDict
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
+
+sys.dont_write_bytecode = True  # nothing written beside the sources
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bootstrap_ties  # noqa: E402
 
 rows = list(csv.DictReader(open(sys.argv[1])))
 preds, results = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
@@ -82,17 +85,7 @@ for r in results:
     key = (r["dataset"], r["protocol"], r["shots"], r["query"], r["key"], r["split"], r["rank"], r["metric"])
     groups.setdefault(key, []).append((r["eval"], acc))
 
-ties = {}
-for key, entries in groups.items():
-    if any(ident[ev] != ident[entries[0][0]] for ev, _ in entries):
-        continue
-    s = np.array([a for _, a in entries])
-    means = [sum(a) / B for _, a in entries]
-    best = max(range(len(entries)), key=lambda j: (means[j], -j))
-    p = [float(np.mean(s[j] >= s[best])) for j in range(len(entries))]
-    reject = multipletests(p, alpha=0.05, method="holm")[0]
-    for j, (ev, _) in enumerate(entries):
-        ties[(ev, key[-1])] = "best" if j == best else ("worse" if reject[j] else "tied")
+ties = bootstrap_ties.ties(groups, ident, B)
 
 bad = checked = 0
 for r in results:

@@ -207,14 +207,11 @@ void cl_npy_close(cl_npy *a) {
   memset(a, 0, sizeof *a);
 }
 
-int cl_npy_save(const char *path, const cl_tensor *t, cl_error *e) {
+size_t cl_npy_header(const cl_tensor *t, unsigned char *out, size_t cap) {
   const char *descr = NULL;
   for (int i = 0; i < NPY_NDTYPES; i++)
     if (npy_dtypes[i].dt == t->dtype) descr = npy_dtypes[i].descr;
-  if (!descr) return cl_err(e, CL_EUNSUP, "%s: NumPy has no dtype for %s", path, cl_dtype_name(t->dtype));
-  size_t nbytes;
-  if (cl_shape_bytes(t->ndim, t->shape, cl_dtype_size(t->dtype), &nbytes) != 0)
-    return cl_err(e, CL_EINVAL, "%s: array too large to write", path);
+  if (!descr) return 0;
   char h[512];
   int n = snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
   for (int d = 0; d < t->ndim; d++)
@@ -223,18 +220,27 @@ int cl_npy_save(const char *path, const cl_tensor *t, cl_error *e) {
   if (t->ndim > 1) n--; /* NumPy writes (3, 4) but (5,) */
   n += snprintf(h + n, sizeof h - (size_t)n, "), }");
   /* pad with spaces and a final '\n' so that the data starts on a multiple of 64 */
-  size_t hoff = 10, total = hoff + (size_t)n + 1;
-  size_t pad = (64 - total % 64) % 64;
-  size_t hlen = (size_t)n + pad + 1;
-  unsigned char pre[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
-  if (hlen > 65535) return cl_err(e, CL_EINVAL, "%s: .npy header too long", path);
-  pre[8] = (unsigned char)(hlen & 0xff);
-  pre[9] = (unsigned char)(hlen >> 8);
+  const size_t hoff = 10, pad = (64 - (hoff + (size_t)n + 1) % 64) % 64, hlen = (size_t)n + pad + 1;
+  if (hlen > 65535 || hoff + hlen > cap) return 0;
+  const unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
+                                 (unsigned char)(hlen >> 8)};
+  memcpy(out, pre, hoff);
+  memcpy(out + hoff, h, (size_t)n);
+  memset(out + hoff + n, ' ', pad);
+  out[hoff + hlen - 1] = '\n';
+  return hoff + hlen;
+}
+
+int cl_npy_save(const char *path, const cl_tensor *t, cl_error *e) {
+  size_t nbytes;
+  unsigned char h[640];
+  const size_t hl = cl_npy_header(t, h, sizeof h);
+  if (!hl) return cl_err(e, CL_EUNSUP, "%s: NumPy has no dtype for %s", path, cl_dtype_name(t->dtype));
+  if (cl_shape_bytes(t->ndim, t->shape, cl_dtype_size(t->dtype), &nbytes) != 0)
+    return cl_err(e, CL_EINVAL, "%s: array too large to write", path);
   FILE *f = fopen(path, "wb");
   if (!f) return cl_err(e, CL_EIO, "%s: %s", path, strerror(errno));
-  int ok = fwrite(pre, 1, hoff, f) == hoff && fwrite(h, 1, (size_t)n, f) == (size_t)n;
-  for (size_t i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
-  ok = ok && fputc('\n', f) != EOF && (nbytes == 0 || fwrite(t->data, 1, nbytes, f) == nbytes);
+  int ok = fwrite(h, 1, hl, f) == hl && (nbytes == 0 || fwrite(t->data, 1, nbytes, f) == nbytes);
   if (fclose(f) != 0 || !ok) return cl_err(e, CL_EIO, "%s: write failed", path);
   return CL_OK;
 }

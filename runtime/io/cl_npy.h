@@ -19,5 +19,8 @@ void cl_npy_close(cl_npy *a);
 /* Write t (C order, its dtype; bf16 is refused: NumPy has no such dtype) as a version 1.0
  * file byte for byte as np.save writes it (the data 64-byte aligned). */
 int cl_npy_save(const char *path, const cl_tensor *t, cl_error *e);
+/* The version 1.0 header np.save writes for t's dtype and shape (t->data unused) into out:
+ * its length (a multiple of 64), or 0 when NumPy has no such dtype or it does not fit in cap. */
+size_t cl_npy_header(const cl_tensor *t, unsigned char *out, size_t cap);
 
 #endif

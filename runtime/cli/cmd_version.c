@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <utf8proc.h>
 #include <uv.h>
+#include <yajl/yajl_version.h>
 #include <zip.h>
 #include <zlib.h>
 #include <omp.h>
@@ -49,6 +50,7 @@ int cl_cmd_version(int argc, char **argv) {
          openblas_get_num_threads());
   printf("  LAPACK         %d.%d.%d (LAPACKE)\n", lmaj, lmin, lpat);
   printf("  cJSON          %s\n", cJSON_Version());
+  printf("  yajl           %d.%d.%d\n", yajl_version() / 10000, yajl_version() / 100 % 100, yajl_version() % 100);
   printf("  libzip         %s\n", zip_libzip_version());
   printf("  libcsv         %d.%d.%d\n", CSV_MAJOR, CSV_MINOR, CSV_RELEASE);
   printf("  PCRE2          %s\n", pcre);

@@ -1,12 +1,15 @@
 /* cl_taxa: loading and checking a Tree of Life label set, its groups and subsets. */
 #include "cl_taxa.h"
 
-#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <yajl/yajl_parse.h>
 
 #include "io/cl_csvtab.h"
 
@@ -28,67 +31,164 @@ int cl_taxa_present(const char *model_dir) {
   return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* ---- txt_emb_species.json, streamed through yajl: each entry's names go straight into the
+ * arena; nothing holds the document. ---- */
 typedef struct {
   char *s;
   size_t n, cap;
 } arena_;
 
-static uint32_t arena_add(arena_ *a, const char *s) {
-  size_t k = strlen(s) + 1;
-  if (a->n + k > a->cap) {
-    while (a->n + k > a->cap) a->cap = a->cap ? 2 * a->cap : 1 << 16;
+/* s[0..k) and a NUL; 0 when the arena would pass 4 GB (its offsets are 32-bit). */
+static int arena_add(arena_ *a, const char *s, size_t k, uint32_t *off) {
+  if (k > (size_t)UINT32_MAX - 1 - a->n) return 0;
+  if (a->n + k + 1 > a->cap) {
+    while (a->n + k + 1 > a->cap) a->cap = a->cap ? 2 * a->cap : 1 << 16;
     a->s = realloc(a->s, a->cap);
     if (!a->s) abort();
   }
   memcpy(a->s + a->n, s, k);
-  a->n += k;
-  return (uint32_t)(a->n - k);
+  a->s[a->n + k] = 0;
+  *off = (uint32_t)a->n;
+  a->n += k + 1;
+  return 1;
+}
+
+typedef struct {
+  cl_taxa *t;
+  cl_error *e;
+  yajl_handle h;
+  size_t base; /* file bytes fed before the current chunk */
+  arena_ a;
+  int depth;   /* 1: in the top array, 2: in an entry, 3: in its ranks */
+  int i;       /* the entry being read */
+  int pos;     /* entry element: 0 the ranks, 1 the common name, 2 past it */
+  int r;       /* the next rank */
+  int rc;
+} names_;
+
+enum { V_STRING, V_NULL, V_SCALAR, V_ARRAY, V_MAP };
+
+static size_t names_at(const names_ *p) { return p->base + yajl_get_bytes_consumed(p->h); }
+
+static int names_fail(names_ *p, int rc) {
+  p->rc = rc;
+  return 0; /* stops yajl */
+}
+
+static int bad_entry(names_ *p) {
+  return names_fail(p, cl_err(p->e, CL_EFORMAT, "%s: entry %d is not [[kingdom, phylum, class, order, family, genus, "
+                              "species_epithet], common_name] (byte %zu)", p->t->json_path, p->i, names_at(p)));
+}
+
+static int name_(names_ *p, int kind, const unsigned char *s, size_t len, uint32_t *off) {
+  *off = 0; /* null: the empty string at the arena's start */
+  if (kind == V_STRING && !arena_add(&p->a, (const char *)s, len, off))
+    return names_fail(p, cl_err(p->e, CL_EUNSUP, "%s: names larger than 4 GB", p->t->json_path));
+  return 1;
+}
+
+static int on_value(names_ *p, int kind, const unsigned char *s, size_t len) {
+  cl_taxa *t = p->t;
+  switch (p->depth) {
+  case 0:
+    if (kind != V_ARRAY)
+      return names_fail(p, cl_err(p->e, CL_EFORMAT, "%s: not a JSON array of [[kingdom, ..., species_epithet], "
+                                  "common_name] entries", t->json_path));
+    p->depth = 1;
+    return 1;
+  case 1:
+    if (kind != V_ARRAY) return bad_entry(p);
+    if (p->i == t->N) /* as soon as it happens, before reading the rest */
+      return names_fail(p, cl_err(p->e, CL_ESHAPE, "%s: more than %d taxa (entry %d at byte %zu), but %s has %d "
+                                  "columns (shapes disagree)", t->json_path, t->N, p->i, names_at(p), t->npy_path,
+                                  t->N));
+    p->depth = 2, p->pos = 0;
+    return 1;
+  case 2:
+    if (p->pos == 0 && kind == V_ARRAY) {
+      p->depth = 3, p->r = 0;
+      return 1;
+    }
+    if (p->pos != 1 || (kind != V_STRING && kind != V_NULL)) return bad_entry(p);
+    p->pos = 2;
+    return name_(p, kind, s, len, &t->name_off[(size_t)p->i * 8 + 7]);
+  default:
+    if (p->r == CL_NRANKS) return bad_entry(p);
+    if (kind != V_STRING && kind != V_NULL)
+      return names_fail(p, cl_err(p->e, CL_EFORMAT, "%s: entry %d: the %s is not a string (byte %zu)", t->json_path,
+                                  p->i, rank_names[p->r], names_at(p)));
+    p->r++;
+    return name_(p, kind, s, len, &t->name_off[(size_t)p->i * 8 + p->r - 1]);
+  }
+}
+
+static int on_end_array(void *ctx) {
+  names_ *p = ctx;
+  if (p->depth == 3) {
+    if (p->r != CL_NRANKS) return bad_entry(p);
+    p->depth = 2, p->pos = 1;
+  } else if (p->depth == 2) {
+    if (p->pos != 2) return bad_entry(p);
+    p->depth = 1, p->i++;
+  } else {
+    p->depth = 0;
+  }
+  return 1;
+}
+
+static int on_null(void *ctx) { return on_value(ctx, V_NULL, NULL, 0); }
+static int on_bool(void *ctx, int v) { return (void)v, on_value(ctx, V_SCALAR, NULL, 0); }
+static int on_number(void *ctx, const char *s, size_t n) { return (void)s, (void)n, on_value(ctx, V_SCALAR, NULL, 0); }
+static int on_string(void *ctx, const unsigned char *s, size_t n) { return on_value(ctx, V_STRING, s, n); }
+static int on_start_map(void *ctx) { return on_value(ctx, V_MAP, NULL, 0); }
+static int on_start_array(void *ctx) { return on_value(ctx, V_ARRAY, NULL, 0); }
+
+static const yajl_callbacks names_cb = {
+    .yajl_null = on_null, .yajl_boolean = on_bool, .yajl_number = on_number, .yajl_string = on_string,
+    .yajl_start_map = on_start_map, .yajl_start_array = on_start_array, .yajl_end_array = on_end_array};
+
+/* yajl's own message for a syntax error, with the file and byte */
+static int syntax_error(names_ *p, size_t at) {
+  unsigned char *m = yajl_get_error(p->h, 0, NULL, 0);
+  size_t k = m ? strlen((char *)m) : 0;
+  while (k && (m[k - 1] == '\n' || m[k - 1] == ' ' || m[k - 1] == '.')) m[--k] = 0;
+  p->rc = cl_err(p->e, CL_EFORMAT, "%s: invalid JSON near byte %zu: %s", p->t->json_path, at, m ? (char *)m : "?");
+  if (m) yajl_free_error(p->h, m);
+  return p->rc;
 }
 
 static int load_names(cl_taxa *t, cl_error *e) {
-  char *buf;
-  size_t len;
-  CL_TRY(cl_read_file(t->json_path, &buf, &len, e));
-  cJSON *root = cJSON_ParseWithLength(buf, len);
-  free(buf);
-  if (!cJSON_IsArray(root)) {
-    cJSON_Delete(root);
-    return cl_err(e, CL_EFORMAT, "%s: not a JSON array of [[kingdom, ..., species_epithet], common_name] entries",
-                  t->json_path);
-  }
-  int n = cJSON_GetArraySize(root), rc = CL_OK;
-  if (n != t->N) {
-    cJSON_Delete(root);
-    return cl_err(e, CL_ESHAPE, "%s: %d taxa, but %s has %d columns (shapes disagree)", t->json_path, n, t->npy_path,
-                  t->N);
-  }
-  arena_ a = {0};
-  arena_add(&a, "");
-  if ((size_t)n > SIZE_MAX / 8 / sizeof *t->name_off) abort();
-  t->name_off = cl_xmalloc((size_t)(n ? n : 1) * 8 * sizeof *t->name_off);
-  int i = 0;
-  for (cJSON *it = root->child; it && !rc; it = it->next, i++) {
-    cJSON *sci = cJSON_GetArrayItem(it, 0), *com = cJSON_GetArrayItem(it, 1);
-    if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 2 || !cJSON_IsArray(sci) || cJSON_GetArraySize(sci) != 7 ||
-        !(cJSON_IsString(com) || cJSON_IsNull(com))) {
-      rc = cl_err(e, CL_EFORMAT, "%s: entry %d is not [[kingdom, phylum, class, order, family, genus, "
-                  "species_epithet], common_name]", t->json_path, i);
+  const int fd = open(t->json_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cl_err(e, CL_EIO, "%s: %s", t->json_path, strerror(errno));
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  names_ p = {.t = t, .e = e};
+  p.h = yajl_alloc(&names_cb, NULL, &p);
+  if (!p.h) abort();
+  t->name_off = cl_xmalloc((size_t)t->N * 8 * sizeof *t->name_off); /* N < 2^31: checked by the caller */
+  uint32_t empty;
+  arena_add(&p.a, "", 0, &empty);
+  enum { CHUNK = 1 << 20 };
+  unsigned char *buf = cl_xmalloc(CHUNK);
+  for (;;) {
+    const ssize_t n = read(fd, buf, CHUNK);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      p.rc = cl_err(e, CL_EIO, "%s: %s", t->json_path, strerror(errno));
       break;
     }
-    int r = 0;
-    for (cJSON *s = sci->child; s; s = s->next, r++) {
-      if (!cJSON_IsString(s) && !cJSON_IsNull(s)) {
-        rc = cl_err(e, CL_EFORMAT, "%s: entry %d: the %s is not a string", t->json_path, i, rank_names[r]);
-        break;
-      }
-      t->name_off[(size_t)i * 8 + r] = cJSON_IsString(s) ? arena_add(&a, s->valuestring) : 0;
-    }
-    t->name_off[(size_t)i * 8 + 7] = cJSON_IsString(com) ? arena_add(&a, com->valuestring) : 0;
-    if (a.n > UINT32_MAX - 65536) rc = cl_err(e, CL_EUNSUP, "%s: names larger than 4 GB", t->json_path);
+    const yajl_status st = n ? yajl_parse(p.h, buf, (size_t)n) : yajl_complete_parse(p.h);
+    if (st == yajl_status_error) syntax_error(&p, p.base + (n ? yajl_get_bytes_consumed(p.h) : 0));
+    if (st != yajl_status_ok || !n) break;
+    p.base += (size_t)n;
   }
-  cJSON_Delete(root);
-  t->arena = a.s;
-  return rc;
+  if (!p.rc && p.i != t->N)
+    p.rc = cl_err(e, CL_ESHAPE, "%s: %d taxa, but %s has %d columns (shapes disagree)", t->json_path, p.i,
+                  t->npy_path, t->N);
+  free(buf);
+  close(fd);
+  yajl_free(p.h);
+  t->arena = p.a.s;
+  return p.rc;
 }
 
 static uint64_t fnv(const char *s, int64_t parent) {
@@ -125,10 +225,10 @@ static void build_groups(cl_taxa *t) {
   free(slot);
 }
 
-int cl_taxa_open(const char *model_dir, int D, cl_taxa *t, cl_error *e) {
+int cl_taxa_open_files(const char *npy_path, const char *json_path, int D, cl_taxa *t, cl_error *e) {
   memset(t, 0, sizeof *t);
-  snprintf(t->npy_path, sizeof t->npy_path, "%s/embeddings/txt_emb_species.npy", model_dir);
-  snprintf(t->json_path, sizeof t->json_path, "%s/embeddings/txt_emb_species.json", model_dir);
+  snprintf(t->npy_path, sizeof t->npy_path, "%s", npy_path);
+  snprintf(t->json_path, sizeof t->json_path, "%s", json_path);
   int rc = cl_npy_open(t->npy_path, &t->emb, e);
   if (rc) return rc;
   const cl_tensor *a = &t->emb.t;
@@ -151,6 +251,13 @@ int cl_taxa_open(const char *model_dir, int D, cl_taxa *t, cl_error *e) {
   if (!rc) build_groups(t);
   if (rc) cl_taxa_close(t);
   return rc;
+}
+
+int cl_taxa_open(const char *model_dir, int D, cl_taxa *t, cl_error *e) {
+  char npy[4200], json[4200];
+  snprintf(npy, sizeof npy, "%s/embeddings/txt_emb_species.npy", model_dir);
+  snprintf(json, sizeof json, "%s/embeddings/txt_emb_species.json", model_dir);
+  return cl_taxa_open_files(npy, json, D, t, e);
 }
 
 void cl_taxa_close(cl_taxa *t) {

@@ -32,6 +32,11 @@ typedef struct cl_taxa {
 /* Open the label set of model_dir (expected embedding width D, or 0 to take the file's). Checks
  * that the .npy is 2-D, its columns match the .json's entries and D; errors name the file. */
 int cl_taxa_open(const char *model_dir, int D, cl_taxa *t, cl_error *e);
+/* The same from the two files' paths. The .json is streamed (yajl), never held whole: an
+ * entry that is not [[7 strings or nulls], string or null] names its index, rank and byte; a
+ * syntax error its byte; more entries than the .npy's columns is refused at the first extra
+ * one. Null names read as "". */
+int cl_taxa_open_files(const char *npy_path, const char *json_path, int D, cl_taxa *t, cl_error *e);
 void cl_taxa_close(cl_taxa *t);
 /* 1 when model_dir has embeddings/txt_emb_species.npy. */
 int cl_taxa_present(const char *model_dir);

@@ -169,6 +169,15 @@ out("npy", "f16_5.npy", npy("<f2", [5], struct.pack("<5H", 0x3C00, 0, 0x8000, 0x
 out("npy", "i64_scalar.npy", npy("<i8", [], struct.pack("<q", 7)))
 out("npy", "u1_fortran.npy", npy("|u1", [2, 3], bytes(range(6)), fortran=True))
 
+# taxa: the first byte chooses the .npy's columns (byte % 6 + 1), the rest is txt_emb_species.json
+RANKS7 = '["Animalia","Chordata","Aves","Suliformes","Sulidae","Morus","bassanus"]'
+out("taxa", "two.json", b"\x01[[" + RANKS7.encode() + b',"Northern gannet"],'
+    b'[["Plantae","Tracheophyta","Magnoliopsida","Rosales","Moraceae","Morus",""],null]]')
+out("taxa", "escapes.json", b'\x00[[["A\\u00e9\\ud83d\\ude00",null,"c","o","f","g","e"],"x, \\"y\\""]]')
+out("taxa", "short_entry.json", b'\x02[[["A","p","c","o","f","g","e"],"x"],[["A","p","c","o","f","g","e"],"x"],'
+    b'[["A","p","c","o","f","g"],"x"]]')
+out("taxa", "object.json", b'\x00{"a": [1, 2.5e3, true]}')
+
 from PIL import Image  # noqa: E402 (python3-pil)
 
 def img(fmt, im, **kw):

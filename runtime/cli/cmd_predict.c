@@ -25,7 +25,7 @@
 /* ---- options ---- */
 typedef struct opts {
   const char *model, *rank_s, *cls, *bins, *subset, *format, *output, *backend, *precision, *preprocess,
-      *embeddings, *config;
+      *embeddings, *config, *label_dtype;
   int k, batch, list_taxa;
   const char **inputs;
   int ninputs;
@@ -217,9 +217,17 @@ static int custom_embeddings(cl_encoder *enc, const custom *c, float *out, cl_er
 }
 
 /* ---- the run ---- */
+/* The label set, its embeddings as --label-dtype says: fp32 (default) the .npy as the hub
+ * has it, fp16 its float16 variant (made once, see cl_taxa_fp16_path). */
+static int open_taxa(const opts *o, int D, cl_taxa *t, cl_error *e) {
+  if (!o->label_dtype || !strcmp(o->label_dtype, "fp32")) return cl_taxa_open(o->model, D, t, e);
+  if (!strcmp(o->label_dtype, "fp16")) return cl_taxa_open_fp16(o->model, D, t, e);
+  return cl_err(e, CL_EINVAL, "--label-dtype %s: choose fp32 or fp16", o->label_dtype);
+}
+
 static int list_taxa(const opts *o, cl_error *e) {
   cl_taxa t;
-  CL_TRY(cl_taxa_open(o->model, 0, &t, e));
+  CL_TRY(open_taxa(o, 0, &t, e));
   FILE *f = stdout;
   fputs("kingdom,phylum,class,order,family,genus,species_epithet,species,common_name\n", f);
   char buf[2048];
@@ -319,6 +327,9 @@ static int prepare(run *r, cl_error *e) {
   if (o->preprocess && strcmp(o->preprocess, "squash") && strcmp(o->preprocess, "open_clip"))
     return cl_err(e, CL_EINVAL, "--preprocess %s: choose open_clip or squash", o->preprocess);
   if (o->batch < 1) return cl_err(e, CL_EINVAL, "--batch-size must be at least 1");
+  if (o->label_dtype && (o->cls || o->bins))
+    return cl_err(e, CL_EINVAL, "--label-dtype with --%s: custom labels are embedded here, in float32; "
+                  "--label-dtype chooses the Tree of Life label set's", o->cls ? "cls" : "bins");
   if (o->cls) CL_TRY(read_cls(o->cls, &r->cu, e));
   if (o->bins) CL_TRY(read_bins(o->bins, &r->cu, e));
   /* pybioclip squashes for its BioCLIP models (its hf-hub:imageomics/bioclip[-2]): here, a folder
@@ -330,7 +341,7 @@ static int prepare(run *r, cl_error *e) {
   cl_clip_config cfg;
   CL_TRY(cl_encoder_locate(&spec, ckpt, sizeof ckpt, &cfg, e));
   if (!o->cls && !o->bins) {
-    CL_TRY(cl_taxa_open(o->model, cfg.embed_dim, &r->taxa, e));
+    CL_TRY(open_taxa(o, cfg.embed_dim, &r->taxa, e));
     r->have_taxa = 1;
     if (o->subset) CL_TRY(cl_taxa_subset_csv(&r->taxa, o->subset, &r->keep, &r->nkeep, e));
     r->L = (cl_labels){.data = r->taxa.emb.t.data, .dtype = r->taxa.emb.t.dtype, .D = r->taxa.D,
@@ -432,10 +443,10 @@ static int write_output(run *r, cl_error *e) {
   char how[6000], model[4200];
   snprintf(how, sizeof how,
            "\"model\":%s,\"checkpoint_hash\":\"%s\",\"preprocess\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\","
-           "\"mode\":\"%s\",\"rank\":\"%s\",\"k\":%d",
+           "\"mode\":\"%s\",\"rank\":\"%s\",\"k\":%d,\"label_dtype\":\"%s\"",
            cl_ptable_json_esc(o->model, model, sizeof model), r->enc->hash, r->squash ? "squash" : "open_clip", r->enc->backend_name, r->enc->precision,
            r->cu.bin_of ? "bins" : r->cust_emb ? "cls" : o->subset ? "tree_of_life_subset" : "tree_of_life",
-           r->cust_emb ? "" : cl_rank_name(r->rank), r->k);
+           r->cust_emb ? "" : cl_rank_name(r->rank), r->k, r->L.dtype == CL_F16 ? "fp16" : "fp32");
   if (!o->output || !strcmp(o->output, "stdout")) {
     cl_ptable_write(stdout, &r->out, o->format, how);
     return fflush(stdout) == 0 ? CL_OK : cl_err(e, CL_EIO, "stdout: write failed");
@@ -465,7 +476,8 @@ int cl_cmd_predict(int argc, char **argv) {
                       : !strcmp(s, "--subset") ? &o.subset : !strcmp(s, "--format") ? &o.format
                       : !strcmp(s, "--output") ? &o.output : !strcmp(s, "--backend") ? &o.backend
                       : !strcmp(s, "--precision") ? &o.precision : !strcmp(s, "--preprocess") ? &o.preprocess
-                      : !strcmp(s, "--embeddings") ? &o.embeddings : !strcmp(s, "--config") ? &o.config : NULL;
+                      : !strcmp(s, "--embeddings") ? &o.embeddings : !strcmp(s, "--config") ? &o.config
+                      : !strcmp(s, "--label-dtype") ? &o.label_dtype : NULL;
     const char *ival = NULL;
     if (!strcmp(s, "--k") || !strcmp(s, "--batch-size")) slot = &ival;
     if (slot) {
@@ -517,8 +529,9 @@ int cl_cmd_predict(int argc, char **argv) {
   if (!rc && o.embeddings) rc = cl_embout_format(o.embeddings, NULL, &ef, &e);
   if (!rc) rc = prepare(&r, &e);
   if (!rc) {
-    fprintf(stderr, "clade: predict: %d images, %d labels, preprocess %s, %s/%s\n", files.n, r.L.K,
-            r.squash ? "squash" : "open_clip", r.enc->backend_name, r.enc->precision);
+    fprintf(stderr, "clade: predict: %d images, %d labels (%s), preprocess %s, %s/%s\n", files.n, r.L.K,
+            r.L.dtype == CL_F16 ? "fp16" : "fp32", r.squash ? "squash" : "open_clip", r.enc->backend_name,
+            r.enc->precision);
     rc = predict_all(&r, &files, &e);
   }
   if (!rc) rc = write_output(&r, &e);

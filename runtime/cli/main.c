@@ -66,7 +66,8 @@ const cl_cmd cl_cmds[] = {
    "              [--k N] [--cls LABELS|FILE] [--bins CSV] [--subset CSV] [--format csv|table|json]\n"
    "              [--output FILE] [--batch-size N] [--backend cpu|cuda|auto] [--precision P]\n"
    "              [--preprocess open_clip|squash] [--embeddings F.safetensors|F.npy|F.csv]\n"
-   "clade predict --list-taxa --model PATH\n"
+   "              [--label-dtype fp32|fp16]\n"
+   "clade predict --list-taxa --model PATH [--label-dtype fp32|fp16]\n"
    "  PATH: a model folder as the hub lays it out; the Tree of Life label set is its\n"
    "  embeddings/txt_emb_species.npy ([D,N], float32 or float16, memory-mapped) and .json.\n"
    "  Columns as pybioclip's: file_name, kingdom .. rank (species: species_epithet, species,\n"
@@ -82,6 +83,11 @@ const cl_cmd cl_cmds[] = {
    "  choice is printed on stderr and recorded in json output and --embeddings metadata.\n"
    "  Directories are walked for .jpg/.jpeg/.png; an unreadable image is reported and skipped.\n"
    "  --embeddings: the raw image embeddings [N,D], by extension.\n"
+   "  --label-dtype: fp32 (default) scores against txt_emb_species.npy as it is; fp16 against its\n"
+   "  float16 variant (half the memory), NumPy's astype(np.float16), made once beside it as\n"
+   "  embeddings/txt_emb_species.fp16.npy (remade when the .npy changes) or, when the model folder\n"
+   "  is not writable, in $XDG_CACHE_HOME/clade/labels/ (~/.cache without it); with --list-taxa it\n"
+   "  only makes it. Recorded on stderr and in json output (label_dtype).\n"
    "  --list-taxa: the label set as CSV (pybioclip's list-tol-taxa).",
    cl_cmd_predict},
   {"synth", "write the embedded sample suite: a random-weight model and small generated datasets",

@@ -253,11 +253,18 @@ int cl_taxa_open_files(const char *npy_path, const char *json_path, int D, cl_ta
   return rc;
 }
 
-int cl_taxa_open(const char *model_dir, int D, cl_taxa *t, cl_error *e) {
+static int taxa_open(const char *model_dir, int D, int fp16, cl_taxa *t, cl_error *e) {
   char npy[4200], json[4200];
   snprintf(npy, sizeof npy, "%s/embeddings/txt_emb_species.npy", model_dir);
   snprintf(json, sizeof json, "%s/embeddings/txt_emb_species.json", model_dir);
+  if (fp16) CL_TRY(cl_taxa_fp16_path(model_dir, npy, sizeof npy, e));
   return cl_taxa_open_files(npy, json, D, t, e);
+}
+
+int cl_taxa_open(const char *model_dir, int D, cl_taxa *t, cl_error *e) { return taxa_open(model_dir, D, 0, t, e); }
+
+int cl_taxa_open_fp16(const char *model_dir, int D, cl_taxa *t, cl_error *e) {
+  return taxa_open(model_dir, D, 1, t, e);
 }
 
 void cl_taxa_close(cl_taxa *t) {

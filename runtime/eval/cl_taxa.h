@@ -6,6 +6,7 @@
  * two kingdoms stays two groups), the subset filter, and the rank names. */
 #ifndef CL_TAXA_H
 #define CL_TAXA_H
+#include <stddef.h>
 #include <stdint.h>
 
 #include "io/cl_npy.h"
@@ -37,7 +38,19 @@ int cl_taxa_open(const char *model_dir, int D, cl_taxa *t, cl_error *e);
  * syntax error its byte; more entries than the .npy's columns is refused at the first extra
  * one. Null names read as "". */
 int cl_taxa_open_files(const char *npy_path, const char *json_path, int D, cl_taxa *t, cl_error *e);
+/* The same with the embeddings' float16 variant (clade predict --label-dtype fp16): a float16
+ * txt_emb_species.npy as it is; for a float32 one, the variant cl_taxa_fp16_path gives. */
+int cl_taxa_open_fp16(const char *model_dir, int D, cl_taxa *t, cl_error *e);
 void cl_taxa_close(cl_taxa *t);
+/* The float16 variant of model_dir's float32 embeddings/txt_emb_species.npy into path (n
+ * bytes), made when missing or stale (the float32 file changed since): beside it as
+ * embeddings/txt_emb_species.fp16.npy, or, when the model folder is not writable (said on
+ * stderr), as $XDG_CACHE_HOME/clade/labels/<SHA-1 of the float32 file's real path>.npy
+ * ($HOME/.cache without XDG_CACHE_HOME); each with a <variant>.source record of the float32
+ * file's size, mtime, inode and device and its own size and mtime. The values are NumPy's
+ * astype(np.float16), bit for bit (round to nearest even). A float16 (or otherwise not
+ * float32 [D, N]) txt_emb_species.npy gives its own path. Errors name the paths tried. */
+int cl_taxa_fp16_path(const char *model_dir, char *path, size_t n, cl_error *e);
 /* 1 when model_dir has embeddings/txt_emb_species.npy. */
 int cl_taxa_present(const char *model_dir);
 /* Name of taxon i at rank r (CL_RANK_SPECIES: the epithet, possibly ""), or its common name

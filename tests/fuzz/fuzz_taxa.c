@@ -2,26 +2,19 @@
  * through cl_taxa_open_files' streaming parse, beside a float32 [2, N] .npy with N = the first
  * byte % 6 + 1 columns (so counts that agree and disagree both come up). An accepted set must
  * have N entries whose every name, and every value pybioclip's columns print, reads within
- * the arena; the groups must be in range. Both files are in-memory (memfd). */
+ * the arena; the groups must be in range. Both files are in memory (fuzz_file_slot). */
 #include <string.h>
 
 #include "eval/cl_taxa.h"
 #include "fuzz_util.h"
 
-/* the .npy: a second memfd holding the header np.save writes and 2 x N zeros */
+/* the .npy: the header np.save writes and 2 x N zeros, in the second in-memory file */
 static const char *npy_file(int N) {
-  static int fd = -1;
-  static char path[64];
-  if (fd < 0) {
-    fd = memfd_create("clade-fuzz-npy", 0);
-    if (fd < 0) abort();
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  }
   unsigned char buf[640 + 2 * 8 * sizeof(float)] = {0};
   cl_tensor t = {.dtype = CL_F32, .ndim = 2, .shape = {2, N}};
-  const size_t hl = cl_npy_header(&t, buf, 640), n = hl + 2 * (size_t)N * sizeof(float);
-  if (!hl || ftruncate(fd, 0) != 0 || pwrite(fd, buf, n, 0) != (ssize_t)n) abort();
-  return path;
+  const size_t hl = cl_npy_header(&t, buf, 640);
+  if (!hl) abort();
+  return fuzz_file_slot(1, buf, hl + 2 * (size_t)N * sizeof(float));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -10,18 +10,23 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* The path of an in-memory file holding data[0..n) (one per process, rewritten each call). */
-static inline const char *fuzz_file(const uint8_t *data, size_t n) {
-  static int fd = -1;
-  static char path[64];
-  if (fd < 0) {
-    fd = memfd_create("clade-fuzz", 0);
-    if (fd < 0) abort();
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+/* The path of in-memory file number slot (0 or 1: a harness reading two files) holding
+ * data[0..n) (one per process and slot, rewritten each call). */
+static inline const char *fuzz_file_slot(int slot, const uint8_t *data, size_t n) {
+  static int fd[2] = {-1, -1};
+  static char path[2][64];
+  if (slot < 0 || slot > 1) abort();
+  if (fd[slot] < 0) {
+    fd[slot] = memfd_create("clade-fuzz", 0);
+    if (fd[slot] < 0) abort();
+    snprintf(path[slot], sizeof path[slot], "/proc/self/fd/%d", fd[slot]);
   }
-  if (ftruncate(fd, 0) != 0 || (n && pwrite(fd, data, n, 0) != (ssize_t)n)) abort();
-  return path;
+  if (ftruncate(fd[slot], 0) != 0 || (n && pwrite(fd[slot], data, n, 0) != (ssize_t)n)) abort();
+  return path[slot];
 }
+
+/* The path of an in-memory file holding data[0..n) (one per process, rewritten each call). */
+static inline const char *fuzz_file(const uint8_t *data, size_t n) { return fuzz_file_slot(0, data, n); }
 
 /* A NUL-terminated copy of the input, for parsers of text. */
 static inline char *fuzz_cstr(const uint8_t *data, size_t n) {

@@ -45,9 +45,10 @@ int cl_cmd_merge(int argc, char **argv) {
     cl_cli_fail("%s", e.msg);
     return 1;
   }
-  printf("run\t%lld\nstatus\t%s\nshards\t%d\nadded\t%lld\nalready_merged\t%lld\nrerun\t%s\n", (long long)r.run_id,
-         r.complete ? "complete" : "incomplete", r.shard_count, (long long)r.evaluations_added,
-         (long long)r.evaluations_same, r.rerun);
+  printf("run\t%lld\nstatus\t%s\nshards\t%d\nadded\t%lld\nalready_merged\t%lld\nrerun\t%s\n"
+         "trainings_added\t%lld\ntrainings_already_merged\t%lld\n",
+         (long long)r.run_id, r.complete ? "complete" : "incomplete", r.shard_count, (long long)r.evaluations_added,
+         (long long)r.evaluations_same, r.rerun, (long long)r.trainings_added, (long long)r.trainings_same);
   if (!r.complete)
     fprintf(stderr,
             "clade: merged run %lld of %s is incomplete: shards %s. Rerun each with\n"

@@ -233,13 +233,16 @@ const cl_cmd cl_cmds[] = {
   {"merge", "fold shard databases (clade run --shard I/N) into one run",
    "clade merge SHARD.db... --into PATH [--quiet]\n"
    "  Folds every shard run of one plan found in the SHARD databases into one run of PATH\n"
-   "  (created when missing) with all results, predictions, supports and provenance, in one\n"
+   "  (created when missing) with all results, predictions, supports, provenance and training\n"
+   "  jobs with their steps (one record per trained model: shards that each trained it, or took\n"
+   "  it from a shared trained/ cache, hold the same content key and weights), in one\n"
    "  transaction (on any error PATH is left as it was). Merging again adds nothing; the same\n"
    "  evaluation recorded with different values is an error naming it; shards of different\n"
    "  plans, files, backends or precisions are refused. A shard missing (a SHARD path that does\n"
    "  not exist counts as missing) or unfinished leaves the merged run incomplete and names the\n"
    "  shards to rerun. stdout: run, status (complete|incomplete), shards, added,\n"
-   "  already_merged, rerun (indices). Exit 0: complete; 3: incomplete; 1: an error.",
+   "  already_merged, rerun (indices), trainings_added, trainings_already_merged.\n"
+   "  Exit 0: complete; 3: incomplete; 1: an error.",
    cl_cmd_merge},
   {"slurm", "run a file as a Slurm job array of shards, merged by a dependent job",
    "clade slurm FILE.lua --array N [--partition P] [--gpus-per-task G] [--cpus-per-task C]\n"

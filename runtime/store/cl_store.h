@@ -254,6 +254,7 @@ typedef struct cl_merge_report {
   int shard_count;     /* N */
   int complete;        /* every shard 0..N-1 merged complete */
   int64_t evaluations_added, evaluations_same;
+  int64_t trainings_added, trainings_same; /* training jobs (one per trained model) */
   char *incomplete;    /* malloc'd, NULL when complete: "1 (interrupted, 1 of 2 jobs, shards/1.db), 2 (missing)" */
   char *rerun;         /* malloc'd: the shard indices to rerun, "1,2" */
   char *file;          /* malloc'd: the experiment file of the plan */
@@ -262,7 +263,9 @@ void cl_merge_report_free(cl_merge_report *r);
 /* Folds every shard run (of one plan) found in the databases at paths[0..n) into target's
  * merged run of that plan, creating it when absent: evaluations with their results,
  * predictions, supports and any other table that references evaluations (every column the
- * target has), done jobs, and a run_shards row per shard run. One transaction: on any error
+ * target has), done jobs, training jobs with their steps (one record per trained model: shards
+ * that trained the same model, or took it from a shared cache, hold one key and weights), and
+ * a run_shards row per shard run. One transaction: on any error
  * the target is left as it was. Idempotent: an evaluation already merged with the same rows
  * is skipped; the same evaluation with different rows is an error naming it. A path that
  * does not exist counts as a missing shard; runs of different plans, files, backends,

@@ -315,10 +315,51 @@ static int copy_children(merger *m, cl_store *src, const char *table, const char
     while (rc == CL_OK && (step = sqlite3_step(a)) == SQLITE_ROW) {
       sqlite3_bind_int64(b, 1, dst_eval);
       bind_row(b, 2, a, c.n);
-      if (sqlite3_step(b) != SQLITE_DONE) rc = cl_store_dberr(m->t, e, "merging %s of evaluation %lld", table, (long long)src_eval);
+      if (sqlite3_step(b) != SQLITE_DONE) rc = cl_store_dberr(m->t, e, "merging %s of %s %lld", table, fk, (long long)src_eval);
       sqlite3_reset(b);
     }
-    if (rc == CL_OK && step != SQLITE_DONE) rc = cl_store_dberr(src, e, "reading %s of evaluation %lld", table, (long long)src_eval);
+    if (rc == CL_OK && step != SQLITE_DONE) rc = cl_store_dberr(src, e, "reading %s of %s %lld", table, fk, (long long)src_eval);
+  }
+  sqlite3_finalize(a);
+  sqlite3_finalize(b);
+  sqlite3_free(sel);
+  sqlite3_free(ins);
+  names_free(&c);
+  return rc;
+}
+
+/* Row id of table in src copied into the target (every column both have but id; col, when
+ * given, set to val): *new_id is its id there. */
+static int copy_row(merger *m, cl_store *src, const char *table, int64_t id, const char *col, int64_t val,
+                    int64_t *new_id, cl_error *e) {
+  const char *const skip[] = {"id", col, NULL};
+  names c = {0};
+  int rc = common_columns(m->t, src, table, skip, &c, e);
+  if (rc) return rc;
+  sqlite3_str *q = sqlite3_str_new(NULL);
+  sqlite3_str_appendf(q, "SELECT ");
+  append_cols(q, &c, "");
+  if (c.n == 0) sqlite3_str_appendf(q, "1");
+  sqlite3_str_appendf(q, " FROM \"%w\" WHERE id = ?1", table);
+  char *sel = finish(q);
+  q = sqlite3_str_new(NULL);
+  sqlite3_str_appendf(q, "INSERT INTO \"%w\"(", table);
+  append_cols(q, &c, "");
+  if (col) sqlite3_str_appendf(q, "%s\"%w\"", c.n ? ", " : "", col);
+  sqlite3_str_appendf(q, ") VALUES (");
+  for (int i = 0; i < c.n + (col != NULL); i++) sqlite3_str_appendf(q, "%s?%d", i ? ", " : "", i + 1);
+  sqlite3_str_appendf(q, ")");
+  char *ins = finish(q);
+  sqlite3_stmt *a = NULL, *b = NULL;
+  if ((rc = prep(src, sel, &a, e)) == CL_OK && (rc = prep(m->t, ins, &b, e)) == CL_OK) {
+    sqlite3_bind_int64(a, 1, id);
+    if (sqlite3_step(a) != SQLITE_ROW) rc = cl_store_dberr(src, e, "reading %s row %lld", table, (long long)id);
+    else {
+      bind_row(b, 1, a, c.n);
+      if (col) sqlite3_bind_int64(b, c.n + 1, val);
+      if (sqlite3_step(b) != SQLITE_DONE) rc = cl_store_dberr(m->t, e, "merging %s row %lld of %s", table, (long long)id, src->path);
+      else *new_id = (int64_t)sqlite3_last_insert_rowid(m->t->db);
+    }
   }
   sqlite3_finalize(a);
   sqlite3_finalize(b);
@@ -510,6 +551,54 @@ static int merge_all_evaluations(merger *m, shard_run *runs, int nruns, const ch
   return rc;
 }
 
+/* The training jobs of a shard run (train_jobs, train_steps) into the merged run, one record
+ * per trained model: a model is cached by content under trained/<content key>, so shards that
+ * trained it each (or took it from a shared cache and recorded it from the folder) hold the
+ * same key and weights (model_hash, which links the evaluations). A complete record already
+ * merged with the same key and weights is kept; a complete one replaces an unfinished one of
+ * its key; an unfinished one is kept only while no record of its key got further. */
+static int merge_trainings(merger *m, const shard_run *sr, cl_error *e) {
+  sqlite3_stmt *a = NULL, *have = NULL, *drop = NULL;
+  int rc = prep(sr->db, "SELECT id, content_key, status = 'complete', model_hash, steps_done FROM train_jobs"
+                        " WHERE run_id = ?1 ORDER BY id", &a, e);
+  if (rc == CL_OK)
+    rc = prep(m->t, "SELECT count(*) FROM train_jobs WHERE run_id = ?1 AND content_key = ?2 AND (CASE WHEN ?3"
+                    " THEN status = 'complete' AND model_hash IS ?4"
+                    " ELSE status = 'complete' OR steps_done >= ?5 END)", &have, e);
+  if (rc == CL_OK)
+    rc = prep(m->t, "DELETE FROM train_jobs WHERE run_id = ?1 AND content_key = ?2 AND status != 'complete'", &drop, e);
+  if (rc == CL_OK) sqlite3_bind_int64(a, 1, sr->run_id);
+  int step = SQLITE_DONE;
+  while (rc == CL_OK && (step = sqlite3_step(a)) == SQLITE_ROW) {
+    int64_t src_id = sqlite3_column_int64(a, 0), dst_id = 0;
+    sqlite3_bind_int64(have, 1, m->merged);
+    for (int i = 2; i <= 5; i++) sqlite3_bind_value(have, i, sqlite3_column_value(a, i - 1));
+    int64_t found = sqlite3_step(have) == SQLITE_ROW ? sqlite3_column_int64(have, 0) : -1;
+    sqlite3_reset(have);
+    if (found < 0) {
+      rc = cl_store_dberr(m->t, e, "looking up the merged training jobs");
+      break;
+    }
+    if (found) {
+      m->r->trainings_same++;
+      continue;
+    }
+    /* what it supersedes: unfinished records of its key (their steps go with them) */
+    sqlite3_bind_int64(drop, 1, m->merged);
+    sqlite3_bind_value(drop, 2, sqlite3_column_value(a, 1));
+    if (sqlite3_step(drop) != SQLITE_DONE) rc = cl_store_dberr(m->t, e, "replacing an unfinished training job");
+    sqlite3_reset(drop);
+    if (rc == CL_OK) rc = copy_row(m, sr->db, "train_jobs", src_id, "run_id", m->merged, &dst_id, e);
+    if (rc == CL_OK) rc = copy_children(m, sr->db, "train_steps", "train_id", src_id, dst_id, e);
+    if (rc == CL_OK) m->r->trainings_added++;
+  }
+  if (rc == CL_OK && step != SQLITE_DONE) rc = cl_store_dberr(sr->db, e, "reading the training jobs of run %lld", (long long)sr->run_id);
+  sqlite3_finalize(a);
+  sqlite3_finalize(have);
+  sqlite3_finalize(drop);
+  return rc;
+}
+
 /* The shard's done jobs, and a run_shards row saying how far it had got. */
 static int merge_jobs_and_record(merger *m, const shard_run *sr, cl_error *e) {
   sqlite3_stmt *a = NULL, *b = NULL;
@@ -574,37 +663,7 @@ static int merged_run(merger *m, const shard_run *sr, cl_error *e) {
   m->merged = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
   sqlite3_finalize(st);
   if (m->merged) return CL_OK;
-  static const char *const skip[] = {"id", NULL};
-  names c = {0};
-  if ((rc = common_columns(m->t, sr->db, "runs", skip, &c, e))) return rc;
-  sqlite3_str *q = sqlite3_str_new(NULL);
-  sqlite3_str_appendf(q, "SELECT ");
-  append_cols(q, &c, "");
-  sqlite3_str_appendf(q, " FROM runs WHERE id = ?1");
-  char *sel = finish(q);
-  q = sqlite3_str_new(NULL);
-  sqlite3_str_appendf(q, "INSERT INTO runs(");
-  append_cols(q, &c, "");
-  sqlite3_str_appendf(q, ") VALUES (");
-  for (int i = 0; i < c.n; i++) sqlite3_str_appendf(q, "%s?%d", i ? ", " : "", i + 1);
-  sqlite3_str_appendf(q, ")");
-  char *ins = finish(q);
-  sqlite3_stmt *a = NULL, *b = NULL;
-  if ((rc = prep(sr->db, sel, &a, e)) == CL_OK && (rc = prep(m->t, ins, &b, e)) == CL_OK) {
-    sqlite3_bind_int64(a, 1, sr->run_id);
-    if (sqlite3_step(a) != SQLITE_ROW) rc = cl_store_dberr(sr->db, e, "reading run %lld", (long long)sr->run_id);
-    else {
-      bind_row(b, 1, a, c.n);
-      if (sqlite3_step(b) != SQLITE_DONE) rc = cl_store_dberr(m->t, e, "creating the merged run");
-      else m->merged = (int64_t)sqlite3_last_insert_rowid(m->t->db);
-    }
-  }
-  sqlite3_finalize(a);
-  sqlite3_finalize(b);
-  sqlite3_free(sel);
-  sqlite3_free(ins);
-  names_free(&c);
-  if (rc) return rc;
+  if ((rc = copy_row(m, sr->db, "runs", sr->run_id, NULL, 0, &m->merged, e))) return rc;
   /* a run of its own: not a shard, no process, not on a Slurm job */
   if ((rc = prep(m->t, "UPDATE runs SET shard_index = NULL, pid = NULL, slurm_job = NULL, plan_jobs = NULL,"
                        " status = 'running', ended_at = NULL, stats_json = NULL WHERE id = ?1", &st, e)))
@@ -794,6 +853,7 @@ int cl_store_merge(cl_store *t, const char *const *paths, int n, cl_merge_report
   free(plan_text);
   /* a run killed before planning has no jobs to merge, but counts as its shard begun */
   for (int i = 0; rc == CL_OK && i < nruns; i++) rc = merge_jobs_and_record(&m, &runs[i], e);
+  for (int i = 0; rc == CL_OK && i < nruns; i++) rc = merge_trainings(&m, &runs[i], e);
   if (rc == CL_OK) rc = finish_merged(&m, e);
   r->run_id = m.merged;
   if (in_txn) {

@@ -432,8 +432,20 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
   return 0;
 }
 
+/* A merged run left incomplete: its shards not merged complete, as clade merge names them
+ * ("1 (missing), 2 (interrupted, 1 of 2 jobs, shards/2.db)"), malloc'd; NULL otherwise. */
+static char *incomplete_shards(cl_store *s, const cl_run_row *r) {
+  if (!(r->shard_count > 0 && r->shard_index < 0 && r->status && !strcmp(r->status, "incomplete"))) return NULL;
+  char *inc = NULL, *rerun = NULL;
+  cl_error e;
+  if (cl_store_merged_shards(s, r->id, &inc, &rerun, &e)) return NULL;
+  free(rerun);
+  return inc;
+}
+
 typedef struct run_caption {
   char text[2048];
+  cl_store *s;
 } run_caption;
 
 static int caption_row(const cl_run_row *r, void *ud, cl_error *e) {
@@ -443,8 +455,10 @@ static int caption_row(const cl_run_row *r, void *ud, cl_error *e) {
   if (r->git_commit)
     snprintf(commit, sizeof commit, "commit %.7s%s", r->git_commit,
              r->git_dirty == 1 ? " (dirty)" : "");
-  snprintf(c->text, sizeof c->text, "run %lld: %s, %s, %s, %s", (long long)r->id, r->file,
-           commit, r->status, r->started_at ? r->started_at : "?");
+  char *inc = incomplete_shards(c->s, r);
+  snprintf(c->text, sizeof c->text, "run %lld: %s, %s, %s%s%s%s, %s", (long long)r->id, r->file, commit, r->status,
+           inc ? " (shards " : "", inc ? inc : "", inc ? ")" : "", r->started_at ? r->started_at : "?");
+  free(inc);
   return 0;
 }
 
@@ -480,7 +494,7 @@ int cl_cmd_results(int argc, char **argv) {
   rc = cl_store_each_result(s, o.run, res_row, &c, &e);
   if (rc == CL_OK && strcmp(o.format, "json") == 0) fputs(c.n ? "\n]\n" : "]\n", stdout);
   if (rc == CL_OK && strcmp(o.format, "table") == 0) {
-    run_caption cap = {""};
+    run_caption cap = {"", s};
     rc = cl_store_each_run(s, o.run, caption_row, &cap, &e);
     if (rc == CL_OK) {
       printf("%s\n", cap.text);
@@ -689,14 +703,19 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
     else l[1] = cl_strdup(r->file ? r->file : "-");
     l[2] = r->git_commit ? fmt("%.7s", r->git_commit) : cl_strdup("-");
     l[3] = cl_strdup(r->git_dirty < 0 ? "-" : r->git_dirty ? "dirty" : "clean");
-    int incomplete = r->shard_count > 0 && r->shard_index < 0 && r->status && !strcmp(r->status, "interrupted");
-    l[4] = cl_strdup(incomplete ? "incomplete" : r->status ? r->status : "-");
+    l[4] = cl_strdup(r->status ? r->status : "-");
     l[5] = local_time(r->started_at);
     l[6] = r->has_wall ? duration(r->wall_seconds) : cl_strdup("-");
     l[7] = fmt("%lld eval%s", (long long)r->n_evaluations, r->n_evaluations == 1 ? "" : "s");
     char how[64];
     cl_cli_run_how(r->backend, r->precision, r->decode, how, sizeof how);
     l[8] = cl_strdup(how);
+    char *inc = incomplete_shards(c->s, r); /* under it, the shards that are not */
+    if (inc) {
+      l = grid_row(&c->g);
+      l[1] = fmt("  shards not complete: %s", inc);
+      free(inc);
+    }
     if (cl_store_each_train_job(c->s, r->id, log_train_line, &c->g, e)) return e->code ? e->code : CL_EDB;
   } else {
     /* Built in memory so -n can keep the last N; runs are few. */
@@ -732,6 +751,9 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
     else cJSON_AddNullToObject(o, "shard_index");
     if (r->shard_count > 0) json_int(o, "shard_count", r->shard_count);
     else cJSON_AddNullToObject(o, "shard_count");
+    char *inc = incomplete_shards(c->s, r);
+    json_str(o, "incomplete_shards", inc); /* null unless a merged run is incomplete */
+    free(inc);
     json_str(o, "plan_hash", r->plan_hash);
     json_str(o, "slurm_job", r->slurm_job);
     json_value(o, "stats", r->stats_json); /* a JSON value when it parses, else a string */

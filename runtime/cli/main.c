@@ -156,7 +156,8 @@ const cl_cmd cl_cmds[] = {
    "  json: a list of objects (id, file, commit, dirty, status, wall_seconds, images_encoded,\n"
    "  texts_encoded, images_cached, texts_cached, backend, precision, decode, shard_index,\n"
    "  shard_count, plan_hash, slurm_job, ...). A shard shows [shard I/N] after its file, a run\n"
-   "  merged from shards [merged N shards], and status incomplete while a shard is missing.",
+   "  merged from shards [merged N shards], and status incomplete while a shard is missing or\n"
+   "  unfinished, with a line under it naming those shards (json: incomplete_shards).",
    cl_cmd_log},
   {"preprocess", "open_clip's exact image preprocessing into a safetensors file",
    "clade preprocess --out F.safetensors [--size S] [--mean M,M,M] [--std S,S,S]\n"

@@ -243,6 +243,52 @@ static const char *const MIGRATIONS[] = {
     ");"
     "CREATE UNIQUE INDEX intervals_key ON intervals(run_id, method, level, resamples, seed, eval_id,"
     "  coalesce(trial, -1), metric);",
+    /* 9 -> 10: a merged run (`clade merge`) with a shard missing or unfinished is 'incomplete',
+     * not 'interrupted' (which reads like a crash). SQLite cannot change a CHECK in place, so
+     * runs is rebuilt as its ALTER TABLE page says (foreign keys off while migrating, see
+     * migrate()): same columns, rows and ids; merged runs recorded 'interrupted' become
+     * 'incomplete'. */
+    "CREATE TABLE runs_new("
+    "  id INTEGER PRIMARY KEY,"
+    "  file TEXT NOT NULL,"
+    "  file_hash TEXT,"
+    "  git_commit TEXT,"
+    "  git_branch TEXT,"
+    "  git_dirty INTEGER CHECK (git_dirty IN (0, 1)),"
+    "  clade_version TEXT NOT NULL,"
+    "  backend TEXT,"
+    "  device TEXT,"
+    "  precision TEXT,"
+    "  host TEXT,"
+    "  pid INTEGER,"
+    "  started_at TEXT NOT NULL,"
+    "  ended_at TEXT,"
+    "  status TEXT NOT NULL DEFAULT 'running'"
+    "    CHECK (status IN ('running', 'complete', 'interrupted', 'failed', 'incomplete')),"
+    "  wall_seconds REAL,"
+    "  images_encoded INTEGER NOT NULL DEFAULT 0,"
+    "  texts_encoded INTEGER NOT NULL DEFAULT 0,"
+    "  images_cached INTEGER NOT NULL DEFAULT 0,"
+    "  texts_cached INTEGER NOT NULL DEFAULT 0,"
+    "  stats_json TEXT,"
+    "  decode TEXT NOT NULL DEFAULT 'full' CHECK (decode IN ('full', 'draft')),"
+    "  shard_index INTEGER CHECK (shard_index IS NULL OR shard_index >= 0),"
+    "  shard_count INTEGER CHECK (shard_count IS NULL OR shard_count > 0),"
+    "  plan_hash TEXT,"
+    "  plan_jobs INTEGER,"
+    "  slurm_job TEXT,"
+    "  plan TEXT"
+    ");"
+    "INSERT INTO runs_new SELECT id, file, file_hash, git_commit, git_branch, git_dirty, clade_version, backend,"
+    "  device, precision, host, pid, started_at, ended_at, CASE WHEN status = 'interrupted' AND"
+    "  shard_index IS NULL AND shard_count IS NOT NULL THEN 'incomplete' ELSE status END, wall_seconds,"
+    "  images_encoded, texts_encoded, images_cached, texts_cached, stats_json, decode, shard_index,"
+    "  shard_count, plan_hash, plan_jobs, slurm_job, plan FROM runs;"
+    "DROP TABLE runs;"
+    "ALTER TABLE runs_new RENAME TO runs;"
+    "CREATE INDEX runs_commit ON runs(git_commit, status, id);"
+    "CREATE INDEX runs_content ON runs(file_hash, status, id);"
+    "CREATE INDEX runs_plan ON runs(plan_hash, shard_count, shard_index);",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof *MIGRATIONS == CL_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -402,7 +448,13 @@ static int migrate(cl_store *s, int create, int writable, cl_error *e) {
   if (!writable)
     return cl_err(e, CL_EDB, "%s: schema version %d needs migrating to %d but the file is read-only",
                   s->path, uv, CL_STORE_SCHEMA_VERSION);
-  if ((rc = exec_st(s, CL_ST_BEGIN, "starting the schema migration", e))) return rc;
+  /* A migration may rebuild a table others reference (SQLite's generalized ALTER TABLE): with
+   * foreign keys on, dropping the old table would delete every row referencing it. The pragma
+   * is a no-op inside a transaction, so it goes off before and back on after; a rebuild keeps
+   * every row and id, so no reference is left dangling. */
+  if (sqlite3_exec(s->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK)
+    return cl_store_dberr(s, e, "disabling foreign keys for the schema migration");
+  if ((rc = exec_st(s, CL_ST_BEGIN, "starting the schema migration", e))) goto fk_on;
   if ((rc = check_identity(s, create, &uv, e))) goto fail;
   if (uv == 0) {
     int ntables = 0;
@@ -426,9 +478,12 @@ static int migrate(cl_store *s, int create, int writable, cl_error *e) {
     goto fail;
   }
   if ((rc = exec_st(s, CL_ST_COMMIT, "committing the schema migration", e))) goto fail;
-  return CL_OK;
+  goto fk_on;
 fail:
   exec_st(s, CL_ST_ROLLBACK, "rolling back the schema migration", NULL);
+fk_on:
+  if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK && rc == CL_OK)
+    rc = cl_store_dberr(s, e, "enabling foreign keys");
   return rc;
 }
 

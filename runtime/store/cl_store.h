@@ -19,7 +19,7 @@
 #include "../core/cl_core.h"
 
 /* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
-#define CL_STORE_SCHEMA_VERSION 9
+#define CL_STORE_SCHEMA_VERSION 10
 /* PRAGMA application_id marking a clade database ("Clad"). */
 #define CL_STORE_APP_ID 0x436c6164
 #define CL_STORE_DEFAULT_PATH "results/clade.db"
@@ -270,8 +270,12 @@ void cl_merge_report_free(cl_merge_report *r);
  * is skipped; the same evaluation with different rows is an error naming it. A path that
  * does not exist counts as a missing shard; runs of different plans, files, backends,
  * precisions or decodings are refused naming the database. The merged run is complete
- * when every shard 0..N-1 has been merged complete, interrupted otherwise. */
+ * when every shard 0..N-1 has been merged complete, incomplete otherwise (schema 10; a
+ * merged run stored 'interrupted' before is migrated to 'incomplete'). */
 int cl_store_merge(cl_store *target, const char *const *paths, int n, cl_merge_report *r, cl_error *e);
+/* The shards of merged run run_id not merged complete, as cl_merge_report's incomplete
+ * (NULL when none) and rerun (both malloc'd); a run that is not merged is an error. */
+int cl_store_merged_shards(cl_store *s, int64_t run_id, char **incomplete, char **rerun, cl_error *e);
 
 /* ---- speed measurements (cl_store_bench.c, `clade bench`) ----
  * A benchmark is a run (cl_store_run_begin with the clade binary as the file, so the run

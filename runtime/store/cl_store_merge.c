@@ -674,6 +674,57 @@ static int merged_run(merger *m, const shard_run *sr, cl_error *e) {
   return rc;
 }
 
+/* Per shard index 0..count-1 of merged run, the best of its merged shard runs (complete
+ * first, then most jobs done): *incomplete "1 (interrupted, 1 of 2 jobs, shards/1.db), 2
+ * (missing)" (NULL when every shard is complete) and *rerun "1,2", both malloc'd. */
+static int describe_shards(cl_store *t, int64_t run, int count, char **incomplete, char **rerun, cl_error *e) {
+  *incomplete = *rerun = NULL;
+  sqlite3_stmt *st;
+  int rc = prep(t, "SELECT status, jobs_done, plan_jobs, source FROM run_shards WHERE run_id = ?1 AND"
+                   " shard_index = ?2 ORDER BY status = 'complete' DESC, jobs_done DESC, merged_at DESC LIMIT 1",
+                &st, e);
+  if (rc) return rc;
+  sqlite3_str *inc = sqlite3_str_new(NULL), *re = sqlite3_str_new(NULL);
+  int missing = 0;
+  for (int i = 0; i < count; i++) {
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int(st, 2, i);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+      sqlite3_str_appendf(inc, "%s%d (missing)", missing ? ", " : "", i);
+      sqlite3_str_appendf(re, "%s%d", missing++ ? "," : "", i);
+    } else if (strcmp(col_text(st, 0), "complete") != 0) {
+      if (sqlite3_column_type(st, 2) == SQLITE_NULL)
+        sqlite3_str_appendf(inc, "%s%d (%s before planning, %s)", missing ? ", " : "", i, col_text(st, 0),
+                            col_text(st, 3));
+      else
+        sqlite3_str_appendf(inc, "%s%d (%s, %lld of %lld jobs, %s)", missing ? ", " : "", i, col_text(st, 0),
+                            (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2),
+                            col_text(st, 3));
+      sqlite3_str_appendf(re, "%s%d", missing++ ? "," : "", i);
+    }
+    sqlite3_reset(st);
+  }
+  sqlite3_finalize(st);
+  char *a = finish(inc), *b = finish(re);
+  if (missing) *incomplete = cl_strdup(a);
+  *rerun = cl_strdup(b);
+  sqlite3_free(a);
+  sqlite3_free(b);
+  return CL_OK;
+}
+
+int cl_store_merged_shards(cl_store *s, int64_t run_id, char **incomplete, char **rerun, cl_error *e) {
+  *incomplete = *rerun = NULL;
+  sqlite3_stmt *st;
+  int rc = prep(s, "SELECT shard_count FROM runs WHERE id = ?1 AND shard_index IS NULL AND shard_count > 0", &st, e);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, run_id);
+  int count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  sqlite3_finalize(st);
+  if (!count) return cl_err(e, CL_EINVAL, "%s: run %lld is not a merged run", s->path, (long long)run_id);
+  return describe_shards(s, run_id, count, incomplete, rerun, e);
+}
+
 /* Status, counters and the report from the run_shards rows of the merged run. */
 static int finish_merged(merger *m, cl_error *e) {
   cl_merge_report *r = m->r;
@@ -688,49 +739,11 @@ static int finish_merged(merger *m, cl_error *e) {
   if (sqlite3_step(st) != SQLITE_DONE) rc = cl_store_dberr(m->t, e, "summing the shards of run %lld", (long long)m->merged);
   sqlite3_finalize(st);
   if (rc) return rc;
-  /* per shard index: the best of its runs (complete first, then most jobs done) */
-  if ((rc = prep(m->t, "SELECT status, jobs_done, plan_jobs, source FROM run_shards WHERE run_id = ?1 AND"
-                       " shard_index = ?2 ORDER BY status = 'complete' DESC, jobs_done DESC, merged_at DESC LIMIT 1",
-                 &st, e)))
-    return rc;
-  sqlite3_str *inc = sqlite3_str_new(NULL), *rerun = sqlite3_str_new(NULL);
-  int missing = 0;
-  for (int i = 0; i < r->shard_count; i++) {
-    sqlite3_bind_int64(st, 1, m->merged);
-    sqlite3_bind_int(st, 2, i);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-      sqlite3_str_appendf(inc, "%s%d (missing)", missing ? ", " : "", i);
-      sqlite3_str_appendf(rerun, "%s%d", missing++ ? "," : "", i);
-    } else if (strcmp(col_text(st, 0), "complete") != 0) {
-      if (sqlite3_column_type(st, 2) == SQLITE_NULL)
-        sqlite3_str_appendf(inc, "%s%d (%s before planning, %s)", missing ? ", " : "", i, col_text(st, 0),
-                            col_text(st, 3));
-      else
-        sqlite3_str_appendf(inc, "%s%d (%s, %lld of %lld jobs, %s)", missing ? ", " : "", i, col_text(st, 0),
-                            (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2),
-                            col_text(st, 3));
-      sqlite3_str_appendf(rerun, "%s%d", missing++ ? "," : "", i);
-    }
-    sqlite3_reset(st);
-  }
-  sqlite3_finalize(st);
-  r->complete = missing == 0;
-  r->incomplete = finish(inc);
-  r->rerun = finish(rerun);
-  if (r->complete) {
-    sqlite3_free(r->incomplete);
-    r->incomplete = NULL;
-  } else {
-    char *t = cl_strdup(r->incomplete);
-    sqlite3_free(r->incomplete);
-    r->incomplete = t;
-  }
-  char *t = cl_strdup(r->rerun);
-  sqlite3_free(r->rerun);
-  r->rerun = t;
+  if ((rc = describe_shards(m->t, m->merged, r->shard_count, &r->incomplete, &r->rerun, e))) return rc;
+  r->complete = r->incomplete == NULL;
   if ((rc = prep(m->t, "UPDATE runs SET status = ?2, ended_at = " NOW_ISO " WHERE id = ?1", &st, e))) return rc;
   sqlite3_bind_int64(st, 1, m->merged);
-  sqlite3_bind_text(st, 2, r->complete ? "complete" : "interrupted", -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, r->complete ? "complete" : "incomplete", -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) rc = cl_store_dberr(m->t, e, "ending the merged run %lld", (long long)m->merged);
   sqlite3_finalize(st);
   return rc;

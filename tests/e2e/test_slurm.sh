@@ -154,7 +154,7 @@ scancel "${A}_1"
 wait_jobs "$T/sl2"
 integrity "$T/merged2.db" "$T"/sl2/shards/*.db
 [ "$(run_status "$T/sl2/shards/1.db")" != complete ] || fail "shard 1 finished before scancel reached it"
-[ "$(run_status "$T/merged2.db")" = interrupted ] || fail "merged run with a cancelled shard is $(run_status "$T/merged2.db")"
+[ "$(run_status "$T/merged2.db")" = incomplete ] || fail "merged run with a cancelled shard is $(run_status "$T/merged2.db")"
 grep -q "incomplete: shards 1 (" "$T"/sl2/logs/merge-*.out || fail "the merge does not name shard 1: $(cat "$T"/sl2/logs/merge-*.out)"
 set +e
 "$CLADE" slurm "$X" --status --dir "$T/sl2" > "$T/status"; rc=$?

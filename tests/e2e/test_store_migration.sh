@@ -14,7 +14,7 @@ cp "$CLADE_SRC/tests/data/v4db/clade_v4.db" "$T/r.db"
 nres=$(sql "$T/r.db" 'SELECT count(*) FROM results WHERE eval_id IN (SELECT id FROM evaluations WHERE run_id = 1)')
 
 "$CLADE" results --db "$T/r.db" --run 1 --format json > "$T/r.json" || fail "results json of an old run"
-[ "$(sql "$T/r.db" 'PRAGMA user_version')" = 9 ] || fail "not migrated to schema 9"
+[ "$(sql "$T/r.db" 'PRAGMA user_version')" = 10 ] || fail "not migrated to schema 10"
 python3 - "$T/r.json" "$nres" <<'PY' || fail "old results json: $(head -c 400 "$T/r.json")"
 import json, sys
 rows = json.load(open(sys.argv[1]))
@@ -49,4 +49,36 @@ LUA
 "$CLADE" run "$T/exp.lua" --db "$T/r.db" --quiet 2> "$T/err" || fail "a run into the migrated database: $(cat "$T/err")"
 "$CLADE" compare 2 3 --db "$T/r.db" > "$T/c.txt" || fail "compare old and new: $(cat "$T/c.txt")"
 grep -q "zero_shot  common" "$T/c.txt" || fail "old and new cells do not match: $(cat "$T/c.txt")"
+# schema 9 -> 10: a merged run stored 'interrupted' (a shard missing) becomes 'incomplete'; the
+# runs table is rebuilt for its CHECK with every row, id and reference kept. The migrated
+# database is taken back to schema 9's runs (its CHECK without 'incomplete') holding such a run.
+cp "$T/r.db" "$T/v9.db"
+python3 - "$T/v9.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("INSERT INTO runs(file, clade_version, started_at, status, shard_count) SELECT file, clade_version,"
+           " started_at, 'interrupted', 3 FROM runs WHERE id = 1")
+db.execute("INSERT INTO run_shards(run_id, shard_index, source, source_run, status, jobs_done, plan_jobs, merged_at)"
+           " VALUES (4, 0, 'shards/0.db', 1, 'complete', 2, 2, '2024-01-01T00:00:00Z')")
+db.commit()
+db.execute("PRAGMA writable_schema = ON")
+db.execute("UPDATE sqlite_schema SET sql = replace(sql, ?, '') WHERE name = 'runs'", (", 'incomplete'",))
+db.execute("PRAGMA writable_schema = OFF")
+db.execute("PRAGMA user_version = 9")
+db.commit()
+db.close()
+db = sqlite3.connect(sys.argv[1])
+assert "incomplete" not in db.execute("SELECT sql FROM sqlite_schema WHERE name = 'runs'").fetchone()[0]
+PY
+counts="SELECT count(*) || '/' || (SELECT count(*) FROM evaluations) || '/' || (SELECT count(*) FROM results) || '/' ||
+  (SELECT count(*) FROM intervals) FROM runs"
+before=$(sql "$T/v9.db" "$counts")
+"$CLADE" log --db "$T/v9.db" > "$T/log" || fail "log of a schema 9 database"
+[ "$(sql "$T/v9.db" 'PRAGMA user_version')" = 10 ] || fail "schema 9 not migrated to 10"
+st=$(sql "$T/v9.db" "SELECT group_concat(s) FROM (SELECT id || ':' || status s FROM runs ORDER BY id)")
+[ "$st" = "1:complete,2:complete,3:complete,4:incomplete" ] || fail "statuses after the migration: $st"
+[ "$before" = "$(sql "$T/v9.db" "$counts")" ] || fail "the rebuild lost rows: $before, then $(sql "$T/v9.db" "$counts")"
+[ "$(sql "$T/v9.db" 'PRAGMA integrity_check')" = ok ] && [ -z "$(sql "$T/v9.db" 'PRAGMA foreign_key_check')" ] ||
+  fail "the migrated database is not intact"
+grep -q "^4 .*incomplete" "$T/log" && grep -q "shards not complete: 1 (missing), 2 (missing)$" "$T/log" || fail "log: $(cat "$T/log")"
 echo ok

@@ -18,6 +18,7 @@
 #include "io/cl_csvtab.h"
 #include "report/cl_stats.h"
 #include "store/cl_store.h"
+#include "train/cl_train_job.h"
 
 typedef struct opts {
   const char *db;
@@ -775,6 +776,71 @@ static int log_row(const cl_run_row *r, void *ud, cl_error *e) {
   return 0;
 }
 
+/* 12345 -> "12.3 kB" */
+static char *human_bytes(int64_t b) {
+  static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = (double)b;
+  int u = 0;
+  while (v >= 1000 && u < 4) v /= 1000, u++;
+  return u ? fmt("%.1f %s", v, unit[u]) : fmt("%lld B", (long long)b);
+}
+
+/* 'path' for a POSIX shell */
+static char *shell_quoted(const char *p) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f) return cl_strdup(p);
+  fputc('\'', f);
+  for (; *p; p++) *p == '\'' ? fputs("'\\''", f) : fputc(*p, f);
+  fputc('\'', f);
+  fclose(f);
+  return buf;
+}
+
+/* The unfinished trainings' work folders in trained/ beside the database (every experiment
+ * file recording into it shares that folder): a run of the same train declaration resumes
+ * its own, one whose declaration changed is never resumed. None is removed here: trained/
+ * is shared by every file writing to this database, and a declaration changed back resumes;
+ * each is listed with its size, what the database knows of it and the command that removes
+ * it (none for one a job is training now). */
+static int log_partials(cl_store *s, FILE *out, cl_error *e) {
+  const char *db = cl_store_path(s), *slash = strrchr(db, '/');
+  char *root = slash ? fmt("%.*s/trained", (int)(slash - db), db) : cl_strdup("trained");
+  cl_train_partial *p = NULL;
+  int n = 0, rc = cl_train_partials(root, &p, &n, e);
+  if (!rc && n)
+    fprintf(out, "\nunfinished trainings in %s (a run of the same train declaration resumes one; one whose "
+                 "declaration changed is never resumed):\n", root);
+  for (int i = 0; !rc && i < n; i++) {
+    char *size = human_bytes(p[i].bytes);
+    cl_train_key_info ki;
+    if ((rc = cl_store_train_key_info(s, p[i].key, &ki, e))) {
+      free(size);
+      break;
+    }
+    fprintf(out, "  %.12s.partial  %s  ", p[i].key, size);
+    if (ki.id)
+      fprintf(out, "train '%s' (run %lld, %s, %lld of %lld steps)", ki.name, (long long)ki.run_id, ki.status,
+              (long long)ki.steps_done, (long long)ki.steps);
+    else
+      fputs("no training of it in this database", out);
+    if (p[i].in_use) fputs(": being trained now\n", out);
+    else {
+      if (ki.superseded_run)
+        fprintf(out, ": stale, its declaration changed and '%s' was trained since (run %lld)", ki.name,
+                (long long)ki.superseded_run);
+      char *q = shell_quoted(p[i].path);
+      fprintf(out, "\n    remove: rm -rf %s\n", q);
+      free(q);
+    }
+    free(size);
+  }
+  cl_train_partials_free(p, n);
+  free(root);
+  return rc;
+}
+
 int cl_cmd_log(int argc, char **argv) {
   static const char *const formats[] = {"table", "json", NULL};
   opts o;
@@ -785,6 +851,17 @@ int cl_cmd_log(int argc, char **argv) {
   cl_error e = {0};
   log_ctx c = {.format = o.format, .g = {.ncols = 9}, .s = s};
   rc = cl_store_each_run(s, o.run, log_row, &c, &e);
+  /* after the runs (table only: json is the list of runs) */
+  char *partials = NULL;
+  size_t plen = 0;
+  if (rc == CL_OK && strcmp(o.format, "table") == 0) {
+    FILE *pf = open_memstream(&partials, &plen);
+    if (!pf) rc = cl_err(&e, CL_ENOMEM, "out of memory listing trainings");
+    else {
+      rc = log_partials(s, pf, &e);
+      fclose(pf);
+    }
+  }
   cl_store_close(s);
   long first = o.limit && c.n > o.limit ? c.n - o.limit : 0;
   if (rc == CL_OK) {
@@ -796,6 +873,7 @@ int cl_cmd_log(int argc, char **argv) {
       tail.cells += (size_t)skip * c.g.ncols;
       tail.nrows -= skip;
       grid_print(stdout, &tail, NULL, 8, 0);
+      if (partials) fputs(partials, stdout);
     } else {
       fputs("[", stdout);
       for (long i = first; i < c.n; i++) printf("%s\n%s", i > first ? "," : "", c.json[i]);
@@ -804,6 +882,7 @@ int cl_cmd_log(int argc, char **argv) {
   }
   for (long i = 0; c.json && i < c.n; i++) free(c.json[i]);
   free(c.json);
+  free(partials);
   free(c.starts);
   grid_free(&c.g);
   if (rc != CL_OK) {

@@ -157,7 +157,13 @@ const cl_cmd cl_cmds[] = {
    "  texts_encoded, images_cached, texts_cached, backend, precision, decode, shard_index,\n"
    "  shard_count, plan_hash, slurm_job, ...). A shard shows [shard I/N] after its file, a run\n"
    "  merged from shards [merged N shards], and status incomplete while a shard is missing or\n"
-   "  unfinished, with a line under it naming those shards (json: incomplete_shards).",
+   "  unfinished, with a line under it naming those shards (json: incomplete_shards).\n"
+   "  Then (table) the unfinished trainings' work folders in trained/ beside the database\n"
+   "  (<key>.partial: a run of the same train declaration resumes one; one whose declaration\n"
+   "  changed never is): each with its size, its training job, 'stale' when the same name from\n"
+   "  the same file was trained since under another declaration, and the rm command that\n"
+   "  removes it (none while a job trains it). Nothing is removed: trained/ is shared by every\n"
+   "  file recording into the database, and a declaration changed back resumes its folder.",
    cl_cmd_log},
   {"preprocess", "open_clip's exact image preprocessing into a safetensors file",
    "clade preprocess --out F.safetensors [--size S] [--mean M,M,M] [--std S,S,S]\n"

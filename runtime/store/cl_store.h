@@ -340,6 +340,15 @@ int cl_store_train_steps(cl_store *s, int64_t train_id, const cl_train_step_row 
 int cl_store_train_find(cl_store *s, const char *content_key, int64_t *train_id, cl_error *e);
 /* status: "complete" (with the trained checkpoint's model_hash), "interrupted" or "failed". */
 int cl_store_train_end(cl_store *s, int64_t train_id, const char *status, const char *model_hash, cl_error *e);
+/* What the database knows of a trained/<key>.partial folder's content key: its latest
+ * training job (id 0 when none) and superseded_run, the run of a later complete job of the
+ * same name and experiment file under another key (0 when none: the declaration changed
+ * and that model was trained since). */
+typedef struct cl_train_key_info {
+  int64_t id, run_id, steps, steps_done, superseded_run;
+  char name[256], status[16];
+} cl_train_key_info;
+int cl_store_train_key_info(cl_store *s, const char *content_key, cl_train_key_info *ki, cl_error *e);
 
 typedef struct cl_train_job_row {
   int64_t id, run_id; /* run_id 0: none */

@@ -166,6 +166,35 @@ int cl_store_train_end(cl_store *s, int64_t train_id, const char *status, const 
   return rc;
 }
 
+int cl_store_train_key_info(cl_store *s, const char *content_key, cl_train_key_info *ki, cl_error *e) {
+  memset(ki, 0, sizeof *ki);
+  sqlite3_stmt *st = NULL;
+  int rc = prepare(s,
+                   "SELECT j.id, coalesce(j.run_id, 0), j.name, j.status, j.steps, j.steps_done,"
+                   " (SELECT coalesce(k.run_id, 0) FROM train_jobs k LEFT JOIN runs rk ON rk.id = k.run_id"
+                   "   WHERE k.name = j.name AND k.content_key != j.content_key AND k.status = 'complete'"
+                   "   AND k.id > j.id AND rk.file IS (SELECT file FROM runs WHERE id = j.run_id)"
+                   "   ORDER BY k.id DESC LIMIT 1)"
+                   " FROM train_jobs j WHERE j.content_key = ?1 ORDER BY j.id DESC LIMIT 1",
+                   &st, "looking up a training's content key", e);
+  if (rc) return rc;
+  bind_text(st, 1, content_key);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) {
+    ki->id = sqlite3_column_int64(st, 0);
+    ki->run_id = sqlite3_column_int64(st, 1);
+    snprintf(ki->name, sizeof ki->name, "%s", col_text(st, 2) ? col_text(st, 2) : "");
+    snprintf(ki->status, sizeof ki->status, "%s", col_text(st, 3) ? col_text(st, 3) : "");
+    ki->steps = sqlite3_column_int64(st, 4);
+    ki->steps_done = sqlite3_column_int64(st, 5);
+    ki->superseded_run = sqlite3_column_int64(st, 6);
+  } else if (src != SQLITE_DONE) {
+    rc = cl_store_dberr(s, e, "looking up the training of %s", content_key);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int cl_store_each_train_job(cl_store *s, int64_t run_id, cl_store_train_job_fn fn, void *ud, cl_error *e) {
   sqlite3_stmt *st = NULL;
   int rc = prepare(s,

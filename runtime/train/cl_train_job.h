@@ -137,6 +137,16 @@ int cl_train_state_save(const char *work, int64_t step, cl_train_model *m, cl_tr
 int cl_train_state_latest(const char *work, char *name, size_t nname, cl_error *e);
 /* Removes every state-* folder of work but keep (NULL: all): a killed save's leftovers. */
 void cl_train_state_clean(const char *work, const char *keep);
+/* The work folders of unfinished trainings under root (trained/ beside a results database:
+ * <key>.partial, locked while a job trains through <key>.lock), in name order. */
+typedef struct cl_train_partial {
+  char *key, *path;  /* the content key; root/<key>.partial */
+  int64_t bytes;     /* every file in it */
+  int in_use;        /* a live job holds its lock (probed without waiting, never created) */
+} cl_train_partial;
+/* *out (free with cl_train_partials_free) and *n; a root that does not exist has none. */
+int cl_train_partials(const char *root, cl_train_partial **out, int *n, cl_error *e);
+void cl_train_partials_free(cl_train_partial *p, int n);
 /* The model from a checkpoint file and its optimizer (moments zero) with opts. */
 int cl_train_open(const cl_clip_config *cfg, const char *ckpt, cl_backend *be, const cl_train_opts *opts,
                   cl_train_model **m, cl_train_optim **o, cl_error *e);

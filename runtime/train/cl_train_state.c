@@ -5,9 +5,11 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +43,68 @@ void cl_train_state_clean(const char *work, const char *keep) {
     free(p);
   }
   closedir(d);
+}
+
+/* Bytes of every file under dir (a work folder: files and flat state-* folders). */
+static int64_t dir_bytes(const char *dir, int depth) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int64_t n = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    char *p = cl_asprintf("%s/%s", dir, de->d_name);
+    struct stat sb;
+    if (lstat(p, &sb) == 0) {
+      if (S_ISREG(sb.st_mode)) n += (int64_t)sb.st_size;
+      else if (S_ISDIR(sb.st_mode) && depth < 4) n += dir_bytes(p, depth + 1);
+    }
+    free(p);
+  }
+  closedir(d);
+  return n;
+}
+
+static int cmp_partial(const void *a, const void *b) {
+  return strcmp(((const cl_train_partial *)a)->key, ((const cl_train_partial *)b)->key);
+}
+
+int cl_train_partials(const char *root, cl_train_partial **out, int *n, cl_error *e) {
+  *out = NULL;
+  *n = 0;
+  DIR *d = opendir(root);
+  if (!d) return errno == ENOENT || errno == ENOTDIR ? CL_OK : cl_err(e, CL_EIO, "%s: %s", root, strerror(errno));
+  struct dirent *de;
+  int cap = 0;
+  while ((de = readdir(d))) {
+    size_t len = strlen(de->d_name);
+    if (len <= 8 || strcmp(de->d_name + len - 8, ".partial")) continue;
+    char *path = cl_asprintf("%s/%s", root, de->d_name);
+    struct stat sb;
+    if (lstat(path, &sb) || !S_ISDIR(sb.st_mode)) {
+      free(path);
+      continue;
+    }
+    if (*n == cap && !(*out = realloc(*out, (size_t)(cap = cap ? 2 * cap : 8) * sizeof **out))) abort();
+    cl_train_partial *p = &(*out)[(*n)++];
+    p->key = cl_asprintf("%.*s", (int)(len - 8), de->d_name);
+    p->path = path;
+    p->bytes = dir_bytes(path, 0);
+    /* a training holds <key>.lock (flock) from before its work folder is made until it ends */
+    char *lock = cl_asprintf("%s/%s.lock", root, p->key);
+    int fd = open(lock, O_RDONLY | O_CLOEXEC);
+    p->in_use = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (fd >= 0) close(fd); /* releases the probe's lock */
+    free(lock);
+  }
+  closedir(d);
+  if (*n > 1) qsort(*out, (size_t)*n, sizeof **out, cmp_partial);
+  return CL_OK;
+}
+
+void cl_train_partials_free(cl_train_partial *p, int n) {
+  for (int i = 0; i < n; i++) free(p[i].key), free(p[i].path);
+  free(p);
 }
 
 static int write_atomic(const char *path, const char *text, cl_error *e) {

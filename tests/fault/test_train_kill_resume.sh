@@ -75,6 +75,11 @@ wait $pid 2>/dev/null || true
 now=$(cat "$T"/k/trained/*.partial/state)
 [ "${now#state-}" -lt 18 ] || fail "the killed training's state is $now: not mid-run"
 echo "killed with $now of 18 steps on disk"
+# clade log lists the killed training's work folder with its size and the command removing it
+"$CLADE" log --db "$T/k/r.db" > "$T/k.log"
+key=$(basename "$T"/k/trained/*.partial .partial)
+grep -q "^  ${key:0:12}\.partial  [0-9.]* [kMG]B  train 'mixed' (run 1, running, [0-9]* of 18 steps)\$" "$T/k.log" &&
+  grep -q "^    remove: rm -rf '$T/k/trained/$key.partial'\$" "$T/k.log" || fail "clade log: $(cat "$T/k.log")"
 
 # a kill between a state and its records loses the records of the state's last steps: the
 # rerun records them again from the state
@@ -89,6 +94,7 @@ done
 [ "$(basename "$(dirname "$A")")" = "$(basename "$(dirname "$B")")" ] || fail "the two trainings have different content keys"
 diff <(losses "$T/clean/r.db") <(losses "$T/k/r.db") >&2 || fail "the recorded steps differ from the uninterrupted training's"
 ls -d "$T"/k/trained/*.partial 2>/dev/null && fail "the work folder was left behind"
+"$CLADE" log --db "$T/k/r.db" | grep -q "unfinished trainings" && fail "clade log lists a finished training"
 intact "$T/k/r.db"
 
 # SIGTERM: the state is saved at once, the job is marked interrupted, a rerun resumes

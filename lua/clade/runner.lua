@@ -85,16 +85,16 @@ local feature_cache = {}
 local function image_features(mname, m, dname, d, man)
   local key = mname .. "\0" .. dname
   if feature_cache[key] then return table.unpack(feature_cache[key]) end
-  local f, hash
+  local f, hash, chash
   if m.kind == "features" then
     local path = m.features:gsub("{dataset}", dname)
     f, hash = core.load_features(path, #man.rows)
   else
     local h = model_handle(mname, m)
-    f, hash = h:embed_images(image_paths(d, man), mname .. " on " .. dname), h:hash()
+    f, hash, chash = h:embed_images(image_paths(d, man), mname .. " on " .. dname), h:hash(), h:config_hash()
   end
-  feature_cache[key] = { f, hash }
-  return f, hash
+  feature_cache[key] = { f, hash, chash }
+  return f, hash, chash
 end
 
 local column = validate.column
@@ -115,10 +115,10 @@ local function modality_features(mname, m, dname, d, man, modality, rows)
     local col = core.modality_column(modality)
     if not col then error(string.format("modality '%s' has no manifest column to read rows from", modality), 0) end
     local h = model_handle(mname, m)
-    all = { h:embed(modality, column(dname, d, man, col), mname .. " on " .. dname), h:hash() }
+    all = { h:embed(modality, column(dname, d, man, col), mname .. " on " .. dname), h:hash(), h:config_hash() }
   end
   feature_cache[key] = all
-  return all[1]:rows(rows), all[2]
+  return all[1]:rows(rows), all[2], all[3]
 end
 
 -- ---- training jobs (train "name" { ... }) ----
@@ -305,7 +305,7 @@ function M.run()
             local man = manifest(dname, d)
             local labels = {}
             for i, r in ipairs(man.rows) do labels[i] = r.class end
-            local mhash
+            local mhash, mconf -- the checkpoint's hash and its config's, of the first features used
             local ctx = {
               experiment = ename, dataset = dname, model = mname, tensor = public_tensor(),
               labels = labels, classes = man.classes, has_taxonomy = man.has_taxonomy,
@@ -314,8 +314,8 @@ function M.run()
               embed = function(modality, list) return model_handle(mname, m):embed(modality, list, mname .. " " .. modality) end,
               column = function(name) return column(dname, d, man, name) end,
               row_features = function(modality, rows)
-                local f, h = modality_features(mname, m, dname, d, man, modality, rows)
-                mhash = mhash or h
+                local f, h, c = modality_features(mname, m, dname, d, man, modality, rows)
+                if not mhash then mhash, mconf = h, c end
                 return f
               end,
             }
@@ -329,8 +329,8 @@ function M.run()
             -- ctx.features (raw image embeddings, manifest order) is computed on first use
             setmetatable(ctx, { __index = function(t, k)
               if k ~= "features" then return nil end
-              local f, h = located(where, image_features, mname, m, dname, d, man)
-              mhash = mhash or h
+              local f, h, c = located(where, image_features, mname, m, dname, d, man)
+              if not mhash then mhash, mconf = h, c end
               if own then f = f:clone() end
               rawset(t, "features", f)
               return f
@@ -342,7 +342,7 @@ function M.run()
                 error(string.format("%s:%d: %s: ctx.emit: %s", file or "?", line or 0, p.protocol, bad), 0)
               end
               core.store_eval {
-                experiment = ename, model = mname, model_hash = mhash, dataset = dname,
+                experiment = ename, model = mname, model_hash = mhash, config_hash = mconf, dataset = dname,
                 protocol = p.protocol, text_type = ev.text_type or "", shots = ev.shots or 0, job = job,
                 params = ev.params or {}, n_examples = ev.n_examples or #man.rows, results = ev.results,
                 predictions = ev.predictions, support = ev.support, filepaths = man.filepaths,

@@ -123,6 +123,11 @@ static int l_hash(lua_State *L) {
   return 1;
 }
 
+static int l_config_hash(lua_State *L) {
+  lua_pushstring(L, check(L)->config_hash);
+  return 1;
+}
+
 static int l_logit_scale(lua_State *L) {
   lua_pushnumber(L, check(L)->logit_scale);
   return 1;
@@ -139,7 +144,8 @@ void cl_lua_register_models(lua_State *L) {
   if (luaL_newmetatable(L, MT)) {
     static const luaL_Reg m[] = {{"embed", l_embed}, {"embed_images", l_embed_images}, {"embed_texts", l_embed_texts},
                                  {"modalities", l_modalities},
-                                 {"hash", l_hash}, {"logit_scale", l_logit_scale}, {NULL, NULL}};
+                                 {"hash", l_hash}, {"config_hash", l_config_hash},
+                                 {"logit_scale", l_logit_scale}, {NULL, NULL}};
     luaL_newlib(L, m);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_gc);

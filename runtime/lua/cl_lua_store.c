@@ -121,7 +121,7 @@ static int l_store_eval(lua_State *L) {
   cJSON_Delete(pj);
   cl_eval_info ei = {
     .experiment = opt_str(L, 1, "experiment"), .model = opt_str(L, 1, "model"),
-    .model_hash = opt_str(L, 1, "model_hash"), .dataset = opt_str(L, 1, "dataset"),
+    .model_hash = opt_str(L, 1, "model_hash"), .config_hash = opt_str(L, 1, "config_hash"), .dataset = opt_str(L, 1, "dataset"),
     .protocol = opt_str(L, 1, "protocol"), .text_type = opt_str(L, 1, "text_type"),
     .shots = (int)opt_int(L, 1, "shots", 0), .params_json = params,
     .n_examples = (int)opt_int(L, 1, "n_examples", 0),

@@ -41,6 +41,7 @@ int cl_clibd_bundle_open(const cl_encoder_spec *spec, cl_encoder *enc, cl_error 
   /* the cache identity: the checkpoint's content and what else decides the embeddings */
   char ident[2048], key[2600];
   cl_clibd_identity(b, ident, sizeof ident);
+  if ((rc = cl_hash_buf(ident, strlen(ident), enc->config_hash, e))) return rc;
   int len = snprintf(key, sizeof key, "%s|clibd|ckpt=%s|%s|backend=%s|precision=%s", CL_ENCODER_VERSION, enc->hash,
                      ident, enc->backend_name, enc->precision);
   return cl_hash_buf(key, (size_t)(len < (int)sizeof key ? len : (int)sizeof key - 1), enc->model_key, e);

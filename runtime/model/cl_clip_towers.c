@@ -1,6 +1,8 @@
 /* cl_clip_towers: open_clip CLIP as a bundle of two towers — image (file -> decoded,
  * PIL-exact resized, normalised pixels) and text (string -> CLIP BPE ids). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "model/cl_encoder.h"
 #include "sched/cl_cache.h"
@@ -61,5 +63,8 @@ int cl_clip_bundle(cl_encoder *enc, cl_error *e) {
                               .read = text_read, .encode = text_encode};
   enc->ntowers = 2;
   model_key(enc, enc->model_key);
-  return CL_OK;
+  char *cj = cl_clip_config_to_json(&enc->cfg); /* as the hub folder's open_clip_config.json */
+  int rc = cl_hash_buf(cj, strlen(cj), enc->config_hash, e);
+  free(cj);
+  return rc;
 }

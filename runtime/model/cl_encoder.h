@@ -55,6 +55,10 @@ typedef struct cl_encoder {
   /* the embedding cache's identity of this model: checkpoint hash, config, preprocessing,
    * backend, precision and CL_ENCODER_VERSION, hashed (set by the bundle's constructor) */
   char model_key[41];
+  /* what beside the checkpoint decides the outputs (the resolved config: architecture,
+   * activation, preprocessing), hashed: two models of one checkpoint with another `gelu`
+   * differ here, recorded beside hash as an evaluation's provenance (set by the bundle) */
+  char config_hash[41];
   /* checkpoint keys the model left unused (BioCLIP 2's visual.continual_proj), warned about
    * on stderr as it loaded; "" when none */
   char unused_keys[512];

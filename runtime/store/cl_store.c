@@ -289,6 +289,10 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX runs_commit ON runs(git_commit, status, id);"
     "CREATE INDEX runs_content ON runs(file_hash, status, id);"
     "CREATE INDEX runs_plan ON runs(plan_hash, shard_count, shard_index);",
+    /* 10 -> 11: model_hash is the checkpoint's content only; two models of one checkpoint
+     * with another config (e.g. `gelu`) compute other outputs. config_hash: the hash of the
+     * resolved config beside it (NULL in every earlier row and for precomputed features). */
+    "ALTER TABLE evaluations ADD COLUMN config_hash TEXT;",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof *MIGRATIONS == CL_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -311,8 +315,8 @@ static const char *const SQL[CL_ST_COUNT] = {
                         " images_cached = ?4, texts_cached = ?5, stats_json = ?6 WHERE id = ?1",
     [CL_ST_EVAL_INSERT] =
         "INSERT INTO evaluations(run_id, experiment, model, model_hash, dataset, protocol,"
-        " text_type, shots, params_json, n_examples, query, key, split, rank, created_at)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, " NOW_ISO ")",
+        " text_type, shots, params_json, n_examples, query, key, split, rank, config_hash, created_at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, " NOW_ISO ")",
     [CL_ST_RESULT_INSERT] = "INSERT INTO results(eval_id, trial, metric, value)"
                             " VALUES(?1, ?2, ?3, ?4)",
     [CL_ST_PRED_INSERT] = "INSERT INTO predictions(eval_id, trial, example, filepath, label,"
@@ -747,6 +751,7 @@ int cl_store_eval_begin(cl_store *s, int64_t run_id, const cl_eval_info *ei, int
   bind_text(st, 12, ei->key ? ei->key : "");
   bind_text(st, 13, ei->split ? ei->split : "");
   bind_text(st, 14, ei->rank ? ei->rank : "");
+  bind_text(st, 15, ei->config_hash);
   if ((rc = step_done(s, st, e, "%s", what))) {
     exec_st(s, CL_ST_ROLLBACK, "rolling back", NULL);
     return rc;

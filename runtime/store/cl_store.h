@@ -19,7 +19,7 @@
 #include "../core/cl_core.h"
 
 /* PRAGMA user_version of a database this build writes; older ones migrate forward on open. */
-#define CL_STORE_SCHEMA_VERSION 10
+#define CL_STORE_SCHEMA_VERSION 11
 /* PRAGMA application_id marking a clade database ("Clad"). */
 #define CL_STORE_APP_ID 0x436c6164
 #define CL_STORE_DEFAULT_PATH "results/clade.db"
@@ -70,6 +70,8 @@ int cl_store_run_set_stats(cl_store *s, int64_t run_id, const cl_run_stats *st, 
 /* ---- evaluations: one transaction each ---- */
 typedef struct cl_eval_info {
   const char *experiment, *model, *model_hash, *dataset;
+  /* the model's config beside its checkpoint (cl_encoder's config_hash; schema 11), or NULL */
+  const char *config_hash;
   const char *protocol;  /* "zero_shot", "few_shot", "linear_probe" or a user protocol */
   const char *text_type; /* Lua name; NULL or "" when the protocol uses no text */
   int shots;             /* 0 for zero-shot */

@@ -372,7 +372,11 @@ static int copy_row(merger *m, cl_store *src, const char *table, int64_t id, con
 /* Columns of an evaluation that are its outcome, compared when the same cell is merged twice;
  * created_at is neither outcome nor identity; every other column names the cell. */
 static int is_outcome(const char *col) { return !strcmp(col, "model_hash") || !strcmp(col, "n_examples"); }
-static int is_identity(const char *col) { return !is_outcome(col) && strcmp(col, "created_at") != 0; }
+static int is_identity(const char *col) {
+  /* config_hash: the plan's hash covers the file that configures the model; rows merged
+   * before schema 11 have none */
+  return !is_outcome(col) && strcmp(col, "created_at") != 0 && strcmp(col, "config_hash") != 0;
+}
 
 /* The statements that merge one shard run's evaluations. */
 typedef struct {

@@ -76,15 +76,14 @@ grep -q '^rerun	1$' "$T/out" || fail "merge does not name shard 1 to rerun: $(ca
 grep -q "incomplete: shards 1 (running, 1 of 2 jobs, $T/k/1.db)" "$T/err" || fail "merge does not say why: $(cat "$T/err")"
 [ "$(run_status "$T/km.db")" = incomplete ] || fail "merged run with a killed shard is $(run_status "$T/km.db")"
 "$CLADE" log --db "$T/km.db" | grep -q "x.lua \[merged 3 shards\] .* incomplete " || fail "clade log: $("$CLADE" log --db "$T/km.db")"
-# log and results name the shards that are not complete
-"$CLADE" log --db "$T/km.db" | grep -q "^ *shards not complete: 1 (running, 1 of 2 jobs, $T/k/1.db)$" ||
-  fail "clade log does not name the shard: $("$CLADE" log --db "$T/km.db")"
-"$CLADE" log --db "$T/km.db" --format json | grep -q "\"incomplete_shards\": *\"1 (running, 1 of 2 jobs, $T/k/1.db)\"" ||
-  fail "clade log json: $("$CLADE" log --db "$T/km.db" --format json)"
-"$CLADE" results --db "$T/km.db" | grep -q "^run 1: .*, incomplete (shards 1 (running, 1 of 2 jobs, $T/k/1.db))," ||
-  fail "clade results does not name the shard: $("$CLADE" results --db "$T/km.db" | head -2)"
-# the compare gate takes complete runs only, as before
-"$CLADE" compare --db "$T/km.db" 1 1 >/dev/null 2>&1 || true
+# log and results name the shards that are not complete (read whole: grep -q would cut the pipe)
+"$CLADE" log --db "$T/km.db" > "$T/log"
+grep -q "^ *shards not complete: 1 (running, 1 of 2 jobs, $T/k/1.db)$" "$T/log" || fail "clade log does not name the shard: $(cat "$T/log")"
+"$CLADE" log --db "$T/km.db" --format json > "$T/log"
+grep -q "\"incomplete_shards\": *\"1 (running, 1 of 2 jobs, $T/k/1.db)\"" "$T/log" || fail "clade log json: $(cat "$T/log")"
+"$CLADE" results --db "$T/km.db" > "$T/log"
+grep -q "^run 1: .*, incomplete (shards 1 (running, 1 of 2 jobs, $T/k/1.db))," "$T/log" ||
+  fail "clade results does not name the shard: $(head -2 "$T/log")"
 "$CLADE" log --db "$T/k/1.db" | grep -q "x.lua \[shard 1/3\] " || fail "clade log of a shard: $("$CLADE" log --db "$T/k/1.db")"
 integrity "$T/km.db"
 # a shard that never ran counts as missing

@@ -14,7 +14,7 @@ cp "$CLADE_SRC/tests/data/v4db/clade_v4.db" "$T/r.db"
 nres=$(sql "$T/r.db" 'SELECT count(*) FROM results WHERE eval_id IN (SELECT id FROM evaluations WHERE run_id = 1)')
 
 "$CLADE" results --db "$T/r.db" --run 1 --format json > "$T/r.json" || fail "results json of an old run"
-[ "$(sql "$T/r.db" 'PRAGMA user_version')" = 10 ] || fail "not migrated to schema 10"
+[ "$(sql "$T/r.db" 'PRAGMA user_version')" = 11 ] || fail "not migrated to schema 11"
 python3 - "$T/r.json" "$nres" <<'PY' || fail "old results json: $(head -c 400 "$T/r.json")"
 import json, sys
 rows = json.load(open(sys.argv[1]))
@@ -51,7 +51,8 @@ LUA
 grep -q "zero_shot  common" "$T/c.txt" || fail "old and new cells do not match: $(cat "$T/c.txt")"
 # schema 9 -> 10: a merged run stored 'interrupted' (a shard missing) becomes 'incomplete'; the
 # runs table is rebuilt for its CHECK with every row, id and reference kept. The migrated
-# database is taken back to schema 9's runs (its CHECK without 'incomplete') holding such a run.
+# database is taken back to schema 9 (runs' CHECK without 'incomplete', no config_hash) holding
+# such a run.
 cp "$T/r.db" "$T/v9.db"
 python3 - "$T/v9.db" <<'PY'
 import sqlite3, sys
@@ -64,6 +65,7 @@ db.commit()
 db.execute("PRAGMA writable_schema = ON")
 db.execute("UPDATE sqlite_schema SET sql = replace(sql, ?, '') WHERE name = 'runs'", (", 'incomplete'",))
 db.execute("PRAGMA writable_schema = OFF")
+db.execute("ALTER TABLE evaluations DROP COLUMN config_hash") # schema 11's
 db.execute("PRAGMA user_version = 9")
 db.commit()
 db.close()
@@ -74,11 +76,12 @@ counts="SELECT count(*) || '/' || (SELECT count(*) FROM evaluations) || '/' || (
   (SELECT count(*) FROM intervals) FROM runs"
 before=$(sql "$T/v9.db" "$counts")
 "$CLADE" log --db "$T/v9.db" > "$T/log" || fail "log of a schema 9 database"
-[ "$(sql "$T/v9.db" 'PRAGMA user_version')" = 10 ] || fail "schema 9 not migrated to 10"
+[ "$(sql "$T/v9.db" 'PRAGMA user_version')" = 11 ] || fail "schema 9 not migrated to 11"
 st=$(sql "$T/v9.db" "SELECT group_concat(s) FROM (SELECT id || ':' || status s FROM runs ORDER BY id)")
 [ "$st" = "1:complete,2:complete,3:complete,4:incomplete" ] || fail "statuses after the migration: $st"
 [ "$before" = "$(sql "$T/v9.db" "$counts")" ] || fail "the rebuild lost rows: $before, then $(sql "$T/v9.db" "$counts")"
 [ "$(sql "$T/v9.db" 'PRAGMA integrity_check')" = ok ] && [ -z "$(sql "$T/v9.db" 'PRAGMA foreign_key_check')" ] ||
   fail "the migrated database is not intact"
+[ "$(sql "$T/v9.db" "SELECT count(*) FROM evaluations WHERE config_hash IS NOT NULL")" = 0 ] || fail "old rows got a config_hash"
 grep -q "^4 .*incomplete" "$T/log" && grep -q "shards not complete: 1 (missing), 2 (missing)$" "$T/log" || fail "log: $(cat "$T/log")"
 echo ok

@@ -90,16 +90,19 @@ const cl_cmd cl_cmds[] = {
    "  only makes it. Recorded on stderr and in json output (label_dtype).\n"
    "  --list-taxa: the label set as CSV (pybioclip's list-tol-taxa).",
    cl_cmd_predict},
-  {"synth", "write the embedded sample suite: a random-weight model and small generated datasets",
+  {"synth", "write the embedded sample suite: random-weight models (open_clip, CLIBD) and small datasets",
    "clade synth --out DIR [--seed N] [--classes K] [--per-class M]\n"
-   "  Writes DIR/model (open_clip hub folder, RANDOM weights), DIR/data/rare_sample (K Rare\n"
-   "  Species classes, default 8, M JPEGs each, default 6), DIR/data/plankton_sample (5\n"
-   "  PLK_Mini classes, M PNGs each), DIR/data/bioscan_sample (BIOSCAN-1M style: 12 insect\n"
-   "  species x M specimens with DNA barcodes and JPEGs, seen/unseen keys and queries, for\n"
-   "  retrieval) and DIR/data/tree_sample (36 insect species whose colour, shape, texture and\n"
-   "  mark follow order, family, genus and species; split column: train, test_seen, and\n"
-   "  test_unseen for 12 held-out species of known genera; for training with text types).\n"
-   "  Same seed (default 0), same bytes.",
+   "  Writes DIR/model (open_clip hub folder, RANDOM weights), DIR/clibd (a small CLIBD-shaped\n"
+   "  model, RANDOM weights: config.json with \"format\": \"clibd\", model.safetensors in CLIBD's\n"
+   "  names, vocab.txt; a ViT image tower with LoRA q/v, a BarcodeBERT DNA tower and a BERT\n"
+   "  text tower, 64 wide, 2 layers, 32-d out; experiments/bioscan_retrieval.lua runs on it),\n"
+   "  DIR/data/rare_sample (K Rare Species classes, default 8, M JPEGs each, default 6),\n"
+   "  DIR/data/plankton_sample (5 PLK_Mini classes, M PNGs each), DIR/data/bioscan_sample\n"
+   "  (BIOSCAN-1M style: 12 insect species x M specimens with DNA barcodes and JPEGs, seen/unseen\n"
+   "  keys and queries, for retrieval) and DIR/data/tree_sample (36 insect species whose colour,\n"
+   "  shape, texture and mark follow order, family, genus and species; split column: train,\n"
+   "  test_seen, and test_unseen for 12 held-out species of known genera; for training with\n"
+   "  text types). Same seed (default 0), same bytes.",
    cl_cmd_synth},
   {"tokenize", "print the CLIP token ids of texts", "clade tokenize [--file F] [TEXT...]\n"
    "  prints one line per text: its ids from <start_of_text> to <end_of_text>, space separated\n"

@@ -18,6 +18,11 @@ fail() { echo "test_synth: FAIL: $*" >&2; exit 1; }
 # stdout carries only the directory; stderr says the weights are random.
 [[ "$(cat "$tmp/a.out")" == "$tmp/a" ]] || fail "stdout was '$(cat "$tmp/a.out")', expected the directory"
 grep -q RANDOM "$tmp/a.err" || fail "stderr does not say the weights are RANDOM"
+# its help names everything it writes (each folder under DIR and DIR/data)
+"$CLADE" synth --help > "$tmp/help" || fail "synth --help"
+for p in $(cd "$tmp/a" && ls -d * data/*); do
+  [ "$p" = data ] || grep -q "DIR/$p\b" "$tmp/help" || fail "clade synth --help does not name DIR/$p: $(cat "$tmp/help")"
+done
 
 # Same seed, same bytes; another seed, other bytes.
 diff -r "$tmp/a" "$tmp/b" >/dev/null || fail "two runs with --seed 7 differ"

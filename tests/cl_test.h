@@ -3,6 +3,7 @@
 #ifndef CL_TEST_H
 #define CL_TEST_H
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,21 @@ static inline char *cl_test_fixture(char *buf, size_t n, const char *rel) {
 
 /* The verdict: fails when a check failed, and when none ran at all (a test that checked
  * nothing proves nothing: return CL_TEST_SKIP with the reason instead). */
+/* What callbacks saw, appended as text to compare whole, and how many calls. */
+typedef struct cl_test_seen {
+  char text[4096];
+  int n;
+} cl_test_seen;
+static inline void cl_test_seen_add(cl_test_seen *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void cl_test_seen_add(cl_test_seen *s, const char *fmt, ...) {
+  size_t k = strlen(s->text);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->text + k, sizeof s->text - k, fmt, ap);
+  va_end(ap);
+  s->n++;
+}
+
 static inline int cl_test_done(const char *name) {
   if (cl_test_checks == 0) {
     fprintf(stderr, "%s: no check ran\n", name);

@@ -289,9 +289,12 @@ static int same_children(merger *m, cl_store *src, const char *table, const char
   return rc;
 }
 
-static int copy_children(merger *m, cl_store *src, const char *table, const char *fk, int64_t src_eval,
-                         int64_t dst_eval, cl_error *e) {
-  const char *skip[2] = {fk, NULL};
+/* The rows of table in src whose column `where` is key, copied into the target with every
+ * column both have but `where` and `set`, and `set` (when given) = val. With last_id, one row
+ * must be there and *last_id is its id in the target. */
+static int copy_rows(merger *m, cl_store *src, const char *table, const char *where, int64_t key, const char *set,
+                     int64_t val, int64_t *last_id, cl_error *e) {
+  const char *const skip[] = {where, set, NULL};
   names c = {0};
   int rc = common_columns(m->t, src, table, skip, &c, e);
   if (rc) return rc;
@@ -299,67 +302,32 @@ static int copy_children(merger *m, cl_store *src, const char *table, const char
   sqlite3_str_appendf(q, "SELECT ");
   append_cols(q, &c, "");
   if (c.n == 0) sqlite3_str_appendf(q, "1");
-  sqlite3_str_appendf(q, " FROM \"%w\" WHERE \"%w\" = ?1 ORDER BY rowid", table, fk);
+  sqlite3_str_appendf(q, " FROM \"%w\" WHERE \"%w\" = ?1 ORDER BY rowid", table, where);
   char *sel = finish(q);
-  q = sqlite3_str_new(NULL);
-  sqlite3_str_appendf(q, "INSERT INTO \"%w\"(\"%w\"", table, fk);
-  append_cols(q, &c, ", ");
-  sqlite3_str_appendf(q, ") VALUES (?1");
-  for (int i = 0; i < c.n; i++) sqlite3_str_appendf(q, ", ?%d", i + 2);
-  sqlite3_str_appendf(q, ")");
-  char *ins = finish(q);
-  sqlite3_stmt *a = NULL, *b = NULL;
-  if ((rc = prep(src, sel, &a, e)) == CL_OK && (rc = prep(m->t, ins, &b, e)) == CL_OK) {
-    sqlite3_bind_int64(a, 1, src_eval);
-    int step;
-    while (rc == CL_OK && (step = sqlite3_step(a)) == SQLITE_ROW) {
-      sqlite3_bind_int64(b, 1, dst_eval);
-      bind_row(b, 2, a, c.n);
-      if (sqlite3_step(b) != SQLITE_DONE) rc = cl_store_dberr(m->t, e, "merging %s of %s %lld", table, fk, (long long)src_eval);
-      sqlite3_reset(b);
-    }
-    if (rc == CL_OK && step != SQLITE_DONE) rc = cl_store_dberr(src, e, "reading %s of %s %lld", table, fk, (long long)src_eval);
-  }
-  sqlite3_finalize(a);
-  sqlite3_finalize(b);
-  sqlite3_free(sel);
-  sqlite3_free(ins);
-  names_free(&c);
-  return rc;
-}
-
-/* Row id of table in src copied into the target (every column both have but id; col, when
- * given, set to val): *new_id is its id there. */
-static int copy_row(merger *m, cl_store *src, const char *table, int64_t id, const char *col, int64_t val,
-                    int64_t *new_id, cl_error *e) {
-  const char *const skip[] = {"id", col, NULL};
-  names c = {0};
-  int rc = common_columns(m->t, src, table, skip, &c, e);
-  if (rc) return rc;
-  sqlite3_str *q = sqlite3_str_new(NULL);
-  sqlite3_str_appendf(q, "SELECT ");
-  append_cols(q, &c, "");
-  if (c.n == 0) sqlite3_str_appendf(q, "1");
-  sqlite3_str_appendf(q, " FROM \"%w\" WHERE id = ?1", table);
-  char *sel = finish(q);
+  const int first = set ? 2 : 1; /* where the copied columns' parameters begin */
   q = sqlite3_str_new(NULL);
   sqlite3_str_appendf(q, "INSERT INTO \"%w\"(", table);
-  append_cols(q, &c, "");
-  if (col) sqlite3_str_appendf(q, "%s\"%w\"", c.n ? ", " : "", col);
+  if (set) sqlite3_str_appendf(q, "\"%w\"", set);
+  append_cols(q, &c, set ? ", " : "");
   sqlite3_str_appendf(q, ") VALUES (");
-  for (int i = 0; i < c.n + (col != NULL); i++) sqlite3_str_appendf(q, "%s?%d", i ? ", " : "", i + 1);
+  for (int i = 1; i < first + c.n; i++) sqlite3_str_appendf(q, "%s?%d", i > 1 ? ", " : "", i);
   sqlite3_str_appendf(q, ")");
   char *ins = finish(q);
   sqlite3_stmt *a = NULL, *b = NULL;
   if ((rc = prep(src, sel, &a, e)) == CL_OK && (rc = prep(m->t, ins, &b, e)) == CL_OK) {
-    sqlite3_bind_int64(a, 1, id);
-    if (sqlite3_step(a) != SQLITE_ROW) rc = cl_store_dberr(src, e, "reading %s row %lld", table, (long long)id);
-    else {
-      bind_row(b, 1, a, c.n);
-      if (col) sqlite3_bind_int64(b, c.n + 1, val);
-      if (sqlite3_step(b) != SQLITE_DONE) rc = cl_store_dberr(m->t, e, "merging %s row %lld of %s", table, (long long)id, src->path);
-      else *new_id = (int64_t)sqlite3_last_insert_rowid(m->t->db);
+    sqlite3_bind_int64(a, 1, key);
+    int step, n = 0;
+    while (rc == CL_OK && (step = sqlite3_step(a)) == SQLITE_ROW) {
+      if (set) sqlite3_bind_int64(b, 1, val);
+      bind_row(b, first, a, c.n);
+      if (sqlite3_step(b) != SQLITE_DONE)
+        rc = cl_store_dberr(m->t, e, "merging %s (%s %lld) from %s", table, where, (long long)key, src->path);
+      else if (last_id) *last_id = (int64_t)sqlite3_last_insert_rowid(m->t->db);
+      sqlite3_reset(b);
+      n++;
     }
+    if (rc == CL_OK && (step != SQLITE_DONE || (last_id && n == 0)))
+      rc = cl_store_dberr(src, e, "reading %s (%s %lld)", table, where, (long long)key);
   }
   sqlite3_finalize(a);
   sqlite3_finalize(b);
@@ -472,7 +440,7 @@ static int merge_evaluation(merger *m, const shard_run *sr, eval_stmts *x, int64
   sqlite3_reset(x->sel);
   dst_eval = (int64_t)sqlite3_last_insert_rowid(m->t->db);
   for (int k = 0; rc == CL_OK && k < m->children.n; k++)
-    rc = copy_children(m, sr->db, m->children.v[k], m->child_fk.v[k], src_eval, dst_eval, e);
+    rc = copy_rows(m, sr->db, m->children.v[k], m->child_fk.v[k], src_eval, m->child_fk.v[k], dst_eval, NULL, e);
   if (rc == CL_OK) m->r->evaluations_added++;
   return rc;
 }
@@ -592,8 +560,8 @@ static int merge_trainings(merger *m, const shard_run *sr, cl_error *e) {
     sqlite3_bind_value(drop, 2, sqlite3_column_value(a, 1));
     if (sqlite3_step(drop) != SQLITE_DONE) rc = cl_store_dberr(m->t, e, "replacing an unfinished training job");
     sqlite3_reset(drop);
-    if (rc == CL_OK) rc = copy_row(m, sr->db, "train_jobs", src_id, "run_id", m->merged, &dst_id, e);
-    if (rc == CL_OK) rc = copy_children(m, sr->db, "train_steps", "train_id", src_id, dst_id, e);
+    if (rc == CL_OK) rc = copy_rows(m, sr->db, "train_jobs", "id", src_id, "run_id", m->merged, &dst_id, e);
+    if (rc == CL_OK) rc = copy_rows(m, sr->db, "train_steps", "train_id", src_id, "train_id", dst_id, NULL, e);
     if (rc == CL_OK) m->r->trainings_added++;
   }
   if (rc == CL_OK && step != SQLITE_DONE) rc = cl_store_dberr(sr->db, e, "reading the training jobs of run %lld", (long long)sr->run_id);
@@ -667,7 +635,7 @@ static int merged_run(merger *m, const shard_run *sr, cl_error *e) {
   m->merged = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
   sqlite3_finalize(st);
   if (m->merged) return CL_OK;
-  if ((rc = copy_row(m, sr->db, "runs", sr->run_id, NULL, 0, &m->merged, e))) return rc;
+  if ((rc = copy_rows(m, sr->db, "runs", "id", sr->run_id, NULL, 0, &m->merged, e))) return rc;
   /* a run of its own: not a shard, no process, not on a Slurm job */
   if ((rc = prep(m->t, "UPDATE runs SET shard_index = NULL, pid = NULL, slurm_job = NULL, plan_jobs = NULL,"
                        " status = 'running', ended_at = NULL, stats_json = NULL WHERE id = ?1", &st, e)))

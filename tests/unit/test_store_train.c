@@ -13,37 +13,25 @@
 #include "cl_test.h"
 #include "store/cl_store.h"
 
-typedef struct seen {
-  char text[2048];
-  int n;
-} seen;
+typedef cl_test_seen seen;
 
 static int job_fn(const cl_train_job_row *r, void *ud, cl_error *e) {
   (void)e;
-  seen *s = ud;
-  size_t k = strlen(s->text);
-  snprintf(s->text + k, sizeof s->text - k, "%s|%s|%s|%lld/%lld|%s|%.3f;", r->name, r->parent, r->status,
-           (long long)r->steps_done, (long long)r->steps, r->model_hash ? r->model_hash : "-", r->last_loss);
-  s->n++;
+  cl_test_seen_add(ud, "%s|%s|%s|%lld/%lld|%s|%.3f;", r->name, r->parent, r->status, (long long)r->steps_done,
+                   (long long)r->steps, r->model_hash ? r->model_hash : "-", r->last_loss);
   return 0;
 }
 
 static int step_fn(const cl_train_step_row *r, void *ud, cl_error *e) {
   (void)e;
-  seen *s = ud;
-  size_t k = strlen(s->text);
-  snprintf(s->text + k, sizeof s->text - k, "%lld:%d:%.2f:%g:%s:%s;", (long long)r->step, r->epoch, r->loss, r->lr,
-           r->text_type, r->draws_json ? r->draws_json : "-");
-  s->n++;
+  cl_test_seen_add(ud, "%lld:%d:%.2f:%g:%s:%s;", (long long)r->step, r->epoch, r->loss, r->lr, r->text_type,
+                   r->draws_json ? r->draws_json : "-");
   return 0;
 }
 
 static int eval_fn(const cl_train_eval_row *r, void *ud, cl_error *e) {
   (void)e;
-  seen *s = ud;
-  size_t k = strlen(s->text);
-  snprintf(s->text + k, sizeof s->text - k, "%s|%s|%s|%.2f;", r->train_name, r->model, r->text_type, r->value);
-  s->n++;
+  cl_test_seen_add(ud, "%s|%s|%s|%.2f;", r->train_name, r->model, r->text_type, r->value);
   return 0;
 }
 

@@ -6,7 +6,12 @@
  * batches (image decoding as jobs on the pool; a modality whose reading is cheap, as texts'
  * tokenising, in line); when a batch's last item is read the batch goes to the encoder
  * worker; when the worker is done (uv_async) the main thread copies the embeddings out,
- * stores them in the cache and starts the next batch. */
+ * stores them in the cache and starts the next batch.
+ *
+ * A stream (cl_sched_stream_run) runs the same loop without cache or output array: a batch
+ * whose reads are done has its readable items packed to the front, goes to the worker in
+ * input order (a batch read early waits for the ones before it), and the worker hands it to
+ * the stream's callback right after encoding it. */
 #define _GNU_SOURCE
 #include "cl_sched.h"
 
@@ -104,6 +109,10 @@ struct batch {
   int rc;
   cl_error err;
   batch *next;   /* encoder queue link */
+  /* streams: position in the run, reads done, and what read */
+  int seq, ready;
+  int *ok, nok, *failed, nfailed;
+  cl_error *errs;
 };
 
 struct pipe_ {
@@ -117,6 +126,9 @@ struct pipe_ {
   int *todo, ntodo, next_todo; /* blocks to encode, and the next to start */
   int in_flight;
   batch *free_list;
+  const cl_sched_stream *stream; /* NULL: embed into out */
+  batch *all;                    /* the batches (streams: looked up by seq) */
+  int nall, next_queue;          /* streams: the seq of the next batch for the worker */
   /* encoder worker */
   uv_thread_t worker;
   pthread_mutex_t mu;
@@ -144,9 +156,24 @@ static void read_work(uv_work_t *req) {
 
 static void start_next_batch(pipe_ *p);
 
+/* A stream's batch: encode what read, then hand it over (nothing more after a failure). */
+static int stream_batch(pipe_ *p, batch *b, int *dead, double *dt) {
+  if (*dead) return CL_OK;
+  double t = now();
+  int rc = b->nok ? p->t->encode(p->t, b->inputs, b->nok, b->emb, &b->err) : CL_OK;
+  *dt = now() - t;
+  cl_sched_batch sb = {.start = b->start, .n = b->n, .ok = b->ok, .nok = b->nok, .emb = b->emb,
+                       .failed = b->failed, .errs = b->errs, .nfailed = b->nfailed};
+  if (!rc) rc = p->stream->on_batch(p->stream->ud, &sb, &b->err);
+  if (rc) *dead = 1;
+  return rc;
+}
+
 static void worker_main(void *arg) {
   pipe_ *p = arg;
+  int dead = 0;
   for (;;) {
+    double tw = now();
     pthread_mutex_lock(&p->mu);
     while (!p->queue_head && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
     if (!p->queue_head && p->stop) {
@@ -156,10 +183,15 @@ static void worker_main(void *arg) {
     batch *b = p->queue_head;
     p->queue_head = b->next;
     if (!p->queue_head) p->queue_tail = NULL;
+    p->st->wait_seconds[p->mi] += now() - tw;
     pthread_mutex_unlock(&p->mu);
-    double t = now();
-    b->rc = p->t->encode(p->t, b->inputs, b->n, b->emb, &b->err);
-    double dt = now() - t;
+    double t = now(), dt = 0;
+    if (p->stream) {
+      b->rc = stream_batch(p, b, &dead, &dt);
+    } else {
+      b->rc = p->t->encode(p->t, b->inputs, b->n, b->emb, &b->err);
+      dt = now() - t;
+    }
     pthread_mutex_lock(&p->mu);
     p->st->encode_seconds[p->mi] += dt;
     b->next = p->done_head;
@@ -177,6 +209,47 @@ static void fail_at(pipe_ *p, int index, int rc, const cl_error *err) {
   }
 }
 
+static void to_worker(pipe_ *p, batch *b) {
+  pthread_mutex_lock(&p->mu);
+  b->next = NULL;
+  if (p->queue_tail) p->queue_tail->next = b;
+  else p->queue_head = b;
+  p->queue_tail = b;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* A stream's batch whose reads are done: the readable items' inputs packed to the front, then
+ * it and every read batch after it go to the worker in order. */
+static void stream_ready(pipe_ *p, batch *b) {
+  b->nok = b->nfailed = 0;
+  for (int i = 0; i < b->n; i++) {
+    const job *j = &b->jobs[i];
+    if (j->rc != CL_OK) {
+      b->failed[b->nfailed] = j->index;
+      b->errs[b->nfailed++] = j->err;
+      continue;
+    }
+    if (b->nok != i)
+      memmove(b->inputs + (size_t)b->nok * p->t->input_bytes, b->inputs + (size_t)i * p->t->input_bytes,
+              p->t->input_bytes);
+    b->ok[b->nok++] = j->index;
+  }
+  b->ready = 1;
+  for (int found = 1; found;) {
+    found = 0;
+    for (int i = 0; i < p->nall; i++) {
+      batch *c = &p->all[i];
+      if (c->ready && c->seq == p->next_queue) {
+        c->ready = 0;
+        p->next_queue++;
+        to_worker(p, c);
+        found = 1;
+      }
+    }
+  }
+}
+
 static void read_done(uv_work_t *req, int status) {
   job *j = req->data;
   batch *b = j->b;
@@ -186,24 +259,24 @@ static void read_done(uv_work_t *req, int status) {
     cl_error e;
     cl_err(&e, CL_EIO, "%s: read job cancelled", p->items[j->index]);
     fail_at(p, j->index, CL_EIO, &e);
-  } else if (j->rc != CL_OK) {
+  } else if (j->rc != CL_OK && !p->stream) { /* a stream skips it */
     fail_at(p, j->index, j->rc, &j->err);
   }
   if (--b->pending > 0) return;
-  if (p->rc != CL_OK) { /* do not encode; release the batch */
-    b->next = p->free_list;
-    p->free_list = b;
-    p->in_flight--;
+  if (p->rc != CL_OK) { /* do not encode; release the batch, and a stream's read ones waiting for it */
+    for (int i = 0; i < p->nall; i++) {
+      batch *c = &p->all[i];
+      if (c != b && !c->ready) continue;
+      c->ready = 0;
+      c->next = p->free_list;
+      p->free_list = c;
+      p->in_flight--;
+    }
     if (p->in_flight == 0) uv_close((uv_handle_t *)&p->done_async, NULL);
     return;
   }
-  pthread_mutex_lock(&p->mu);
-  b->next = NULL;
-  if (p->queue_tail) p->queue_tail->next = b;
-  else p->queue_head = b;
-  p->queue_tail = b;
-  pthread_cond_signal(&p->cv);
-  pthread_mutex_unlock(&p->mu);
+  if (p->stream) stream_ready(p, b);
+  else to_worker(p, b);
 }
 
 static void encoded(uv_async_t *h) {
@@ -217,6 +290,10 @@ static void encoded(uv_async_t *h) {
     list = b->next;
     if (b->rc != CL_OK) {
       fail_at(p, b->start, b->rc, &b->err);
+    } else if (p->stream && p->rc == CL_OK) { /* handed over by the worker */
+      p->st->encoded[p->mi] += b->nok;
+      p->prog.done += b->n;
+      cl_progress_show(&p->prog, 0);
     } else if (p->rc == CL_OK) {
       memcpy(p->out + (size_t)b->start * p->D, b->emb, (size_t)b->n * p->D * sizeof(float));
       cl_error e;
@@ -239,6 +316,8 @@ static void start_next_batch(pipe_ *p) {
   while (p->rc == CL_OK && p->next_todo < p->ntodo && p->free_list) {
     batch *b = p->free_list;
     p->free_list = b->next;
+    b->seq = p->next_todo;
+    b->ready = 0;
     int block = p->todo[p->next_todo++];
     b->block = block;
     b->start = block * p->B;
@@ -295,11 +374,18 @@ static int run_pipe(pipe_ *p, int batches_in_flight) {
   p->done_async.data = p;
   int nb = batches_in_flight > 0 ? batches_in_flight : 3;
   batch *bs = cl_xcalloc((size_t)nb, sizeof *bs);
+  p->all = bs;
+  p->nall = nb;
   for (int i = 0; i < nb; i++) {
     bs[i].p = p;
     bs[i].inputs = cl_xmalloc((size_t)B * t->input_bytes);
     bs[i].emb = cl_xmalloc((size_t)B * p->D * sizeof(float));
     bs[i].jobs = cl_xcalloc((size_t)B, sizeof(job));
+    if (p->stream) {
+      bs[i].ok = cl_xmalloc((size_t)B * sizeof(int));
+      bs[i].failed = cl_xmalloc((size_t)B * sizeof(int));
+      bs[i].errs = cl_xmalloc((size_t)B * sizeof(cl_error));
+    }
     bs[i].next = p->free_list;
     p->free_list = &bs[i];
   }
@@ -317,11 +403,30 @@ static int run_pipe(pipe_ *p, int batches_in_flight) {
     free(bs[i].inputs);
     free(bs[i].emb);
     free(bs[i].jobs);
+    free(bs[i].ok);
+    free(bs[i].failed);
+    free(bs[i].errs);
   }
   free(bs);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
   return p->rc;
+}
+
+static void pipe_init(pipe_ *p, const cl_tower *t, const cl_sched_opts *o, const char *const *items, int n, int *todo,
+                      int ntodo, cl_sched_stats *st) {
+  memset(p, 0, sizeof *p);
+  p->t = t;
+  p->o = o;
+  p->items = items;
+  p->B = t->batch > 0 ? t->batch : 1;
+  p->D = t->dim;
+  p->n = n;
+  p->mi = cl_modality_index(t->mod);
+  p->todo = todo;
+  p->ntodo = ntodo;
+  p->st = st;
+  p->err_index = n;
 }
 
 int cl_sched_embed(cl_encoder *enc, const char *modality, const cl_sched_opts *o, const char *const *items, int n,
@@ -351,22 +456,11 @@ int cl_sched_embed(cl_encoder *enc, const char *modality, const cl_sched_opts *o
   st->cached[mi] += cached;
   if (ntodo == 0) goto done;
   pipe_ p;
-  memset(&p, 0, sizeof p);
-  p.t = t;
-  p.o = o;
+  pipe_init(&p, t, o, items, n, todo, ntodo, st);
   p.model_key = enc->model_key;
   p.kind = kind;
-  p.items = items;
   p.keys = o->cache ? keys : NULL;
   p.out = out;
-  p.B = B;
-  p.D = t->dim;
-  p.n = n;
-  p.mi = mi;
-  p.todo = todo;
-  p.ntodo = ntodo;
-  p.st = st;
-  p.err_index = n;
   cl_progress_init(&p.prog, o->progress, o->label, t->mod->plural, n - cached, cached);
   if ((rc = run_pipe(&p, o->batches_in_flight)) && e) *e = p.err;
 done:
@@ -374,6 +468,24 @@ done:
   free(keys);
   free(hashes);
   free(hit);
+  st->wall_seconds[mi] += now() - t0;
+  return rc;
+}
+
+int cl_sched_stream_run(const cl_tower *t, const cl_sched_opts *o, const char *const *items, int n,
+                        const cl_sched_stream *s, cl_sched_stats *st, cl_error *e) {
+  if (n <= 0) return CL_OK;
+  double t0 = now();
+  const int B = t->batch > 0 ? t->batch : 1, mi = cl_modality_index(t->mod), nblocks = (n + B - 1) / B;
+  int *todo = cl_xmalloc((size_t)nblocks * sizeof *todo);
+  for (int b = 0; b < nblocks; b++) todo[b] = b;
+  pipe_ p;
+  pipe_init(&p, t, o, items, n, todo, nblocks, st);
+  p.stream = s;
+  cl_progress_init(&p.prog, o->progress, o->label, t->mod->plural, n, 0);
+  int rc = run_pipe(&p, o->batches_in_flight);
+  if (rc && e) *e = p.err;
+  free(todo);
   st->wall_seconds[mi] += now() - t0;
   return rc;
 }

@@ -20,6 +20,7 @@ typedef struct cl_sched_stats {
   double read_seconds[CL_MODALITY_MAX];   /* reading items (image decoding), summed over threads */
   double encode_seconds[CL_MODALITY_MAX]; /* encoder busy time */
   double wall_seconds[CL_MODALITY_MAX];   /* wall time inside the pipeline */
+  double wait_seconds[CL_MODALITY_MAX];   /* the encoder idle, waiting for a batch to be read */
 } cl_sched_stats;
 
 /* The stats index of a modality name (-1: not registered). */
@@ -54,5 +55,27 @@ typedef struct cl_sched_opts {
  * exactly what a clean run computes. */
 int cl_sched_embed(cl_encoder *enc, const char *modality, const cl_sched_opts *o, const char *const *items, int n,
                    float *out, cl_sched_stats *st, cl_error *e);
+
+/* A stream of batches instead of an output array (clade predict): the same pipeline (items
+ * read on libuv's pool while the worker encodes the batch before), but an item that fails to
+ * read is skipped, not the end of the run, and every batch goes to `on_batch` on the encoder
+ * worker, right after its readable items are encoded, in input order. Items i*B .. i*B+B-1
+ * (B the tower's batch) make batch i. */
+typedef struct cl_sched_batch {
+  int start, n;            /* items start .. start+n-1 */
+  const int *ok;           /* the nok items read (indices into the items), in order */
+  int nok;
+  const float *emb;        /* [nok, tower dim]: their embeddings */
+  const int *failed;       /* the nfailed items that did not read, and why */
+  const cl_error *errs;
+  int nfailed;
+} cl_sched_batch;
+typedef struct cl_sched_stream {
+  /* A failure ends the run with that error, after the batches before it. */
+  int (*on_batch)(void *ud, const cl_sched_batch *b, cl_error *e);
+  void *ud;
+} cl_sched_stream;
+int cl_sched_stream_run(const cl_tower *t, const cl_sched_opts *o, const char *const *items, int n,
+                        const cl_sched_stream *s, cl_sched_stats *st, cl_error *e);
 
 #endif

@@ -44,6 +44,9 @@ void cl_cpu_gemm_bf16_x512(int m, int n, int k, const float *a, int lda, const u
 void cl_cpu_act_x512(float *x, size_t n, cl_act act);
 /* dx[i] = dy[i] * act'(x[i]) for GELU or QuickGELU, on the calling thread (dx may equal dy). */
 void cl_cpu_act_grad_x512(float *dx, const float *dy, const float *x, size_t n, cl_act act);
+/* A softmax's exponentials in place: x[i] = exp(x[i] - m) for i < n (0 where x[i] - m < -87,
+ * where expf is subnormal or 0); returns their sum, accumulated in double. Calling thread. */
+double cl_cpu_expsum_x512(float *x, size_t n, float m);
 /* One row of LayerNorm (biased variance), y may equal x. */
 void cl_cpu_layernorm_x512(float *y, const float *x, const float *g, const float *b, int n, float eps);
 /* One head of one sequence: out[i, :dh] (row stride ldo) = softmax(q k^T * scale) v over

@@ -143,6 +143,23 @@ X512 void cl_cpu_act_grad_x512(float *dx, const float *dy, const float *x, size_
   }
 }
 
+/* A softmax's exponentials: x[i] = exp(x[i] - m) (0 below -87, where expf is subnormal), their
+ * sum in double lanes. */
+X512 double cl_cpu_expsum_x512(float *x, size_t n, float m) {
+  const __m512 mv = _mm512_set1_ps(m), lo = _mm512_set1_ps(-87.0f);
+  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+  size_t i = 0;
+  for (; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+    const __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mv);
+    const __m512 e = _mm512_maskz_mov_ps(k & _mm512_cmp_ps_mask(v, lo, _CMP_GE_OQ), exp512(v));
+    _mm512_mask_storeu_ps(x + i, k, e);
+    s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
 /* One LayerNorm row: sums in double lanes (as the scalar path), the rest in fp32. */
 X512 void cl_cpu_layernorm_x512(float *y, const float *x, const float *g, const float *b, int n, float eps) {
   __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "io/cl_embout.h"
 #include "model/cl_encoder.h"
 #include "predict_table.h"
+#include "sched/cl_sched.h"
 
 /* ---- options ---- */
 typedef struct opts {
@@ -260,56 +262,44 @@ typedef struct run {
   cl_ptable out;
   float *all_emb;     /* --embeddings: [n_ok, D] */
   strv ok_files;
+  cl_error emb_err;   /* --embeddings could not be kept (out of memory): the predictions still are */
 } run;
 
-static int read_image(const run *r, const char *path, float *chw, cl_error *e) {
-  const cl_clip_config *c = &r->enc->cfg;
-  if (r->squash) return cl_img_squash_preprocess_file(path, c->vision.image_size, NULL, NULL, chw, e);
-  return cl_img_preprocess_file_decode(path, c->vision.image_size, CL_IMG_DECODE_FULL, c->mean, c->std, chw, e);
+/* One image's ranking: m rows of (label or group, the label it names, score). */
+typedef struct ranked {
+  int m, *idx, *lab;
+  float *score;
+} ranked;
+
+/* Ranks one image's probabilities p; w: this thread's group scratch (ranks above species, bins). */
+static void rank_image(const run *r, const float *p, cl_predict_groups *w, ranked *out) {
+  if (r->gid) { /* bins keep every class (pybioclip sums them all); ranks drop p <= min_prob = 1e-9 */
+    const float min_prob = r->cust_emb ? -1.0f : 1e-9f;
+    out->m = cl_predict_group_topk(w, p, r->L.K, r->gid, min_prob, r->k, out->idx, out->score, out->lab);
+    return;
+  }
+  cl_predict_topk(p, r->L.K, r->k, out->idx); /* species, custom labels */
+  for (int i = 0; i < r->k; i++) out->lab[i] = out->idx[i], out->score[i] = p[out->idx[i]];
+  out->m = r->k;
 }
 
-static void emit(run *r, const char *file, const float *p) {
+static void emit(run *r, const char *file, const ranked *x) {
   const char *cells[12];
   char buf[2048];
   cells[0] = file;
-  if (r->cust_emb && !r->cu.bin_of) { /* custom labels */
-    int *idx = cl_xmalloc((size_t)r->k * sizeof *idx);
-    cl_predict_topk(p, r->L.K, r->k, idx);
-    for (int i = 0; i < r->k; i++) {
-      cells[1] = r->cu.classes.v[idx[i]];
-      cl_ptable_add(&r->out, cells, p[idx[i]]);
-    }
-    free(idx);
-    return;
-  }
-  if (r->cust_emb || r->rank != CL_RANK_SPECIES) { /* bins, or ranks above species */
-    float *acc = cl_xcalloc((size_t)r->ngroups, sizeof *acc), *sum = cl_xmalloc((size_t)r->k * sizeof *sum);
-    int *g = cl_xmalloc((size_t)r->k * sizeof *g), *lab = cl_xmalloc((size_t)r->k * sizeof *lab);
-    /* bins keep every class (pybioclip sums them all); ranks drop p <= min_prob = 1e-9 */
-    const float min_prob = r->cust_emb ? -1.0f : 1e-9f;
-    int m = cl_predict_group_topk(p, r->L.K, r->gid, r->ngroups, min_prob, r->k, acc, g, sum, lab);
-    for (int i = 0; i < m; i++) {
-      if (r->cust_emb) {
-        cells[1] = r->cu.bin_names.v[g[i]];
-      } else {
-        const int t = r->L.idx ? r->L.idx[lab[i]] : lab[i];
-        for (int k = 0; k <= r->rank; k++) cells[1 + k] = cl_taxa_name(&r->taxa, t, k);
+  for (int i = 0; i < x->m; i++) {
+    if (r->cust_emb) { /* custom labels, bins */
+      cells[1] = r->cu.bin_of ? r->cu.bin_names.v[x->idx[i]] : r->cu.classes.v[x->idx[i]];
+    } else {
+      const int t = r->L.idx ? r->L.idx[x->lab[i]] : x->lab[i];
+      for (int k = 0; k <= r->rank; k++) cells[1 + k] = cl_taxa_name(&r->taxa, t, k);
+      if (r->rank == CL_RANK_SPECIES) {
+        cells[8] = cl_taxa_value(&r->taxa, t, CL_RANK_SPECIES, buf, sizeof buf);
+        cells[9] = cl_taxa_name(&r->taxa, t, CL_NRANKS);
       }
-      cl_ptable_add(&r->out, cells, sum[i]);
     }
-    free(acc), free(sum), free(g), free(lab);
-    return;
+    cl_ptable_add(&r->out, cells, x->score[i]);
   }
-  int *idx = cl_xmalloc((size_t)r->k * sizeof *idx);
-  cl_predict_topk(p, r->L.K, r->k, idx);
-  for (int i = 0; i < r->k; i++) {
-    const int t = r->L.idx ? r->L.idx[idx[i]] : idx[i];
-    for (int k = 0; k < CL_NRANKS; k++) cells[1 + k] = cl_taxa_name(&r->taxa, t, k);
-    cells[8] = cl_taxa_value(&r->taxa, t, CL_RANK_SPECIES, buf, sizeof buf);
-    cells[9] = cl_taxa_name(&r->taxa, t, CL_NRANKS);
-    cl_ptable_add(&r->out, cells, p[idx[i]]);
-  }
-  free(idx);
 }
 
 /* Everything the user gave, checked before any image is encoded. */
@@ -391,50 +381,98 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The images as a stream through the embedding pipeline (sched/cl_sched.h): decoding on
+ * libuv's pool overlaps the encoding of the batch before; each batch is scored and ranked on
+ * the encoder's thread right after it is encoded, images in parallel. */
+typedef struct stream_ctx {
+  run *r;
+  const strv *files;
+  float scale, *probs;
+  cl_predict_groups *groups; /* one per thread, ranks above species and bins */
+  ranked *res;               /* one per image of a batch */
+  double t_rank;
+} stream_ctx;
+
+static int predict_read(const cl_tower *t, const char *path, void *input, cl_error *e) {
+  const run *r = t->ctx;
+  const cl_clip_config *c = &r->enc->cfg;
+  if (r->squash) return cl_img_squash_preprocess_file(path, c->vision.image_size, NULL, NULL, input, e);
+  return cl_img_preprocess_file_decode(path, c->vision.image_size, CL_IMG_DECODE_FULL, c->mean, c->std, input, e);
+}
+
+static int predict_encode(const cl_tower *t, const void *pixels, int n, float *out, cl_error *e) {
+  const run *r = t->ctx;
+  return cl_clip_encode_images(r->enc->clip, pixels, n, out, e);
+}
+
+/* --embeddings: the batch's embeddings kept for the file written at the end. Out of memory,
+ * they are dropped and the error kept for the end: the predictions go on and are written. */
+static void keep_embeddings(run *r, const cl_sched_batch *b, const strv *files) {
+  if (r->emb_err.code) return;
+  const int D = r->enc->cfg.embed_dim;
+  float *grown = realloc(r->all_emb, (size_t)(r->ok_files.n + b->nok) * D * sizeof *grown);
+  if (!grown) {
+    cl_err(&r->emb_err, CL_ENOMEM,
+           "%s: out of memory keeping the embeddings of %d images (%d x %d floats): not written (the predictions are)",
+           r->o->embeddings, r->ok_files.n + b->nok, r->ok_files.n + b->nok, D);
+    free(r->all_emb);
+    r->all_emb = NULL;
+    return;
+  }
+  r->all_emb = grown;
+  memcpy(r->all_emb + (size_t)r->ok_files.n * D, b->emb, (size_t)b->nok * D * sizeof *b->emb);
+  for (int i = 0; i < b->nok; i++) strv_push(&r->ok_files, cl_strdup(files->v[b->ok[i]]));
+}
+
+static int on_batch(void *ud, const cl_sched_batch *b, cl_error *e) {
+  stream_ctx *c = ud;
+  run *r = c->r;
+  for (int i = 0; i < b->nfailed; i++) fprintf(stderr, "clade: predict: skipping %s\n", b->errs[i].msg);
+  if (!b->nok) return CL_OK;
+  const double t0 = now();
+  const int K = r->L.K;
+  CL_TRY(cl_predict_probs(b->emb, b->nok, &r->L, c->scale, c->probs, e));
+#pragma omp parallel for schedule(dynamic)
+  for (int i = 0; i < b->nok; i++)
+    rank_image(r, c->probs + (size_t)i * K, c->groups ? &c->groups[omp_get_thread_num()] : NULL, &c->res[i]);
+  for (int i = 0; i < b->nok; i++) emit(r, c->files->v[b->ok[i]], &c->res[i]);
+  c->t_rank += now() - t0;
+  if (r->o->embeddings) keep_embeddings(r, b, c->files);
+  return CL_OK;
+}
+
 static int predict_all(run *r, const strv *files, cl_error *e) {
   const opts *o = r->o;
-  const int S = r->enc->cfg.vision.image_size, D = r->enc->cfg.embed_dim, B = o->batch;
-  const size_t px = (size_t)3 * S * S;
-  float *pix = cl_xmalloc((size_t)B * px * sizeof *pix), *emb = cl_xmalloc((size_t)B * D * sizeof *emb);
-  float *probs = malloc((size_t)B * r->L.K * sizeof *probs);
-  int *ok = cl_xmalloc((size_t)B * sizeof *ok), *slot = cl_xmalloc((size_t)B * sizeof *slot);
-  cl_error *errs = cl_xmalloc((size_t)B * sizeof *errs);
-  const float scale = expf(cl_clip_logit_scale(r->enc->clip)); /* the checkpoint's logit_scale.exp() */
-  int rc = probs ? CL_OK : cl_err(e, CL_ENOMEM, "out of memory for %d x %d probabilities", B, r->L.K);
-  double t_read = 0, t_enc = 0, t_rank = 0, t0 = now();
-  for (int b0 = 0; b0 < files->n && !rc; b0 += B) {
-    const int nb = files->n - b0 < B ? files->n - b0 : B;
-#pragma omp parallel for schedule(dynamic)
-    for (int i = 0; i < nb; i++) ok[i] = read_image(r, files->v[b0 + i], pix + (size_t)i * px, &errs[i]) == CL_OK;
-    int n = 0;
-    for (int i = 0; i < nb; i++) {
-      if (!ok[i]) {
-        fprintf(stderr, "clade: predict: skipping %s\n", errs[i].msg);
-        continue;
-      }
-      if (n != i) memmove(pix + (size_t)n * px, pix + (size_t)i * px, px * sizeof *pix);
-      slot[n++] = b0 + i;
-    }
-    if (!n) continue;
-    const double t1 = now();
-    t_read += t1 - t0;
-    if ((rc = cl_clip_encode_images(r->enc->clip, pix, n, emb, e))) break;
-    const double t2 = now();
-    t_enc += t2 - t1;
-    if ((rc = cl_predict_probs(emb, n, &r->L, scale, probs, e))) break;
-    for (int i = 0; i < n; i++) emit(r, files->v[slot[i]], probs + (size_t)i * r->L.K);
-    t0 = now();
-    t_rank += t0 - t2;
-    if (o->embeddings) {
-      r->all_emb = realloc(r->all_emb, (size_t)(r->ok_files.n + n) * D * sizeof *r->all_emb);
-      if (!r->all_emb) abort();
-      memcpy(r->all_emb + (size_t)r->ok_files.n * D, emb, (size_t)n * D * sizeof *emb);
-      for (int i = 0; i < n; i++) strv_push(&r->ok_files, cl_strdup(files->v[slot[i]]));
-    }
+  const int S = r->enc->cfg.vision.image_size, B = o->batch, nt = omp_get_max_threads();
+  const cl_tower t = {.mod = cl_modality_find("image"), .dim = r->enc->cfg.embed_dim, .batch = B,
+                      .input_bytes = (size_t)3 * S * S * sizeof(float), .ctx = r,
+                      .read = predict_read, .encode = predict_encode};
+  stream_ctx c = {.r = r, .files = files, .scale = expf(cl_clip_logit_scale(r->enc->clip))}; /* logit_scale.exp() */
+  c.probs = malloc((size_t)B * r->L.K * sizeof *c.probs);
+  c.res = calloc((size_t)B, sizeof *c.res);
+  int *rows = malloc((size_t)B * r->k * 2 * sizeof *rows);
+  float *scores = malloc((size_t)B * r->k * sizeof *scores);
+  int rc = c.probs && c.res && rows && scores ? CL_OK
+         : cl_err(e, CL_ENOMEM, "out of memory for %d x %d probabilities (--batch-size %d)", B, r->L.K, B);
+  for (int i = 0; i < B && !rc; i++)
+    c.res[i] = (ranked){.idx = rows + (size_t)2 * i * r->k, .lab = rows + (size_t)(2 * i + 1) * r->k,
+                        .score = scores + (size_t)i * r->k};
+  if (!rc && r->gid) {
+    c.groups = calloc((size_t)nt, sizeof *c.groups);
+    if (!c.groups) rc = cl_err(e, CL_ENOMEM, "out of memory for the groups' scratch");
+    for (int i = 0; i < nt && !rc; i++) rc = cl_predict_groups_init(&c.groups[i], r->ngroups, e);
   }
-  if (!rc) /* what benchmarks/cpu/predict compares: ranking beside encoding */
-    fprintf(stderr, "clade: predict: seconds: read %.3f, encode %.3f, score and rank %.3f\n", t_read, t_enc, t_rank);
-  free(pix), free(emb), free(probs), free(ok), free(slot), free(errs);
+  /* batches in flight: one encoding, the next ones reading (two where a batch's pixels are large) */
+  cl_sched_opts so = {.progress = CL_PROGRESS_OFF, .batches_in_flight = B > 256 ? 2 : 3};
+  cl_sched_stats st = {0};
+  cl_sched_stream s = {.on_batch = on_batch, .ud = &c};
+  if (!rc) rc = cl_sched_stream_run(&t, &so, (const char *const *)files->v, files->n, &s, &st, e);
+  const int mi = cl_modality_index(t.mod);
+  if (!rc) /* what benchmarks/cpu/predict compares: ranking beside encoding; read = waiting for pixels */
+    fprintf(stderr, "clade: predict: seconds: read %.3f, encode %.3f, score and rank %.3f\n", st.wait_seconds[mi],
+            st.encode_seconds[mi], c.t_rank);
+  for (int i = 0; c.groups && i < nt; i++) cl_predict_groups_free(&c.groups[i]);
+  free(c.groups), free(c.probs), free(c.res), free(rows), free(scores);
   return rc;
 }
 
@@ -535,6 +573,7 @@ int cl_cmd_predict(int argc, char **argv) {
     rc = predict_all(&r, &files, &e);
   }
   if (!rc) rc = write_output(&r, &e);
+  if (!rc && r.emb_err.code) e = r.emb_err, rc = e.code;
   if (!rc && o.embeddings) {
     char meta[512];
     snprintf(meta, sizeof meta, "{\"checkpoint_hash\":\"%s\",\"preprocess\":\"%s\",\"backend\":\"%s\",\"precision\":\"%s\"}",

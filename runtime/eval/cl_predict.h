@@ -24,13 +24,28 @@ typedef struct cl_labels {
 /* probs [n, K]: softmax over the K labels of scale * (img_i / ||img_i||) . label_j. img is
  * [n, D], left unchanged. */
 int cl_predict_probs(const float *img, int n, const cl_labels *L, float scale, float *probs, cl_error *e);
-/* The k largest of p[0..K) (k <= K), highest first, ties to the lower index, into idx. */
+/* The k largest of p[0..K) (k <= K), highest first, ties to the lower index, into idx; p read
+ * once, blocks that cannot enter skipped on their maximum. */
 void cl_predict_topk(const float *p, int K, int k, int *idx);
+/* The softmax of p[0..K) in place, m its maximum: exponentials summed in double, then scaled by
+ * the inverse of the sum. */
+void cl_predict_softmax(float *p, int K, float m);
+
+/* Scratch for the grouped ranking, sized for ngroups groups: made once by the caller, one per
+ * thread, and left clean by every call. */
+typedef struct cl_predict_groups {
+  int ngroups;
+  float *acc, *sums;
+  unsigned char *seen;
+  int *met, *first, *order;
+} cl_predict_groups;
+int cl_predict_groups_init(cl_predict_groups *w, int ngroups, cl_error *e);
+void cl_predict_groups_free(cl_predict_groups *w);
 /* pybioclip's grouped ranking: sums (float32, in label order) of the p[j] > min_prob of each
- * group gid[j] (0 <= gid < ngroups); the k largest groups, highest first, ties to the group met
- * first; for each, its sum and the first label met in it. acc: ngroups floats, zero on entry and
- * on return. Returns how many groups were written (<= k). */
-int cl_predict_group_topk(const float *p, int K, const int32_t *gid, int ngroups, float min_prob, int k, float *acc,
+ * group gid[j] (0 <= gid < w->ngroups); the k largest groups, highest first, ties to the group
+ * met first; for each, its sum and the first label met in it. Only the labels above min_prob
+ * are visited. Returns how many groups were written (<= k). */
+int cl_predict_group_topk(cl_predict_groups *w, const float *p, int K, const int32_t *gid, float min_prob, int k,
                           int *group_out, float *sum_out, int *label_out);
 
 #endif

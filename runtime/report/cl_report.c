@@ -699,10 +699,15 @@ done:
 static void value_cell(FILE *f, const run_data *d, const rcell *c, const char *m) {
   double v, sd;
   const cl_stats_cell *ci = cl_stats_find(d->st, c->eval_id, -1, m);
+  const char *why = ci ? NULL : cl_stats_note(d->st, c->eval_id, -1, m);
   if (ci && ci->tie) fprintf(f, "<td class=\"num %s\" title=\"%s\">", cl_stats_tie_name(ci->tie),
                              ci->tie == CL_TIE_WORSE ? "significantly worse than the best"
                              : ci->tie == CL_TIE_BEST ? "the best" : "not significantly worse than the best");
-  else fputs("<td class=\"num\">", f);
+  else if (why) { /* no interval: hovering says why */
+    fputs("<td class=\"num\" title=\"", f);
+    cl_report_html(f, why);
+    fputs("\">", f);
+  } else fputs("<td class=\"num\">", f);
   if (!metric(c, m, &v)) {
     int stored = 0;
     for (int k = 0; k < c->nm; k++) stored |= strcmp(c->mname[k], m) == 0;

@@ -118,4 +118,11 @@ for r in rows:
 assert any(r["ci"] is None for r in rows)
 PY
 "$CLADE" results --db "$T/r.db" | grep -q "cells without an interval: no interval: recorded before schema 9" || fail "the table does not say why"
+# kept with the reason, and read back the same
+[ "$(sql "$T/r.db" "SELECT count(*) FROM intervals WHERE lo IS NULL AND note LIKE 'no interval: recorded before schema 9%'")" -gt 0 ] ||
+  fail "the reasons were not kept"
+"$CLADE" results --db "$T/r.db" --format json > "$T/old2.json"
+cmp -s "$T/old.json" "$T/old2.json" || fail "the kept reasons read back differently"
+"$CLADE" report --db "$T/r.db" --out "$T/old.html" 2>/dev/null || fail "report of a run recorded before schema 9"
+grep -q 'title="no interval: recorded before schema 9' "$T/old.html" || fail "the report does not say why"
 echo "test_ci_retrieval: ok"

@@ -19,36 +19,47 @@ double cl_boot_point(const cl_boot_outcomes *o) {
 }
 
 int cl_boot_resample(const cl_boot_outcomes *o, int B, uint64_t seed, double *acc, cl_error *e) {
+  const uint8_t *x = o->correct;
+  return cl_boot_resample_multi(o, 1, &x, B, seed, acc, e);
+}
+
+int cl_boot_resample_multi(const cl_boot_outcomes *o, int nx, const uint8_t *const *xs, int B, uint64_t seed,
+                           double *acc, cl_error *e) {
   const int T = o->ntrials;
-  if (T < 1 || B < 1) return cl_err(e, CL_EINVAL, "bootstrap: %d trials, %d resamples", T, B);
-  const uint8_t **start = malloc((size_t)T * sizeof *start);
+  if (T < 1 || B < 1 || nx < 1)
+    return cl_err(e, CL_EINVAL, "bootstrap: %d trials, %d outcome sets, %d resamples", T, nx, B);
+  int64_t *start = malloc((size_t)T * sizeof *start), *right = malloc((size_t)nx * sizeof *right);
   int *pick = malloc((size_t)T * sizeof *pick);
-  if (!start || !pick) {
-    free(start), free(pick);
+  double *sum = malloc((size_t)nx * sizeof *sum);
+  if (!start || !pick || !right || !sum) {
+    free(start), free(pick), free(right), free(sum);
     return cl_err(e, CL_ENOMEM, "bootstrap: out of memory");
   }
-  const uint8_t *c = o->correct;
+  int64_t off = 0;
   int rc = CL_OK;
   for (int t = 0; t < T && rc == CL_OK; t++) {
     if (o->trial_n[t] < 1) rc = cl_err(e, CL_EINVAL, "bootstrap: trial %d has no examples", t);
-    start[t] = c;
-    c += o->trial_n[t] > 0 ? o->trial_n[t] : 0;
+    start[t] = off;
+    off += o->trial_n[t] > 0 ? o->trial_n[t] : 0;
   }
   cl_pyrand r;
   cl_pyrand_seed(&r, (int64_t)(seed & INT64_MAX));
   for (int b = 0; b < B && rc == CL_OK; b++) {
     for (int t = 0; t < T; t++) pick[t] = T > 1 ? (int)cl_pyrand_below(&r, (uint32_t)T) : 0;
-    double sum = 0;
+    for (int m = 0; m < nx; m++) sum[m] = 0;
     for (int t = 0; t < T; t++) {
       const int n = o->trial_n[pick[t]];
-      const uint8_t *x = start[pick[t]];
-      int64_t right = 0;
-      for (int i = 0; i < n; i++) right += x[cl_pyrand_below(&r, (uint32_t)n)];
-      sum += (double)right / n;
+      const int64_t s0 = start[pick[t]];
+      for (int m = 0; m < nx; m++) right[m] = 0;
+      for (int i = 0; i < n; i++) {
+        const int64_t at = s0 + cl_pyrand_below(&r, (uint32_t)n);
+        for (int m = 0; m < nx; m++) right[m] += xs[m][at];
+      }
+      for (int m = 0; m < nx; m++) sum[m] += (double)right[m] / n;
     }
-    acc[b] = sum / T;
+    for (int m = 0; m < nx; m++) acc[(size_t)m * B + b] = sum[m] / T;
   }
-  free(start), free(pick);
+  free(start), free(pick), free(right), free(sum);
   return rc;
 }
 

@@ -34,6 +34,11 @@ double cl_boot_point(const cl_boot_outcomes *o);
  *               n_t draws _randbelow(n_t); the mean of the drawn trials' accuracies.
  * Outcome sets of the same shape draw the same indices: resamples are paired. */
 int cl_boot_resample(const cl_boot_outcomes *o, int B, uint64_t seed, double *acc, cl_error *e);
+/* The same for nx outcome sets of o's shape at once (xs[m]: sum(trial_n) values 0/1; o's own
+ * correct is not read), each resample drawn once for all: acc[m * B + b] is what
+ * cl_boot_resample gives outcome set m (top-1, top-3 and top-5 of one evaluation). */
+int cl_boot_resample_multi(const cl_boot_outcomes *o, int nx, const uint8_t *const *xs, int B, uint64_t seed,
+                           double *acc, cl_error *e);
 
 /* A retrieval cell's per-query outcomes (CLIBD's metrics, eval/cl_retrieval): n queries,
  * query i of class cls[i] (0 <= cls[i] < ncls), the first retrieved key of its class at

@@ -201,35 +201,54 @@ static int eval_cells(cl_stats *st, const sev *v, int ev, const cl_stats_opts *o
   if (v->retrieval) return CL_OK; /* retrieval_cells */
   const int T = shape(v, &tn);
   if (!T) return CL_OK;
-  const int B = o->resamples;
+  const int B = o->resamples, nv = v->nvals, n = v->n;
   int rc = CL_OK;
-  uint8_t *x = cl_xmalloc((size_t)v->n);
-  for (int m = 0; m < v->nvals && rc == CL_OK; m++) {
+  /* each metric's outcomes; those that give the stored accuracy (a metric of ours over them) */
+  uint8_t *x = cl_xmalloc((size_t)n * (size_t)(nv ? nv : 1));
+  int64_t *off = cl_xcalloc((size_t)(nv ? nv : 1), sizeof *off);
+  int *ok = cl_xcalloc((size_t)(nv ? nv : 1), sizeof *ok), *done = cl_xcalloc((size_t)(nv ? nv : 1), sizeof *done);
+  for (int m = 0; m < nv; m++) {
     const sval *sv = &v->vals[m];
-    for (int i = 0; i < v->n; i++) x[i] = sv->k == 1 ? v->correct[i] : v->hit[i] >= 1 && v->hit[i] <= sv->k;
-    cl_boot_outcomes out = {.ntrials = T, .trial_n = tn, .correct = x};
+    uint8_t *xm = x + (size_t)m * n;
+    for (int i = 0; i < n; i++) xm[i] = sv->k == 1 ? v->correct[i] : v->hit[i] >= 1 && v->hit[i] <= sv->k;
+    cl_boot_outcomes out = {.ntrials = T, .trial_n = tn, .correct = xm};
     if (sv->trial >= 0) { /* one trial of several: its own examples */
       if (v->trial[0] < 0 || sv->trial >= T) continue;
-      const uint8_t *p = x;
-      for (int t = 0; t < sv->trial; t++) p += tn[t];
-      out = (cl_boot_outcomes){.ntrials = 1, .trial_n = &tn[sv->trial], .correct = p};
+      for (int t = 0; t < sv->trial; t++) off[m] += tn[t];
+      out = (cl_boot_outcomes){.ntrials = 1, .trial_n = &tn[sv->trial], .correct = xm + off[m]};
     }
-    /* only where the outcomes are the stored accuracy's (a metric of ours over them) */
-    if (fabs(cl_boot_point(&out) - sv->v) > 1e-9) continue;
-    double *a = cl_xmalloc((size_t)B * sizeof *a), *sorted = cl_xmalloc((size_t)B * sizeof *sorted);
-    rc = cl_boot_resample(&out, B, o->seed, a, e);
-    if (rc == CL_OK) {
-      memcpy(sorted, a, (size_t)B * sizeof *a);
+    ok[m] = fabs(cl_boot_point(&out) - sv->v) <= 1e-9;
+  }
+  /* the metrics of one trial (or of the aggregate) share each resample's draws */
+  const uint8_t **xs = cl_xmalloc((size_t)(nv ? nv : 1) * sizeof *xs);
+  int *which = cl_xmalloc((size_t)(nv ? nv : 1) * sizeof *which);
+  for (int m = 0; m < nv && rc == CL_OK; m++) {
+    if (!ok[m] || done[m]) continue;
+    const int trial = v->vals[m].trial;
+    int nx = 0;
+    for (int q = m; q < nv; q++)
+      if (ok[q] && !done[q] && v->vals[q].trial == trial) done[q] = 1, which[nx] = q, xs[nx++] = x + (size_t)q * n + off[q];
+    cl_boot_outcomes out = trial < 0 ? (cl_boot_outcomes){.ntrials = T, .trial_n = tn}
+                                     : (cl_boot_outcomes){.ntrials = 1, .trial_n = &tn[trial]};
+    double *a = cl_xmalloc((size_t)nx * (size_t)B * sizeof *a), *sorted = cl_xmalloc((size_t)B * sizeof *sorted);
+    rc = cl_boot_resample_multi(&out, nx, xs, B, o->seed, a, e);
+    for (int l = 0; l < nx && rc == CL_OK; l++) {
+      const sval *sv = &v->vals[which[l]];
+      memcpy(sorted, a + (size_t)l * B, (size_t)B * sizeof *a);
       cl_stats_cell c = new_cell(v, sv);
       c.has_ci = 1;
       cl_boot_interval(sorted, B, CL_BOOT_LEVEL, &c.lo, &c.hi);
       rc = add_cell(st, c, e);
+      if (rc == CL_OK && trial < 0) {
+        double *keep = cl_xmalloc((size_t)B * sizeof *keep);
+        memcpy(keep, a + (size_t)l * B, (size_t)B * sizeof *keep);
+        if ((rc = add_sagg(agg, nagg, ev, sv->name, keep, e))) free(keep);
+      }
     }
     free(sorted);
-    if (rc == CL_OK && sv->trial < 0 && (rc = add_sagg(agg, nagg, ev, sv->name, a, e)) == CL_OK) a = NULL;
     free(a);
   }
-  free(x);
+  free(xs), free(which), free(x), free(off), free(ok), free(done);
   free(tn);
   return rc;
 }

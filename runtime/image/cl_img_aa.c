@@ -5,13 +5,24 @@
  * (bilinear's half width 1, stretched when shrinking); center = scale * (i + 0.5); taps
  * xmin = max((int64)(center - support + 0.5), 0) .. min((int64)(center + support + 0.5), in);
  * weight of tap j = triangle((j + xmin - center + 0.5) * invscale), normalised by their float
- * sum; the output is sum of tap * weight in float, in tap order, FMA-contracted as the AVX2
- * build of that kernel compiles. Width first, then height. Pillow's uint8 resampler
- * (cl_img_resample.c) is a different algorithm.
- * Checked against torch 1.13's output (shared/fixtures/clibd image_pixels): bit-exact for
- * 5 of the 6 fixture images; on the 1024x768 one (7- and 9-tap kernels, a 3x shrink) 2.6% of
- * the values differ by 1-2 ulp (at most 1.8e-7): torch rounds some products there that this
- * code fuses (and vice versa), a choice of its compiled kernel not pinned down here. */
+ * sum. Width first, then height. Pillow's uint8 resampler (cl_img_resample.c) is a different
+ * algorithm.
+ * The sum: torch's loop is `out = t0 * w0; for (j = 1; j < n; j++) out += tj * wj`, and its
+ * compiled kernel runs the j loop vectorised four iterations at a time (rounded products added
+ * in order, GCC's in-order reduction) with the last n - 1 mod 4 iterations in the scalar
+ * epilogue, where a*b+c is contracted to an FMA. So: t0 * w0, then while four or more taps
+ * remain four rounded products added one by one, then the rest fused. Found against torch
+ * 1.13's outputs by which products are fused: with every product fused (this file's former
+ * sum) 37% of the 1024x768 fixture image's values were 1-2 ulp off (its 5- and 6-tap kernels;
+ * up to 4 taps, every product is in the epilogue); with this sum all six fixture images are
+ * bit-exact (shared/fixtures/clibd image_pixels), and so were random rows resized with 2 to 41
+ * taps. The rest of the file is compiled without contraction, so only fmaf fuses. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,12 +77,19 @@ static void free_taps(taps *t) {
   free(t->w);
 }
 
-/* acc = s0 w0, then acc = fma(sj, wj, acc): the products are written out as fmaf so that
- * no compiler setting changes them. */
+/* torch's sum of the taps (see the top): s0 w0, blocks of four rounded products added in
+ * order, then the remaining (fewer than four) products fused. */
 static float apply(const float *src, ptrdiff_t stride, const taps *t, int k) {
   const float *s = src + t->xmin[k] * stride, *w = t->w + (size_t)k * t->ksize;
+  const int64_t n = t->xsize[k];
   float acc = s[0] * w[0];
-  for (int64_t j = 1; j < t->xsize[k]; j++) acc = fmaf(s[j * stride], w[j], acc);
+  int64_t j = 1;
+  for (; n - j >= 4; j += 4)
+    for (int64_t q = j; q < j + 4; q++) {
+      const float p = s[q * stride] * w[q];
+      acc = acc + p;
+    }
+  for (; j < n; j++) acc = fmaf(s[j * stride], w[j], acc);
   return acc;
 }
 

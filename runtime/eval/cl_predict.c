@@ -1,6 +1,6 @@
 /* cl_predict: chunks of label columns are multiplied straight from the map when they are
- * contiguous float32, else gathered (and converted from float16) into a small scratch block
- * per thread; the chunks are shared out over the OpenMP threads, one single-threaded OpenBLAS
+ * contiguous float32, else gathered (and converted from float16, 8 at a time with F16C) into
+ * a scratch block per thread small enough to stay in L2 for the product; the chunks are shared out over the OpenMP threads, one single-threaded OpenBLAS
  * call each (the CPU backend keeps OpenBLAS at one thread), and each row's maximum is taken
  * chunk by chunk while the chunk is in cache. Then one pass of exponentials (the CPU backend's
  * vector exp where the CPU has AVX-512, expf otherwise) and one of scaling per image. The
@@ -9,6 +9,9 @@
 #include "cl_predict.h"
 
 #include <cblas.h>
+#ifdef __F16C__
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -16,13 +19,23 @@
 
 #include "cpu/cl_cpu_simd.h"
 
-#define CHUNK 4096
+#define CHUNK 4096 /* label columns per product, straight from the map */
+#define GCHUNK 512 /* gathered or converted: a block of D x 512 floats stays in L2 for the product */
 #define BLOCK 64 /* labels per block the selections skip at once */
 
 static float max_of(const float *p, int n) {
   float m = p[0];
   for (int j = 1; j < n; j++) m = p[j] > m ? p[j] : m;
   return m;
+}
+
+/* float16 to float32 (exact either way): F16C where the build targets it (x86-64-v3) */
+static void halves_to_floats(const uint16_t *h, float *f, int n) {
+  int j = 0;
+#ifdef __F16C__
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(f + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + j))));
+#endif
+  for (; j < n; j++) f[j] = cl_half_to_float(h[j]);
 }
 
 void cl_predict_softmax(float *p, int K, float m) {
@@ -37,13 +50,13 @@ void cl_predict_softmax(float *p, int K, float m) {
 }
 
 int cl_predict_probs(const float *img, int n, const cl_labels *L, float scale, float *probs, cl_error *e) {
-  const int D = L->D, K = L->K, nt = omp_get_max_threads(), nchunks = (K + CHUNK - 1) / CHUNK;
+  const int D = L->D, K = L->K, nt = omp_get_max_threads();
   if (n <= 0 || K <= 0) return n < 0 || K < 0 ? cl_err(e, CL_EINVAL, "predict: %d images, %d labels", n, K) : CL_OK;
   if (L->dtype != CL_F32 && L->dtype != CL_F16)
     return cl_err(e, CL_EUNSUP, "predict: labels of dtype %s", cl_dtype_name(L->dtype));
-  const int gather = L->dtype != CL_F32 || L->idx;
+  const int gather = L->dtype != CL_F32 || L->idx, cs = gather ? GCHUNK : CHUNK, nchunks = (K + cs - 1) / cs;
   float *x = malloc((size_t)n * D * sizeof *x);
-  float *blk = gather ? malloc((size_t)nt * D * CHUNK * sizeof *blk) : NULL;
+  float *blk = gather ? malloc((size_t)nt * D * cs * sizeof *blk) : NULL;
   float *mx = malloc((size_t)nt * n * sizeof *mx);
   if (!x || (gather && !blk) || !mx) {
     free(x), free(blk), free(mx);
@@ -62,17 +75,20 @@ int cl_predict_probs(const float *img, int n, const cl_labels *L, float scale, f
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
-    float *mine = mx + (size_t)tid * n, *tb = gather ? blk + (size_t)tid * D * CHUNK : NULL;
+    float *mine = mx + (size_t)tid * n, *tb = gather ? blk + (size_t)tid * D * cs : NULL;
 #pragma omp for schedule(dynamic)
     for (int c = 0; c < nchunks; c++) {
-      const int c0 = c * CHUNK, cw = K - c0 < CHUNK ? K - c0 : CHUNK;
+      const int c0 = c * cs, cw = K - c0 < cs ? K - c0 : cs;
       const float *B = (const float *)L->data + c0;
       int64_t ldb = L->stride;
-      if (gather) {
+      if (gather && !L->idx) { /* float16 columns in a row: converted 8 at a time */
+        for (int d = 0; d < D; d++)
+          halves_to_floats((const uint16_t *)L->data + (size_t)d * (size_t)L->stride + c0, tb + (size_t)d * cw, cw);
+        B = tb, ldb = cw;
+      } else if (gather) {
         for (int d = 0; d < D; d++)
           for (int j = 0; j < cw; j++) {
-            const int64_t col = L->idx ? L->idx[c0 + j] : c0 + j;
-            const size_t at = (size_t)d * (size_t)L->stride + (size_t)col;
+            const size_t at = (size_t)d * (size_t)L->stride + (size_t)L->idx[c0 + j];
             tb[(size_t)d * cw + j] = L->dtype == CL_F32 ? ((const float *)L->data)[at]
                                                         : cl_half_to_float(((const uint16_t *)L->data)[at]);
           }

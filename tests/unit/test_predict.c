@@ -1,5 +1,5 @@
 /* cl_predict: the chunked product against a naive double-precision softmax, over more labels
- * than one chunk, with float16 labels and a subset of columns; the softmax alone (vector exp
+ * than one chunk, with float16 labels (all columns, and a subset); the softmax alone (vector exp
  * where the CPU has AVX-512) against double precision over a wide range of logits; top-k
  * order and ties, and against a brute-force ranking on random data with many ties (small k,
  * whose blocks are skipped, and large k, sorted); grouped sums against a direct loop (min_prob
@@ -152,6 +152,12 @@ int main(void) {
   CHECK_OK(cl_predict_probs(img, n, &L, 20.0f, p, &e), e);
   naive(img, n, D, hf, N, idx, K, 20.0f, want);
   CHECK_MSG(max_rel(p, want, (size_t)n * K) < 1e-4, "f16 subset: rel err %g", max_rel(p, want, (size_t)n * K));
+
+  /* float16 labels, every column (converted 8 at a time, 10001 = a partial block and tail) */
+  L = (cl_labels){.data = h, .dtype = CL_F16, .D = D, .stride = N, .K = N};
+  CHECK_OK(cl_predict_probs(img, n, &L, 20.0f, p, &e), e);
+  naive(img, n, D, hf, N, NULL, N, 20.0f, want);
+  CHECK_MSG(max_rel(p, want, (size_t)n * N) < 1e-4, "f16: rel err %g", max_rel(p, want, (size_t)n * N));
 
   /* top-k: highest first, ties to the lower index */
   const float v[8] = {0.1f, 0.5f, 0.2f, 0.5f, 0.05f, 0.9f, 0.2f, 0.0f};

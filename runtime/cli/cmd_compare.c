@@ -36,7 +36,7 @@ static int parse_prob(const char *name, const char *v, double lo_excl, double *o
 
 int cl_cmd_compare(int argc, char **argv) {
   const char *db = CL_STORE_DEFAULT_PATH, *format = "table", *sides[2] = {NULL, NULL};
-  cl_compare_opts o = {.min_delta = CL_COMPARE_MIN_DELTA, .alpha = CL_COMPARE_ALPHA, .metric = "top1"};
+  cl_compare_opts o = {.min_delta = CL_COMPARE_MIN_DELTA, .alpha = CL_COMPARE_ALPHA, .metric = NULL};
   int nsides = 0;
   cl_stats_opts ci;
   cl_cli_ci_defaults(&ci);
@@ -89,6 +89,7 @@ int cl_cmd_compare(int argc, char **argv) {
     return cl_cli_usage("compare");
   }
 
+  o.resamples = ci.resamples, o.seed = ci.seed; /* a macro metric's paired bootstrap */
   cl_store *s = NULL;
   cl_error e = {0};
   if (cl_store_open_existing(db, &s, &e) != CL_OK) {

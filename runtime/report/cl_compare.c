@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <gsl/gsl_cdf.h>
 #include <math.h>
 #include <stdarg.h>
@@ -104,6 +105,8 @@ typedef struct cell {
   int64_t eval_id, n_trials, n_pred;
   int has_value;
   double value;
+  const char *metric; /* the metric compared (the cells' own, or micro_top1 for a retrieval
+                       * cell when none was asked for) */
   char *key; /* the matching key, with the occurrence of a duplicate appended */
   double *trial_v; /* per-trial metric values by trial index (NaN where absent) */
   int n_trial_v;
@@ -141,6 +144,7 @@ static int cell_row(const cl_cell_row *r, void *ud, cl_error *e) {
   c->n_pred = r->n_predictions;
   c->has_value = r->has_value;
   c->value = r->value;
+  c->metric = cs->metric;
   return 0;
 }
 
@@ -203,9 +207,28 @@ static int make_keys(cells *cs, size_t **order, cl_error *e) {
   return dups;
 }
 
-static int load_cells(cl_store *s, int64_t run, const char *metric, cells *cs, cl_error *e) {
-  cs->metric = metric;
-  int rc = cl_store_each_cell(s, run, metric, cell_row, cs, e);
+#define HEADLINE "top1"
+#define HEADLINE_RETRIEVAL "micro_top1"
+
+/* metric NULL: each cell's headline metric, top1, or micro_top1 for a retrieval cell (the
+ * same query in evaluation order twice: the i-th cells are the same evaluation). */
+static int load_cells(cl_store *s, int64_t run, const char *metric, cells *cs, int *retrieval, cl_error *e) {
+  cs->metric = metric ? metric : HEADLINE;
+  int rc = cl_store_each_cell(s, run, cs->metric, cell_row, cs, e);
+  cells rv = {.metric = HEADLINE_RETRIEVAL};
+  if (!rc && !metric) {
+    int any = 0;
+    for (size_t i = 0; i < cs->n; i++) any |= *cs->v[i].ax_query != 0;
+    if (any) rc = cl_store_each_cell(s, run, rv.metric, cell_row, &rv, e);
+    for (size_t i = 0; !rc && i < cs->n && i < rv.n; i++) {
+      cell *c = &cs->v[i];
+      if (!*c->ax_query || rv.v[i].eval_id != c->eval_id) continue;
+      c->metric = rv.metric, c->has_value = rv.v[i].has_value, c->value = rv.v[i].value;
+      c->n_trials = rv.v[i].n_trials;
+      *retrieval = 1;
+    }
+    cells_free(&rv);
+  }
   if (rc) cl_err_wrap(e, "run %lld", (long long)run);
   return rc;
 }
@@ -213,7 +236,7 @@ static int load_cells(cl_store *s, int64_t run, const char *metric, cells *cs, c
 /* Per-trial values for the t-test fallback, read only when some cell needs them. */
 static int trial_row(const cl_result_row *r, void *ud, cl_error *e) {
   cells *cs = ud;
-  if (r->trial < 0 || strcmp(r->metric, cs->metric) != 0 || r->trial > 100000) return 0;
+  if (r->trial < 0 || r->trial > 100000) return 0;
   /* cells are in eval order: binary search */
   size_t lo = 0, hi = cs->n;
   while (lo < hi) {
@@ -221,7 +244,7 @@ static int trial_row(const cl_result_row *r, void *ud, cl_error *e) {
     if (cs->v[mid].eval_id < r->eval_id) lo = mid + 1;
     else hi = mid;
   }
-  if (lo == cs->n || cs->v[lo].eval_id != r->eval_id) return 0;
+  if (lo == cs->n || cs->v[lo].eval_id != r->eval_id || strcmp(r->metric, cs->v[lo].metric) != 0) return 0;
   cell *c = &cs->v[lo];
   if (r->trial >= c->n_trial_v) {
     int n = r->trial + 1;
@@ -237,15 +260,46 @@ static int trial_row(const cl_result_row *r, void *ud, cl_error *e) {
 /* ---- pairing predictions ---- */
 
 typedef struct pred {
-  int trial, correct;
-  char *fp;
+  int trial, correct, hit;
+  char *fp, *label;
 } pred;
 
+/* One side's outcomes, all of its predictions: whether its stored hits are there, and the
+ * metric's value they give (the mean over trials of each trial's share right). */
+typedef struct tally {
+  int64_t n_hit, correct_no_hit;
+  int trial, ntrials;
+  int64_t tn, tx;
+  double sum;
+} tally;
+
+static void tally_add(tally *t, int trial, int outcome, const cl_correct_row *r) {
+  if (t->tn && trial != t->trial) t->sum += (double)t->tx / (double)t->tn, t->ntrials++, t->tn = t->tx = 0;
+  t->trial = trial, t->tn++, t->tx += outcome;
+  t->n_hit += r->hit > 0;
+  t->correct_no_hit += r->correct && r->hit <= 0;
+}
+
+static double tally_value(tally *t) {
+  if (t->tn) t->sum += (double)t->tx / (double)t->tn, t->ntrials++, t->tn = t->tx = 0;
+  return t->ntrials ? t->sum / t->ntrials : NAN;
+}
+
 typedef struct pairing {
+  int k, macro; /* the metric's k; macro: keep the pairs' hits and labels */
   pred *v;
   size_t n, cap, at;
   int64_t pairs, b, c;
+  tally tb, th;
+  int *bh, *hh;     /* macro: the pairs' hits, base and head */
+  const char **lab; /* macro: the pairs' labels (base's) */
+  size_t pcap;
 } pairing;
+
+/* Top-1: right or wrong; top-k: the label among the first k (hit is 1-based). */
+static int outcome(const pairing *p, int correct, int hit) {
+  return p->k == 1 ? correct != 0 : hit >= 1 && hit <= p->k;
+}
 
 static int base_pred(const cl_correct_row *r, void *ud, cl_error *e) {
   pairing *p = ud;
@@ -255,7 +309,9 @@ static int base_pred(const cl_correct_row *r, void *ud, cl_error *e) {
     if (!nv) return cl_err(e, CL_ENOMEM, "out of memory reading predictions");
     p->v = nv;
   }
-  p->v[p->n++] = (pred){r->trial, r->correct, cl_strdup(r->filepath ? r->filepath : "")};
+  p->v[p->n++] = (pred){r->trial, r->correct, r->hit, cl_strdup(r->filepath ? r->filepath : ""),
+                        cl_strdup(r->label ? r->label : "")};
+  tally_add(&p->tb, r->trial, outcome(p, r->correct, r->hit), r);
   return 0;
 }
 
@@ -266,27 +322,88 @@ static int key_cmp(int t1, const char *f1, int t2, const char *f2) {
 
 /* Both streams are sorted the same way: one merge pairs them. */
 static int head_pred(const cl_correct_row *r, void *ud, cl_error *e) {
-  (void)e;
   pairing *p = ud;
   const char *fp = r->filepath ? r->filepath : "";
+  const int ho = outcome(p, r->correct, r->hit);
+  tally_add(&p->th, r->trial, ho, r);
   while (p->at < p->n && key_cmp(p->v[p->at].trial, p->v[p->at].fp, r->trial, fp) < 0) p->at++;
   if (p->at < p->n && key_cmp(p->v[p->at].trial, p->v[p->at].fp, r->trial, fp) == 0) {
-    int bc = p->v[p->at++].correct;
+    const pred *bp = &p->v[p->at++];
+    int bo = outcome(p, bp->correct, bp->hit);
+    if (p->macro) {
+      if ((size_t)p->pairs == p->pcap) {
+        p->pcap = p->pcap ? 2 * p->pcap : 1024;
+        int *nb = realloc(p->bh, p->pcap * sizeof *nb);
+        if (nb) p->bh = nb;
+        int *nh = realloc(p->hh, p->pcap * sizeof *nh);
+        if (nh) p->hh = nh;
+        const char **nl = realloc(p->lab, p->pcap * sizeof *nl);
+        if (nl) p->lab = nl;
+        if (!nb || !nh || !nl) return cl_err(e, CL_ENOMEM, "out of memory pairing predictions");
+      }
+      p->bh[p->pairs] = bp->hit, p->hh[p->pairs] = r->hit, p->lab[p->pairs] = bp->label;
+    }
     p->pairs++;
-    if (bc && !r->correct) p->b++;
-    else if (!bc && r->correct) p->c++;
+    if (bo && !ho) p->b++;
+    else if (!bo && ho) p->c++;
   }
   return 0;
 }
 
+static void pairing_free(pairing *p) {
+  for (size_t i = 0; i < p->n; i++) free(p->v[i].fp), free(p->v[i].label);
+  free(p->v), free(p->bh), free(p->hh), free(p->lab);
+  memset(p, 0, sizeof *p);
+}
+
 static int pair_predictions(cl_store *s, int64_t base_eval, int64_t head_eval, pairing *p,
                             cl_error *e) {
-  memset(p, 0, sizeof *p);
   int rc = cl_store_each_correct(s, base_eval, base_pred, p, e);
   if (!rc) rc = cl_store_each_correct(s, head_eval, head_pred, p, e);
-  for (size_t i = 0; i < p->n; i++) free(p->v[i].fp);
-  free(p->v);
-  p->v = NULL;
+  return rc;
+}
+
+/* Whether a side's stored outcomes stand for the metric: top-k needs its hits (none before
+ * schema 8, 9 for retrieval: then a right top-1 has no hit), and a per-example top-k's
+ * outcomes give its stored value (hits are NULL beyond the ranks a prediction kept). */
+static int outcomes_hold(tally *t, const pairing *p, const cell *c) {
+  if ((p->k > 1 || p->macro) && (t->correct_no_hit > 0 || (t->n_hit == 0 && c->has_value && c->value > 0)))
+    return 0;
+  /* top-1 pairs predictions.correct as it always has */
+  return p->k == 1 || p->macro || !c->has_value || fabs(tally_value(t) - c->value) <= 1e-9;
+}
+
+static int by_label(const void *a, const void *b, void *ud) {
+  const char **l = ud;
+  int x = *(const int *)a, y = *(const int *)b, c = strcmp(l[x], l[y]);
+  return c ? c : (x > y) - (x < y);
+}
+
+/* Two-sided paired bootstrap of a macro top-k over the paired queries: the same draws for
+ * both sides (one seed, the same n), p = min(1, 2 (min(#d <= 0, #d >= 0) + 1) / (B + 1)) over
+ * the resampled differences d = head - base. */
+static int paired_bootstrap_macro(const pairing *p, int B, uint64_t seed, double *pv, cl_error *e) {
+  const int n = (int)p->pairs;
+  int *cls = cl_xmalloc((size_t)n * sizeof *cls), *ord = cl_xmalloc((size_t)n * sizeof *ord), ncls = 0;
+  for (int i = 0; i < n; i++) ord[i] = i;
+  qsort_r(ord, (size_t)n, sizeof *ord, by_label, (void *)p->lab);
+  for (int i = 0; i < n; i++) {
+    if (i == 0 || strcmp(p->lab[ord[i]], p->lab[ord[i - 1]])) ncls++;
+    cls[ord[i]] = ncls - 1;
+  }
+  double *mi = cl_xmalloc((size_t)B * sizeof *mi), *mb = cl_xmalloc((size_t)B * sizeof *mb),
+         *mh = cl_xmalloc((size_t)B * sizeof *mh);
+  cl_boot_queries qb = {.n = n, .ncls = ncls, .cls = cls, .hit = p->bh}, qh = qb;
+  qh.hit = p->hh;
+  int rc = cl_boot_retrieval(&qb, &p->k, 1, B, seed, mi, mb, e);
+  if (!rc) rc = cl_boot_retrieval(&qh, &p->k, 1, B, seed, mi, mh, e);
+  if (!rc) {
+    int64_t le = 0, ge = 0;
+    for (int b = 0; b < B; b++) le += mh[b] - mb[b] <= DELTA_EPS, ge += mh[b] - mb[b] >= -DELTA_EPS;
+    double q = 2.0 * (double)((le < ge ? le : ge) + 1) / (double)(B + 1);
+    *pv = q > 1.0 ? 1.0 : q;
+  }
+  free(cls), free(ord), free(mi), free(mb), free(mh);
   return rc;
 }
 
@@ -321,34 +438,52 @@ static int need_trials(cl_store *s, side_cells *sc, cl_error *e) {
   return cl_store_each_result(s, sc->run, trial_row, &sc->cs, e);
 }
 
-/* The paired test of one matched cell: McNemar on predictions, else a t-test on trials. */
+/* k of a metric with per-example outcomes (top<k>, micro_top<k>) or of a class average
+ * (macro_top<k>, *macro set); 0 for any other. */
+static int metric_k(const char *m, int *macro) {
+  *macro = 0;
+  int k = cl_stats_topk(m);
+  return k ? k : cl_stats_retrieval_k(m, macro);
+}
+
+/* The paired test of one matched cell: McNemar on the paired outcomes (a class average: a
+ * paired bootstrap), else a t-test on trials. */
 static int test_cell(cl_store *s, side_cells *bs, side_cells *hs, const cell *b, const cell *h,
-                     cl_compare_row *r, cl_error *e) {
-  int rc;
-  /* stored predictions are top-1 right or wrong: they pair a top-1 metric only */
-  const char *m = bs->cs.metric;
-  if (b->n_pred > 0 && h->n_pred > 0 && (strcmp(m, "top1") == 0 || strcmp(m, "micro_top1") == 0)) {
-    pairing p;
-    if ((rc = pair_predictions(s, b->eval_id, h->eval_id, &p, e))) return rc;
-    if (p.pairs > 0) {
-      r->test = "mcnemar";
-      r->n_pairs = p.pairs, r->b = p.b, r->c = p.c;
-      r->p = cl_compare_mcnemar_p(p.b, p.c);
-      r->has_p = !isnan(r->p);
-      return CL_OK;
+                     const cl_compare_opts *o, cl_compare_row *r, cl_error *e) {
+  int rc, macro;
+  const int k = metric_k(b->metric, &macro);
+  if (b->n_pred > 0 && h->n_pred > 0 && k > 0) {
+    pairing p = {.k = k, .macro = macro};
+    if ((rc = pair_predictions(s, b->eval_id, h->eval_id, &p, e))) {
+      pairing_free(&p);
+      return rc;
     }
+    if (p.pairs > 0 && p.pairs <= INT_MAX && outcomes_hold(&p.tb, &p, b) && outcomes_hold(&p.th, &p, h)) {
+      r->n_pairs = p.pairs, r->b = p.b, r->c = p.c;
+      if (macro) {
+        r->test = "paired_bootstrap";
+        rc = paired_bootstrap_macro(&p, o->resamples > 0 ? o->resamples : CL_STATS_RESAMPLES, o->seed, &r->p, e);
+      } else {
+        r->test = "mcnemar";
+        r->p = cl_compare_mcnemar_p(p.b, p.c);
+      }
+      r->has_p = !rc && !isnan(r->p);
+      pairing_free(&p);
+      return rc;
+    }
+    pairing_free(&p);
   }
   if (b->n_trials >= 2 && h->n_trials >= 2) {
     if ((rc = need_trials(s, bs, e)) || (rc = need_trials(s, hs, e))) return rc;
-    int n = b->n_trial_v < h->n_trial_v ? b->n_trial_v : h->n_trial_v, k = 0;
+    int n = b->n_trial_v < h->n_trial_v ? b->n_trial_v : h->n_trial_v, m = 0;
     double *x = cl_xmalloc((size_t)(n ? n : 1) * sizeof *x), *y = cl_xmalloc((size_t)(n ? n : 1) * sizeof *y);
     for (int t = 0; t < n; t++)
-      if (!isnan(b->trial_v[t]) && !isnan(h->trial_v[t])) x[k] = b->trial_v[t], y[k++] = h->trial_v[t];
-    double p = cl_compare_paired_t_p(x, y, k);
+      if (!isnan(b->trial_v[t]) && !isnan(h->trial_v[t])) x[m] = b->trial_v[t], y[m++] = h->trial_v[t];
+    double p = cl_compare_paired_t_p(x, y, m);
     free(x), free(y);
     if (!isnan(p)) {
       r->test = "paired_t";
-      r->n_pairs = k;
+      r->n_pairs = m;
       r->p = p;
       r->has_p = 1;
     }
@@ -396,13 +531,15 @@ int cl_compare_runs(cl_store *s, const cl_compare_side *base, const cl_compare_s
   out->base = *base;
   out->head = *head;
   out->opts = *o;
-  if (!out->opts.metric) out->opts.metric = "top1";
   side_cells bs = {.run = base->run_id}, hs = {.run = head->run_id};
   size_t *bix = NULL, *hix = NULL, cap = 0;
   int rc;
-  if ((rc = load_cells(s, base->run_id, out->opts.metric, &bs.cs, e)) ||
-      (rc = load_cells(s, head->run_id, out->opts.metric, &hs.cs, e)))
+  int retrieval = 0;
+  if ((rc = load_cells(s, base->run_id, o->metric, &bs.cs, &retrieval, e)) ||
+      (rc = load_cells(s, head->run_id, o->metric, &hs.cs, &retrieval, e)))
     goto done;
+  /* no metric asked for: each cell's headline, said in the summary */
+  if (!o->metric) out->opts.metric = retrieval ? HEADLINE " (" HEADLINE_RETRIEVAL " for retrieval cells)" : HEADLINE;
   int d1 = make_keys(&bs.cs, &bix, e), d2 = d1 < 0 ? -1 : make_keys(&hs.cs, &hix, e);
   if (d1 < 0 || d2 < 0) {
     rc = CL_ENOMEM;
@@ -419,6 +556,7 @@ int cl_compare_runs(cl_store *s, const cl_compare_side *base, const cl_compare_s
       goto done;
     }
     row_from(r, b);
+    r->metric = b->metric;
     r->has_base = b->has_value, r->base = b->value, r->base_eval = b->eval_id;
     if (!h) {
       r->verdict = CL_COMPARE_REMOVED;
@@ -427,7 +565,7 @@ int cl_compare_runs(cl_store *s, const cl_compare_side *base, const cl_compare_s
     h->matched = 1;
     r->has_head = h->has_value, r->head = h->value, r->head_eval = h->eval_id;
     if (r->has_base && r->has_head) r->delta = r->head - r->base;
-    if ((rc = test_cell(s, &bs, &hs, b, h, r, e))) goto done;
+    if ((rc = test_cell(s, &bs, &hs, b, h, &out->opts, r, e))) goto done;
     r->verdict = verdict(r, &out->opts);
   }
   /* then what only head has, in head's order */
@@ -440,6 +578,7 @@ int cl_compare_runs(cl_store *s, const cl_compare_side *base, const cl_compare_s
       goto done;
     }
     row_from(r, h);
+    r->metric = h->metric;
     r->has_head = h->has_value, r->head = h->value, r->head_eval = h->eval_id;
     r->verdict = CL_COMPARE_ADDED;
   }
@@ -461,8 +600,8 @@ int cl_compare_intervals(cl_store *s, cl_compare_result *r, const cl_stats_opts 
   const cl_stats *hs = st[1] ? st[1] : st[0];
   for (size_t i = 0; i < r->n && !rc; i++) {
     cl_compare_row *x = &r->rows[i];
-    const cl_stats_cell *b = x->base_eval ? cl_stats_find(st[0], x->base_eval, -1, r->opts.metric) : NULL;
-    const cl_stats_cell *h = x->head_eval ? cl_stats_find(hs, x->head_eval, -1, r->opts.metric) : NULL;
+    const cl_stats_cell *b = x->base_eval ? cl_stats_find(st[0], x->base_eval, -1, x->metric) : NULL;
+    const cl_stats_cell *h = x->head_eval ? cl_stats_find(hs, x->head_eval, -1, x->metric) : NULL;
     if (b) x->has_base_ci = 1, x->base_lo = b->lo, x->base_hi = b->hi;
     if (h) x->has_head_ci = 1, x->head_lo = h->lo, x->head_hi = h->hi;
   }
@@ -691,6 +830,7 @@ static int write_json(FILE *f, const cl_compare_result *r) {
     cJSON_AddStringToObject(o, "key", x->key);
     cJSON_AddStringToObject(o, "split", x->split);
     cJSON_AddStringToObject(o, "rank", x->rank);
+    cJSON_AddStringToObject(o, "metric", x->metric);
     json_num(o, "base", x->has_base, x->base);
     json_num(o, "head", x->has_head, x->head);
     json_num(o, "delta", x->has_base && x->has_head, x->delta);

@@ -7,7 +7,13 @@
  * (b = right in base only, c = right in head only; two-sided p = min(1, 2 P[X <= min(b,c)]),
  * X ~ Bin(b + c, 1/2)). Protocols with trials: the same test on the discordant pairs pooled
  * over all trials, paired by (trial, file path); without stored predictions, a paired t-test
- * on the per-trial accuracies matched by trial index; with neither, 'untested'. */
+ * on the per-trial accuracies matched by trial index; with neither, 'untested'. Top-1
+ * (top1, micro_top1) pairs predictions.correct; top-k (top<k>, micro_top<k>, k > 1) pairs
+ * predictions.hit <= k, when the stored hits give the stored value (not so before schema 8,
+ * 9 for retrieval). A class-averaged metric (macro_top<k>) is not a per-example outcome:
+ * it gets a two-sided paired bootstrap instead (the paired queries resampled, the same draws
+ * for both sides, macro recomputed per resample as cl_boot_retrieval does; p from the share
+ * of resampled differences on either side of 0). */
 #ifndef CL_COMPARE_H
 #define CL_COMPARE_H
 #include <stdint.h>
@@ -21,7 +27,10 @@
 typedef struct cl_compare_opts {
   double min_delta; /* |delta| below this is 'same' whatever the test says */
   double alpha;     /* a test rejects when p < alpha */
-  const char *metric; /* the aggregate compared; NULL: "top1" */
+  const char *metric; /* the aggregate compared; NULL: each cell's headline metric (top1;
+                       * micro_top1 for a retrieval cell) */
+  int resamples;      /* the paired bootstrap of a macro metric (0: CL_STATS_RESAMPLES) */
+  uint64_t seed;
 } cl_compare_opts;
 
 /* One side of the comparison, as resolved. */
@@ -54,8 +63,9 @@ typedef struct cl_compare_row {
   double base, head, delta;
   int has_p;
   double p;
-  const char *test;   /* "mcnemar", "paired_t" or "none" */
-  int64_t n_pairs;    /* examples (mcnemar) or trials (paired_t) paired */
+  const char *metric; /* the metric compared in this row */
+  const char *test;   /* "mcnemar", "paired_bootstrap", "paired_t" or "none" */
+  int64_t n_pairs;    /* examples (mcnemar, paired_bootstrap) or trials (paired_t) paired */
   int64_t b, c;       /* mcnemar: right in base only, right in head only */
   int verdict;
   int64_t base_eval, head_eval; /* the evaluations compared (0: none on that side) */

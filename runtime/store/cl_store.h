@@ -462,6 +462,8 @@ typedef struct cl_correct_row {
   int trial; /* -1: none */
   const char *filepath;
   int correct;
+  int hit;           /* predictions.hit (1-based: top-k right when hit <= k); 0 when NULL */
+  const char *label; /* the true label (a retrieval: the query's label at the cell's rank) */
 } cl_correct_row;
 typedef int (*cl_store_correct_fn)(const cl_correct_row *r, void *ud, cl_error *e);
 /* The predictions of one evaluation ordered by trial (-1 first), filepath (bytewise, as

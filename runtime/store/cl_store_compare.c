@@ -159,7 +159,7 @@ int cl_store_each_correct(cl_store *s, int64_t eval_id, cl_store_correct_fn fn, 
                           cl_error *e) {
   /* BINARY collation compares bytes like strcmp, so the caller's merge agrees with it */
   static const char sql[] =
-      "SELECT coalesce(trial, -1), filepath, correct FROM predictions WHERE eval_id = ?1"
+      "SELECT coalesce(trial, -1), filepath, correct, coalesce(hit, 0), label FROM predictions WHERE eval_id = ?1"
       " ORDER BY coalesce(trial, -1), filepath, example";
   sqlite3_stmt *st;
   char what[96];
@@ -173,6 +173,8 @@ int cl_store_each_correct(cl_store *s, int64_t eval_id, cl_store_correct_fn fn, 
         .trial = sqlite3_column_int(st, 0),
         .filepath = col_text(st, 1),
         .correct = sqlite3_column_int(st, 2),
+        .hit = sqlite3_column_int(st, 3),
+        .label = col_text(st, 4),
     };
     cb = fn(&r, ud, e);
   }

@@ -58,6 +58,13 @@ for r in rows:
 zs = [r for r in rows if r["protocol"] == "zero_shot"]
 assert len(zs) == 3 and all(r["n_pairs"] == 80 for r in zs), zs
 PY
+# top-5 pairs each example's hit <= 5 (predictions.hit, schema 8): McNemar on the zero-shot cells
+expect 0 1 2 --db r.db --format json --metric top5
+$PY - "$OUT" <<'PY' || fail "top5 not paired: $(head -c 600 "$OUT")"
+import json, sys
+zs = [r for r in json.load(open(sys.argv[1])) if r["protocol"] == "zero_shot"]
+assert len(zs) == 3 and all(r["metric"] == "top5" and r["test"] == "mcnemar" and r["n_pairs"] == 80 and r["p_value"] == 1 for r in zs), zs
+PY
 expect 0 1 2 --db r.db --format markdown
 head -1 "$OUT" | grep '^\*\*clade compare: no significant regression\*\*' >/dev/null || fail "markdown summary: $(head -1 "$OUT")"
 grep -q '^| experiment | model | dataset | protocol | text type | shots |' "$OUT" || fail "markdown table"

@@ -35,6 +35,34 @@ experiment "clibd" {
 }
 LUA
 "$CLADE" run "$T/x.lua" --db "$T/r.db" --quiet 2>/dev/null || fail "run"
+# clade compare on retrieval cells, the clibd model against itself recomputed on the noisier
+# embeddings (run 2): top-k pairs each query's first k retrieved keys (hit <= k), macro gets a
+# paired bootstrap, both as the reference computes them; the default metric is a retrieval
+# cell's own, micro_top1, tested (nothing untested)
+cp "$T/r.db" "$T/c.db"
+sed -e 's|model "clibd" { features = "[^"]*"|model "clibd" { features = "'"$T"'/noisy.safetensors"|' \
+  -e '/^model "noisy"/d' -e 's/models = { "clibd", "noisy" }/models = { "clibd" }/' "$T/x.lua" > "$T/y.lua"
+"$CLADE" run "$T/y.lua" --db "$T/c.db" --quiet 2>/dev/null || fail "run on noisy embeddings"
+for r in 1 2; do "$CLADE" predictions --db "$T/c.db" --run $r --format json > "$T/cp$r.json"; done
+$PY -c 'import json, sys; json.dump(json.load(open(sys.argv[1])) + json.load(open(sys.argv[2])), open(sys.argv[3], "w"))' \
+  "$T/cp1.json" "$T/cp2.json" "$T/cp.json"
+for m in "" micro_top5 macro_top3; do
+  set +e
+  "$CLADE" compare 1 2 --db "$T/c.db" --format json ${m:+--metric $m} --ci-resamples 200 --ci-seed 5 > "$T/cmp.json" 2> "$T/cmp.err"
+  rc=$?
+  set -e
+  [ "$rc" -le 1 ] || fail "compare ${m:-(default)} exited $rc: $(cat "$T/cmp.err")"
+  if grep -q untested "$T/cmp.err"; then fail "compare ${m:-(default)}: $(cat "$T/cmp.err")"; fi
+  $PY - "$T/cmp.json" "${m:-micro_top1}" <<'PY' || fail "compare ${m:-(default)}'s metric"
+import json, sys
+rows = [r for r in json.load(open(sys.argv[1])) if r["verdict"] not in ("added", "removed")]
+assert len(rows) == 16 and all(r["metric"] == sys.argv[2] and r["base"] is not None for r in rows), rows[:2]
+PY
+  $PY "$CLADE_SRC/tests/parity/compare_retrieval_reference.py" "$F/manifest.csv" "$T/cp.json" "$T/cmp.json" 200 5 \
+    > "$T/ref.txt" || { cat "$T/ref.txt" >&2; fail "compare ${m:-(default)} differs from the reference"; }
+  cat "$T/ref.txt"
+  grep -q "^16 retrieval cells tested as the reference does, [1-9]" "$T/ref.txt" || fail "nothing regressed: $(cat "$T/ref.txt")"
+done
 # kept when the run completed, before any clade results
 nrows=$(sql "$T/r.db" "SELECT count(*) FROM intervals WHERE resamples = 1000 AND seed = 0 AND lo IS NOT NULL")
 [ "$nrows" = $((2 * 2 * 2 * 4 * 6)) ] || fail "the finished run kept $nrows intervals, not 192"

@@ -19,7 +19,7 @@ typedef struct export_ctx {
   int dirty;
   struct {
     int64_t id;
-    char *hash;
+    char *hash, *config; /* model_hash, config_hash */
   } *ev;
   int nev, cap;
   int64_t rows;
@@ -48,13 +48,15 @@ static int result_row(const cl_result_row *r, void *ud, cl_error *e) {
   }
   c->ev[c->nev].id = r->eval_id;
   c->ev[c->nev].hash = dup0(r->model_hash);
+  c->ev[c->nev].config = dup0(r->config_hash);
   c->nev++;
   return CL_OK;
 }
 
-static const char *hash_of(const export_ctx *c, int64_t eval_id) {
+/* The model and config hashes of an evaluation ("" when unknown). */
+static const char *hash_of(const export_ctx *c, int64_t eval_id, int config) {
   for (int i = 0; i < c->nev; i++)
-    if (c->ev[i].id == eval_id) return c->ev[i].hash;
+    if (c->ev[i].id == eval_id) return config ? c->ev[i].config : c->ev[i].hash;
   return "";
 }
 
@@ -73,12 +75,14 @@ static int pred_row(const cl_prediction_row *r, void *ud, cl_error *e) {
   fprintf(f, "%d,", r->correct ? 1 : 0);
   if (r->hit) fprintf(f, "%d", r->hit);
   fputc(',', f);
-  const char *x[] = {r->query, r->key, r->split, r->rank, r->retrieved, hash_of(c, r->eval_id), c->backend,
+  const char *x[] = {r->query, r->key, r->split, r->rank, r->retrieved, hash_of(c, r->eval_id, 0), c->backend,
                      c->device, c->precision, c->decode, c->version, c->commit};
   for (int i = 0; i < 12; i++) cl_cli_csv_field(f, x[i]), fputc(',', f);
   if (c->dirty >= 0) fprintf(f, "%d", c->dirty);
   fputc(',', f);
   cl_cli_csv_field(f, c->started);
+  fputc(',', f);
+  cl_cli_csv_field(f, hash_of(c, r->eval_id, 1));
   fputc('\n', f);
   c->rows++;
   return CL_OK;
@@ -91,14 +95,14 @@ static int export_run(cl_store *s, int64_t run, FILE *f, int64_t *rows, cl_error
   if (rc == CL_OK) {
     fputs("run,eval,experiment,model,dataset,protocol,text_type,shots,trial,example,filepath,label,prediction,"
           "correct,hit,query,key,split,rank,retrieved,model_hash,backend,device,precision,decode,clade_version,"
-          "git_commit,git_dirty,run_started\n",
+          "git_commit,git_dirty,run_started,config_hash\n",
           f);
     rc = cl_store_each_prediction(s, run, pred_row, &c, e);
   }
   *rows = c.rows;
   free(c.backend), free(c.device), free(c.precision), free(c.decode), free(c.version), free(c.commit);
   free(c.started);
-  for (int i = 0; i < c.nev; i++) free(c.ev[i].hash);
+  for (int i = 0; i < c.nev; i++) free(c.ev[i].hash), free(c.ev[i].config);
   free(c.ev);
   return rc;
 }

@@ -389,6 +389,8 @@ static int res_row(const cl_result_row *r, void *ud, cl_error *e) {
     json_int(o, "eval", r->eval_id);
     json_axes(o, r->query, r->key, r->split, r->rank);
     json_ci(o, k, c->ci, cl_stats_note(c->st, r->eval_id, r->trial, r->metric));
+    json_str(o, "model_hash", r->model_hash);
+    json_str(o, "config_hash", r->config_hash);
     json_print(f, o);
   } else {
     int m = 0;

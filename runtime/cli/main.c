@@ -118,7 +118,8 @@ const cl_cmd cl_cmds[] = {
    "              with trial 0..n-1 per trial and `all` for the aggregate; query, key (modalities),\n"
    "              split and rank are a retrieval's axes, empty otherwise (the table shows them\n"
    "              in one `retrieval` column when the run has any), then\n"
-   "              ci_low,ci_high,ci_resamples,ci_seed,tie\n"
+   "              ci_low,ci_high,ci_resamples,ci_seed,tie (json adds eval, and model_hash and\n"
+   "              config_hash: the checkpoint's and its config file's hashes, or null)\n"
    "  --ci        bootstrap (default): every top-k accuracy whose per-example predictions are\n"
    "              stored gets its 95% interval (percentile bootstrap over the examples; for the\n"
    "              aggregate of several trials, over the trials and then each drawn trial's\n"
@@ -147,7 +148,8 @@ const cl_cmd cl_cmds[] = {
    "  run,eval,experiment,model,dataset,protocol,text_type,shots,trial,example,filepath,label,\n"
    "  prediction,correct,hit,query,key,split,rank,retrieved, then where the embeddings came from:\n"
    "  model_hash (the checkpoint's content hash), backend,device,precision,decode, the\n"
-   "  clade_version and git_commit,git_dirty of the run, and run_started. trial is empty for\n"
+   "  clade_version and git_commit,git_dirty of the run, run_started, and config_hash (the\n"
+   "  model's config file beside its checkpoint; empty before schema 11). trial is empty for\n"
    "  protocols without trials; example is the 0-based manifest row; correct is 0 or 1; hit the\n"
    "  true label's rank among the ranked classes kept (zero-shot: top 5; empty beyond).",
    cl_cmd_export},

@@ -163,6 +163,7 @@ typedef struct cl_result_row {
   int has_value; /* 0 when stored NULL (a NaN) */
   int64_t n_examples;
   const char *query, *key, *split, *rank; /* "" when not a retrieval */
+  const char *config_hash; /* the model's config file (schema 11), or NULL */
 } cl_result_row;
 typedef int (*cl_store_result_fn)(const cl_result_row *r, void *ud, cl_error *e);
 /* Order: evaluation id, the aggregate then trials ascending, metric name. */

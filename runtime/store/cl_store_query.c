@@ -119,8 +119,8 @@ int cl_store_each_result(cl_store *s, int64_t run_id, cl_store_result_fn fn, voi
   if (rc) return rc;
   static const char sql[] =
       "SELECT v.run_id, v.id, v.experiment, v.model, v.model_hash, v.dataset, v.protocol,"
-      " v.text_type, v.shots, r.trial, r.metric, r.value, v.n_examples, v.query, v.key, v.split, v.rank"
-      " FROM evaluations v JOIN results r ON r.eval_id = v.id WHERE v.run_id = ?1"
+      " v.text_type, v.shots, r.trial, r.metric, r.value, v.n_examples, v.query, v.key, v.split, v.rank,"
+      " v.config_hash FROM evaluations v JOIN results r ON r.eval_id = v.id WHERE v.run_id = ?1"
       " ORDER BY v.id, coalesce(r.trial, -1), r.metric";
   sqlite3_stmt *st;
   char what[96];
@@ -148,6 +148,7 @@ int cl_store_each_result(cl_store *s, int64_t run_id, cl_store_result_fn fn, voi
         .key = col_text(st, 14),
         .split = col_text(st, 15),
         .rank = col_text(st, 16),
+        .config_hash = col_text(st, 17),
     };
     cb = fn(&r, ud, e);
   }

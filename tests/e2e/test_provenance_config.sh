@@ -40,4 +40,20 @@ for kind, (k1, k2) in ((k, sorted(v)) for k, v in keys.items()):
                       (k2, kind, item)).fetchone()
     assert b is not None and a != b[0], kind
 PY
+# clade export's last column and clade results' json rows carry config_hash beside model_hash
+"$CLADE" export --db "$T/r.db" --out "$T/e.csv" 2>/dev/null || fail "export"
+"$CLADE" results --db "$T/r.db" --format json --ci none > "$T/r.json" || fail "results"
+$PY - "$T/r.db" "$T/e.csv" "$T/r.json" <<'PY' || fail "config_hash not exported"
+import csv, json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+want = {i: (h, c) for i, h, c in db.execute("SELECT id, model_hash, config_hash FROM evaluations")}
+assert all(c for h, c in want.values()), want
+rd = csv.reader(open(sys.argv[2], newline=""))
+head = next(rd)
+assert head[-2:] == ["run_started", "config_hash"] and head.index("model_hash") == 20, head
+rows = list(rd)
+assert rows and all((r[20], r[-1]) == want[int(r[1])] for r in rows), rows[:2]
+res = json.load(open(sys.argv[3]))
+assert res and all((r["model_hash"], r["config_hash"]) == want[r["eval"]] for r in res), res[:2]
+PY
 echo "test_provenance_config: ok"

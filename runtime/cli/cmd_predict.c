@@ -507,36 +507,34 @@ static int write_output(run *r, cl_error *e) {
 int cl_cmd_predict(int argc, char **argv) {
   opts o = {.format = "csv", .batch = 10};
   o.inputs = cl_xcalloc((size_t)argc, sizeof *o.inputs);
+  /* "--name VALUE" or "--name=VALUE" (cl_cli_option); the last two take whole numbers */
+  static const char *const names[] = {"--model", "--rank", "--cls", "--bins", "--subset", "--format", "--output",
+                                      "--backend", "--precision", "--preprocess", "--embeddings", "--config",
+                                      "--label-dtype", "--k", "--batch-size"};
+  const char **slots[] = {&o.model, &o.rank_s, &o.cls, &o.bins, &o.subset, &o.format, &o.output,
+                          &o.backend, &o.precision, &o.preprocess, &o.embeddings, &o.config, &o.label_dtype};
+  const int nnames = (int)(sizeof names / sizeof *names), nslots = (int)(sizeof slots / sizeof *slots);
   for (int i = 1; i < argc; i++) {
-    const char *s = argv[i];
-    const char **slot = !strcmp(s, "--model") ? &o.model : !strcmp(s, "--rank") ? &o.rank_s
-                      : !strcmp(s, "--cls") ? &o.cls : !strcmp(s, "--bins") ? &o.bins
-                      : !strcmp(s, "--subset") ? &o.subset : !strcmp(s, "--format") ? &o.format
-                      : !strcmp(s, "--output") ? &o.output : !strcmp(s, "--backend") ? &o.backend
-                      : !strcmp(s, "--precision") ? &o.precision : !strcmp(s, "--preprocess") ? &o.preprocess
-                      : !strcmp(s, "--embeddings") ? &o.embeddings : !strcmp(s, "--config") ? &o.config
-                      : !strcmp(s, "--label-dtype") ? &o.label_dtype : NULL;
-    const char *ival = NULL;
-    if (!strcmp(s, "--k") || !strcmp(s, "--batch-size")) slot = &ival;
-    if (slot) {
-      if (i + 1 >= argc) {
-        cl_cli_fail("predict: %s needs a value", s);
+    const char *s = argv[i], *v = NULL;
+    const int which = cl_cli_option("predict", argc, argv, &i, names, nnames, &v);
+    if (which == -2) {
+      free(o.inputs);
+      return 2;
+    }
+    if (which >= 0 && which < nslots) {
+      *slots[which] = v;
+    } else if (which >= nslots) {
+      char *end;
+      long n = strtol(v, &end, 10);
+      const int is_k = !strcmp(names[which], "--k");
+      const long most = is_k ? 1000000 : 4096; /* a batch's pixels: 4096 x 3 x S x S floats */
+      if (*end || end == v || n < 1 || n > most) {
+        cl_cli_fail("predict: %s %s: give a whole number from 1 to %ld", names[which], v, most);
         free(o.inputs);
         return 2;
       }
-      *slot = argv[++i];
-      if (ival) {
-        char *end;
-        long v = strtol(ival, &end, 10);
-        const long most = !strcmp(s, "--k") ? 1000000 : 4096; /* a batch's pixels: 4096 x 3 x S x S floats */
-        if (*end || end == ival || v < 1 || v > most) {
-          cl_cli_fail("predict: %s %s: give a whole number from 1 to %ld", s, ival, most);
-          free(o.inputs);
-          return 2;
-        }
-        if (!strcmp(s, "--k")) o.k = (int)v;
-        else o.batch = (int)v;
-      }
+      if (is_k) o.k = (int)n;
+      else o.batch = (int)n;
     } else if (!strcmp(s, "--list-taxa")) {
       o.list_taxa = 1;
     } else if (s[0] == '-' && s[1]) {

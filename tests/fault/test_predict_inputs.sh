@@ -86,4 +86,11 @@ refused "bad format" "--format xml" "csv" -- "$IMG" --model "$M" --format xml
 refused "bad k" "--k 0" "whole number" -- "$IMG" --model "$M" --k 0
 refused "huge batch" "--batch-size 5000" "from 1 to 4096" -- "$IMG" --model "$M" --batch-size 5000
 refused "bad embeddings" "--embeddings" "" -- "$IMG" --model "$M" --embeddings
+# options spelled --name=VALUE, as every other command takes them: checked the same way
+refused "bad k=" "--k 0" "whole number" -- "$IMG" --model="$M" --k=0
+refused "bad rank=" "--rank tribe" "kingdom" -- "$IMG" --model="$M" --rank=tribe
+refused "empty subset=" "$T/empty.csv" "empty subset" -- "$IMG" --model="$M" --subset="$T/empty.csv"
+"$CLADE" predict "$IMG" --model "$M" --rank genus --k 2 > "$T/spaced.csv" 2>/dev/null || fail "predict --rank genus"
+"$CLADE" predict "$IMG" --model="$M" --rank=genus --k=2 > "$T/eq.csv" 2>/dev/null || fail "predict --rank=genus"
+[ -s "$T/eq.csv" ] && cmp -s "$T/spaced.csv" "$T/eq.csv" || fail "--rank=genus --k=2 differs from --rank genus --k 2"
 echo "test_predict_inputs: every bad input refused, naming it"

@@ -12,11 +12,13 @@ macro_top{k}: paired bootstrap: random.Random(SEED), B times n draws randrange(n
 pairs, both sides scored on the same drawn pairs as CLIBD's macro (per query label present in
 the draw, the share right, summed in order of first appearance, over the labels present);
 d = head - base; p = min(1, 2 (min(#{d <= 0}, #{d >= 0}) + 1) / (B + 1))."""
-import csv, json, random, sys
-from collections import OrderedDict
+import csv, json, os, random, sys
 from math import comb
 
-sys.dont_write_bytecode = True
+sys.dont_write_bytecode = True  # nothing written beside the sources
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clibd_retrieval_score import score  # noqa: E402
+
 rows = list(csv.DictReader(open(sys.argv[1])))
 preds, cmp = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
 B, SEED = int(sys.argv[4]), int(sys.argv[5])
@@ -50,18 +52,6 @@ def kind_k(m):
     return m[:5], int(m[9:])
 
 
-def macro(qs, k):
-    per = OrderedDict()
-    for y, got in qs:
-        c = per.setdefault(y, [0, 0])
-        c[0] += 1
-        c[1] += 1 if y in got[:k] else 0
-    s = 0.0
-    for n, r in per.values():
-        s = s + r / n
-    return s / len(per)
-
-
 tested = regressed = 0
 for r in cmp:
     if r["verdict"] in ("added", "removed") or not r["query"]:
@@ -82,7 +72,7 @@ for r in cmp:
         n, le, ge = len(pr), 0, 0
         for _ in range(B):
             idx = [rng.randrange(n) for _ in range(n)]
-            d = macro([pr[i][1] for i in idx], k) - macro([pr[i][0] for i in idx], k)
+            d = score([pr[i][1] for i in idx], "macro", k) - score([pr[i][0] for i in idx], "macro", k)
             le += d <= 1e-9
             ge += d >= -1e-9
         p = min(1.0, 2 * (min(le, ge) + 1) / (B + 1))

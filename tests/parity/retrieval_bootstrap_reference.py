@@ -25,6 +25,7 @@ import numpy as np
 sys.dont_write_bytecode = True  # nothing written beside the sources
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bootstrap_ties  # noqa: E402
+from clibd_retrieval_score import score  # noqa: E402
 
 rows = list(csv.DictReader(open(sys.argv[1])))
 preds, results = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
@@ -46,20 +47,6 @@ def metric_k(m):
     if m[:6] in ("micro_", "macro_") and m[6:9] == "top" and m[9:].isdigit():
         return m[:5], int(m[9:])
     return None, 0
-
-
-def score(queries, kind, k):
-    if kind == "micro":
-        return sum(1 for y, got in queries if y in got[:k]) / len(queries)
-    per = OrderedDict()
-    for y, got in queries:
-        c = per.setdefault(y, [0, 0])
-        c[0] += 1
-        c[1] += 1 if y in got[:k] else 0
-    s = 0.0
-    for n, h in per.values():
-        s = s + h / n
-    return s / len(per)
 
 
 def resample(queries, kind, k):

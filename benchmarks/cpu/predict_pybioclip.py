@@ -2,7 +2,8 @@
 """The pybioclip side of benchmarks/cpu/predict, and the label set both sides use.
 
   predict_pybioclip.py labels MODEL_DIR N D      # a synthetic Tree of Life label set, N taxa
-  predict_pybioclip.py run MODEL_DIR THREADS RANK IMAGE...   # pybioclip's TreeOfLifeClassifier
+  predict_pybioclip.py run MODEL_DIR THREADS RANK BATCH IMAGE...   # pybioclip's TreeOfLifeClassifier
+  predict_pybioclip.py logit WEIGHTS.safetensors SCALE       # set logit_scale = ln(SCALE) in place
 
 `run` points pybioclip (any version with TreeOfLifeClassifier: PyPI's in a venv, or 2.1.6 on
 PYTHONPATH) at MODEL_DIR: its open_clip_config.json (model_cfg registered under a local name),
@@ -31,7 +32,17 @@ def labels(model_dir, n, d):
         json.dump(names, fh)
 
 
-def run(model_dir, threads, rank, images):
+def logit(path, scale):
+    """Rewrites the one logit_scale value (fp16 or fp32) in place; the header stays as it is."""
+    import math, struct
+    with open(path, "r+b") as fh:
+        n = struct.unpack("<Q", fh.read(8))[0]
+        t = json.loads(fh.read(n))["logit_scale"]
+        fh.seek(8 + n + t["data_offsets"][0])
+        fh.write(struct.pack("<e" if t["dtype"] == "F16" else "<f", math.log(scale)))
+
+
+def run(model_dir, threads, rank, batch, images):
     t0 = time.perf_counter()
     import torch
     torch.set_num_threads(threads)
@@ -56,14 +67,16 @@ def run(model_dir, threads, rank, images):
     bp.BaseClassifier.get_cached_datafile = lambda self, filename: os.path.join(model_dir, filename)
     clf = bp.TreeOfLifeClassifier(model_str="hf-hub:imageomics/bioclip")
     t1 = time.perf_counter()
-    preds = clf.predict(images, Rank[rank.upper()], k=5)
+    preds = clf.predict(images, Rank[rank.upper()], k=5, batch_size=batch)
     t2 = time.perf_counter()
-    print(json.dumps({"tool": "pybioclip", "rank": rank, "images": len(images), "rows": len(preds),
+    print(json.dumps({"tool": "pybioclip", "rank": rank, "images": len(images), "batch": batch, "rows": len(preds),
                       "load_s": t1 - t0, "predict_s": t2 - t1}))
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "labels":
         labels(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "logit":
+        logit(sys.argv[2], float(sys.argv[3]))
     else:
-        run(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:])
+        run(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6:])

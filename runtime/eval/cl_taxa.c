@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yajl/yajl_parse.h>
@@ -246,6 +247,9 @@ int cl_taxa_open_files(const char *npy_path, const char *json_path, int D, cl_ta
   if (!rc) {
     t->D = (int)a->shape[0];
     t->N = (int)a->shape[1];
+    /* every page of the matrix is read by the first batch scored: ask for it now, so the disk
+     * reads it while the names are parsed and the model loads, not page by page then */
+    if (t->emb.map_addr) madvise(t->emb.map_addr, t->emb.map_len, MADV_WILLNEED);
     rc = load_names(t, e);
   }
   if (!rc) build_groups(t);

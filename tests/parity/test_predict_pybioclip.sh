@@ -119,6 +119,25 @@ for name, got in (("npy", npy), ("csv", got_csv), ("safetensors", sf)):
     assert got.shape == ref.shape and np.array_equal(got, ref), (name, np.abs(got - ref).max())
 PY
 
+# many images in small batches: images are scored in groups of at least 32 whatever
+# --batch-size is; 81 paths (the nine, nine times) with an unreadable file among them, at batch
+# sizes 4 and 100 and at species and genus, give pybioclip's rows for each image, in order
+echo "not a jpeg" > "$T/broken.jpg"
+MANY=()
+for ((r = 0; r < 9; r++)); do MANY+=("${IMAGES[@]}"); [ "$r" = 4 ] && MANY+=("$T/broken.jpg"); done
+for rank in species genus; do
+  $PY -c 'import csv, sys
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8")))
+w = csv.writer(open(sys.argv[2], "w", encoding="utf-8", newline=""), lineterminator="\n")
+w.writerow(rows[0]); [w.writerows(rows[1:]) for _ in range(9)]' "$P/ref/tol_$rank.csv" "$T/many_ref.csv"
+  for b in 4 100; do
+    "$CLADE" predict "${MANY[@]}" --model "$M" --rank "$rank" --batch-size "$b" --output "$T/many.csv" 2>"$T/err" ||
+      { cat "$T/err" >&2; fail "81 images at batch $b: clade predict failed"; }
+    grep -q "skipping.*broken.jpg" "$T/err" || fail "batch $b: the unreadable image not reported"
+    $PY "$P/compare.py" "$T/many_ref.csv" "$T/many.csv" || fail "$rank, 81 images at batch $b differ from pybioclip's rows"
+  done
+done
+
 # --list-taxa: the label set as pybioclip's list-tol-taxa columns
 "$CLADE" predict --list-taxa --model "$M" > "$T/taxa.csv"
 $PY - "$T/taxa.csv" "$M/embeddings/txt_emb_species.json" <<'PY' || fail "--list-taxa"
